@@ -1,0 +1,28 @@
+"""`octoc check`: check files, print diagnostics, choose the exit code."""
+
+from __future__ import annotations
+
+import json
+import sys
+
+from octo.compiler.check import check_file
+from octo.compiler.codes import REGISTRY, Severity
+from octo.compiler.render import render_summary, render_text, report_json
+from octo.stdlib import default_language
+
+
+def check_files(paths: list[str], fmt: str, colour: bool) -> int:
+    language = default_language()
+    diagnostics = []
+    for path in paths:
+        diagnostics.extend(check_file(path, language).diagnostics)
+    if fmt == "json":
+        sys.stdout.write(json.dumps(report_json(diagnostics, paths), indent=2, ensure_ascii=False) + "\n")
+    else:
+        for diag in diagnostics:
+            sys.stdout.write(render_text(diag, colour) + "\n\n")
+        errors = sum(1 for d in diagnostics if d.severity is Severity.ERROR)
+        sys.stdout.write(render_summary(errors, len(diagnostics) - errors, len(paths)) + "\n")
+    if any(REGISTRY[d.code].io for d in diagnostics):
+        return 2
+    return 1 if any(d.severity is Severity.ERROR for d in diagnostics) else 0

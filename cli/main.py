@@ -1,0 +1,84 @@
+"""`octoc`: the command line.
+
+Exit codes: 0 clean (warnings allowed), 1 errors in the checked files, 2 usage
+or I/O problems (a missing file, an unreadable data file), 3 an internal error
+in octoc itself (reported in one line, never as a traceback).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from typing import Sequence
+
+from octo import __version__
+
+EXIT_OK, EXIT_ERRORS, EXIT_USAGE, EXIT_INTERNAL = 0, 1, 2, 3
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str):  # usage problems exit 2 with a one-line message
+        self.print_usage(sys.stderr)
+        sys.stderr.write(f"octoc: error: {message}\n")
+        raise SystemExit(EXIT_USAGE)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="octoc", description="Compile, plan and run .octo pipelines.")
+    parser.add_argument("--version", action="version", version=f"octoc {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    check = sub.add_parser("check", help="report every problem in .octo files")
+    check.add_argument("files", nargs="+", metavar="FILE")
+    check.add_argument("--format", choices=("text", "json"), default="text")
+    check.add_argument("--color", choices=("auto", "always", "never"), default="auto")
+    schema = sub.add_parser("schema", help="print the JSON Schema of .octo files (for editors)")
+    schema.add_argument("--indent", type=int, default=2)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help(sys.stderr)
+        return EXIT_USAGE
+    try:
+        return _COMMANDS[args.command](args)
+    except KeyboardInterrupt:
+        sys.stderr.write("octoc: interrupted\n")
+        return 130
+    except BrokenPipeError:
+        return EXIT_OK
+    except Exception as err:  # a bug in octoc: one line, never a traceback
+        sys.stderr.write(f"octoc: internal error ({type(err).__name__}: {err}); please report it "
+                         "with the file that caused it\n")
+        return EXIT_INTERNAL
+
+
+def _use_colour(choice: str, stream) -> bool:
+    if choice != "auto":
+        return choice == "always"
+    return stream.isatty() and "NO_COLOR" not in os.environ and os.environ.get("TERM") != "dumb"
+
+
+def cmd_check(args) -> int:
+    from octo.cli.checking import check_files
+
+    return check_files(args.files, args.format, _use_colour(args.color, sys.stdout))
+
+
+def cmd_schema(args) -> int:
+    from octo.compiler.language import document_schema
+    from octo.stdlib import default_language
+
+    sys.stdout.write(json.dumps(document_schema(default_language()), indent=args.indent, ensure_ascii=False) + "\n")
+    return EXIT_OK
+
+
+_COMMANDS = {"check": cmd_check, "schema": cmd_schema}
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,232 @@
+"""`octoc check`: every problem of a file, found in one pass over all phases.
+
+load (YAML) → structure (JSON Schema) → build (data, units, steps) → parse
+(each kind) → dependencies and cycles → types in dependency order → warnings.
+Each phase reports what it finds and the next carries on with what is sound.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from .build import build_program
+from .diagnostics import Diagnostic, Reporter
+from .graph import build_graph, dependency_order, infer_dependencies, report_cycles
+from .kinds import StepContext
+from .language import Language, document_schema
+from .loader import load
+from .program import Program, Step
+from .scope import Binding, Scope
+from .source import Source, Span
+from .structure import validate
+from .suggest import did_you_mean
+from .types import ANY, ListT, RecordT, record
+from .yamlnodes import YMap, YScalar, YSeq
+
+
+@dataclass
+class CheckResult:
+    source: Source | None
+    program: Program | None
+    diagnostics: list[Diagnostic]
+
+    @property
+    def ok(self) -> bool:
+        return not any(d.severity.value == "error" for d in self.diagnostics)
+
+
+def check_file(path: str, language: Language) -> CheckResult:
+    reporter = Reporter()
+    try:
+        source = Source.read(path)
+    except (OSError, UnicodeDecodeError) as err:
+        reason = "no such file" if isinstance(err, FileNotFoundError) else (
+            "not UTF-8 text" if isinstance(err, UnicodeDecodeError) else (getattr(err, "strerror", None) or str(err)).lower())
+        reporter.report("E0006", None, f"cannot read '{path}': {reason}", path=path)
+        return CheckResult(None, None, reporter.sorted())
+    return check_source(source, language, reporter)
+
+
+def check_source(source: Source, language: Language, reporter: Reporter | None = None) -> CheckResult:
+    reporter = reporter or Reporter()
+    root = load(source, reporter)
+    if root is None or not isinstance(root, YMap):
+        if not reporter.has_errors():
+            what = "empty" if root is None else f"a {root.kind}"
+            reporter.report("E0103", Span(source, 0, 0) if root is None else root.span,
+                            f"a .octo file must be a mapping, but this one is {what}",
+                            hint="start with `octo: 1`, then `steps:`")
+        return CheckResult(source, None, reporter.sorted())
+    validate(root, document_schema(language), reporter)
+    program = build_program(root, source, language, reporter)
+    _check_program(program, language, reporter)
+    return CheckResult(source, program, reporter.sorted())
+
+
+def _check_program(program: Program, language: Language, reporter: Reporter) -> None:
+    ctx = StepContext(program, language, reporter)
+    _parse_steps(program, ctx)
+    infer_dependencies(program)
+    graph = build_graph(program)
+    on_cycle = report_cycles(program, graph, reporter)
+    program.order = dependency_order(program, graph, on_cycle)
+    _check_where(program, ctx)
+    for name in program.order:
+        _typecheck_step(program.steps[name], program, ctx, on_cycle)
+    _check_models(program, language, reporter)
+    _check_export(program, ctx)
+    _warn_unused(program, reporter)
+
+
+def _parse_steps(program: Program, ctx: StepContext) -> None:
+    for step in program.steps.values():
+        ctx.step = step
+        language_kind = ctx.language.kinds[step.kind]
+        language_kind.parse(step, ctx)
+        step.when = ctx.expr(step.settings.get("when"), "`when`")
+        rules = step.settings.get("validate")
+        if isinstance(rules, YSeq):
+            for rule in rules.items:
+                if isinstance(rule, YMap) and rule.get("rule") is not None:
+                    expr = ctx.expr(rule.get("rule"), "a validate rule")
+                    if expr is not None:
+                        step.validate.append((expr, ctx.template(rule.get("message"))))
+    ctx.step = None
+
+
+def _base_scope(program: Program) -> Scope:
+    unit_type = program.units.unit_type if program.units and program.units.unit_type else record({}, "the unit")
+    tables = record({n: (ListT(t.row_type)) for n, t in program.data.items()}, "data")
+    bindings = {"unit": Binding(unit_type, "the unit"), "data": Binding(tables, "the data tables", per_unit=False)}
+    for step in program.steps.values():
+        out = step.output if step.output is not None else ANY
+        bindings[step.name] = Binding(out, f"step '{step.name}'", step=step.name)
+    return Scope(bindings)
+
+
+def _check_where(program: Program, ctx: StepContext) -> None:
+    node = program.root.get("units")
+    if isinstance(node, YMap) and node.get("where") is not None:
+        expr = ctx.expr(node.get("where"), "`units.where`")
+        if program.units is not None:
+            program.units.where = expr
+        scope = Scope({"unit": Binding(program.units.unit_type, "the unit")} if program.units else {})
+        if expr is not None:
+            from .graph import free_names
+            for name, span in free_names(expr):
+                if name in program.steps:
+                    ctx.reporter.report("E0202", span, f"`units.where` runs before any step, so it cannot read step '{name}'",
+                                        hint=f"use `when:` on the steps that should skip these units")
+                    return
+            ctx.check_bool(expr, scope, "`units.where`")
+
+
+def _typecheck_step(step: Step, program: Program, ctx: StepContext, on_cycle: set[str]) -> None:
+    ctx.step = step
+    ctx.base_scope = _base_scope(program)
+    kind = ctx.language.kinds[step.kind]
+    _check_aggregate_reads(step, program, ctx)
+    if step.when is not None:
+        ctx.check_bool(step.when, ctx.scope(), "`when`")
+    output = kind.typecheck(step, ctx)
+    step.output = output if step.name not in on_cycle else None
+    if output is not None and step.validate:
+        own = ctx.scope({n: Binding(t, f"output '{n}'") for n, t in output.fields})
+        for rule, message in step.validate:
+            ctx.check_bool(rule, own, "a validate rule")
+            ctx.check_template(message, own)
+    ctx.step = None
+
+
+def _check_aggregate_reads(step: Step, program: Program, ctx: StepContext) -> None:
+    if not ctx.language.kinds[step.kind].per_unit:
+        return
+    for dep, span in step.deps.items():
+        upstream = program.steps[dep]
+        if not ctx.language.kinds[upstream.kind].per_unit:
+            ctx.reporter.report("E0303", span, f"'{dep}' is an aggregate over units; per-unit step '{step.name}' cannot read it",
+                                hint="aggregates are reported at the end of the run; compute per-unit values in a compute step")
+
+
+def _check_models(program: Program, language: Language, reporter: Reporter) -> None:
+    default = program.root.get("defaults")
+    default_model = default.get("model") if isinstance(default, YMap) else None
+    for step in program.steps.values():
+        if language.kinds[step.kind].runs != "provider":
+            continue
+        node = step.settings.get("model") or default_model
+        if not isinstance(node, YScalar) or not node.is_str:
+            if node is None:
+                reporter.report("E0102", step.name_span, f"step '{step.name}' needs a model",
+                                hint="set `model:` on the step, or `defaults.model` for every step")
+            continue
+        step.model = node.value
+        _check_model(node, language, reporter)
+
+
+def _check_model(node: YScalar, language: Language, reporter: Reporter) -> None:
+    provider, _, name = node.value.partition(":")
+    if not name:
+        return  # reported by the structure check
+    if provider not in language.providers:
+        reporter.report("E0104", node.sub_span(0, len(provider)), f"unknown provider '{provider}'",
+                        hint=did_you_mean(provider, language.providers) or f"providers: {', '.join(sorted(language.providers))}")
+        return
+    if provider != "emulator" and node.value not in language.models:
+        same = [m for m in language.models if m.startswith(provider + ":")]
+        hint = did_you_mean(node.value, same) or "octoc has no price for it, so `plan` cannot estimate its cost"
+        reporter.report("W0401", node.span, f"unknown model '{node.value}'", hint=hint)
+
+
+def _check_export(program: Program, ctx: StepContext) -> None:
+    node = program.root.get("export")
+    ctx.base_scope = _base_scope(program)
+    entries = []
+    if isinstance(node, YSeq):
+        entries = [(item.value if isinstance(item, YScalar) else "", item) for item in node.items]
+    elif isinstance(node, YMap):
+        entries = [(k.value, v) for k, v in node.items]
+    for column, value in entries:
+        expr = ctx.expr(value, "an export column")
+        if expr is not None:
+            ctx.check(expr, ctx.scope())
+            program.export.append((str(column), expr))
+
+
+def _warn_unused(program: Program, reporter: Reporter) -> None:
+    read = {dep for step in program.steps.values() for dep in step.deps}
+    read |= {dep for _, e in program.export for dep in _roots(e)}
+    exported_all = program.root.get("export") is None
+    for step in program.steps.values():
+        judged_or_reducing = step.kind in ("judge", "aggregate")
+        if step.name in read or exported_all or judged_or_reducing:
+            continue
+        reporter.report("W0402", step.name_span, f"step '{step.name}' is never used",
+                        hint="nothing reads its outputs and `export` leaves them out: reference it, export it, or remove it")
+    used_tables = {t.table for t in (program.units.tables if program.units else [])}
+    for step in program.steps.values():
+        for expr in step.exprs:
+            used_tables |= _data_refs(expr)
+    if any(d.code == "E0202" and "data table" in d.message for d in reporter.diagnostics):
+        return  # a misspelt table name: the error says it, an 'unused' warning would only add noise
+    for name, table in program.data.items():
+        if name not in used_tables:
+            reporter.report("W0404", table.span, f"data table '{name}' is never used",
+                            hint="draw units from it in `units.for`, read it as `data." + name + "`, or remove it")
+
+
+def _roots(expr) -> set[str]:
+    from .graph import free_names
+
+    return {n for n, _ in free_names(expr)}
+
+
+def _data_refs(expr) -> set[str]:
+    from . import ast
+
+    out = set()
+    for node in ast.walk(expr):
+        if isinstance(node, ast.Attribute) and isinstance(node.obj, ast.Name) and node.obj.id == "data":
+            out.add(node.attr)
+    return out

@@ -1,0 +1,86 @@
+"""The registry of diagnostic codes.
+
+Every diagnostic octo can emit has a code here, with its severity and a one-line
+title; ``docs/diagnostics.md`` documents each (a test keeps the two in step).
+Codes are grouped by hundreds:
+
+* ``E00xx`` YAML and files, ``E01xx`` structure, ``E02xx`` expressions, types
+  and templates, ``E03xx`` the step graph; ``W04xx`` warnings.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import Enum
+
+
+class Severity(str, Enum):
+    ERROR = "error"
+    WARNING = "warning"
+
+
+@dataclass(frozen=True)
+class Code:
+    code: str
+    severity: Severity
+    title: str
+    io: bool = False  # an I/O problem: `octoc check` exits 2, not 1
+
+
+_E, _W = Severity.ERROR, Severity.WARNING
+
+REGISTRY: dict[str, Code] = {
+    c.code: c
+    for c in [
+        # YAML and files
+        Code("E0001", _E, "YAML syntax error"),
+        Code("E0002", _E, "tab character in indentation"),
+        Code("E0003", _E, "duplicate key"),
+        Code("E0004", _E, "template written as a plain scalar"),
+        Code("E0005", _E, "expression starts with a quote"),
+        Code("E0006", _E, "file not found or unreadable", io=True),
+        Code("E0007", _E, "data file is malformed"),
+        Code("E0008", _E, "file is not a single YAML document"),
+        # structure
+        Code("E0101", _E, "unknown key"),
+        Code("E0102", _E, "missing required key"),
+        Code("E0103", _E, "wrong kind of value"),
+        Code("E0104", _E, "value out of range or not allowed"),
+        Code("E0105", _E, "step needs exactly one kind"),
+        Code("E0106", _E, "unsupported language version"),
+        Code("E0107", _E, "setting given twice"),
+        Code("E0108", _E, "invalid data table"),
+        Code("E0109", _E, "invalid name"),
+        # expressions, types, templates
+        Code("E0201", _E, "expression syntax error"),
+        Code("E0202", _E, "unknown name"),
+        Code("E0203", _E, "unknown field"),
+        Code("E0204", _E, "unknown function"),
+        Code("E0205", _E, "wrong number of arguments"),
+        Code("E0206", _E, "type mismatch"),
+        Code("E0207", _E, "condition is not a bool"),
+        Code("E0208", _E, "comparison can never be true"),
+        Code("E0209", _E, "type syntax error"),
+        Code("E0210", _E, "unknown type"),
+        Code("E0211", _E, "per-unit value outside an aggregate function"),
+        Code("E0212", _E, "aggregate function outside an aggregate step"),
+        Code("E0213", _E, "template syntax error"),
+        Code("E0214", _E, "unknown template filter"),
+        Code("E0215", _E, "assignment to an undeclared state variable"),
+        Code("E0216", _E, "invalid range"),
+        # the step graph
+        Code("E0301", _E, "dependency cycle"),
+        Code("E0302", _E, "judge target is not an upstream provider step"),
+        Code("E0303", _E, "aggregate result used per unit"),
+        Code("E0304", _E, "invalid unit table"),
+        # warnings
+        Code("W0401", _W, "unknown model"),
+        Code("W0402", _W, "unused step"),
+        Code("W0403", _W, "expression is always the same"),
+        Code("W0404", _W, "unused data table"),
+    ]
+}
+
+
+def lookup(code: str) -> Code:
+    return REGISTRY[code]

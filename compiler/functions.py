@@ -1,0 +1,42 @@
+"""The interface between the checker and the built-in functions.
+
+The functions themselves live in ``octo.stdlib.builtins`` (the layer above);
+the checker only needs each one's arity and a typing rule, passed in as a
+table of :class:`Function`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable, Sequence
+
+from .types import Type
+
+
+class ArgError(Exception):
+    """Raised by a typing rule: argument ``index`` has the wrong type."""
+
+    def __init__(self, index: int, message: str):
+        super().__init__(message)
+        self.index, self.message = index, message
+
+
+@dataclass(frozen=True)
+class Function:
+    name: str
+    min_args: int
+    max_args: int | None  # None: any number
+    typer: Callable[[Sequence[Type]], Type]
+    signature: str  # as shown to users: "quantile(values, q)"
+    doc: str = ""
+    aggregate: bool = False  # reduces over the units of a group in an `aggregate` step
+    random: bool = False  # draws from the unit's random stream
+    units_only: bool = False  # only meaningful as a table in `units.for`
+
+    def arity_text(self) -> str:
+        if self.max_args == self.min_args:
+            n = self.min_args
+            return f"{n} argument{'s' if n != 1 else ''}"
+        if self.max_args is None:
+            return f"at least {self.min_args} argument{'s' if self.min_args != 1 else ''}"
+        return f"{self.min_args} to {self.max_args} arguments"

@@ -1,0 +1,104 @@
+"""Dependencies between steps: inferred from references, checked for cycles."""
+
+from __future__ import annotations
+
+import networkx as nx
+
+from . import ast
+from .diagnostics import Label, Reporter
+from .program import Program
+from .source import Span
+
+
+def free_names(expr: ast.Expr) -> list[tuple[str, Span]]:
+    """Names an expression reads that it does not bind itself (comprehension targets)."""
+    out: list[tuple[str, Span]] = []
+    _collect(expr, frozenset(), out)
+    return out
+
+
+def _collect(node: ast.Node, bound: frozenset[str], out: list) -> None:
+    if isinstance(node, ast.Name):
+        if node.id not in bound:
+            out.append((node.id, node.span))
+        return
+    if isinstance(node, ast.Comprehension):
+        inner = bound
+        for gen in node.generators:
+            _collect(gen.iter, inner, out)
+            inner = inner | {t.id for t in gen.targets}
+            for cond in gen.conditions:
+                _collect(cond, inner, out)
+        for part in (node.key, node.element):
+            if part is not None:
+                _collect(part, inner, out)
+        return
+    for child in ast.children(node):
+        _collect(child, bound, out)
+
+
+def infer_dependencies(program: Program) -> None:
+    """Fill each step's ``deps`` from the names its expressions and templates read."""
+    for step in program.steps.values():
+        for expr in step.exprs:
+            for name, span in free_names(expr):
+                if name in program.steps and name not in step.local_names:
+                    step.deps.setdefault(name, span)
+        for name in step.template_roots:
+            if name in program.steps and name not in step.local_names:
+                step.deps.setdefault(name, step.kind_span)
+
+
+def build_graph(program: Program) -> nx.DiGraph:
+    graph = nx.DiGraph()
+    graph.add_nodes_from(program.steps)
+    for step in program.steps.values():
+        for dep in step.deps:
+            graph.add_edge(dep, step.name)
+    return graph
+
+
+def report_cycles(program: Program, graph: nx.DiGraph, reporter: Reporter) -> set[str]:
+    """Report each cycle once, spelled out; returns the steps on a cycle."""
+    on_cycle: set[str] = set()
+    for component in nx.strongly_connected_components(graph):
+        members = sorted(component, key=lambda n: program.steps[n].name_span.start)
+        if len(members) == 1 and not graph.has_edge(members[0], members[0]):
+            continue
+        on_cycle |= component
+        cycle = _one_cycle(graph.subgraph(component), members[0])
+        _report_cycle(program, cycle, reporter)
+    return on_cycle
+
+
+def _one_cycle(graph: nx.DiGraph, start: str) -> list[str]:
+    """A cycle through ``start``, written in the order the data flows."""
+    path = nx.shortest_path(graph, start, start) if graph.has_edge(start, start) else None
+    if path is None:
+        back = min(graph.predecessors(start), key=lambda p: nx.shortest_path_length(graph, start, p))
+        path = nx.shortest_path(graph, start, back) + [start]
+    return path if len(path) > 1 else [start, start]
+
+
+def _report_cycle(program: Program, cycle: list[str], reporter: Reporter) -> None:
+    """``cycle`` is [a, b, ..., a] where each step feeds the next (b reads a)."""
+    if len(set(cycle)) == 1:
+        step = program.steps[cycle[0]]
+        reporter.report("E0301", step.deps[step.name], f"step '{step.name}' refers to its own output",
+                        label="a step cannot read itself",
+                        hint="move the value into an earlier step, or into `init` of a simulate step")
+        return
+    edges = list(zip(cycle, cycle[1:]))
+    (src, dst), rest = edges[0], edges[1:]
+    labels = [Label(program.steps[b].deps[a], f"'{b}' reads '{a}'") for a, b in rest]
+    reporter.report("E0301", program.steps[dst].deps[src], f"dependency cycle: {' → '.join(cycle)}",
+                    label=f"'{dst}' reads '{src}'", labels=labels,
+                    hint="a step can only read steps that come before it; break the cycle")
+
+
+def dependency_order(program: Program, graph: nx.DiGraph, on_cycle: set[str]) -> list[str]:
+    """Steps in an order where each comes after what it reads (cycles broken by source order)."""
+    acyclic = graph.copy()
+    acyclic.remove_edges_from([(a, b) for a, b in graph.edges if a in on_cycle and b in on_cycle])
+    position = {name: i for i, name in enumerate(program.steps)}
+    return list(nx.lexicographical_topological_sort(acyclic, key=position.__getitem__))

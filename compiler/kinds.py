@@ -1,0 +1,161 @@
+"""The step-kind interface, and the context the checker hands each kind.
+
+A step kind (in ``octo.stdlib``) subclasses :class:`StepKind` and supplies its
+config schema, a ``parse`` hook (read its config, parse expressions and
+templates through the context) and a ``typecheck`` hook (type them, return the
+step's output record). Everything shared — parsing slots, scopes, model
+checks — is the context's job, so a kind file stays short.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Mapping
+
+from . import ast
+from .diagnostics import Reporter
+from .exprparse import Origin, parse_expression, parse_type
+from .functions import Function
+from .program import Program, Step
+from .scope import Binding, Scope
+from .templates import check_template, parse_template, template_roots
+from .typecheck import ExprChecker
+from .types import ANY, RecordT, Type, TypeDeclError, declared, record
+from .yamlnodes import YMap, YNode, YScalar, YSeq
+
+if TYPE_CHECKING:
+    from .language import Language
+
+
+class StepKind:
+    name: str = ""
+    runs: str = "local"  # "local" | "provider"
+    per_unit: bool = True  # False for kinds that reduce over units (aggregate)
+    summary: str = ""
+    config_schema: dict = {}
+    # step-level settings this kind accepts besides `when` and `validate`
+    settings: frozenset[str] = frozenset()
+
+    def parse(self, step: Step, ctx: "StepContext") -> None:
+        raise NotImplementedError
+
+    def typecheck(self, step: Step, ctx: "StepContext") -> RecordT | None:
+        raise NotImplementedError
+
+
+class StepContext:
+    """What a step kind may use while it is checked."""
+
+    def __init__(self, program: Program, language: "Language", reporter: Reporter):
+        self.program = program
+        self.language = language
+        self.reporter = reporter
+        self.base_scope: Scope = Scope({})
+        self.step: Step | None = None
+
+    @property
+    def functions(self) -> Mapping[str, Function]:
+        return self.language.functions
+
+    # --- parsing ----------------------------------------------------------------------
+
+    def expr(self, node: YNode | None, what: str) -> ast.Expr | None:
+        """Parse an expression slot; YAML numbers and booleans are literals."""
+        if node is None:
+            return None
+        if not isinstance(node, YScalar):
+            self.reporter.report("E0103", node.span, f"{what} must be an expression, not a {node.kind}",
+                                 hint="write the expression as a string; quote it if it contains `:` or starts with `{`, `[` or a quote")
+            return None
+        if node.is_str:
+            expr = parse_expression(node.value, Origin(node), self.reporter)
+        else:
+            expr = ast.Literal(node.span, node.value)
+        if expr is not None and self.step is not None:
+            self.step.exprs.append(expr)
+        return expr
+
+    def named_exprs(self, node: YNode | None, what: str) -> list[tuple[str, YScalar, ast.Expr | None]]:
+        """A mapping of names to expressions, in order."""
+        if not isinstance(node, YMap):
+            return []
+        return [(k.value, k, self.expr(v, f"{what} '{k.value}'")) for k, v in node.items]
+
+    def expr_list(self, node: YNode | None, what: str) -> list[ast.Expr]:
+        """One expression or a list of them."""
+        items = node.items if isinstance(node, YSeq) else ([node] if node is not None else [])
+        return [e for e in (self.expr(item, what) for item in items) if e is not None]
+
+    def template(self, node: YNode | None) -> YScalar | None:
+        if isinstance(node, YScalar) and node.is_str:
+            if self.step is not None:
+                self.step.template_roots |= template_roots(node)
+            return node
+        return None
+
+    def output_decl(self, node: YNode | None, what: str) -> tuple[RecordT, dict] | None:
+        """A declared output (`{verse: str, mood: a | b}`) → (record type, JSON Schema)."""
+        if not isinstance(node, YMap):
+            return None
+        fields: dict[str, Type] = {}
+        props: dict[str, dict] = {}
+        for key, value in node.items:
+            result = self._field_decl(value)
+            # a field whose type is in error is still declared (as `any`), so uses of it do not cascade
+            fields[key.value], props[key.value] = result if result is not None else (ANY, {})
+        schema = {"type": "object", "properties": props, "required": list(props), "additionalProperties": False}
+        return record(fields, what), schema
+
+    def _field_decl(self, node: YNode) -> tuple[Type, dict] | None:
+        if isinstance(node, YMap):
+            nested = self.output_decl(node, "a nested object")
+            return nested
+        if not isinstance(node, YScalar) or not node.is_str:
+            self.reporter.report("E0209", node.span, "expected a type such as `str`, `int[1, 10]` or `a | b`",
+                                 hint="nested objects are written as YAML mappings")
+            return None
+        tree = parse_type(node.value, Origin(node), self.reporter)
+        if tree is None:
+            return None
+        try:
+            return declared(tree)
+        except TypeDeclError as err:
+            self.reporter.report(err.code, err.node.span, err.message, hint=err.hint)
+            return None
+
+    # --- typing --------------------------------------------------------------------------
+
+    def scope(self, extra: dict[str, Binding] | None = None) -> Scope:
+        return self.base_scope.child(extra or {})
+
+    def checker(self, mode: str = "unit", group_keys=()) -> ExprChecker:
+        return ExprChecker(self.reporter, self.functions, mode=mode, group_keys=group_keys)
+
+    def check(self, expr: ast.Expr | None, scope: Scope) -> Type | None:
+        return self.checker().check(expr, scope) if expr is not None else None
+
+    def check_bool(self, expr: ast.Expr | None, scope: Scope, what: str) -> None:
+        if expr is not None:
+            self.checker().check_bool(expr, scope, what)
+
+    def check_template(self, scalar: YScalar | None, scope: Scope) -> None:
+        if scalar is not None:
+            check_template(scalar, scope, self.reporter)
+
+    def parse_template_only(self, scalar: YScalar | None) -> None:
+        if scalar is not None:
+            parse_template(scalar, self.reporter)
+
+    def feedback_binding(self, step: Step) -> dict[str, Binding]:
+        """`feedback`: the failed verdict of a judge of ``step``, for its retried prompt."""
+        judges = self.program.judges.get(step.name, [])
+        fields: dict[str, Type] = {}
+        for judge in judges:
+            out = self.program.steps[judge].output
+            for name, t in (out.fields if out else ()):
+                fields.setdefault(name, t)
+        if not judges:
+            return {}
+        from .types import optional
+
+        rec = record(fields, f"the feedback of judge '{judges[0]}'")
+        return {"feedback": Binding(optional(rec), "the judge's feedback")}

@@ -1,0 +1,135 @@
+"""What the checker knows of the language's library: step kinds, functions, models.
+
+The compiler does not import ``octo.stdlib`` (it sits below it); the caller
+builds a :class:`Language` from the standard library and passes it in. The
+document's JSON Schema is composed here from the top-level structure and each
+kind's config schema, so adding a kind extends the schema too.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Mapping
+
+from .functions import Function
+from .kinds import StepKind
+
+NAME_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]*$"
+RESERVED_NAMES = frozenset({"unit", "data", "feedback", "true", "false", "null", "True", "False", "None",
+                            "and", "or", "not", "in", "if", "else", "for", "loop"})
+COMMON_SETTINGS = ("when", "validate", "retries", "mode", "model", "output")
+
+
+@dataclass(frozen=True)
+class Language:
+    kinds: Mapping[str, StepKind]
+    functions: Mapping[str, Function]
+    models: frozenset[str] = field(default_factory=frozenset)  # "provider:model" ids with known prices
+    providers: frozenset[str] = frozenset({"openai", "anthropic", "gemini", "emulator"})
+
+
+EXPR = {"$ref": "#/$defs/expression"}
+TEMPLATE = {"type": "string", "description": "A Jinja2 template."}
+
+
+def _defs() -> dict:
+    return {
+        "expression": {
+            "description": "An expression of the .octo expression language (a string), or a number or bool literal.",
+            "type": ["string", "number", "boolean", "null"],
+        },
+        "typeDecl": {
+            "description": "An output declaration: field name → type string (str, int[1, 10], a | b, list[T], T?) or a nested mapping.",
+            "type": "object",
+            "additionalProperties": {"anyOf": [{"type": "string"}, {"$ref": "#/$defs/typeDecl"}]},
+        },
+        "namedExpressions": {"type": "object", "additionalProperties": EXPR},
+        "model": {"type": "string", "description": "provider:model, e.g. openai:gpt-4.1-mini",
+                  "pattern": "^[A-Za-z0-9_-]+:.+$"},
+        "mode": {"enum": ["batch", "realtime"]},
+        "validateRules": {
+            "type": "array",
+            "items": {"type": "object", "properties": {"rule": EXPR, "message": TEMPLATE},
+                      "required": ["rule"], "additionalProperties": False},
+        },
+    }
+
+
+def _common_settings() -> dict:
+    return {
+        "when": {**EXPR, "description": "Run the step only for units where this is true."},
+        "validate": {"$ref": "#/$defs/validateRules"},
+        "retries": {"type": "integer", "minimum": 0, "maximum": 100,
+                    "description": "Re-tries of a unit's attempt after a transient failure or an invalid output."},
+        "mode": {"$ref": "#/$defs/mode"},
+        "model": {"$ref": "#/$defs/model"},
+        "output": {"type": "object", "description": "Outputs: types for provider steps, expressions for simulate."},
+    }
+
+
+def step_schema(language: Language) -> dict:
+    props = dict(_common_settings())
+    for name, kind in language.kinds.items():
+        props[name] = {**kind.config_schema, "description": kind.summary}
+    return {
+        "type": "object",
+        "properties": props,
+        "additionalProperties": False,
+        "oneOf": [{"required": [name]} for name in language.kinds],
+    }
+
+
+def document_schema(language: Language) -> dict:
+    """The JSON Schema of a whole .octo file (published as schema/octo.schema.json)."""
+    return {
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "$id": "https://octo.dev/schema/octo.schema.json",
+        "title": ".octo pipeline",
+        "description": "A declarative LLM pipeline for octoc.",
+        "type": "object",
+        "required": ["octo", "steps"],
+        "additionalProperties": False,
+        "properties": {
+            "octo": {"const": 1, "description": "Language version."},
+            "name": {"type": "string", "pattern": r"^[A-Za-z0-9][A-Za-z0-9_.-]*$"},
+            "description": {"type": "string"},
+            "seed": {"type": "integer", "description": "Seed of every random stream in the run."},
+            "defaults": {
+                "type": "object", "additionalProperties": False,
+                "properties": {
+                    "model": {"$ref": "#/$defs/model"}, "mode": {"$ref": "#/$defs/mode"},
+                    "temperature": {"type": "number", "minimum": 0, "maximum": 2},
+                    "max_tokens": {"type": "integer", "minimum": 1},
+                },
+            },
+            "budget": {"type": "object", "additionalProperties": False,
+                       "properties": {"max_usd": {"type": "number", "minimum": 0}}},
+            "data": {
+                "type": "object",
+                "propertyNames": {"pattern": NAME_PATTERN},
+                "additionalProperties": {
+                    "anyOf": [
+                        {"type": "array", "description": "Rows: mappings, or plain values."},
+                        {"type": "object", "required": ["file"], "additionalProperties": False,
+                         "properties": {"file": {"type": "string", "description": "YAML, JSON, JSONL or CSV, relative to the .octo file."}}},
+                    ]
+                },
+            },
+            "units": {
+                "type": "object", "additionalProperties": False,
+                "properties": {
+                    "for": {"type": "object", "propertyNames": {"pattern": NAME_PATTERN},
+                            "additionalProperties": {"type": "string"}},
+                    "repeat": {"type": "integer", "minimum": 1},
+                    "where": EXPR,
+                    "sample": {"type": "integer", "minimum": 1},
+                    "limit": {"type": "integer", "minimum": 1},
+                },
+            },
+            "steps": {"type": "object", "propertyNames": {"pattern": NAME_PATTERN},
+                      "additionalProperties": {"$ref": "#/$defs/step"}},
+            "export": {"anyOf": [{"type": "array", "items": {"type": "string"}},
+                                 {"type": "object", "additionalProperties": EXPR}]},
+        },
+        "$defs": {**_defs(), "step": step_schema(language)},
+    }

@@ -1,0 +1,77 @@
+"""The checked program: what `check` produces and `plan` consumes."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from . import ast
+from .source import Source, Span
+from .types import RecordT, Type
+from .yamlnodes import YMap, YNode, YScalar
+
+
+@dataclass(eq=False)
+class DataTable:
+    name: str
+    span: Span  # the key in `data:`
+    row_type: Type  # RecordT for tables of maps, a scalar type for lists of values
+    rows: list[Any] | None  # None when the data could not be read
+    file: str | None = None  # the data file, relative to the .octo file
+
+
+@dataclass(eq=False)
+class UnitTable:
+    field: str  # the name under `unit.`
+    table: str  # the data table it draws from
+    arrangement: str  # "rows" | "permutations" | "combinations"
+    k: int = 1
+    span: Span | None = None
+
+
+@dataclass(eq=False)
+class UnitsSpec:
+    tables: list[UnitTable]
+    repeat: int = 1
+    where: ast.Expr | None = None
+    sample: int | None = None
+    limit: int | None = None
+    unit_type: RecordT | None = None
+
+
+@dataclass(eq=False)
+class Step:
+    name: str
+    name_span: Span
+    kind: str
+    kind_span: Span  # the kind's key (`simulate:`)
+    node: YMap  # the whole step mapping
+    config: YNode  # the value under the kind's key
+    settings: dict[str, YNode] = field(default_factory=dict)  # when, model, mode, output, ...
+    setting_keys: dict[str, YScalar] = field(default_factory=dict)
+    parsed: Any = None  # the kind's own parsed configuration
+    exprs: list[ast.Expr] = field(default_factory=list)  # everything it evaluates
+    template_roots: set[str] = field(default_factory=set)
+    local_names: set[str] = field(default_factory=set)  # names the kind binds itself
+    deps: dict[str, Span] = field(default_factory=dict)  # upstream step → where it is referenced
+    output: RecordT | None = None
+    output_schema: dict | None = None  # JSON Schema of a provider step's output
+    when: ast.Expr | None = None
+    validate: list[tuple[ast.Expr, YScalar | None]] = field(default_factory=list)
+    model: str | None = None
+
+
+@dataclass(eq=False)
+class Program:
+    source: Source
+    root: YMap
+    name: str = ""
+    seed: int = 0
+    data: dict[str, DataTable] = field(default_factory=dict)
+    units: UnitsSpec | None = None
+    steps: dict[str, Step] = field(default_factory=dict)
+    order: list[str] = field(default_factory=list)  # steps in dependency order
+    judges: dict[str, list[str]] = field(default_factory=dict)  # judged step → its judges
+    export: list[tuple[str, ast.Expr]] = field(default_factory=list)
+    defaults: dict[str, Any] = field(default_factory=dict)
+    budget_usd: float | None = None

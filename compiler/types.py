@@ -1,0 +1,261 @@
+"""Static types of the .octo language, and output declarations → JSON Schema.
+
+One declaration (``{verse: str, mood: hopeful | grim}``) yields both the static
+type the checker uses and the JSON Schema sent to providers and used to
+validate what comes back, so the two can never disagree.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from . import ast
+
+
+class Type:
+    def describe(self) -> str:
+        raise NotImplementedError
+
+    def __str__(self) -> str:
+        return self.describe()
+
+
+@dataclass(frozen=True)
+class Prim(Type):
+    name: str  # int float str bool null any
+
+    def describe(self) -> str:
+        return self.name
+
+
+@dataclass(frozen=True)
+class EnumT(Type):
+    """A string known to be one of ``values`` (also the type of a string literal)."""
+
+    values: tuple[str, ...]
+
+    def describe(self) -> str:
+        return " | ".join(f"'{v}'" for v in self.values)
+
+
+@dataclass(frozen=True)
+class ListT(Type):
+    elem: Type
+
+    def describe(self) -> str:
+        return f"list[{self.elem.describe()}]"
+
+
+@dataclass(frozen=True)
+class SetT(Type):
+    elem: Type
+
+    def describe(self) -> str:
+        return f"set[{self.elem.describe()}]"
+
+
+@dataclass(frozen=True)
+class DictT(Type):
+    key: Type
+    value: Type
+
+    def describe(self) -> str:
+        return f"dict[{self.key.describe()}, {self.value.describe()}]"
+
+
+@dataclass(frozen=True)
+class RecordT(Type):
+    """Named fields: a data row, a step's outputs, ``unit``. ``what`` names it in messages."""
+
+    fields: tuple[tuple[str, Type], ...]
+    what: str = "record"
+
+    def field(self, name: str) -> Type | None:
+        for k, t in self.fields:
+            if k == name:
+                return t
+        return None
+
+    def names(self) -> list[str]:
+        return [k for k, _ in self.fields]
+
+    def describe(self) -> str:
+        inner = ", ".join(f"{k}: {t.describe()}" for k, t in self.fields)
+        return "{" + inner + "}"
+
+
+@dataclass(frozen=True)
+class OptionalT(Type):
+    inner: Type
+
+    def describe(self) -> str:
+        return f"{self.inner.describe()}?"
+
+
+INT, FLOAT, STR, BOOL, NULL, ANY = (Prim(n) for n in ("int", "float", "str", "bool", "null", "any"))
+
+
+def record(fields: dict[str, Type], what: str = "record") -> RecordT:
+    return RecordT(tuple(fields.items()), what)
+
+
+def strip(t: Type) -> Type:
+    """The type without its optional wrapper (nulls propagate at run time)."""
+    return t.inner if isinstance(t, OptionalT) else t
+
+
+def optional(t: Type) -> Type:
+    return t if isinstance(t, OptionalT) or t in (NULL, ANY) else OptionalT(t)
+
+
+def is_any(t: Type) -> bool:
+    return strip(t) == ANY
+
+
+def is_str(t: Type) -> bool:
+    return strip(t) in (STR, ANY) or isinstance(strip(t), EnumT)
+
+
+def is_number(t: Type, allow_bool: bool = False) -> bool:
+    ok = (INT, FLOAT, ANY, BOOL) if allow_bool else (INT, FLOAT, ANY)
+    return strip(t) in ok
+
+
+def is_bool(t: Type) -> bool:
+    return strip(t) in (BOOL, ANY)
+
+
+def elem_of(t: Type) -> Type | None:
+    """What iterating over ``t`` yields, or None when it is not iterable."""
+    t = strip(t)
+    if isinstance(t, (ListT, SetT)):
+        return t.elem
+    if isinstance(t, DictT):
+        return t.key
+    if t == STR or isinstance(t, EnumT):
+        return STR
+    if t == ANY:
+        return ANY
+    return None
+
+
+def join(a: Type, b: Type) -> Type | None:
+    """The smallest type holding both, or None when they do not mix."""
+    if a == b:
+        return a
+    if a == NULL:
+        return optional(b)
+    if b == NULL:
+        return optional(a)
+    if isinstance(a, OptionalT) or isinstance(b, OptionalT):
+        inner = join(strip(a), strip(b))
+        return optional(inner) if inner is not None else None
+    if ANY in (a, b):
+        return ANY
+    if {a, b} == {INT, FLOAT}:
+        return FLOAT
+    if isinstance(a, EnumT) and isinstance(b, EnumT):
+        merged = a.values + tuple(v for v in b.values if v not in a.values)
+        return EnumT(merged) if len(merged) <= 64 else STR
+    if is_str(a) and is_str(b):
+        return STR
+    for ctor in (ListT, SetT):
+        if isinstance(a, ctor) and isinstance(b, ctor):
+            inner = join(a.elem, b.elem)
+            return ctor(inner) if inner is not None else None
+    if isinstance(a, DictT) and isinstance(b, DictT):
+        k, v = join(a.key, b.key), join(a.value, b.value)
+        return DictT(k, v) if k is not None and v is not None else None
+    if isinstance(a, RecordT) and isinstance(b, RecordT) and a.names() == b.names():
+        fields = [(n, join(ta, tb)) for (n, ta), (_, tb) in zip(a.fields, b.fields)]
+        if all(t is not None for _, t in fields):
+            return RecordT(tuple(fields), a.what)  # type: ignore[arg-type]
+    return None
+
+
+def assignable(value: Type, target: Type) -> bool:
+    """Can a value of type ``value`` be stored where ``target`` is expected?"""
+    return join(value, target) == target or is_any(value) or is_any(target)
+
+
+def literal_type(value) -> Type:
+    if value is None:
+        return NULL
+    if isinstance(value, bool):
+        return BOOL
+    if isinstance(value, int):
+        return INT
+    if isinstance(value, float):
+        return FLOAT
+    if isinstance(value, str):
+        return EnumT((value,))
+    return ANY
+
+
+def value_type(value) -> Type:
+    """The type of a data value (strings are plain ``str``, not enums)."""
+    if isinstance(value, str):
+        return STR
+    if isinstance(value, list):
+        elem: Type | None = None
+        for v in value:
+            t = value_type(v)
+            elem = t if elem is None else (join(elem, t) or ANY)
+        return ListT(elem or ANY)
+    if isinstance(value, dict):
+        return record({str(k): value_type(v) for k, v in value.items()})
+    return literal_type(value)
+
+
+# --- type declarations → (static type, JSON Schema) ------------------------------------
+
+PRIMITIVES = {"str": ("string", STR), "int": ("integer", INT), "float": ("number", FLOAT), "bool": ("boolean", BOOL)}
+
+
+class TypeDeclError(Exception):
+    def __init__(self, node: ast.Node, code: str, message: str, hint: str = ""):
+        super().__init__(message)
+        self.node, self.code, self.message, self.hint = node, code, message, hint
+
+
+def declared(node: ast.TypeExpr) -> tuple[Type, dict]:
+    """Static type and JSON Schema of a parsed type declaration."""
+    match node:
+        case ast.TypeOptional(inner=inner):
+            t, schema = declared(inner)
+            return optional(t), {"anyOf": [schema, {"type": "null"}]}
+        case ast.TypeEnum(members=members):
+            values = tuple(m.name if isinstance(m, ast.TypeName) else m.value for m in members)
+            dup = next((m for i, m in enumerate(members) if values[i] in values[:i]), None)
+            if dup is not None:
+                raise TypeDeclError(dup, "E0210", "enum member listed twice")
+            return EnumT(values), {"type": "string", "enum": list(values)}
+        case ast.TypeQuoted(value=v):
+            return EnumT((v,)), {"type": "string", "enum": [v]}
+        case ast.TypeName(name=name):
+            if name not in PRIMITIVES:
+                raise TypeDeclError(node, "E0210", f"unknown type '{name}'",
+                                    "types are str, int, float, bool, int[a, b], float[a, b], list[T], T? "
+                                    "and enums written `a | b | c`")
+            json_name, t = PRIMITIVES[name]
+            return t, {"type": json_name}
+        case ast.TypeRange(name=name, low=low, high=high):
+            if name not in ("int", "float"):
+                raise TypeDeclError(node, "E0216", f"'{name}' cannot have a range; only int and float can")
+            if low > high:
+                raise TypeDeclError(node, "E0216", f"empty range: {_num(low)} is greater than {_num(high)}",
+                                    f"write {name}[{_num(high)}, {_num(low)}]")
+            if name == "int" and (low != int(low) or high != int(high)):
+                raise TypeDeclError(node, "E0216", "an int range needs whole-number bounds")
+            json_name, t = PRIMITIVES[name]
+            return t, {"type": json_name, "minimum": _num(low), "maximum": _num(high)}
+        case ast.TypeGeneric(name=name, arg=arg):
+            if name != "list":
+                raise TypeDeclError(node, "E0210", f"unknown type '{name}[...]'", "the only generic type is list[T]")
+            t, schema = declared(arg)
+            return ListT(t), {"type": "array", "items": schema}
+    raise TypeDeclError(node, "E0210", "unsupported type")
+
+
+def _num(x: float) -> int | float:
+    return int(x) if float(x).is_integer() else x

@@ -1,0 +1,29 @@
+"""The standard library: step kinds, built-in functions and dated model prices.
+
+:func:`default_language` assembles what the compiler needs to check a file.
+A new step kind is one module here exposing ``KIND``, listed in ``KINDS``.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+from importlib import resources
+
+from octo.compiler.language import Language
+
+from . import aggregate, compute, generate, judge, simulate
+from .builtins import FUNCTIONS
+
+KINDS = {m.KIND.name: m.KIND for m in (generate, judge, simulate, compute, aggregate)}
+
+
+@functools.cache
+def price_table() -> dict:
+    """The dated price table (``stdlib/prices.json``)."""
+    return json.loads(resources.files(__name__).joinpath("prices.json").read_text(encoding="utf-8"))
+
+
+@functools.cache
+def default_language() -> Language:
+    return Language(kinds=KINDS, functions=FUNCTIONS, models=frozenset(price_table()["models"]))

@@ -1,0 +1,30 @@
+"""`compute`: named expressions per unit, evaluated in order (no loop)."""
+
+from __future__ import annotations
+
+from octo.compiler.kinds import StepContext, StepKind
+from octo.compiler.program import Step
+from octo.compiler.scope import Binding
+from octo.compiler.types import ANY, RecordT, Type, record
+
+
+class Compute(StepKind):
+    name = "compute"
+    runs = "local"
+    summary = "Named expressions per unit, evaluated in order; later ones may use earlier ones."
+    settings = frozenset()
+    config_schema = {"$ref": "#/$defs/namedExpressions", "minProperties": 1}
+
+    def parse(self, step: Step, ctx: StepContext) -> None:
+        step.parsed = ctx.named_exprs(step.config, "value")
+        step.local_names = {name for name, _, _ in step.parsed}
+
+    def typecheck(self, step: Step, ctx: StepContext) -> RecordT | None:
+        values: dict[str, Type] = {}
+        for name, _, expr in step.parsed:
+            bindings = {n: Binding(t, f"value '{n}'") for n, t in values.items()}
+            values[name] = ctx.check(expr, ctx.scope(bindings)) or ANY
+        return record(values, f"step '{step.name}'")
+
+
+KIND = Compute()

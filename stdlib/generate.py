@@ -1,0 +1,127 @@
+"""`generate`: render a prompt per unit and ask a model for typed output."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import jsonschema
+
+from octo.compiler.kinds import StepContext, StepKind
+from octo.compiler.language import TEMPLATE
+from octo.compiler.program import Step
+from octo.compiler.types import ANY, BOOL, FLOAT, INT, STR, EnumT, ListT, RecordT, Type, optional, record
+from octo.compiler.yamlnodes import YMap, YScalar
+
+TEXT_OUTPUT = "text"  # the single output of a step without `output:`
+
+PROVIDER_SETTINGS = {
+    "model": {"$ref": "#/$defs/model"},
+    "mode": {"$ref": "#/$defs/mode"},
+    "output": {"$ref": "#/$defs/typeDecl"},
+    "retries": {"type": "integer", "minimum": 0, "maximum": 100},
+    "temperature": {"type": "number", "minimum": 0, "maximum": 2},
+    "max_tokens": {"type": "integer", "minimum": 1},
+    "system": {**TEMPLATE, "description": "The system prompt (a template)."},
+}
+
+
+@dataclass
+class GenerateConfig:
+    prompt: YScalar | None
+    system: YScalar | None
+    output_schema: dict | None  # None: free text
+
+
+class Generate(StepKind):
+    name = "generate"
+    runs = "provider"
+    summary = "Render the prompt per unit and ask the model for the declared output (JSON Schema mode)."
+    settings = frozenset({"model", "mode", "output", "retries"})
+    config_schema = {
+        "type": "object",
+        "required": ["prompt"],
+        "additionalProperties": False,
+        "properties": {
+            **PROVIDER_SETTINGS,
+            "prompt": {**TEMPLATE, "description": "The user prompt (a template)."},
+            "schema": {"type": "string", "description": "A JSON Schema file for the output, instead of `output`."},
+        },
+    }
+
+    def parse(self, step: Step, ctx: StepContext) -> None:
+        cfg = step.config if isinstance(step.config, YMap) else YMap(step.config.span)
+        step.parsed = GenerateConfig(ctx.template(cfg.get("prompt")), ctx.template(cfg.get("system")), None)
+        declare_output(step, ctx, cfg)
+
+    def typecheck(self, step: Step, ctx: StepContext) -> RecordT | None:
+        scope = ctx.scope(ctx.feedback_binding(step))
+        ctx.check_template(step.parsed.prompt, scope)
+        ctx.check_template(step.parsed.system, scope)
+        return step.output
+
+
+def declare_output(step: Step, ctx: StepContext, cfg: YMap, extra: dict[str, Type] | None = None) -> None:
+    """Set the step's output type and JSON Schema from `output:` or `schema:`."""
+    what = f"step '{step.name}'"
+    schema_file = cfg.get("schema")
+    if "output" in step.settings:
+        decl = ctx.output_decl(step.settings["output"], what)
+        if decl is None:
+            step.output = None
+            return
+        fields, step.output_schema = decl
+        if isinstance(schema_file, YScalar):
+            ctx.reporter.report("E0107", schema_file.span, f"step '{step.name}' has both `output` and `schema`",
+                                hint="keep one of them")
+    elif isinstance(schema_file, YScalar) and schema_file.is_str:
+        step.output_schema = _load_schema(schema_file, ctx)
+        fields = _schema_type(step.output_schema, what) if step.output_schema else record({}, what)
+        if not isinstance(fields, RecordT):
+            fields = record({TEXT_OUTPUT: fields}, what)
+    else:
+        fields, step.output_schema = record({TEXT_OUTPUT: STR}, what), None
+    step.output = record({**dict(fields.fields), **(extra or {})}, what)
+
+
+def _load_schema(node: YScalar, ctx: StepContext) -> dict | None:
+    path = Path(node.span.path).parent / node.value
+    try:
+        schema = json.loads(path.read_text(encoding="utf-8"))
+        jsonschema.Draft202012Validator.check_schema(schema)
+        return schema
+    except (OSError, UnicodeDecodeError) as err:
+        ctx.reporter.report("E0006", node.span, f"cannot read schema file '{node.value}': "
+                            f"{'no such file' if isinstance(err, FileNotFoundError) else type(err).__name__}",
+                            hint="paths are relative to the .octo file")
+    except json.JSONDecodeError as err:
+        ctx.reporter.report("E0007", node.span, f"schema file '{node.value}' is not JSON: {err.msg} (line {err.lineno})")
+    except jsonschema.SchemaError as err:
+        ctx.reporter.report("E0007", node.span, f"schema file '{node.value}' is not a valid JSON Schema: {err.message}")
+    return None
+
+
+def _schema_type(schema: dict, what: str = "record") -> Type:
+    """A static type for a JSON Schema (as precise as the schema is simple)."""
+    if not isinstance(schema, dict):
+        return ANY
+    if "enum" in schema and all(isinstance(v, str) for v in schema["enum"]):
+        return EnumT(tuple(schema["enum"]))
+    t = schema.get("type")
+    if isinstance(t, list):
+        non_null = [x for x in t if x != "null"]
+        inner = _schema_type({**schema, "type": non_null[0]}, what) if len(non_null) == 1 else ANY
+        return optional(inner) if "null" in t else inner
+    simple = {"string": STR, "integer": INT, "number": FLOAT, "boolean": BOOL}
+    if t in simple:
+        return simple[t]
+    if t == "array":
+        return ListT(_schema_type(schema.get("items", {})))
+    if t == "object" or "properties" in schema:
+        props = schema.get("properties", {})
+        return record({k: _schema_type(v, "a nested object") for k, v in props.items()}, what)
+    return ANY
+
+
+KIND = Generate()

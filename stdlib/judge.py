@@ -1,0 +1,96 @@
+"""`judge`: an LLM verdict on an upstream step; a failed `pass` re-runs that step."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from octo.compiler.kinds import StepContext, StepKind
+from octo.compiler.language import EXPR, TEMPLATE
+from octo.compiler.program import Step
+from octo.compiler.scope import Binding
+from octo.compiler.suggest import did_you_mean
+from octo.compiler.types import BOOL, RecordT
+from octo.compiler.yamlnodes import YMap, YScalar
+
+from .generate import PROVIDER_SETTINGS, declare_output
+
+PASSED = "passed"  # added to every judge's outputs: did the final verdict pass?
+
+
+@dataclass
+class JudgeConfig:
+    of: str | None
+    of_node: YScalar | None
+    prompt: YScalar | None
+    system: YScalar | None
+    passes: object  # the `pass` expression, or None (always passes)
+    attempts: int
+
+
+class Judge(StepKind):
+    name = "judge"
+    runs = "provider"
+    summary = "An LLM verdict on an upstream provider step (of); a failed pass re-runs that step, up to attempts."
+    settings = frozenset({"model", "mode", "output", "retries"})
+    config_schema = {
+        "type": "object",
+        "required": ["of", "prompt"],
+        "additionalProperties": False,
+        "properties": {
+            **PROVIDER_SETTINGS,
+            "of": {"type": "string", "description": "The step being judged."},
+            "prompt": {**TEMPLATE, "description": "The judge's prompt (a template)."},
+            "pass": {**EXPR, "description": "A bool over the judge's outputs; false re-runs `of` for the unit."},
+            "attempts": {"type": "integer", "minimum": 1, "maximum": 20,
+                         "description": "Tries of `of` in all, the first included (default 1)."},
+        },
+    }
+
+    def parse(self, step: Step, ctx: StepContext) -> None:
+        cfg = step.config if isinstance(step.config, YMap) else YMap(step.config.span)
+        of_node = cfg.get("of")
+        of = of_node.value if isinstance(of_node, YScalar) and of_node.is_str else None
+        attempts = cfg.get("attempts")
+        declare_output(step, ctx, cfg, extra={PASSED: BOOL})
+        step.parsed = JudgeConfig(of, of_node if of else None, ctx.template(cfg.get("prompt")),
+                                  ctx.template(cfg.get("system")), None,
+                                  attempts.value if isinstance(attempts, YScalar) and isinstance(attempts.value, int) else 1)
+        step.local_names = set(step.output.names()) if step.output else set()
+        if of in ctx.program.steps and of != step.name:
+            step.deps[of] = of_node.span
+            ctx.program.judges.setdefault(of, []).append(step.name)
+        if cfg.get("pass") is not None:
+            step.parsed.passes = ctx.expr(cfg.get("pass"), "`pass`")
+
+    def typecheck(self, step: Step, ctx: StepContext) -> RecordT | None:
+        cfg: JudgeConfig = step.parsed
+        self._check_target(step, ctx)
+        scope = ctx.scope(ctx.feedback_binding(step))
+        ctx.check_template(cfg.prompt, scope)
+        ctx.check_template(cfg.system, scope)
+        if cfg.passes is not None and step.output is not None:
+            own = {n: Binding(t, f"output '{n}'") for n, t in step.output.fields if n != PASSED}
+            ctx.check_bool(cfg.passes, ctx.scope(own), "`pass`")
+        return step.output
+
+    def _check_target(self, step: Step, ctx: StepContext) -> None:
+        cfg: JudgeConfig = step.parsed
+        if cfg.of_node is None:
+            return
+        steps = ctx.program.steps
+        if cfg.of == step.name:
+            ctx.reporter.report("E0302", cfg.of_node.span, f"judge '{step.name}' cannot judge itself")
+            return
+        if cfg.of not in steps:
+            providers = [n for n, s in steps.items() if ctx.language.kinds[s.kind].runs == "provider" and n != step.name]
+            ctx.reporter.report("E0302", cfg.of_node.span, f"judge '{step.name}' judges '{cfg.of}', which is not a step",
+                                hint=did_you_mean(cfg.of, providers) or "`of` names the generate step to judge")
+            return
+        target = steps[cfg.of]
+        if ctx.language.kinds[target.kind].runs != "provider":
+            ctx.reporter.report("E0302", cfg.of_node.span,
+                                f"judge '{step.name}' judges '{cfg.of}', a {target.kind} step; only provider steps can be re-run on a failed verdict",
+                                hint="judge a generate step; check local results with `validate` or an aggregate's `expect`")
+
+
+KIND = Judge()

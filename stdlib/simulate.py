@@ -1,0 +1,117 @@
+"""`simulate`: a loop per unit — `init`, sequential `each`, `until`, `max_iterations`."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from octo.compiler.diagnostics import Reporter
+from octo.compiler.kinds import StepContext, StepKind
+from octo.compiler.language import EXPR
+from octo.compiler.program import Step
+from octo.compiler.scope import Binding
+from octo.compiler.types import RecordT, Type, join, record, strip
+
+DEFAULT_MAX_ITERATIONS = 100_000
+
+
+@dataclass
+class SimulateConfig:
+    init: list  # [(name, key scalar, expr)]
+    each: list
+    until: object
+    max_iterations: int
+    output: list | None  # None: the state variables are the outputs
+
+
+class Simulate(StepKind):
+    name = "simulate"
+    runs = "local"
+    summary = "A loop per unit: init, then each (sequential assignments) until a condition holds."
+    settings = frozenset({"output"})
+    config_schema = {
+        "type": "object",
+        "required": ["init", "each", "until"],
+        "additionalProperties": False,
+        "properties": {
+            "init": {"$ref": "#/$defs/namedExpressions", "description": "State variables and their first values."},
+            "each": {"$ref": "#/$defs/namedExpressions", "description": "Assignments of one iteration, in order."},
+            "until": {**EXPR, "description": "Stop when this is true (checked after each iteration)."},
+            "max_iterations": {"type": "integer", "minimum": 1,
+                               "description": f"Bound on iterations (default {DEFAULT_MAX_ITERATIONS:,}); a unit that hits it fails."},
+        },
+    }
+
+    def parse(self, step: Step, ctx: StepContext) -> None:
+        cfg = step.config
+        get = cfg.get if hasattr(cfg, "get") else (lambda k: None)
+        limit = get("max_iterations")
+        step.parsed = SimulateConfig(
+            init=ctx.named_exprs(get("init"), "initial value"),
+            each=ctx.named_exprs(get("each"), "assignment"),
+            until=ctx.expr(get("until"), "`until`"),
+            max_iterations=limit.value if limit is not None and isinstance(limit.value, int) else DEFAULT_MAX_ITERATIONS,
+            output=ctx.named_exprs(step.settings["output"], "output") if "output" in step.settings else None,
+        )
+        step.local_names = {name for name, _, _ in step.parsed.init}
+
+    def typecheck(self, step: Step, ctx: StepContext) -> RecordT | None:
+        cfg: SimulateConfig = step.parsed
+        state = self._initial_state(cfg, ctx)
+        state = self._widen(cfg, ctx, state)
+        scope = ctx.scope(self._bindings(state))
+        self._assign(cfg, ctx, state, ctx.reporter, report=True)
+        ctx.check_bool(cfg.until, scope, "`until`")
+        if cfg.output is None:
+            return record(state, f"step '{step.name}'")
+        outputs = {name: (ctx.check(expr, scope) or ctx_any()) for name, _, expr in cfg.output}
+        return record(outputs, f"step '{step.name}'")
+
+    def _initial_state(self, cfg: SimulateConfig, ctx: StepContext) -> dict[str, Type]:
+        state: dict[str, Type] = {}
+        for name, _, expr in cfg.init:
+            t = ctx.check(expr, ctx.scope(self._bindings(state)))
+            state[name] = t if t is not None else ctx_any()
+        return state
+
+    def _widen(self, cfg: SimulateConfig, ctx: StepContext, state: dict[str, Type]) -> dict[str, Type]:
+        """Widen state types until the loop body agrees with them (int → float, enum → more values)."""
+        for _ in range(5):
+            before = dict(state)
+            self._assign(cfg, ctx, state, Reporter(), report=False)
+            if state == before:
+                break
+        return state
+
+    def _assign(self, cfg: SimulateConfig, ctx: StepContext, state: dict[str, Type], reporter: Reporter, report: bool) -> None:
+        checker = ctx.checker()
+        checker.r = reporter
+        for name, key, expr in cfg.each:
+            if expr is None:
+                continue
+            t = checker.check(expr, ctx.scope(self._bindings(state)))
+            if name not in state:
+                if report:
+                    ctx.reporter.report("E0215", key.span, f"'{name}' is not a state variable",
+                                        hint=f"declare it in `init` first, e.g. {name}: 0")
+                continue
+            widened = join(state[name], t)
+            if widened is None:
+                if report:
+                    ctx.reporter.report("E0206", expr.span, f"state variable '{name}' is {strip(state[name]).describe()}, "
+                                        f"but this assigns {strip(t).describe()}")
+                continue
+            if not report:
+                state[name] = widened
+
+    @staticmethod
+    def _bindings(state: dict[str, Type]) -> dict[str, Binding]:
+        return {n: Binding(t, f"state variable '{n}'") for n, t in state.items()}
+
+
+def ctx_any() -> Type:
+    from octo.compiler.types import ANY
+
+    return ANY
+
+
+KIND = Simulate()
