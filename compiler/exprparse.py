@@ -35,14 +35,15 @@ class Origin:
 TOKEN_WORDS = {
     "NAME": "a name", "NUMBER": "a number", "STRING": "a string", "SIGNED_NUMBER": "a number",
     "IF": "'if'", "ELSE": "'else'", "OR": "'or'", "AND": "'and'", "NOT": "'not'", "IN": "'in'",
-    "FOR": "'for'", "TRUE": "'true'", "FALSE": "'false'", "NONE": "'null'",
+    "FOR": "'for'",
     "LE": "'<='", "GE": "'>='", "EQ": "'=='", "NE": "'!='", "LT": "'<'", "GT": "'>'",
     "POW": "'**'", "DSLASH": "'//'", "PLUS": "'+'", "MINUS": "'-'", "STAR": "'*'", "SLASH": "'/'",
     "PERCENT": "'%'", "DOT": "'.'", "COMMA": "','", "COLON": "':'", "LPAR": "'('", "RPAR": "')'",
     "LSQB": "'['", "RSQB": "']'", "LBRACE": "'{'", "RBRACE": "'}'", "QMARK": "'?'", "BAR": "'|'",
     "$END": "the end of the expression",
 }
-_STARTERS = {"NAME", "NUMBER", "STRING", "TRUE", "FALSE", "NONE", "LPAR", "LSQB", "LBRACE", "MINUS", "PLUS", "NOT"}
+_CONSTANTS = {"true": True, "True": True, "false": False, "False": False, "null": None, "None": None}
+_STARTERS = {"NAME", "NUMBER", "STRING", "LPAR", "LSQB", "LBRACE", "MINUS", "PLUS", "NOT"}
 _OPERATORS = {"LE", "GE", "EQ", "NE", "LT", "GT", "POW", "DSLASH", "PLUS", "MINUS", "STAR", "SLASH",
               "PERCENT", "AND", "OR", "IN", "NOT", "IF", "DOT", "LSQB"}
 _CHAR_HINTS = {
@@ -157,7 +158,10 @@ class _ExprBuilder(Transformer):
         return self.o.span(tok.start_pos, tok.end_pos)
 
     def name(self, meta, ch):
-        return ast.Name(self._span(meta), str(ch[0]))
+        word = str(ch[0])
+        if word in _CONSTANTS:
+            return ast.Literal(self._span(meta), _CONSTANTS[word])
+        return ast.Name(self._span(meta), word)
 
     def number(self, meta, ch):
         raw = str(ch[0])
@@ -166,15 +170,6 @@ class _ExprBuilder(Transformer):
 
     def string(self, meta, ch):
         return ast.Literal(self._span(meta), pyast.literal_eval(str(ch[0])))
-
-    def true(self, meta, ch):
-        return ast.Literal(self._span(meta), True)
-
-    def false(self, meta, ch):
-        return ast.Literal(self._span(meta), False)
-
-    def none(self, meta, ch):
-        return ast.Literal(self._span(meta), None)
 
     def group(self, meta, ch):
         return ch[1]

@@ -83,7 +83,6 @@ def document_schema(language: Language) -> dict:
     """The JSON Schema of a whole .octo file (published as schema/octo.schema.json)."""
     return {
         "$schema": "https://json-schema.org/draft/2020-12/schema",
-        "$id": "https://octo.dev/schema/octo.schema.json",
         "title": ".octo pipeline",
         "description": "A declarative LLM pipeline for octoc.",
         "type": "object",

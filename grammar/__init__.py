@@ -23,6 +23,7 @@ def _build(name: str) -> Lark:
     return Lark(
         grammar_text(name),
         parser="lalr",
+        lexer="basic",
         propagate_positions=True,
         maybe_placeholders=False,
         cache=False,
