@@ -7,6 +7,7 @@ Each phase reports what it finds and the next carries on with what is sound.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -208,6 +209,8 @@ def _warn_unused(program: Program, reporter: Reporter) -> None:
     for step in program.steps.values():
         for expr in step.exprs:
             used_tables |= _data_refs(expr)
+        for template in step.templates:
+            used_tables |= set(re.findall(r"\bdata\s*\.\s*([A-Za-z_]\w*)", template.value))
     if any(d.code == "E0202" and "data table" in d.message for d in reporter.diagnostics):
         return  # a misspelt table name: the error says it, an 'unused' warning would only add noise
     for name, table in program.data.items():

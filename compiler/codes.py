@@ -41,6 +41,7 @@ REGISTRY: dict[str, Code] = {
         Code("E0006", _E, "file not found or unreadable", io=True),
         Code("E0007", _E, "data file is malformed"),
         Code("E0008", _E, "file is not a single YAML document"),
+        Code("E0009", _E, "value split at a comma by YAML"),
         # structure
         Code("E0101", _E, "unknown key"),
         Code("E0102", _E, "missing required key"),
@@ -78,6 +79,7 @@ REGISTRY: dict[str, Code] = {
         Code("W0402", _W, "unused step"),
         Code("W0403", _W, "expression is always the same"),
         Code("W0404", _W, "unused data table"),
+        Code("W0405", _W, "value that may be null used without a check"),
     ]
 }
 

@@ -162,7 +162,8 @@ def _column_type(table: str, col: str, values: list[Any], spans: list[Span], rep
         j = vt if t is None else join(t, vt)
         if j is None:
             reporter.report("E0108", spans[i], f"column '{col}' of '{table}' mixes {t.describe()} and {vt.describe()}",
-                            hint="give every row the same kind of value in this column")
+                            hint="give every row the same kind of value in this column"
+                                 + ("; quote numbers meant as text, e.g. '2'" if STR in (t, vt) else ""))
             return ANY
         t = j
     return t

@@ -132,6 +132,10 @@ def _report_syntax(err: UnexpectedInput, text: str, origin: Origin, reporter: Re
             message = f"unexpected {_found(tok)} in {what}: expected {expected}"
             if tok.type == "NAME" and code == "E0201":
                 hint = "is an operator or a comma missing before it?"
+            elif tok.type == "FOR":
+                hint = "write a list comprehension in brackets, e.g. sum([c.value for c in cards])"
+            elif tok.type in ("RPAR", "RSQB", "RBRACE") and "$END" in err.expected:
+                message = f"unmatched {_found(tok)} in {what}"
         reporter.report(code, origin.span(pos, end), message, label="here", hint=hint)
         return
     assert isinstance(err, UnexpectedEOF)

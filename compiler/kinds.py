@@ -89,6 +89,7 @@ class StepContext:
         if isinstance(node, YScalar) and node.is_str:
             if self.step is not None:
                 self.step.template_roots |= template_roots(node)
+                self.step.templates.append(node)
             return node
         return None
 

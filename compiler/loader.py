@@ -61,6 +61,8 @@ def _convert(node: yaml.Node, source: Source, reporter: Reporter, seen: dict) ->
         out = YSeq(span, [])
         seen[id(node)] = out
         out.items = [_convert(item, source, reporter, seen) for item in node.value]
+        if node.flow_style:
+            out.items = _rejoin_sequence(out.items, source, reporter)
     else:
         assert isinstance(node, yaml.MappingNode)
         out = YMap(span, [], flow=bool(node.flow_style))
@@ -70,8 +72,84 @@ def _convert(node: yaml.Node, source: Source, reporter: Reporter, seen: dict) ->
             out = YScalar(span, span.text(), None)  # keep checking with the text
         else:
             out.items = _convert_items(node, source, reporter, seen)
+            if out.flow:
+                out.items = _rejoin_mapping(out.items, source, reporter)
     seen[id(node)] = out
     return out
+
+
+# --- `{pair: combinations(people, 2)}`: YAML splits plain values at commas ---------------
+
+_OPEN, _CLOSE = "([{", ")]}"
+
+
+def _depth(text: str) -> int:
+    """Open brackets minus closed ones, outside quotes."""
+    depth, quote = 0, ""
+    for ch in text:
+        if quote:
+            quote = "" if ch == quote else quote
+        elif ch in "'\"":
+            quote = ch
+        elif ch in _OPEN:
+            depth += 1
+        elif ch in _CLOSE:
+            depth -= 1
+    return depth
+
+
+def _split_value(node: YNode) -> bool:
+    return isinstance(node, YScalar) and node.style is None and isinstance(node.value, str) and _depth(node.value) > 0
+
+
+def _report_split(first: YScalar, last_end: int, source: Source, reporter: Reporter) -> YScalar:
+    span = Span(source, first.span.start, last_end)
+    text = span.text()
+    reporter.report("E0009", span, f"YAML split `{text}` at its comma, because it is inside `{{ }}` or `[ ]`",
+                    label="read by YAML as separate entries",
+                    hint=f'quote it: "{text}", or write the mapping in block style, one key per line')
+    return YScalar(span, text, None)  # check the rest as the user meant it
+
+
+def _rejoin_mapping(items: list, source: Source, reporter: Reporter) -> list:
+    out, i = [], 0
+    while i < len(items):
+        key, value = items[i]
+        j = i + 1
+        if _split_value(value):
+            depth = _depth(value.value)
+            while j < len(items) and depth > 0 and _implicit_null(items[j][1]):
+                depth += _depth(items[j][0].value)
+                j += 1
+            if j > i + 1 and depth == 0:
+                value = _report_split(value, items[j - 1][0].span.end, source, reporter)
+            else:
+                j = i + 1
+        out.append((key, value))
+        i = j
+    return out
+
+
+def _rejoin_sequence(items: list, source: Source, reporter: Reporter) -> list:
+    out, i = [], 0
+    while i < len(items):
+        item, j = items[i], i + 1
+        if _split_value(item):
+            depth = _depth(item.value)
+            while j < len(items) and depth > 0 and isinstance(items[j], YScalar) and isinstance(items[j].value, (str, int, float)):
+                depth += _depth(str(items[j].value))
+                j += 1
+            if j > i + 1 and depth == 0:
+                item = _report_split(item, items[j - 1].span.end, source, reporter)
+            else:
+                j = i + 1
+        out.append(item)
+        i = j
+    return out
+
+
+def _implicit_null(node: YNode) -> bool:
+    return isinstance(node, YScalar) and node.value is None and node.span.start == node.span.end
 
 
 def _convert_items(node: yaml.MappingNode, source: Source, reporter: Reporter, seen: dict):
@@ -147,7 +225,7 @@ def _report_yaml_error(source: Source, err: yaml.MarkedYAMLError, reporter: Repo
         labels.append(Label(Span(source, cm, min(len(source.text), cm + 1)), "the structure started here"))
     hint = "check the indentation and the punctuation around this spot"
     if "flow" in (err.context or ""):
-        hint = ("inside `{ }` or `[ ]`, the characters , [ ] { } end a plain value: quote the expression "
+        hint = ("inside `{ }` or `[ ]`, the characters , [ ] { } ? and ': ' end a plain value: quote the expression "
                 "(\"...\") or write the mapping in block style, one key per line")
     reporter.report("E0001", span, message, labels=labels, hint=hint)
 

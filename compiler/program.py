@@ -52,6 +52,7 @@ class Step:
     parsed: Any = None  # the kind's own parsed configuration
     exprs: list[ast.Expr] = field(default_factory=list)  # everything it evaluates
     template_roots: set[str] = field(default_factory=set)
+    templates: list[YScalar] = field(default_factory=list)  # every template it renders
     local_names: set[str] = field(default_factory=set)  # names the kind binds itself
     deps: dict[str, Span] = field(default_factory=dict)  # upstream step → where it is referenced
     output: RecordT | None = None

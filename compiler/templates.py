@@ -8,6 +8,7 @@ matched to the tokens that spell it.
 
 from __future__ import annotations
 
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 from jinja2 import TemplateSyntaxError, nodes
@@ -16,7 +17,7 @@ from jinja2.sandbox import SandboxedEnvironment
 from .diagnostics import Reporter
 from .scope import Binding, Scope
 from .suggest import closest, did_you_mean
-from .types import ANY, ListT, RecordT, Type, elem_of, is_any, strip
+from .types import ANY, ListT, OptionalT, RecordT, Type, elem_of, is_any, strip
 from .yamlnodes import YScalar
 
 
@@ -115,6 +116,7 @@ class TemplateChecker:
         self.r = reporter
         self.loc = _Locator.build(scalar.value)
         self.roots: set[str] = set()
+        self.guarded: set[str] = set()  # names tested by an enclosing `if`
 
     def check(self, tree: nodes.Template, scope: Scope) -> None:
         self._body(tree.body, scope)
@@ -142,7 +144,8 @@ class TemplateChecker:
             return scope.child({n: Binding(t, f"variable '{n}'") for n in _target_names(node.target)})
         if isinstance(node, nodes.If):
             self._expr(node.test, scope)
-            self._body(node.body, scope)
+            with self._guard(node.test):
+                self._body(node.body, scope)
             for elif_ in node.elif_:
                 self._stmt(elif_, scope)
             self._body(node.else_, scope)
@@ -171,9 +174,31 @@ class TemplateChecker:
         if isinstance(node, nodes.Filter):
             self._filter(node, scope)
             return ANY
+        if isinstance(node, nodes.CondExpr):
+            self._expr(node.test, scope)
+            with self._guard(node.test):
+                self._expr(node.expr1, scope)
+            if node.expr2 is not None:
+                self._expr(node.expr2, scope)
+            return ANY
+        if isinstance(node, nodes.And):
+            self._expr(node.left, scope)
+            with self._guard(node.left):
+                self._expr(node.right, scope)
+            return ANY
         for child in node.iter_child_nodes():
             self._expr(child, scope)
         return ANY
+
+    @contextmanager
+    def _guard(self, test: nodes.Node):
+        names = {n.name for n in test.find_all(nodes.Name)} | ({test.name} if isinstance(test, nodes.Name) else set())
+        added = names - self.guarded
+        self.guarded |= added
+        try:
+            yield
+        finally:
+            self.guarded -= added
 
     def _filter(self, node: nodes.Filter, scope: Scope) -> None:
         if node.node is not None:
@@ -208,6 +233,10 @@ class TemplateChecker:
                           label="not defined here", hint=did_you_mean(cur.name, scope.names()))
             return ANY
         self.roots.add(cur.name)
+        if len(path) > 1 and isinstance(binding.type, OptionalT) and cur.name not in self.guarded:
+            self.r.report("W0405", self.scalar.sub_span(start, end), f"'{cur.name}' may be null here, so '{'.'.join(path)}' fails when it is",
+                          label=f"{binding.what} is null on a unit's first attempt" if cur.name == "feedback" else "may be null",
+                          hint=f"guard it: {{% if {cur.name} %}}...{{{{ {'.'.join(path)} }}}}...{{% endif %}}")
         return self._fields(binding.type, path, start, end, node.lineno)
 
     def _fields(self, t: Type, path: list[str], start: int, end: int, lineno: int) -> Type:

@@ -198,6 +198,9 @@ class ExprChecker:
         span = left.span.to(right.span)
         if op in ("in", "not in"):
             elem = elem_of(b)
+            if isinstance(a, EnumT) and len(a.values) > 1 and isinstance(right, (ast.ListDisplay, ast.SetDisplay)):
+                self._members_never_match(left, a, right.items)
+                return
             if elem is None:
                 self._mismatch(right.span, f"'{op}' needs a list, set, dict or string on its right, not {b.describe()}")
             elif isinstance(a, EnumT) and isinstance(elem, EnumT) and not set(a.values) & set(elem.values):
@@ -213,6 +216,14 @@ class ExprChecker:
         ordered = (is_number(a) and is_number(b)) or (is_str(a) and is_str(b))
         if not ordered:
             self._mismatch(span, f"'{op}' cannot order {a.describe()} and {b.describe()}")
+
+    def _members_never_match(self, left, enum: EnumT, items) -> None:
+        path = dotted(left)
+        who = f"'{'.'.join(path)}'" if path else "this value"
+        for item in items:
+            if isinstance(item, ast.Literal) and isinstance(item.value, str) and item.value not in enum.values:
+                self.r.report("E0208", item.span, f"'{item.value}' can never match: {who} is one of {enum.describe()}",
+                              label="not one of them", hint=did_you_mean(item.value, enum.values))
 
     def _never(self, span, side, a: EnumT, b: EnumT, op: str) -> None:
         wide, narrow = (a, b) if len(a.values) >= len(b.values) else (b, a)
@@ -316,7 +327,7 @@ class ExprChecker:
         finally:
             if reducing:
                 self._agg_depth -= 1
-        if reducing:
+        if reducing and types:
             types[0] = ListT(strip(types[0]))
         return self._apply(fn, expr, types)
 

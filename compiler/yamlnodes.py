@@ -57,8 +57,9 @@ class YScalar(YNode):
 
     def sub_span(self, start: int, end: int) -> Span:
         """The file span of characters ``[start, end)`` of the value."""
-        a = self.file_offset(start)
-        b = self.file_offset(end - 1) + 1 if end > start else a
+        limit = len(self.span.source.text)
+        a = min(self.file_offset(start), limit)
+        b = min(self.file_offset(end - 1) + 1 if end > start else a, limit)
         return Span(self.span.source, a, max(a, b))
 
 

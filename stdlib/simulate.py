@@ -9,7 +9,7 @@ from octo.compiler.kinds import StepContext, StepKind
 from octo.compiler.language import EXPR
 from octo.compiler.program import Step
 from octo.compiler.scope import Binding
-from octo.compiler.types import RecordT, Type, join, record, strip
+from octo.compiler.types import RecordT, Type, is_any, join, record, strip
 
 DEFAULT_MAX_ITERATIONS = 100_000
 
@@ -94,6 +94,8 @@ class Simulate(StepKind):
                     ctx.reporter.report("E0215", key.span, f"'{name}' is not a state variable",
                                         hint=f"declare it in `init` first, e.g. {name}: 0")
                 continue
+            if is_any(t) and not report:
+                continue  # an expression in error: the reporting pass will say so
             widened = join(state[name], t)
             if widened is None:
                 if report:

@@ -1,6 +1,7 @@
 """Whatever the input, the checker returns diagnostics — it never raises."""
 
 import json
+import os
 import pathlib
 
 import yaml
@@ -14,7 +15,8 @@ from octo.stdlib import default_language
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 EXAMPLES = sorted((ROOT / "examples").glob("*.octo"))
-FUZZ = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+# OCTO_FUZZ_EXAMPLES=5000 for a longer hunt; the default keeps the suite fast.
+FUZZ = settings(max_examples=int(os.environ.get("OCTO_FUZZ_EXAMPLES", "150")), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 
 def check_and_render(text: str, path: str) -> None:
