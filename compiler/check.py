@@ -91,8 +91,11 @@ def _parse_steps(program: Program, ctx: StepContext) -> None:
             for rule in rules.items:
                 if isinstance(rule, YMap) and rule.get("rule") is not None:
                     expr = ctx.expr(rule.get("rule"), "a validate rule")
+                    message = rule.get("message")
                     if expr is not None:
-                        step.validate.append((expr, ctx.template(rule.get("message"))))
+                        message = message if isinstance(message, YScalar) and message.is_str else None
+                        step.validate.append((expr, message))
+                        step.validate_exprs.append(expr)
     ctx.step = None
 
 
@@ -211,8 +214,10 @@ def _warn_unused(program: Program, reporter: Reporter) -> None:
             used_tables |= _data_refs(expr)
         for template in step.templates:
             used_tables |= set(re.findall(r"\bdata\s*\.\s*([A-Za-z_]\w*)", template.value))
-    if any(d.code == "E0202" and "data table" in d.message for d in reporter.diagnostics):
-        return  # a misspelt table name: the error says it, an 'unused' warning would only add noise
+    units = program.root.get("units")
+    in_units = (lambda d: d.span is not None and units is not None and units.span.start <= d.span.start <= units.span.end)
+    if any(d.severity.value == "error" and (in_units(d) or "data table" in d.message) for d in reporter.diagnostics):
+        return  # the units or a table name is in error: an 'unused' warning would only add noise
     for name, table in program.data.items():
         if name not in used_tables:
             reporter.report("W0404", table.span, f"data table '{name}' is never used",

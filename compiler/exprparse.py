@@ -74,7 +74,8 @@ def describe_expected(expected: set[str]) -> str:
 def _found(token: Token) -> str:
     if token.type == "$END":
         return "the end of the expression"
-    return f"'{token.value}'" if token.type not in ("NAME", "NUMBER", "STRING") else f"{TOKEN_WORDS[token.type]} '{token.value}'"
+    kind = {"NAME": "name", "NUMBER": "number", "STRING": "string"}.get(token.type)
+    return f"{kind} {token.value}" if kind == "string" else (f"{kind} '{token.value}'" if kind else f"'{token.value}'")
 
 
 def parse_expression(text: str, origin: Origin, reporter: Reporter) -> ast.Expr | None:
@@ -118,13 +119,18 @@ def _report_syntax(err: UnexpectedInput, text: str, origin: Origin, reporter: Re
         hint = _CHAR_HINTS.get(ch, "")
         if text[pos:pos + 2] in ("&&", "||"):
             span, hint = origin.span(pos, pos + 2), _CHAR_HINTS[ch]
-        reporter.report(code, span, f"unexpected character '{ch}' in {what}", label="not allowed here", hint=hint)
+        if ch in "'\"":
+            reporter.report(code, origin.span(pos, len(text)), f"unterminated string in {what}",
+                            label="this string is never closed", hint=f"close it with {ch}")
+            return
+        shown = repr(ch) if ch.isprintable() and ch != " " else f"U+{ord(ch):04X}"
+        reporter.report(code, span, f"unexpected character {shown} in {what}", label="not allowed here", hint=hint)
         return
     if isinstance(err, UnexpectedToken):
         tok = err.token
         pos = tok.start_pos if tok.type != "$END" else len(text.rstrip())
         end = tok.end_pos if tok.type != "$END" else pos + 1
-        expected = describe_expected(set(err.expected))
+        expected = describe_expected(_reachable(set(err.expected), text[:pos]))
         hint = ""
         if tok.type == "$END":
             message = f"{what} ends too early: expected {expected}"
@@ -141,6 +147,14 @@ def _report_syntax(err: UnexpectedInput, text: str, origin: Origin, reporter: Re
     assert isinstance(err, UnexpectedEOF)
     pos = len(text.rstrip())
     reporter.report(code, origin.span(pos, pos + 1), f"{what} ends too early", label="here")
+
+
+def _reachable(expected: set[str], before: str) -> set[str]:
+    """Drop closers and separators when no bracket is open: Lark's sets over-approximate."""
+    depth = sum(before.count(c) for c in "([{") - sum(before.count(c) for c in ")]}")
+    if depth <= 0:
+        expected = expected - {"RPAR", "RSQB", "RBRACE", "COMMA", "COLON", "FOR"}
+    return expected or {"$END"}
 
 
 def _pos(meta_or_tok) -> tuple[int, int]:

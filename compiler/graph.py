@@ -8,6 +8,7 @@ from . import ast
 from .diagnostics import Label, Reporter
 from .program import Program
 from .source import Span
+from .templates import template_roots
 
 
 def free_names(expr: ast.Expr) -> list[tuple[str, Span]]:
@@ -40,13 +41,20 @@ def _collect(node: ast.Node, bound: frozenset[str], out: list) -> None:
 def infer_dependencies(program: Program) -> None:
     """Fill each step's ``deps`` from the names its expressions and templates read."""
     for step in program.steps.values():
+        own_outputs = set(step.output.names()) if step.output is not None else set()
+        rule_ids = {id(e) for e in step.validate_exprs}
         for expr in step.exprs:
+            local = step.local_names | (own_outputs if id(expr) in rule_ids else set())
             for name, span in free_names(expr):
-                if name in program.steps and name not in step.local_names:
+                if name in program.steps and name not in local:
                     step.deps.setdefault(name, span)
         for name in step.template_roots:
             if name in program.steps and name not in step.local_names:
-                step.deps.setdefault(name, step.kind_span)
+                step.deps.setdefault(name, step.template_refs.get(name, step.kind_span))
+        for _, message in step.validate:  # messages, like rules, see the step's own outputs
+            for name in template_roots(message) if message is not None else ():
+                if name in program.steps and name not in step.local_names | own_outputs:
+                    step.deps.setdefault(name, message.span)
 
 
 def build_graph(program: Program) -> nx.DiGraph:

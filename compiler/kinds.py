@@ -9,6 +9,7 @@ checks — is the context's job, so a kind file stays short.
 
 from __future__ import annotations
 
+import re
 from typing import TYPE_CHECKING, Mapping
 
 from . import ast
@@ -88,8 +89,13 @@ class StepContext:
     def template(self, node: YNode | None) -> YScalar | None:
         if isinstance(node, YScalar) and node.is_str:
             if self.step is not None:
-                self.step.template_roots |= template_roots(node)
+                roots = template_roots(node)
+                self.step.template_roots |= roots
                 self.step.templates.append(node)
+                for name in roots:
+                    found = re.search(rf"\b{re.escape(name)}\b", node.value)
+                    if found and name not in self.step.template_refs:
+                        self.step.template_refs[name] = node.sub_span(found.start(), found.end())
             return node
         return None
 
@@ -111,9 +117,7 @@ class StepContext:
             nested = self.output_decl(node, "a nested object")
             return nested
         if not isinstance(node, YScalar) or not node.is_str:
-            self.reporter.report("E0209", node.span, "expected a type such as `str`, `int[1, 10]` or `a | b`",
-                                 hint="nested objects are written as YAML mappings")
-            return None
+            return None  # not a type string: reported by the structure check (E0103)
         tree = parse_type(node.value, Origin(node), self.reporter)
         if tree is None:
             return None

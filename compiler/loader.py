@@ -102,12 +102,12 @@ def _split_value(node: YNode) -> bool:
     return isinstance(node, YScalar) and node.style is None and isinstance(node.value, str) and _depth(node.value) > 0
 
 
-def _report_split(first: YScalar, last_end: int, source: Source, reporter: Reporter) -> YScalar:
+def _report_split(first: YScalar, last_end: int, source: Source, reporter: Reporter, kind: str = "mapping") -> YScalar:
     span = Span(source, first.span.start, last_end)
     text = span.text()
     reporter.report("E0009", span, f"YAML split `{text}` at its comma, because it is inside `{{ }}` or `[ ]`",
                     label="read by YAML as separate entries",
-                    hint=f'quote it: "{text}", or write the mapping in block style, one key per line')
+                    hint=f'quote it: "{text}", or write the {kind} in block style, one entry per line')
     return YScalar(span, text, None)  # check the rest as the user meant it
 
 
@@ -140,7 +140,7 @@ def _rejoin_sequence(items: list, source: Source, reporter: Reporter) -> list:
                 depth += _depth(str(items[j].value))
                 j += 1
             if j > i + 1 and depth == 0:
-                item = _report_split(item, items[j - 1].span.end, source, reporter)
+                item = _report_split(item, items[j - 1].span.end, source, reporter, "list")
             else:
                 j = i + 1
         out.append(item)
@@ -212,8 +212,9 @@ def _report_yaml_error(source: Source, err: yaml.MarkedYAMLError, reporter: Repo
         return
     if _report_quoted_expression(source, err, reporter):
         return
-    if "{{" in line:
-        col = line.find("{{")
+    starts_with_template = re.search(r"(?:^|:\s|-\s)\s*(\{\{)", line)
+    if starts_with_template:
+        col = starts_with_template.start(1)
         start = source.offset_of(source.line_col(offset)[0], col + 1)
         _report_template_as_mapping(Span(source, start, start + 2), reporter)
         return
@@ -224,6 +225,9 @@ def _report_yaml_error(source: Source, err: yaml.MarkedYAMLError, reporter: Repo
         cm = err.context_mark.index
         labels.append(Label(Span(source, cm, min(len(source.text), cm + 1)), "the structure started here"))
     hint = "check the indentation and the punctuation around this spot"
+    if "mapping values are not allowed" in problem:
+        hint = ("a plain value cannot contain ': ' — quote the whole value, or use a block scalar "
+                "(`|` and the text on the next lines)")
     if "flow" in (err.context or ""):
         hint = ("inside `{ }` or `[ ]`, the characters , [ ] { } ? and ': ' end a plain value: quote the expression "
                 "(\"...\") or write the mapping in block style, one key per line")

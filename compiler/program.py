@@ -53,6 +53,8 @@ class Step:
     exprs: list[ast.Expr] = field(default_factory=list)  # everything it evaluates
     template_roots: set[str] = field(default_factory=set)
     templates: list[YScalar] = field(default_factory=list)  # every template it renders
+    template_refs: dict[str, Span] = field(default_factory=dict)  # root name → where a template reads it
+    validate_exprs: list[ast.Expr] = field(default_factory=list)  # rules see the step's own outputs
     local_names: set[str] = field(default_factory=set)  # names the kind binds itself
     deps: dict[str, Span] = field(default_factory=dict)  # upstream step → where it is referenced
     output: RecordT | None = None

@@ -131,6 +131,15 @@ def _bound(error, path, node, root, reporter) -> None:
 
 
 def _pattern(error, path, node, root, reporter) -> None:
+    if isinstance(node, YMap) and isinstance(error.instance, str):  # a propertyNames failure: a bad key
+        key = node.key(error.instance)
+        what = {"steps": "step", "data": "data table"}.get(str(path[-1]) if path else "", "name")
+        if key is not None:
+            reporter.report("E0109", key.span, f"invalid {what} name '{key.value}'",
+                            hint="names start with a letter or '_' and contain only letters, digits and '_' "
+                                 "(they are used in expressions, like `walk.steps`)"
+                                 + (f"; e.g. '{re.sub(r'[^A-Za-z0-9_]', '_', key.value).lstrip('0123456789')}'" if key.value else ""))
+        return
     if path and path[-1] == "model" or (path and "model" in map(str, path)):
         reporter.report("E0104", node.span, f"model '{node.value}' must be written provider:model",
                         hint="e.g. openai:gpt-4.1-mini, anthropic:claude-haiku-4-5, gemini:gemini-2.5-flash")
@@ -187,7 +196,12 @@ def _any_of(error, path, node, root, reporter) -> None:
                 _translate_relative(sub, path, root, reporter)
         if any(True for _ in error.context):
             return
-    reporter.report("E0103", node.span, f"{_where(path)} must be {want}, not {_NODE_KIND.get(node.kind, node.kind)}")
+    hint = ""
+    if "output" in map(str, path):
+        hint = ("declare a type, not an example value: e.g. `int`, `float[0, 1]`, `list[str]`, `a | b`, "
+                "or a nested mapping")
+    reporter.report("E0103", node.span, f"{_where(path)} must be {want}, not {_NODE_KIND.get(node.kind, node.kind)}",
+                    hint=hint)
 
 
 def _type_matches(t, node: YNode) -> bool:

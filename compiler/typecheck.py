@@ -85,8 +85,10 @@ class ExprChecker:
         binding = scope.lookup(expr.id)
         if binding is not None:
             return binding.type
-        hint = did_you_mean(expr.id, scope.names())
-        if not hint and expr.id in self.functions:
+        hint = did_you_mean(expr.id, scope.names()) or _qualified_hint(expr.id, scope)
+        if not hint and expr.id == "feedback":
+            hint = "`feedback` exists only in the templates of a step that a judge judges (`of:`)"
+        elif not hint and expr.id in self.functions:
             hint = f"'{expr.id}' is a function: call it, e.g. {self.functions[expr.id].signature}"
         elif not hint and expr.id in ("self", "lambda", "import", "def", "class", "print", "open", "eval", "exec"):
             hint = "octo expressions can use only declared names and built-in functions"
@@ -316,10 +318,10 @@ class ExprChecker:
         if n < fn.min_args or (fn.max_args is not None and n > fn.max_args):
             self.r.report("E0205", expr.span, f"{expr.func}() takes {fn.arity_text()}, but {n} {'was' if n == 1 else 'were'} given",
                           label=f"usage: {fn.signature}")
-            for a in expr.args:
-                self.check(a, scope)
+            self._check_args_quietly(expr, scope)
             return ANY
-        reducing = fn.aggregate and self.mode == "group" and self._agg_depth == 0
+        reducing = (fn.aggregate and self.mode == "group" and self._agg_depth == 0
+                    and (not expr.args or self._varies(expr.args[0], scope)))
         if reducing:
             self._agg_depth += 1
         try:
@@ -330,6 +332,19 @@ class ExprChecker:
         if reducing and types:
             types[0] = ListT(strip(types[0]))
         return self._apply(fn, expr, types)
+
+    def _varies(self, expr: ast.Expr, scope: Scope) -> bool:
+        """Does this expression read a per-unit value (one not fixed by `by`)?"""
+        from .graph import free_names
+
+        for node in ast.walk(expr):
+            path = dotted(node) if isinstance(node, (ast.Name, ast.Attribute)) else None
+            if path is None:
+                continue
+            binding = scope.lookup(path[0])
+            if binding is not None and binding.per_unit and not any(tuple(path[: len(k)]) == k for k in self.group_keys):
+                return True
+        return False
 
     def _apply(self, fn: Function, expr: ast.Call, types: list[Type]) -> Type:
         try:
@@ -344,9 +359,17 @@ class ExprChecker:
                 self.r.report("E0206", arg.span, f"{fn.name}(): {err.message}", label=f"usage: {fn.signature}")
             return ANY
 
+    def _check_args_quietly(self, expr: ast.Call, scope: Scope) -> None:
+        """Check arguments for their own errors, but not for the aggregate level (the call is wrong already)."""
+        self._agg_depth += 1
+        try:
+            for a in expr.args:
+                self.check(a, scope)
+        finally:
+            self._agg_depth -= 1
+
     def _unknown_function(self, expr: ast.Call, scope: Scope) -> Type:
-        for a in expr.args:
-            self.check(a, scope)
+        self._check_args_quietly(expr, scope)
         hint = did_you_mean(expr.func, self.functions, "'{}()'")
         if not hint and scope.lookup(expr.func) is not None:
             hint = f"'{expr.func}' is a {scope.lookup(expr.func).what}, not a function"
@@ -368,6 +391,23 @@ class ExprChecker:
 
     def _mismatch(self, span, message: str) -> None:
         self.r.report("E0206", span, message)
+
+
+def _qualified_hint(name: str, scope: Scope) -> str:
+    """'start' → "did you mean 'unit.scenario.start'?" when a field of that name exists."""
+    found = []
+    for root in sorted(scope.names()):
+        binding = scope.lookup(root)
+        t = strip(binding.type) if binding else None
+        if not isinstance(t, RecordT):
+            continue
+        for field, ft in t.fields:
+            if field == name:
+                found.append(f"{root}.{name}")
+            inner = strip(ft)
+            if root == "unit" and isinstance(inner, RecordT) and inner.field(name) is not None:
+                found.append(f"unit.{field}.{name}")
+    return f"did you mean '{found[0]}'?" if found else ""
 
 
 def _field_word(rec: RecordT) -> str:

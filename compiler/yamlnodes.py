@@ -157,7 +157,7 @@ def _align(node: YScalar) -> list[int]:
     for ch in value:
         k = j
         limit = min(len(candidates), j + _WINDOW)
-        while k < limit and _char_at(text, candidates[k]) != ch:
+        while k < limit and not _same(_char_at(text, candidates[k]), ch):
             k += 1
         if k < limit:
             out.append(candidates[k])
@@ -166,6 +166,11 @@ def _align(node: YScalar) -> list[int]:
             out.append(candidates[j] if j < len(candidates) else (out[-1] + 1 if out else node.span.start))
             j += 1
     return out
+
+
+def _same(source_char: str, value_char: str) -> bool:
+    # folding turns a line break into a space in the value
+    return source_char == value_char or (value_char == " " and source_char == "\n")
 
 
 def _char_at(text: str, i: int) -> str:
