@@ -115,7 +115,8 @@ def _check_where(program: Program, ctx: StepContext) -> None:
         expr = ctx.expr(node.get("where"), "`units.where`")
         if program.units is not None:
             program.units.where = expr
-        scope = Scope({"unit": Binding(program.units.unit_type, "the unit")} if program.units else {})
+        base = _base_scope(program)
+        scope = Scope({"unit": base.lookup("unit"), "data": base.lookup("data")})
         if expr is not None:
             from .graph import free_names
             for name, span in free_names(expr):
@@ -123,7 +124,9 @@ def _check_where(program: Program, ctx: StepContext) -> None:
                     ctx.reporter.report("E0202", span, f"`units.where` runs before any step, so it cannot read step '{name}'",
                                         hint=f"use `when:` on the steps that should skip these units")
                     return
-            ctx.check_bool(expr, scope, "`units.where`")
+            checker = ctx.checker()
+            checker.allow_random = False  # units are drawn before any stream exists
+            checker.check_bool(expr, scope, "`units.where`")
 
 
 def _typecheck_step(step: Step, program: Program, ctx: StepContext, on_cycle: set[str]) -> None:
@@ -144,13 +147,26 @@ def _typecheck_step(step: Step, program: Program, ctx: StepContext, on_cycle: se
 
 
 def _check_aggregate_reads(step: Step, program: Program, ctx: StepContext) -> None:
-    if not ctx.language.kinds[step.kind].per_unit:
-        return
     for dep, span in step.deps.items():
         upstream = program.steps[dep]
-        if not ctx.language.kinds[upstream.kind].per_unit:
-            ctx.reporter.report("E0303", span, f"'{dep}' is an aggregate over units; per-unit step '{step.name}' cannot read it",
-                                hint="aggregates are reported at the end of the run; compute per-unit values in a compute step")
+        if ctx.language.kinds[upstream.kind].per_unit:
+            continue
+        if ctx.language.kinds[step.kind].per_unit:
+            message = f"'{dep}' is an aggregate over units; per-unit step '{step.name}' cannot read it"
+        else:
+            message = f"aggregate '{step.name}' cannot read aggregate '{dep}': aggregates reduce units, not groups"
+        ctx.reporter.report("E0303", span, message,
+                            hint="aggregates are reported at the end of the run; compute per-unit values in a compute step")
+
+
+def _no_aggregate_reads(expr, program: Program, ctx: StepContext, why: str) -> None:
+    from .graph import free_names
+
+    for name, span in free_names(expr):
+        step = program.steps.get(name)
+        if step is not None and not ctx.language.kinds[step.kind].per_unit:
+            ctx.reporter.report("E0303", span, f"'{name}' is an aggregate over units; {why}",
+                                hint="aggregates appear in `octoc report`, not in per-unit results")
 
 
 def _check_models(program: Program, language: Language, reporter: Reporter) -> None:
@@ -194,7 +210,10 @@ def _check_export(program: Program, ctx: StepContext) -> None:
     for column, value in entries:
         expr = ctx.expr(value, "an export column")
         if expr is not None:
-            ctx.check(expr, ctx.scope())
+            checker = ctx.checker()
+            checker.allow_random = False
+            checker.check(expr, ctx.scope())
+            _no_aggregate_reads(expr, program, ctx, "`export` lists per-unit columns")
             program.export.append((str(column), expr))
 
 

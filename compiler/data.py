@@ -137,7 +137,22 @@ def _table(name: str, key: YScalar, rows: list[Any], spans: list[Span], file: st
         return DataTable(name, key.span, ANY, rows, file)
     if not maps[0]:
         return DataTable(name, key.span, _column_type(name, "value", rows, spans, reporter) or ANY, rows, file)
+    _check_ids(name, rows, spans, reporter)
     return DataTable(name, key.span, _row_type(name, rows, spans, reporter), rows, file)
+
+
+def _check_ids(name: str, rows: list[dict], spans: list[Span], reporter: Reporter) -> None:
+    """Row ids name units (and groups), so they must be unique."""
+    seen: dict[str, int] = {}
+    for i, row in enumerate(rows):
+        if "id" not in row or row["id"] is None:
+            continue
+        rid = str(row["id"])
+        if rid in seen:
+            reporter.report("E0108", spans[i], f"row id '{rid}' appears twice in '{name}' (rows {seen[rid] + 1} and {i + 1})",
+                            hint="unit ids are made from row ids, so each row needs its own")
+            return
+        seen[rid] = i
 
 
 def _row_type(name: str, rows: list[dict], spans: list[Span], reporter: Reporter) -> RecordT:

@@ -64,9 +64,7 @@ class StepContext:
         if node is None:
             return None
         if not isinstance(node, YScalar):
-            self.reporter.report("E0103", node.span, f"{what} must be an expression, not a {node.kind}",
-                                 hint="write the expression as a string; quote it if it contains `:` or starts with `{`, `[` or a quote")
-            return None
+            return None  # reported by the structure check (E0103)
         if node.is_str:
             expr = parse_expression(node.value, Origin(node), self.reporter)
         else:
@@ -79,7 +77,19 @@ class StepContext:
         """A mapping of names to expressions, in order."""
         if not isinstance(node, YMap):
             return []
+        for key, _ in node.items:
+            self._check_bound_name(key, what)
         return [(k.value, k, self.expr(v, f"{what} '{k.value}'")) for k, v in node.items]
+
+    def _check_bound_name(self, key: YScalar, what: str) -> None:
+        from .language import RESERVED_NAMES
+
+        if not re.match(r"^[A-Za-z_][A-Za-z0-9_]*$", key.value):
+            fixed = re.sub(r"[^A-Za-z0-9_]", "_", key.value)
+            self.reporter.report("E0109", key.span, f"invalid name '{key.value}' for a {what}",
+                                 hint=f"names are letters, digits and '_' so expressions can use them, e.g. '{fixed}'")
+        elif key.value in RESERVED_NAMES:
+            self.reporter.report("E0109", key.span, f"'{key.value}' is a reserved name and cannot name a {what}")
 
     def expr_list(self, node: YNode | None, what: str) -> list[ast.Expr]:
         """One expression or a list of them."""

@@ -67,7 +67,7 @@ def _convert(node: yaml.Node, source: Source, reporter: Reporter, seen: dict) ->
         assert isinstance(node, yaml.MappingNode)
         out = YMap(span, [], flow=bool(node.flow_style))
         seen[id(node)] = out
-        if out.flow and span.text().startswith("{{"):
+        if out.flow and span.text().startswith(("{{", "{%")):
             _report_template_as_mapping(span, reporter)
             out = YScalar(span, span.text(), None)  # keep checking with the text
         else:
@@ -191,7 +191,7 @@ def _scalar_value(node: yaml.ScalarNode):
 def _report_template_as_mapping(span: Span, reporter: Reporter) -> None:
     reporter.report(
         "E0004", span, "YAML read this template as a mapping, because it starts with `{`",
-        label="a plain scalar cannot start with `{{`",
+        label="a plain value cannot start with `{`",
         hint='quote the whole value ("{{ ... }}") or use a block scalar: `|` followed by the template on the next lines',
     )
 
@@ -212,7 +212,7 @@ def _report_yaml_error(source: Source, err: yaml.MarkedYAMLError, reporter: Repo
         return
     if _report_quoted_expression(source, err, reporter):
         return
-    starts_with_template = re.search(r"(?:^|:\s|-\s)\s*(\{\{)", line)
+    starts_with_template = re.search(r"(?:^|:\s|-\s)\s*(\{[{%])", line)
     if starts_with_template:
         col = starts_with_template.start(1)
         start = source.offset_of(source.line_col(offset)[0], col + 1)

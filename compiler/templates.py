@@ -119,7 +119,9 @@ class TemplateChecker:
         self.guarded: set[str] = set()  # names tested by an enclosing `if`
 
     def check(self, tree: nodes.Template, scope: Scope) -> None:
-        self._body(tree.body, scope)
+        # Jinja's own globals (range, dict, namespace, ...) are available in every template
+        jinja_globals = {n: Binding(ANY, f"Jinja's '{n}'") for n in _ENV.globals}
+        self._body(tree.body, Scope(jinja_globals).child(scope.bindings) if not scope.parent else _with_globals(scope, jinja_globals))
 
     def _body(self, body: list[nodes.Node], scope: Scope) -> Scope:
         for node in body:
@@ -139,6 +141,17 @@ class TemplateChecker:
             self._body(node.body, inner)
             self._body(node.else_, scope)
             return scope
+        if isinstance(node, nodes.With):
+            for value in node.values:
+                self._expr(value, scope)
+            inner = scope.child({n: Binding(ANY, f"variable '{n}'") for t in node.targets for n in _target_names(t)})
+            self._body(node.body, inner)
+            return scope
+        if isinstance(node, nodes.Macro):
+            params = {a.name: Binding(ANY, f"parameter '{a.name}'") for a in node.args}
+            params.update({n: Binding(ANY, n) for n in ("varargs", "kwargs", "caller")})
+            self._body(node.body, scope.child(params))
+            return scope.child({node.name: Binding(ANY, f"macro '{node.name}'")})
         if isinstance(node, nodes.Assign):
             t = self._expr(node.node, scope)
             return scope.child({n: Binding(t, f"variable '{n}'") for n in _target_names(node.target)})
@@ -258,6 +271,17 @@ class TemplateChecker:
                 return ANY
             t = nxt
         return t
+
+
+def _with_globals(scope: Scope, jinja_globals: dict[str, Binding]) -> Scope:
+    chain = []
+    while scope is not None:
+        chain.append(scope.bindings)
+        scope = scope.parent
+    out = Scope(jinja_globals)
+    for bindings in reversed(chain):
+        out = out.child(bindings)
+    return out
 
 
 def _target_names(target: nodes.Node) -> list[str]:

@@ -40,6 +40,7 @@ class ExprChecker:
         self.mode = mode  # "unit" | "group"
         self.group_keys = group_keys  # dotted prefixes constant within a group
         self._agg_depth = 0
+        self.allow_random = mode == "unit"
 
     # --- entry points -------------------------------------------------------------
 
@@ -163,6 +164,9 @@ class ExprChecker:
         if is_number(a) and is_number(b):
             if op == "/":
                 return FLOAT
+            if op == "**" and a == INT and b == INT:
+                exact = isinstance(expr.right, ast.Literal) and expr.right.value >= 0
+                return INT if exact else FLOAT  # 2 ** -1 is 0.5
             return INT if a == INT and b == INT else FLOAT
         if op == "+" and is_str(a) and is_str(b):
             return STR
@@ -310,6 +314,10 @@ class ExprChecker:
         fn = self.functions.get(expr.func)
         if fn is None:
             return self._unknown_function(expr, scope)
+        if fn.random and not self.allow_random:
+            self.r.report("E0204", expr.func_span, f"{expr.func}() draws random numbers, but there is no random stream here",
+                          hint="randomness belongs in per-unit steps (simulate, compute, when); each unit has its own stream")
+            return ANY
         if fn.units_only:
             self.r.report("E0204", expr.func_span, f"{expr.func}() can only be used as a table in `units.for`",
                           hint=f"e.g. units: {{for: {{pair: {fn.signature}}}}}")
@@ -322,13 +330,14 @@ class ExprChecker:
             return ANY
         reducing = (fn.aggregate and self.mode == "group" and self._agg_depth == 0
                     and (not expr.args or self._varies(expr.args[0], scope)))
-        if reducing:
-            self._agg_depth += 1
-        try:
-            types = [self.check(a, scope) for a in expr.args]
-        finally:
-            if reducing:
-                self._agg_depth -= 1
+        types = []
+        for i, arg in enumerate(expr.args):
+            inside = reducing and i == 0  # the values reduced over; q, z etc. are per group
+            self._agg_depth += inside
+            try:
+                types.append(self.check(arg, scope))
+            finally:
+                self._agg_depth -= inside
         if reducing and types:
             types[0] = ListT(strip(types[0]))
         return self._apply(fn, expr, types)

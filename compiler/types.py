@@ -226,6 +226,11 @@ def declared(node: ast.TypeExpr) -> tuple[Type, dict]:
             return optional(t), {"anyOf": [schema, {"type": "null"}]}
         case ast.TypeEnum(members=members):
             values = tuple(m.name if isinstance(m, ast.TypeName) else m.value for m in members)
+            typeish = next((m for m in members if isinstance(m, ast.TypeName) and m.name in (*PRIMITIVES, "list")), None)
+            if typeish is not None:
+                raise TypeDeclError(typeish, "E0210", f"'{typeish.name}' in an enum is read as the word '{typeish.name}', "
+                                    "not as a type: octo has no union types",
+                                    f"for the words, quote them ('{typeish.name}' | ...); for a value of either type, use str")
             dup = next((m for i, m in enumerate(members) if values[i] in values[:i]), None)
             if dup is not None:
                 raise TypeDeclError(dup, "E0210", "enum member listed twice")

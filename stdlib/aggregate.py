@@ -55,6 +55,9 @@ class Aggregate(StepKind):
         cfg: AggregateConfig = step.parsed
         columns: dict[str, Type] = {}
         for name, expr in cfg.by:
+            if name in columns:
+                ctx.reporter.report("E0107", expr.span, f"two group keys are both named '{name}'",
+                                    hint="name them with the mapping form: by: {a_id: unit.a.id, b_id: unit.b.id}")
             columns[name] = ctx.check(expr, ctx.scope()) or ANY
         keys = _group_keys(cfg.by)
         checker = ctx.checker(mode="group", group_keys=keys)
@@ -63,7 +66,9 @@ class Aggregate(StepKind):
             if expr is not None:
                 bindings = {n: Binding(t, f"metric '{n}'", per_unit=False) for n, t in metric_types.items()}
                 metric_types[name] = checker.check(expr, ctx.scope(bindings))
-        group_scope = ctx.scope({n: Binding(t, f"metric '{n}'", per_unit=False) for n, t in metric_types.items()})
+        named = {n: Binding(t, f"group key '{n}'", per_unit=False) for n, t in columns.items()}
+        named.update({n: Binding(t, f"metric '{n}'", per_unit=False) for n, t in metric_types.items()})
+        group_scope = ctx.scope(named)
         for expr in cfg.expect:
             checker.check_bool(expr, group_scope, "an expectation")
         return record({**columns, **metric_types}, f"aggregate '{step.name}'")

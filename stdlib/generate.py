@@ -119,8 +119,9 @@ def _schema_type(schema: dict, what: str = "record") -> Type:
     if t == "array":
         return ListT(_schema_type(schema.get("items", {})))
     if t == "object" or "properties" in schema:
-        props = schema.get("properties", {})
-        return record({k: _schema_type(v, "a nested object") for k, v in props.items()}, what)
+        props, required = schema.get("properties", {}), set(schema.get("required", []))
+        return record({k: (_schema_type(v, "a nested object") if k in required else optional(_schema_type(v, "a nested object")))
+                       for k, v in props.items()}, what)
     return ANY
 
 

@@ -36,6 +36,7 @@ class Simulate(StepKind):
             "init": {"$ref": "#/$defs/namedExpressions", "description": "State variables and their first values."},
             "each": {"$ref": "#/$defs/namedExpressions", "description": "Assignments of one iteration, in order."},
             "until": {**EXPR, "description": "Stop when this is true (checked after each iteration)."},
+            "output": {"$ref": "#/$defs/namedExpressions", "description": "Outputs computed from the final state (default: the state)."},
             "max_iterations": {"type": "integer", "minimum": 1,
                                "description": f"Bound on iterations (default {DEFAULT_MAX_ITERATIONS:,}); a unit that hits it fails."},
         },
