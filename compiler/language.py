@@ -80,7 +80,7 @@ def step_schema(language: Language) -> dict:
 
 
 def document_schema(language: Language) -> dict:
-    """The JSON Schema of a whole .octo file (published as schema/octo.schema.json)."""
+    """The JSON Schema of a whole .octo file (published as stdlib/octo.schema.json)."""
     return {
         "$schema": "https://json-schema.org/draft/2020-12/schema",
         "title": ".octo pipeline",
