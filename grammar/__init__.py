@@ -26,7 +26,7 @@ def _build(name: str) -> Lark:
         lexer="basic",
         propagate_positions=True,
         maybe_placeholders=False,
-        cache=False,
+        cache=True,  # Lark keeps the built tables in the temp dir, keyed by grammar and options
     )
 
 
