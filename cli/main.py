@@ -33,6 +33,13 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("files", nargs="+", metavar="FILE")
     check.add_argument("--format", choices=("text", "json"), default="text")
     check.add_argument("--color", choices=("auto", "always", "never"), default="auto")
+    plan = sub.add_parser("plan", help="preview units, requests, tokens and cost per step; nothing is sent")
+    plan.add_argument("file", metavar="FILE")
+    plan.add_argument("--format", choices=("text", "json"), default="text")
+    plan.add_argument("--graph", choices=("dot", "mermaid"), help="print the step graph in this format instead")
+    plan.add_argument("--provider", metavar="P", help="run every provider step on P: a provider (its default model) or provider:model")
+    plan.add_argument("--prices", metavar="FILE", help="a JSON price table merged over the built-in one")
+    plan.add_argument("--color", choices=("auto", "always", "never"), default="auto")
     schema = sub.add_parser("schema", help="print the JSON Schema of .octo files (for editors)")
     schema.add_argument("--indent", type=int, default=2)
     return parser
@@ -69,6 +76,12 @@ def cmd_check(args) -> int:
     return check_files(args.files, args.format, _use_colour(args.color, sys.stdout))
 
 
+def cmd_plan(args) -> int:
+    from octo.cli.planning import plan_file
+
+    return plan_file(args.file, args.format, args.graph, args.provider, args.prices, _use_colour(args.color, sys.stdout))
+
+
 def cmd_schema(args) -> int:
     from octo.compiler.language import document_schema
     from octo.stdlib import default_language
@@ -77,7 +90,7 @@ def cmd_schema(args) -> int:
     return EXIT_OK
 
 
-_COMMANDS = {"check": cmd_check, "schema": cmd_schema}
+_COMMANDS = {"check": cmd_check, "plan": cmd_plan, "schema": cmd_schema}
 
 
 if __name__ == "__main__":

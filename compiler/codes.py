@@ -5,7 +5,7 @@ title; ``docs/diagnostics.md`` documents each (a test keeps the two in step).
 Codes are grouped by hundreds:
 
 * ``E00xx`` YAML and files, ``E01xx`` structure, ``E02xx`` expressions, types
-  and templates, ``E03xx`` the step graph; ``W04xx`` warnings.
+  and templates, ``E03xx`` the step graph; ``W04xx`` warnings; ``x05xx`` the plan (budget).
 """
 
 from __future__ import annotations
@@ -80,6 +80,10 @@ REGISTRY: dict[str, Code] = {
         Code("W0403", _W, "expression is always the same"),
         Code("W0404", _W, "unused data table"),
         Code("W0405", _W, "value that may be null used without a check"),
+        # the plan
+        Code("E0501", _E, "over budget"),
+        Code("W0502", _W, "over budget in the worst case"),
+        Code("W0503", _W, "cost unknown"),
     ]
 }
 

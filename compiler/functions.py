@@ -32,6 +32,8 @@ class Function:
     aggregate: bool = False  # reduces over the units of a group in an `aggregate` step
     random: bool = False  # draws from the unit's random stream
     units_only: bool = False  # only meaningful as a table in `units.for`
+    # the implementation: called with the evaluated arguments (and ``rng=`` for random ones)
+    impl: Callable | None = None
 
     def arity_text(self) -> str:
         if self.max_args == self.min_args:

@@ -42,6 +42,26 @@ class StepKind:
     def typecheck(self, step: Step, ctx: "StepContext") -> RecordT | None:
         raise NotImplementedError
 
+    def plan_config(self, step: Step) -> dict:
+        """The step's compiled configuration for the Plan IR (JSON-ready)."""
+        raise NotImplementedError
+
+
+def expr_ir(expr: ast.Expr | None) -> dict | None:
+    from .astjson import expression_record
+
+    return expression_record(expr) if expr is not None else None
+
+
+def named_ir(items) -> list:
+    return [[name, expr_ir(expr)] for name, _, expr in items if expr is not None]
+
+
+def template_ir(scalar: YScalar | None) -> dict | None:
+    if scalar is None:
+        return None
+    return {"text": scalar.value, "at": f"{scalar.span.path}:{scalar.span.line}:{scalar.span.column}"}
+
 
 class StepContext:
     """What a step kind may use while it is checked."""

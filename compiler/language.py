@@ -26,6 +26,7 @@ class Language:
     functions: Mapping[str, Function]
     models: frozenset[str] = field(default_factory=frozenset)  # "provider:model" ids with known prices
     providers: frozenset[str] = frozenset({"openai", "anthropic", "gemini", "emulator"})
+    prices: Mapping = field(default_factory=dict)  # the dated price table (see stdlib/prices.json)
 
 
 EXPR = {"$ref": "#/$defs/expression"}

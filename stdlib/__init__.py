@@ -26,4 +26,4 @@ def price_table() -> dict:
 
 @functools.cache
 def default_language() -> Language:
-    return Language(kinds=KINDS, functions=FUNCTIONS, models=frozenset(price_table()["models"]))
+    return Language(kinds=KINDS, functions=FUNCTIONS, models=frozenset(price_table()["models"]), prices=price_table())

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from octo.compiler import ast
-from octo.compiler.kinds import StepContext, StepKind
+from octo.compiler.kinds import StepContext, StepKind, expr_ir, named_ir
 from octo.compiler.language import EXPR
 from octo.compiler.program import Step
 from octo.compiler.scope import Binding
@@ -72,6 +72,15 @@ class Aggregate(StepKind):
         for expr in cfg.expect:
             checker.check_bool(expr, group_scope, "an expectation")
         return record({**columns, **metric_types}, f"aggregate '{step.name}'")
+
+    def plan_config(self, step: Step) -> dict:
+        return _plan_config(step)
+
+
+def _plan_config(step: Step) -> dict:
+    cfg: AggregateConfig = step.parsed
+    return {"by": [[name, expr_ir(e)] for name, e in cfg.by], "metrics": named_ir(cfg.metrics),
+            "expect": [expr_ir(e) for e in cfg.expect]}
 
 
 def _column(expr: ast.Expr) -> str:

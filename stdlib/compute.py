@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from octo.compiler.kinds import StepContext, StepKind
+from octo.compiler.kinds import StepContext, StepKind, named_ir
 from octo.compiler.program import Step
 from octo.compiler.scope import Binding
 from octo.compiler.types import ANY, RecordT, Type, record
@@ -25,6 +25,9 @@ class Compute(StepKind):
             bindings = {n: Binding(t, f"value '{n}'") for n, t in values.items()}
             values[name] = ctx.check(expr, ctx.scope(bindings)) or ANY
         return record(values, f"step '{step.name}'")
+
+    def plan_config(self, step: Step) -> dict:
+        return {"values": named_ir(step.parsed)}
 
 
 KIND = Compute()

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import jsonschema
 
-from octo.compiler.kinds import StepContext, StepKind
+from octo.compiler.kinds import StepContext, StepKind, template_ir
 from octo.compiler.language import TEMPLATE
 from octo.compiler.program import Step
 from octo.compiler.types import ANY, BOOL, FLOAT, INT, STR, EnumT, ListT, RecordT, Type, optional, record
@@ -60,6 +60,17 @@ class Generate(StepKind):
         ctx.check_template(step.parsed.prompt, scope)
         ctx.check_template(step.parsed.system, scope)
         return step.output
+
+    def plan_config(self, step: Step) -> dict:
+        return provider_config(step, step.parsed.prompt, step.parsed.system)
+
+
+def provider_config(step: Step, prompt, system) -> dict:
+    cfg = step.config if isinstance(step.config, YMap) else YMap(step.config.span)
+    settings = {k: cfg.get(k).value for k in ("temperature", "max_tokens")
+                if isinstance(cfg.get(k), YScalar) and not isinstance(cfg.get(k).value, bool)}
+    return {"prompt": template_ir(prompt), "system": template_ir(system), "output_schema": step.output_schema,
+            **settings}
 
 
 def declare_output(step: Step, ctx: StepContext, cfg: YMap, extra: dict[str, Type] | None = None) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from octo.compiler.kinds import StepContext, StepKind
+from octo.compiler.kinds import StepContext, StepKind, expr_ir
 from octo.compiler.language import EXPR, TEMPLATE
 from octo.compiler.program import Step
 from octo.compiler.scope import Binding
@@ -12,7 +12,7 @@ from octo.compiler.suggest import did_you_mean
 from octo.compiler.types import BOOL, RecordT
 from octo.compiler.yamlnodes import YMap, YScalar
 
-from .generate import PROVIDER_SETTINGS, declare_output
+from .generate import PROVIDER_SETTINGS, declare_output, provider_config
 
 PASSED = "passed"  # added to every judge's outputs: did the final verdict pass?
 
@@ -72,6 +72,11 @@ class Judge(StepKind):
             own = {n: Binding(t, f"output '{n}'") for n, t in step.output.fields if n != PASSED}
             ctx.check_bool(cfg.passes, ctx.scope(own), "`pass`")
         return step.output
+
+    def plan_config(self, step: Step) -> dict:
+        cfg: JudgeConfig = step.parsed
+        return {**provider_config(step, cfg.prompt, cfg.system), "of": cfg.of, "pass": expr_ir(cfg.passes),
+                "attempts": cfg.attempts}
 
     def _check_target(self, step: Step, ctx: StepContext) -> None:
         cfg: JudgeConfig = step.parsed

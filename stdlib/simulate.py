@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from octo.compiler.diagnostics import Reporter
-from octo.compiler.kinds import StepContext, StepKind
+from octo.compiler.kinds import StepContext, StepKind, expr_ir, named_ir
 from octo.compiler.language import EXPR
 from octo.compiler.program import Step
 from octo.compiler.scope import Binding
@@ -66,6 +66,12 @@ class Simulate(StepKind):
             return record(state, f"step '{step.name}'")
         outputs = {name: (ctx.check(expr, scope) or ctx_any()) for name, _, expr in cfg.output}
         return record(outputs, f"step '{step.name}'")
+
+    def plan_config(self, step: Step) -> dict:
+        cfg: SimulateConfig = step.parsed
+        return {"init": named_ir(cfg.init), "each": named_ir(cfg.each), "until": expr_ir(cfg.until),
+                "max_iterations": cfg.max_iterations,
+                "output": named_ir(cfg.output) if cfg.output is not None else None}
 
     def _initial_state(self, cfg: SimulateConfig, ctx: StepContext) -> dict[str, Type]:
         state: dict[str, Type] = {}

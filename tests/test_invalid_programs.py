@@ -173,7 +173,8 @@ def test_corpus_covers_every_code():
     covered = {c for p in FILES for c in expected_codes(p)}
     unknown = covered - set(REGISTRY)
     assert not unknown, f"headers name codes that are not in the registry: {sorted(unknown)}"
-    missing = set(REGISTRY) - covered
+    plan_codes = {c for c in REGISTRY if c[1:3] == "05"}  # reported by `octoc plan`: see tests/test_plan.py
+    missing = set(REGISTRY) - covered - plan_codes
     assert not missing, f"no corpus file expects {sorted(missing)}"
 
 

@@ -1,0 +1,78 @@
+"""`octoc plan`: check, then build and print the Plan (nothing is sent anywhere)."""
+
+from __future__ import annotations
+
+import json
+import sys
+
+from octo.compiler.check import check_file
+from octo.compiler.codes import REGISTRY, Severity
+from octo.compiler.diagnostics import Reporter
+from octo.compiler.planner import build_plan
+from octo.compiler.plan_render import render_dot, render_mermaid, render_plan
+from octo.compiler.render import render_summary, render_text, report_json
+from octo.stdlib import default_language
+
+
+class UsageError(Exception):
+    pass
+
+
+def load_prices(path: str | None, base: dict) -> dict:
+    """The price table, with a user's file merged over it (models by id, other keys replaced)."""
+    if path is None:
+        return dict(base)
+    try:
+        with open(path, encoding="utf-8") as f:
+            user = json.load(f)
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise UsageError(f"cannot read prices file '{path}': {getattr(err, 'strerror', None) or err}")
+    if not isinstance(user, dict) or not isinstance(user.get("models", {}), dict):
+        raise UsageError(f"prices file '{path}' must be a JSON object with a \"models\" object")
+    for model, price in user.get("models", {}).items():
+        if not (isinstance(price, dict) and {"input", "output"} <= set(price)):
+            raise UsageError(f"prices file '{path}': model '{model}' needs \"input\" and \"output\" (USD per 1M tokens)")
+    merged = {**base, **{k: v for k, v in user.items() if k != "models"}}
+    merged["models"] = {**base.get("models", {}), **{m: {"cached_input": p["input"], **p} for m, p in user.get("models", {}).items()}}
+    return merged
+
+
+def plan_file(path: str, fmt: str, graph: str | None, provider: str | None, prices_path: str | None, colour: bool) -> int:
+    language = default_language()
+    try:
+        prices = load_prices(prices_path, dict(language.prices))
+    except UsageError as err:
+        sys.stderr.write(f"octoc: error: {err}\n")
+        return 2
+    if provider and provider.partition(":")[0] not in language.providers:
+        sys.stderr.write(f"octoc: error: unknown provider '{provider}' (providers: {', '.join(sorted(language.providers))})\n")
+        return 2
+    result = check_file(path, language)
+    if not result.ok or result.program is None:
+        return _print_diagnostics(result.diagnostics, [path], fmt, colour)
+    reporter = Reporter()
+    plan = build_plan(result.program, language, reporter, provider=provider, prices=prices)
+    diagnostics = result.diagnostics + reporter.sorted()
+    if graph == "dot":
+        sys.stdout.write(render_dot(plan))
+    elif graph == "mermaid":
+        sys.stdout.write(render_mermaid(plan))
+    elif fmt == "json":
+        sys.stdout.write(json.dumps({"plan": plan.data, "diagnostics": report_json(diagnostics, [path])},
+                                    indent=2, ensure_ascii=False) + "\n")
+    else:
+        sys.stdout.write(render_plan(plan))
+        for d in diagnostics:
+            sys.stdout.write("\n" + render_text(d, colour) + "\n")
+    return 1 if any(d.severity is Severity.ERROR for d in diagnostics) else 0
+
+
+def _print_diagnostics(diagnostics, paths, fmt: str, colour: bool) -> int:
+    if fmt == "json":
+        sys.stdout.write(json.dumps({"plan": None, "diagnostics": report_json(diagnostics, paths)}, indent=2) + "\n")
+    else:
+        for d in diagnostics:
+            sys.stdout.write(render_text(d, colour) + "\n\n")
+        errors = sum(1 for d in diagnostics if d.severity is Severity.ERROR)
+        sys.stdout.write(render_summary(errors, len(diagnostics) - errors, len(paths)) + "\n")
+    return 2 if any(REGISTRY[d.code].io for d in diagnostics) else 1

@@ -1,0 +1,149 @@
+"""Cost estimates for provider steps: tokens per request, requests, dollars.
+
+Method (docs/plan.md):
+- input tokens: the prompt (and system prompt) rendered for a sample of real
+  units, upstream outputs filled with typical values of their declared types,
+  plus the output schema sent for structured output, plus a message overhead;
+- output tokens: from the output schema (a typical size per field type), or
+  for free text a typical reply; the worst case is `max_tokens` where set;
+- requests: units that reach the step × tries; judge verdicts re-run the
+  judged step up to `attempts` times, invalid outputs are retried up to
+  `retries` times. Expected counts assume the rates below; worst cases assume
+  every try fails but the last.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+from .templates import make_environment
+from .tokens import MESSAGE_OVERHEAD, count_tokens
+from .types import ANY, BOOL, FLOAT, INT, STR, EnumT, ListT, OptionalT, RecordT, SetT, Type
+
+JUDGE_FAIL_RATE = 0.2  # share of verdicts assumed to fail, for the expected case
+INVALID_OUTPUT_RATE = 0.05  # share of outputs assumed invalid (or errored), for the expected case
+DEFAULT_RETRIES = 2  # re-tries of an invalid output when a step sets no `retries`
+FREE_TEXT_TOKENS = 300  # a typical free-text reply
+FREE_TEXT_WORST = 4096  # free text without max_tokens
+STR_FIELD_TOKENS = 40  # a typical string field of a structured output
+
+
+@dataclass
+class Tries:
+    expected: float
+    worst: int
+
+    def __mul__(self, other: "Tries") -> "Tries":
+        return Tries(self.expected * other.expected, self.worst * other.worst)
+
+
+def geometric(rate: float, tries: int) -> float:
+    """Expected tries when each fails with ``rate`` and at most ``tries`` are made."""
+    return sum(rate ** i for i in range(tries))
+
+
+def judge_tries(attempts: int) -> Tries:
+    return Tries(geometric(JUDGE_FAIL_RATE, attempts), attempts)
+
+
+def validation_tries(retries: int) -> Tries:
+    return Tries(geometric(INVALID_OUTPUT_RATE, retries + 1), retries + 1)
+
+
+# --- tokens ------------------------------------------------------------------------------
+
+def typical_value(t: Type, provider_output: bool = False) -> Any:
+    """A value of type ``t`` of typical size, to render prompts with."""
+    if isinstance(t, OptionalT):
+        return typical_value(t.inner, provider_output)
+    if isinstance(t, EnumT):
+        return t.values[0]
+    if isinstance(t, RecordT):
+        return {k: typical_value(v, provider_output) for k, v in t.fields}
+    if isinstance(t, (ListT, SetT)):
+        return [typical_value(t.elem, provider_output) for _ in range(3)]
+    if t == INT:
+        return 42
+    if t == FLOAT:
+        return 0.5
+    if t == BOOL:
+        return True
+    if t == STR:
+        words = STR_FIELD_TOKENS if provider_output else 3
+        return " ".join(["lorem", "ipsum", "dolor", "sit"] * (words // 4 + 1))[: words * 5]
+    return "x"
+
+
+def output_tokens(schema: dict | None, max_tokens: int | None) -> tuple[int, int]:
+    """(expected, worst) output tokens per request."""
+    if schema is None:
+        expected = min(FREE_TEXT_TOKENS, max_tokens or FREE_TEXT_TOKENS)
+        return expected, max_tokens or FREE_TEXT_WORST
+    expected = _schema_tokens(schema)
+    worst = max_tokens or max(4 * expected, 256)
+    return min(expected, worst), worst
+
+
+def _schema_tokens(schema: dict) -> int:
+    if "anyOf" in schema:
+        return max(_schema_tokens(s) for s in schema["anyOf"])
+    if "enum" in schema:
+        return max(count_tokens(json.dumps(v)) for v in schema["enum"])
+    kind = schema.get("type")
+    if kind == "object" or "properties" in schema:
+        props = schema.get("properties", {})
+        return 2 + sum(count_tokens(json.dumps(k)) + 2 + _schema_tokens(v) for k, v in props.items())
+    if kind == "array":
+        return 2 + 3 * (_schema_tokens(schema.get("items", {})) + 1)
+    if kind == "string":
+        return STR_FIELD_TOKENS
+    if kind in ("integer", "number"):
+        return 3
+    if kind == "boolean":
+        return 1
+    return 5
+
+
+@dataclass
+class PromptSample:
+    tokens: list[int] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def mean(self) -> int:
+        return round(sum(self.tokens) / len(self.tokens)) if self.tokens else 0
+
+
+def prompt_tokens(prompt: str, system: str | None, schema: dict | None, contexts: list[dict]) -> PromptSample:
+    """Input tokens per request, from the templates rendered for sample units."""
+    env = make_environment()
+    sample = PromptSample()
+    fixed = MESSAGE_OVERHEAD + (count_tokens(json.dumps(schema)) if schema else 0)
+    templates = [env.from_string(t) for t in (prompt, system) if t]
+    for context in contexts:
+        try:
+            rendered = [t.render(context) for t in templates]
+        except Exception as err:  # an error a run would report per unit; estimate from the text
+            sample.notes.append(f"a prompt did not render for a sample unit ({type(err).__name__}: {err}); "
+                                "counted the template text instead")
+            rendered = [t for t in (prompt, system) if t]
+        sample.tokens.append(fixed + sum(count_tokens(r) + (MESSAGE_OVERHEAD if i else 0) for i, r in enumerate(rendered)))
+    if not contexts:
+        sample.tokens.append(fixed + sum(count_tokens(t) for t in (prompt, system) if t))
+    return sample
+
+
+# --- money ------------------------------------------------------------------------------------
+
+def price_of(model: str, prices: dict) -> dict | None:
+    if model.startswith("emulator:"):
+        return {"input": 0.0, "cached_input": 0.0, "output": 0.0}
+    return prices.get("models", {}).get(model)
+
+
+def cost(tokens_in: float, tokens_out: float, price: dict | None, discount: float = 1.0) -> float | None:
+    if price is None:
+        return None
+    return (tokens_in * price["input"] + tokens_out * price["output"]) / 1_000_000 * discount

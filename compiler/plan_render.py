@@ -1,0 +1,158 @@
+"""The plan as text (a table, totals, the budget verdict, the DAG), DOT or Mermaid."""
+
+from __future__ import annotations
+
+from .ir import Plan
+
+
+def money(x: float | None) -> str:
+    if x is None:
+        return "unknown"
+    if x == 0:
+        return "$0"
+    return f"${x:,.4f}" if x < 1 else f"${x:,.2f}"
+
+
+def count(x: float) -> str:
+    if x >= 1_000_000:
+        return f"{x / 1_000_000:.1f}M"
+    if x >= 10_000:
+        return f"{x / 1000:.1f}k"
+    return f"{x:,.0f}" if float(x).is_integer() else f"{x:,.1f}"
+
+
+def render_plan(plan: Plan) -> str:
+    p = plan.data
+    lines = [f"Plan for {p['pipeline']['name']} ({p['pipeline']['source']})", "", "  " + _units_line(p), ""]
+    lines += _table(p)
+    lines += ["", *_totals(p), *_notes(p), "", "Graph:", *draw_graph(p)]
+    return "\n".join(lines) + "\n"
+
+
+def _units_line(p: dict) -> str:
+    u = p["units"]
+    parts = [f"{t['size']:,} {t['table'] if t['arrangement'] == 'rows' else t['field']}" + ("" if t["arrangement"] == "rows" else f" ({t['arrangement']} of {t['table']}, k={t['k']})")
+             for t in u["tables"]]
+    if u["repeat"] > 1:
+        parts.append(f"repeat {u['repeat']:,}")
+    shape = " × ".join(parts) if parts else "1"
+    filters = [f"where {u['where']['text']}" if u["where"] else "", f"sample {u['sample']:,}" if u["sample"] else "",
+               f"limit {u['limit']:,}" if u["limit"] else ""]
+    extra = ", ".join(f for f in filters if f)
+    total = f"{u['total']:,}"
+    return f"units: {u['selected']:,}" + (f" of {total}" if u["selected"] != u["total"] else "") + f" = {shape}" + (f"; {extra}" if extra else "")
+
+
+_HEAD = ("step", "kind", "runs on", "units", "requests", "tokens in", "tokens out", "batch $", "realtime $")
+
+
+def _row(s: dict) -> tuple:
+    units = count(s["units"]["count"]) + ("" if s["units"]["exact"] else "≤" if s["when"] else "~")
+    if "estimate" not in s:
+        return (s["name"], s["kind"], "local", units, "-", "-", "-", "-", "-")
+    e = s["estimate"]
+    req = f"{count(e['requests']['expected'])} / {count(e['requests']['worst'])}"
+    cost = e["cost_usd"]
+    return (s["name"], s["kind"], f"{s['model']} ({s['mode']})", units, req,
+            count(e["tokens"]["input_expected"]), count(e["tokens"]["output_expected"]),
+            f"{money(cost['batch']['expected'])} / {money(cost['batch']['worst'])}",
+            f"{money(cost['realtime']['expected'])} / {money(cost['realtime']['worst'])}")
+
+
+def _table(p: dict) -> list[str]:
+    rows = [_HEAD] + [_row(s) for s in p["steps"]]
+    widths = [max(len(str(r[i])) for r in rows) for i in range(len(_HEAD))]
+    right = {3, 4, 5, 6, 7, 8}
+    out = []
+    for n, r in enumerate(rows):
+        cells = [str(c).rjust(w) if i in right else str(c).ljust(w) for i, (c, w) in enumerate(zip(r, widths))]
+        out.append("  " + "  ".join(cells).rstrip())
+        if n == 0:
+            out.append("  " + "  ".join("-" * w for w in widths))
+    out.append("  (requests and costs: expected / worst case; ≤ an upper bound, ~ estimated from a sample)")
+    return out
+
+
+def _totals(p: dict) -> list[str]:
+    t = p["totals"]
+    lines = [f"Total: {count(t['requests']['expected'])} requests expected, {count(t['requests']['worst'])} at worst",
+             f"  as planned (each step in its mode): {money(t['as_planned']['expected'])} expected, {money(t['as_planned']['worst'])} worst case",
+             f"  all batch: {money(t['batch']['expected'])} / {money(t['batch']['worst'])}"
+             f"   all realtime: {money(t['realtime']['expected'])} / {money(t['realtime']['worst'])}"]
+    if t["unknown_cost_steps"]:
+        lines.append(f"  not included (no price): {', '.join(t['unknown_cost_steps'])}")
+    b = p["budget"]
+    if b["max_usd"] is None:
+        lines.append("Budget: none set (budget.max_usd)")
+    else:
+        verdict = {"within": "within budget", "over": "OVER BUDGET in the expected case",
+                   "worst case over": "within budget as expected, over it in the worst case"}[b["verdict"]]
+        lines.append(f"Budget: {money(b['max_usd'])}: {verdict}")
+    prices = p["prices"]
+    if prices["models"]:
+        lines.append(f"Prices as of {prices['as_of']} (batch at {prices['batch_discount']:.0%} of realtime)")
+    return lines
+
+
+def _notes(p: dict) -> list[str]:
+    notes = [f"  {s['name']}: {n}" for s in p["steps"] for n in s["notes"]]
+    return ["", "Notes:", *notes] if notes else []
+
+
+def draw_graph(p: dict) -> list[str]:
+    edges = [e for e in p["graph"]["edges"] if e["kind"] == "data"]
+    retries = {e["from"]: e for e in p["graph"]["edges"] if e["kind"] == "retry"}
+    parents: dict[str, list[str]] = {n: [] for n in p["graph"]["nodes"]}
+    children: dict[str, list[str]] = {n: [] for n in p["graph"]["nodes"]}
+    for e in edges:
+        parents[e["to"]].append(e["from"])
+        children[e["from"]].append(e["to"])
+    out: list[str] = []
+    placed: set[str] = set()
+
+    def label(n: str) -> str:
+        extra = [f"also reads {', '.join(x for x in parents[n][1:])}"] if len(parents[n]) > 1 else []
+        if n in retries:
+            r = retries[n]
+            extra.append(f"re-runs {r['to']} up to {r['max_reruns']} more time{'s' if r['max_reruns'] != 1 else ''}")
+        return n + (f"  ({'; '.join(extra)})" if extra else "")
+
+    def walk(n: str, prefix: str, last: bool, top: bool) -> None:
+        out.append(("  " + label(n)) if top else f"  {prefix}{'└─▶ ' if last else '├─▶ '}{label(n)}")
+        placed.add(n)
+        kids = [c for c in children[n] if parents[c][0] == n]
+        for i, c in enumerate(kids):
+            walk(c, prefix + ("" if top else ("    " if last else "│   ")), i == len(kids) - 1, False)
+
+    for n in p["graph"]["nodes"]:
+        if not parents[n] and n not in placed:
+            walk(n, "", True, True)
+    return out
+
+
+def render_dot(plan: Plan) -> str:
+    g = plan.data["graph"]
+    kinds = {s["name"]: s for s in plan.steps}
+    lines = [f'digraph "{plan.data["pipeline"]["name"]}" {{', "  rankdir=LR;", "  node [shape=box];"]
+    for n in g["nodes"]:
+        s = kinds[n]
+        where = s.get("model", "local")
+        lines.append(f'  "{n}" [label="{n}\\n{s["kind"]} · {where}"];')
+    for e in g["edges"]:
+        if e["kind"] == "retry":
+            lines.append(f'  "{e["from"]}" -> "{e["to"]}" [style=dashed, label="retry ≤{e["max_reruns"]}"];')
+        else:
+            lines.append(f'  "{e["from"]}" -> "{e["to"]}";')
+    return "\n".join(lines + ["}"]) + "\n"
+
+
+def render_mermaid(plan: Plan) -> str:
+    g = plan.data["graph"]
+    kinds = {s["name"]: s for s in plan.steps}
+    lines = ["flowchart LR"]
+    for n in g["nodes"]:
+        lines.append(f'  {n}["{n}<br/>{kinds[n]["kind"]} · {kinds[n].get("model", "local")}"]')
+    for e in g["edges"]:
+        arrow = f'-. "retry ≤{e["max_reruns"]}" .->' if e["kind"] == "retry" else "-->"
+        lines.append(f"  {e['from']} {arrow} {e['to']}")
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,189 @@
+"""One row of the plan per step: its compiled config, units, requests, tokens, cost."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Callable
+
+import networkx as nx
+
+from .diagnostics import Reporter
+from .estimate import (DEFAULT_RETRIES, Tries, cost, judge_tries, output_tokens, price_of, prompt_tokens,
+                       typical_value, validation_tries)
+from .kinds import expr_ir
+from .language import Language
+from .program import Program, Step
+from .yamlnodes import YScalar
+
+PROMPT_SAMPLE = 12  # units whose prompts are rendered and counted, per step
+
+
+@dataclass
+class Reach:
+    """Which of the estimation-sample units a step runs for."""
+
+    runs: list[bool]
+    exact: bool
+    notes: list[str] = field(default_factory=list)
+
+    def count(self, total: int) -> int:
+        if not self.runs:
+            return 0
+        return round(total * sum(self.runs) / len(self.runs))
+
+
+@dataclass
+class PlanContext:
+    program: Program
+    language: Language
+    reporter: Reporter
+    compile: Callable  # expression → evaluate(env) callable
+    prices: dict
+    provider: str | None = None
+    data_env: dict = field(default_factory=dict)
+
+
+def step_ir(ctx: PlanContext, step: Step, count: int, reach: dict[str, Reach], units: list[dict]) -> dict:
+    kind = ctx.language.kinds[step.kind]
+    r = reach[step.name]
+    row = {
+        "name": step.name, "kind": step.kind, "runs": kind.runs,
+        "at": f"{step.name_span.path}:{step.name_span.line}:{step.name_span.column}",
+        "depends_on": sorted(step.deps), "when": expr_ir(step.when),
+        "config": kind.plan_config(step),
+        "output": {n: t.describe() for n, t in step.output.fields} if step.output else {},
+        "validate": [{"rule": expr_ir(rule), "message": msg.value if msg is not None else None}
+                     for rule, msg in step.validate],
+        "units": {"count": r.count(count) if kind.per_unit else count, "exact": r.exact},
+        "notes": list(dict.fromkeys(r.notes)),
+    }
+    if kind.runs == "provider":
+        row.update(_provider_fields(ctx, step, row, [u for u, run in zip(units, r.runs) if run]))
+    return row
+
+
+def _setting(step: Step, name: str, defaults: dict, fallback):
+    node = step.settings.get(name)
+    if isinstance(node, YScalar) and node.value is not None:
+        return node.value
+    return defaults.get(name, fallback)
+
+
+def _model(ctx: PlanContext, step: Step) -> str:
+    model = step.model or ""
+    target = ctx.provider
+    if not target:
+        return model
+    if ":" in target:
+        return target
+    if target == "emulator":
+        return f"emulator:{model.partition(':')[2] or model}"
+    return ctx.prices.get("default_models", {}).get(target, f"{target}:{model.partition(':')[2]}")
+
+
+def _provider_fields(ctx: PlanContext, step: Step, row: dict, units: list[dict]) -> dict:
+    defaults = ctx.program.defaults
+    model = _model(ctx, step)
+    mode = _setting(step, "mode", defaults, "batch")
+    retries = _setting(step, "retries", {}, DEFAULT_RETRIES)
+    cfg = row["config"]
+    max_tokens = cfg.get("max_tokens") or defaults.get("max_tokens")
+    tries = _tries(ctx, step, retries)
+    contexts = _prompt_contexts(ctx, step, units)
+    prompt = prompt_tokens(cfg["prompt"]["text"] if cfg["prompt"] else "", (cfg.get("system") or {}).get("text"),
+                           step.output_schema, contexts)
+    out_expected, out_worst = output_tokens(step.output_schema, max_tokens)
+    n = row["units"]["count"]
+    requests = Tries(n * tries.expected, n * tries.worst)
+    price = price_of(model, ctx.prices)
+    discount = ctx.prices.get("batch_discount", 0.5)
+    estimate = {
+        "requests": {"expected": round(requests.expected, 1), "worst": requests.worst},
+        "tokens_per_request": {"input": prompt.mean, "output_expected": out_expected, "output_worst": out_worst},
+        "tokens": {"input_expected": round(requests.expected * prompt.mean), "output_expected": round(requests.expected * out_expected),
+                   "input_worst": requests.worst * prompt.mean, "output_worst": requests.worst * out_worst},
+        "cost_usd": {m: {"expected": _money(cost(requests.expected * prompt.mean, requests.expected * out_expected, price, d)),
+                         "worst": _money(cost(requests.worst * prompt.mean, requests.worst * out_worst, price, d))}
+                     for m, d in (("batch", discount), ("realtime", 1.0))},
+        "prompt_sample": len(prompt.tokens),
+    }
+    row["notes"] += [n for n in dict.fromkeys(prompt.notes)]
+    return {"model": model, "mode": mode, "retries": retries, "tries_per_unit": {"expected": round(tries.expected, 3), "worst": tries.worst},
+            "estimate": estimate, "price_known": price is not None}
+
+
+def _money(x: float | None) -> float | None:
+    return None if x is None else round(x, 6)
+
+
+def _tries(ctx: PlanContext, step: Step, retries: int) -> Tries:
+    """Requests per unit: re-runs on failed verdicts × re-tries of invalid outputs."""
+    valid = validation_tries(retries)
+    program = ctx.program
+    if step.kind == "judge":
+        judged = program.steps.get(step.parsed.of)
+        runs_of = _judged_tries(program, judged) if judged is not None else Tries(1, 1)
+        return runs_of * valid  # one verdict per try of the judged step
+    return _judged_tries(program, step) * valid
+
+
+def _judged_tries(program: Program, step: Step) -> Tries:
+    attempts = [program.steps[j].parsed.attempts for j in program.judges.get(step.name, [])]
+    return judge_tries(max(attempts)) if attempts else Tries(1, 1)
+
+
+def _prompt_contexts(ctx: PlanContext, step: Step, units: list[dict]) -> list[dict]:
+    if not units:
+        return []
+    stride = max(1, len(units) // PROMPT_SAMPLE)
+    chosen = units[::stride][:PROMPT_SAMPLE]
+    upstream = {}
+    for name, other in ctx.program.steps.items():
+        if other.output is not None and name != step.name:
+            provider = ctx.language.kinds[other.kind].runs == "provider"
+            upstream[name] = typical_value(other.output, provider_output=provider)
+    return [{**upstream, "unit": u, "data": ctx.data_env, "feedback": None} for u in chosen]
+
+
+def graph_ir(program: Program, ctx: PlanContext) -> dict:
+    g = dependency_graph(program)
+    return {"nodes": list(g.nodes),
+            "edges": [{"from": a, "to": b, **d} for a, b, d in g.edges(data=True)]}
+
+
+def dependency_graph(program: Program) -> nx.DiGraph:
+    """Data edges (a feeds b), and each judge's bounded retry back-edge to the step it judges."""
+    g = nx.DiGraph()
+    g.add_nodes_from(program.order)
+    for name in program.order:
+        for dep in sorted(program.steps[name].deps):
+            g.add_edge(dep, name, kind="data")
+    for judged, judges in program.judges.items():
+        for judge in judges:
+            attempts = program.steps[judge].parsed.attempts
+            if attempts > 1:
+                g.add_edge(judge, judged, kind="retry", max_reruns=attempts - 1)
+    return g
+
+
+def prices_used(ctx: PlanContext, steps: list[dict]) -> dict:
+    models = sorted({s["model"] for s in steps if "model" in s})
+    return {"as_of": ctx.prices.get("as_of"), "currency": ctx.prices.get("currency", "USD"),
+            "per": ctx.prices.get("per", "1M tokens"), "batch_discount": ctx.prices.get("batch_discount", 0.5),
+            "models": {m: price_of(m, ctx.prices) for m in models}}
+
+
+def totals(steps: list[dict]) -> dict:
+    out = {}
+    for mode in ("batch", "realtime"):
+        for case in ("expected", "worst"):
+            values = [s["estimate"]["cost_usd"][mode][case] for s in steps if "estimate" in s]
+            known = [v for v in values if v is not None]
+            out.setdefault(mode, {})[case] = round(sum(known), 6)
+    provider = [s for s in steps if "estimate" in s]
+    out["requests"] = {"expected": round(sum(s["estimate"]["requests"]["expected"] for s in provider), 1),
+                       "worst": sum(s["estimate"]["requests"]["worst"] for s in provider)}
+    out["unknown_cost_steps"] = [s["name"] for s in provider if not s["price_known"]]
+    out["as_planned"] = {case: round(sum((s["estimate"]["cost_usd"][s["mode"]][case] or 0) for s in provider), 6)
+                         for case in ("expected", "worst")}
+    return out

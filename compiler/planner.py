@@ -1,0 +1,150 @@
+"""A checked program → the Plan: units, the DAG, and the cost preview.
+
+Nothing is sent anywhere. Unit counts are exact when they can be computed
+(cross products, `repeat`, `sample`, `limit` by arithmetic; `where` and
+unit-only `when` conditions by evaluating them, on every unit up to
+``EXACT_LIMIT`` and on a uniform sample beyond); conditions that read step
+outputs cannot be known before a run, so every unit is counted (an upper
+bound) and the plan says so.
+"""
+
+from __future__ import annotations
+
+import random
+
+from .diagnostics import Reporter
+from .estimate import DEFAULT_RETRIES
+from .graph import free_names
+from .ir import PLAN_FORMAT, PLAN_VERSION, Plan
+from .budget import budget_verdict
+from .kinds import expr_ir
+from .language import Language
+from .plan_steps import PlanContext, Reach, graph_ir, prices_used, step_ir, totals
+from .program import Program, Step
+from .unitspace import Selection, TableSpace, UnitSpace, row_key
+from .yamlnodes import YMap
+
+EXACT_LIMIT = 200_000  # evaluate conditions on every unit up to this many; sample beyond
+ESTIMATION_SAMPLE = 20_000
+
+
+def build_plan(program: Program, language: Language, reporter: Reporter, *, provider: str | None = None,
+               prices: dict | None = None) -> Plan:
+    from .codegen import compile_expression  # the planner evaluates `where` and `when`
+
+    def compile_(expr):
+        return compile_expression(expr, language.functions).evaluate
+
+    ctx = PlanContext(program, language, reporter, compile_, prices or dict(language.prices), provider)
+    ctx.data_env = {name: t.rows for name, t in program.data.items()}
+    space = unit_space(program)
+    selection = Selection(space, _where(ctx), program.units.sample, program.units.limit, program.seed)
+    count = selection.count() if selection.where is None or space.total <= EXACT_LIMIT else None
+    sample, exact = estimation_sample(selection, count)
+    if count is None:
+        count = selection.count()
+    units = [space.unit(i) for i in sample]
+    reach = _reaches(ctx, units, exact)
+    steps = [step_ir(ctx, program.steps[name], count, reach, units) for name in program.order]
+    plan = {
+        "format": PLAN_FORMAT, "version": PLAN_VERSION,
+        "pipeline": {"name": program.name, "source": program.source.path, "seed": program.seed,
+                     "description": _text(program.root.get("description"))},
+        "data": {name: {"file": t.file, "rows": t.rows} for name, t in program.data.items()},
+        "units": _units_ir(program, space, count),
+        "steps": steps,
+        "graph": graph_ir(program, ctx),
+        "prices": prices_used(ctx, steps),
+        "budget": {"max_usd": program.budget_usd},
+        "totals": totals(steps),
+        "assumptions": _assumptions(),
+    }
+    plan["budget"].update(budget_verdict(program, plan, reporter))
+    return Plan(plan)
+
+
+def unit_space(program: Program) -> UnitSpace:
+    tables = []
+    for t in program.units.tables:
+        rows = tuple(program.data[t.table].rows or ())
+        tables.append(TableSpace(t.field, rows, tuple(row_key(r, i) for i, r in enumerate(rows)), t.arrangement, t.k))
+    return UnitSpace(tuple(tables), program.units.repeat)
+
+
+def _where(ctx: PlanContext):
+    expr = ctx.program.units.where
+    if expr is None:
+        return None
+    evaluate = ctx.compile(expr)
+    return lambda unit: bool(evaluate({"unit": unit, "data": ctx.data_env}))
+
+
+def estimation_sample(selection: Selection, count: int | None) -> tuple[list[int], bool]:
+    """Unit indices to evaluate conditions and render prompts on; exact when it is every unit."""
+    if count is not None and count <= EXACT_LIMIT:
+        return list(selection.indices()), True
+    rng = random.Random(f"{selection.seed}:plan.estimate")
+    if selection.where is None and selection.sample is None:
+        n = count if count is not None else selection.space.total
+        return sorted(rng.sample(range(n), min(ESTIMATION_SAMPLE, n))), False
+    reservoir: list[int] = []
+    for seen, i in enumerate(selection.indices()):
+        if seen < ESTIMATION_SAMPLE:
+            reservoir.append(i)
+        elif (j := rng.randrange(seen + 1)) < ESTIMATION_SAMPLE:
+            reservoir[j] = i
+    return sorted(reservoir), False
+
+
+def _reaches(ctx: PlanContext, units: list[dict], exact: bool) -> dict[str, Reach]:
+    out: dict[str, Reach] = {}
+    for name in ctx.program.order:
+        step = ctx.program.steps[name]
+        reach = _when_reach(ctx, step, units, exact)
+        of = step.parsed.of if step.kind == "judge" else None
+        if of in out:  # a judge runs only where its step ran
+            reach = Reach([a and b for a, b in zip(reach.runs, out[of].runs)], reach.exact and out[of].exact,
+                          reach.notes + out[of].notes)
+        out[name] = reach
+    return out
+
+
+def _when_reach(ctx: PlanContext, step: Step, units: list[dict], exact: bool) -> Reach:
+    if step.when is None:
+        return Reach([True] * len(units), exact)
+    roots = {n for n, _ in free_names(step.when)}
+    if not roots <= {"unit", "data"}:
+        reads = ", ".join(sorted(roots - {"unit", "data"}))
+        return Reach([True] * len(units), False, [f"`when` reads {reads}, known only during a run: every unit counted"])
+    evaluate = ctx.compile(step.when)
+    runs = []
+    for unit in units:
+        try:
+            runs.append(bool(evaluate({"unit": unit, "data": ctx.data_env})))
+        except Exception:  # the run will fail this unit with its reason; count it as running
+            runs.append(True)
+    return Reach(runs, exact)
+
+
+def _units_ir(program: Program, space: UnitSpace, count: int) -> dict:
+    u = program.units
+    return {
+        "tables": [{"field": t.field, "table": t.table, "arrangement": t.arrangement, "k": t.k, "size": ts.size}
+                   for t, ts in zip(u.tables, space.tables)],
+        "repeat": u.repeat, "where": expr_ir(u.where), "sample": u.sample, "limit": u.limit,
+        "total": space.total, "selected": count,
+        "order": "replica-major: unit i is replica i // base of combination i % base; the last table varies fastest",
+    }
+
+
+def _text(node) -> str:
+    return node.value if node is not None and isinstance(getattr(node, "value", None), str) else ""
+
+
+def _assumptions() -> dict:
+    from . import estimate
+
+    return {"judge_fail_rate": estimate.JUDGE_FAIL_RATE, "invalid_output_rate": estimate.INVALID_OUTPUT_RATE,
+            "default_retries": DEFAULT_RETRIES, "tokens": "octo's offline estimate (docs/plan.md)"}
+
+

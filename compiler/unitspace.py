@@ -1,0 +1,180 @@
+"""The space of units: counted, indexed and iterated without materialising it.
+
+Unit ``i`` of a pipeline is found by arithmetic: the replica is ``i // base``
+and the rest is a mixed-radix number over the unit tables (the last table
+varies fastest), each digit unranked into a row, a k-permutation or a
+k-combination of rows. So a 10-million-unit cross product is counted in O(1)
+and sampled or sliced in O(what is used).
+
+Unit ids are stable (the same data and file give the same ids), readable
+(``middle-r17``, ``grumpy-calm-weather``) and valid as provider custom ids
+(``^[A-Za-z0-9_-]{1,64}$``); where the readable form could be ambiguous or is
+too long, a hash of the exact key makes it unique.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import random
+import re
+from dataclasses import dataclass
+from typing import Any, Callable, Iterator
+
+MAX_ID = 64
+_SAFE_ROW = re.compile(r"^[A-Za-z0-9_]+$")
+_SAFE_IN_TUPLE = re.compile(r"^[A-Za-z0-9]+$")  # '_' joins the rows of a tuple
+
+
+@dataclass(frozen=True)
+class TableSpace:
+    field: str
+    rows: tuple[Any, ...]
+    keys: tuple[str, ...]  # each row's raw key: its id, its value, or its position
+    arrangement: str = "rows"  # rows | permutations | combinations
+    k: int = 1
+
+    @property
+    def size(self) -> int:
+        n = len(self.rows)
+        if self.arrangement == "permutations":
+            return math.perm(n, self.k)
+        if self.arrangement == "combinations":
+            return math.comb(n, self.k)
+        return n
+
+    def indices(self, i: int) -> tuple[int, ...]:
+        """Row positions of arrangement ``i`` (lexicographic order)."""
+        n, k = len(self.rows), self.k
+        if self.arrangement == "rows":
+            return (i,)
+        if self.arrangement == "permutations":
+            pool, out = list(range(n)), []
+            for j in range(k):
+                block = math.perm(n - j - 1, k - j - 1)
+                d, i = divmod(i, block)
+                out.append(pool.pop(d))
+            return tuple(out)
+        out, x = [], 0
+        for j in range(k):  # combinations: the combinatorial number system
+            while True:
+                block = math.comb(n - x - 1, k - j - 1)
+                if i < block:
+                    break
+                i -= block
+                x += 1
+            out.append(x)
+            x += 1
+        return tuple(out)
+
+    def value(self, idx: tuple[int, ...]) -> Any:
+        return self.rows[idx[0]] if self.arrangement == "rows" else [self.rows[j] for j in idx]
+
+
+def row_key(row: Any, position: int) -> str:
+    if isinstance(row, dict):
+        return str(row["id"]) if row.get("id") is not None else str(position)
+    return str(row)
+
+
+@dataclass(frozen=True)
+class UnitSpace:
+    tables: tuple[TableSpace, ...]
+    repeat: int = 1
+
+    @property
+    def base(self) -> int:
+        return math.prod(t.size for t in self.tables)
+
+    @property
+    def total(self) -> int:
+        return self.base * self.repeat
+
+    def _digits(self, i: int) -> tuple[int, list[tuple[int, ...]]]:
+        base = self.base
+        r, rest = divmod(i, base) if base else (i, 0)
+        picks: list[tuple[int, ...]] = []
+        for table in reversed(self.tables):
+            rest, d = divmod(rest, table.size)
+            picks.append(table.indices(d))
+        picks.reverse()
+        return r, picks
+
+    def unit(self, i: int) -> dict[str, Any]:
+        """The `unit` record of unit ``i``: id, repeat and one entry per table."""
+        r, picks = self._digits(i)
+        out: dict[str, Any] = {"id": self._id(r, picks), "repeat": r}
+        for table, idx in zip(self.tables, picks):
+            out[table.field] = table.value(idx)
+        return out
+
+    def _id(self, r: int, picks: list[tuple[int, ...]]) -> str:
+        parts, raw, safe = [], [], True
+        for table, idx in zip(self.tables, picks):
+            keys = [table.keys[j] for j in idx]
+            raw.append(keys)
+            pattern = _SAFE_ROW if len(keys) == 1 else _SAFE_IN_TUPLE
+            safe = safe and all(pattern.match(key) for key in keys)
+            parts.append("_".join(keys))
+        if self.repeat > 1 or not parts:
+            parts.append(f"r{r}")
+        readable = "-".join(parts)
+        if safe and len(readable) <= MAX_ID:
+            return readable
+        digest = hashlib.sha256(json.dumps([raw, r], ensure_ascii=False).encode()).hexdigest()[:16]
+        prefix = re.sub(r"[^A-Za-z0-9_-]+", "_", readable)[: MAX_ID - 17].rstrip("-_")
+        return f"{prefix}-{digest}" if prefix else digest
+
+
+@dataclass(frozen=True)
+class Selection:
+    """`where`, `sample` and `limit` over a unit space, applied in that order."""
+
+    space: UnitSpace
+    where: Callable[[dict], bool] | None = None
+    sample: int | None = None
+    limit: int | None = None
+    seed: int = 0
+
+    def indices(self) -> Iterator[int]:
+        """Indices of the selected units, in unit order, streaming."""
+        if self.sample is None:
+            stream = self._filtered(range(self.space.total))
+        else:
+            stream = iter(self._sampled())
+        for n, i in enumerate(stream):
+            if self.limit is not None and n >= self.limit:
+                return
+            yield i
+
+    def count(self) -> int:
+        """How many units are selected (O(1) without `where`)."""
+        if self.where is None:
+            n = self.space.total
+            n = min(n, self.sample) if self.sample is not None else n
+            return min(n, self.limit) if self.limit is not None else n
+        return sum(1 for _ in self.indices())
+
+    def _filtered(self, indices) -> Iterator[int]:
+        if self.where is None:
+            yield from indices
+            return
+        for i in indices:
+            if self.where(self.space.unit(i)):
+                yield i
+
+    def _sampled(self) -> list[int]:
+        rng = random.Random(f"{self.seed}:units.sample")
+        if self.where is None:
+            total = self.space.total
+            return sorted(rng.sample(range(total), min(self.sample, total)))
+        reservoir: list[int] = []  # Algorithm R over the filtered stream, in one pass
+        for n, i in enumerate(self._filtered(range(self.space.total))):
+            if n < self.sample:
+                reservoir.append(i)
+            else:
+                j = rng.randrange(n + 1)
+                if j < self.sample:
+                    reservoir[j] = i
+        return sorted(reservoir)
