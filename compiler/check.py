@@ -61,7 +61,12 @@ def check_source(source: Source, language: Language, reporter: Reporter | None =
         return CheckResult(source, None, reporter.sorted())
     validate(root, document_schema(language), reporter)
     program = build_program(root, source, language, reporter)
-    _check_program(program, language, reporter)
+    try:
+        _check_program(program, language, reporter)
+    except RecursionError:
+        reporter.report("E0201", Span(source, 0, 0), "an expression is nested too deeply to check",
+                        hint="split deep expressions into several named values")
+        return CheckResult(source, None, reporter.sorted())
     return CheckResult(source, program, reporter.sorted())
 
 
@@ -136,7 +141,12 @@ def _typecheck_step(step: Step, program: Program, ctx: StepContext, on_cycle: se
     _check_aggregate_reads(step, program, ctx)
     if step.when is not None:
         ctx.check_bool(step.when, ctx.scope(), "`when`")
-    output = kind.typecheck(step, ctx)
+    try:
+        output = kind.typecheck(step, ctx)
+    except RecursionError:  # an expression just under the parser's depth limit
+        ctx.reporter.report("E0201", step.name_span, f"an expression of step '{step.name}' is nested too deeply",
+                            hint="split it into several named values (compute) or simplify it")
+        output = None
     step.output = output if step.name not in on_cycle else None
     if output is not None and step.validate:
         own = ctx.scope({n: Binding(t, f"output '{n}'") for n, t in output.fields})

@@ -37,171 +37,10 @@ from . import ast
 from .functions import Function
 from .source import Span
 
-MAX_ITEMS = 1_000_000  # longest string or list an expression may build
-MAX_DIGITS = 10_000  # largest int (in decimal digits) that ** and * may build
-WORK_BUDGET = 10_000_000  # comprehension iterations + items built inside them, per evaluation
-
-_MAX_BITS = int(MAX_DIGITS * math.log2(10)) + 1
-
-
-class EvalError(Exception):
-    """A run-time failure of an expression, in plain words.
-
-    ``span`` is the failing sub-expression when known (set by
-    :meth:`CompiledExpression.evaluate`); the caller adds the location.
-    """
-
-    def __init__(self, message: str, span: Span | None = None):
-        super().__init__(message)
-        self.message = message
-        self.span = span
-
-    def where(self) -> str:
-        return _where(self.span) if self.span is not None else ""
-
-
-def _where(span: Span) -> str:
-    """``file:line:col``. A span of an AST rebuilt from a Plan record points into the
-    expression's own text, whose source is named ``file:line:col`` of the expression:
-    the two positions are added up."""
-    origin = _ORIGIN.fullmatch(span.path)
-    if origin is None:
-        return f"{span.path}:{span.line}:{span.column}"
-    path, line, col = origin.group(1), int(origin.group(2)), int(origin.group(3))
-    if span.line == 1:
-        return f"{path}:{line}:{col + span.column - 1}"
-    return f"{path}:{line + span.line - 1}:{span.column}"
-
-
-_ORIGIN = re.compile(r"(.+):(\d+):(\d+)")
-
-
-# --- run-time helpers (the only callables the generated code sees, with the impls) -------
-
-_SEQ = (str, list)
-_SIZED = (str, list, set, frozenset, dict, tuple)
-
-
-def _too_long(value, how: str, n: int) -> EvalError:
-    what, unit = ("string", "characters") if isinstance(value, str) else (_kind_word(value), "items")
-    return EvalError(f"a {what} built by {how} would have {n:,} {unit}; the limit is {MAX_ITEMS:,}")
-
-
-def _add(a, b):
-    if a is None or b is None:
-        return None
-    ca = a.__class__
-    if ca is int or ca is float:
-        return a + b
-    if ca in _SEQ and b.__class__ is ca and len(a) + len(b) > MAX_ITEMS:
-        raise _too_long(a, "'+'", len(a) + len(b))
-    return a + b
-
-
-def _mul(a, b):
-    if a is None or b is None:
-        return None
-    ca, cb = a.__class__, b.__class__
-    if ca in _SEQ or cb in _SEQ:
-        seq, n = (a, b) if ca in _SEQ else (b, a)
-        if n.__class__ in (int, bool) and len(seq) * n > MAX_ITEMS:
-            raise _too_long(seq, "'*'", len(seq) * n)
-    elif ca is int and cb is int and a.bit_length() + b.bit_length() > _MAX_BITS:
-        raise EvalError(f"the product would have more than {MAX_DIGITS:,} digits")
-    return a * b
-
-
-def _mod(a, b):
-    if a is None or b is None:
-        return None
-    if a.__class__ is str:  # never printf-style formatting
-        raise TypeError("unsupported operand")
-    return a % b
-
-
-def _pow(a, b):
-    if a is None or b is None:
-        return None
-    ints = (int, bool)
-    if a.__class__ in ints and b.__class__ in ints:
-        if b >= 0:
-            if abs(a) > 1 and b * math.log10(abs(a)) > MAX_DIGITS:
-                digits = b * math.log10(abs(a))
-                raise EvalError(f"the result of '**' would have about {digits:,.0f} digits; the limit is {MAX_DIGITS:,}")
-            return a ** b
-        if a == 0:
-            raise EvalError("zero cannot be raised to a negative power")
-    try:
-        r = a ** b
-    except OverflowError:
-        raise EvalError("the result of '**' is too large for a float") from None
-    except ZeroDivisionError:
-        raise EvalError("zero cannot be raised to a negative power") from None
-    if r.__class__ is complex:
-        raise EvalError("a negative number to a fractional power has no real value")
-    return r
-
-
-def _in(a, b):
-    if b is None or (a is None and b.__class__ is str):
-        return None
-    return a in b
-
-
-def _not_in(a, b):
-    r = _in(a, b)
-    return None if r is None else not r
-
-
-def _canon_key(x):
-    if x is None:
-        return (0, 0)
-    if isinstance(x, (bool, int, float)):
-        return (1, x)
-    return (2, x) if isinstance(x, str) else (3, repr(x))
-
-
-def ordered(xs):
-    """Iterable ``xs`` in a reproducible order: sets are sorted (their own order
-    depends on per-process string hashing); everything else keeps its order."""
-    if isinstance(xs, (set, frozenset)):
-        try:
-            return sorted(xs, key=_canon_key)
-        except TypeError:
-            return list(xs)
-    return xs
-
-
-def _limit(xs):
-    if len(xs) > MAX_ITEMS:
-        raise _too_long(xs, "a comprehension", len(xs))
-    return xs
-
-
-def _charge(budget, value):
-    if value.__class__ in _SIZED:
-        budget -= len(value)
-    if budget < 0:
-        _over()
-    return budget
-
-
-def _over():
-    raise EvalError(f"this expression does too much work: more than {WORK_BUDGET:,} loop iterations "
-                    "and items built inside comprehensions")
-
-
-_PENDING = object()  # a conditional chain's value before a branch is taken
-
-
-def _no_rng():
-    raise EvalError("this expression draws random numbers, but no random stream was given")
-
-
-_HELPERS: dict[str, Any] = {"_no_rng": _no_rng, "_PENDING": _PENDING,
-    "_add": _add, "_mul": _mul, "_mod": _mod, "_pow": _pow, "_in": _in, "_not_in": _not_in,
-    "_iter": ordered, "_limit": _limit, "_charge": _charge, "_over": _over,
-}
+from .evalsupport import *  # noqa: F401,F403
+from .evalsupport import HELPERS, _where  # noqa: F401
+from .evalmessages import _message, _plain  # noqa: F401
+from .evalsupport import describe  # noqa: F401
 
 
 # --- the compiled expression ---------------------------------------------------------------
@@ -278,142 +117,6 @@ class CompiledExpression:
             message = _plain(exc)
         return EvalError(message, site.node.span)
 
-
-def _plain(exc: BaseException) -> str:
-    if isinstance(exc, MemoryError):
-        return "out of memory"
-    if isinstance(exc, RecursionError):
-        return "values nested too deeply"
-    if isinstance(exc, ZeroDivisionError):
-        return "division by zero"
-    text = str(exc) or type(exc).__name__
-    return text.replace("NoneType", "null").replace("'None'", "null")
-
-
-def _text(node) -> str:
-    try:
-        text = node.span.text()
-    except Exception:
-        return "this value"
-    text = " ".join(text.split())
-    return f"`{text}`" if len(text) <= 60 else "this value"
-
-
-def _message(exc: Exception, site: _Site, values: list) -> str:
-    node, kind = site.node, site.kind
-    if isinstance(exc, (MemoryError, RecursionError)):
-        return _plain(exc)
-    if kind == "name":
-        return f"no value was given for '{node.id}'"
-    if kind == "field":
-        (obj,) = values
-        if isinstance(obj, dict):
-            return f"{_text(node.obj)} has no field '{node.attr}'{_has(obj)}"
-        return f"{_text(node.obj)} is {describe(obj)}, which has no field '{node.attr}'"
-    if kind == "index":
-        obj, idx = values
-        if isinstance(exc, IndexError) and isinstance(obj, (list, str, tuple)):
-            return f"index {idx} out of range for {_sized_word(obj)}"
-        if isinstance(exc, KeyError) and isinstance(obj, dict):
-            return f"key {_short_repr(idx)} not found in {_text(node.obj)}{_has(obj)}"
-        if isinstance(obj, (list, str, tuple)):
-            return f"{_kind_word(obj)} index must be a whole number, not {describe(idx)}"
-        if isinstance(obj, dict):
-            return f"{describe(idx)} cannot be a dict key"
-        return f"cannot index {describe(obj)}"
-    if kind == "slice":
-        obj = values[0]
-        if isinstance(obj, (list, str, tuple)):
-            return f"slice bounds must be whole numbers, not {' and '.join(describe(v) for v in values[1:])}"
-        return f"cannot slice {describe(obj)}"
-    if kind == "unary":
-        return f"'{site.op}' needs a number, not {describe(values[0])}"
-    if kind == "binary":
-        op = site.op
-        if isinstance(exc, ZeroDivisionError):
-            return "modulo by zero" if op == "%" else "division by zero"
-        if isinstance(exc, OverflowError):
-            return f"the result of '{op}' is too large for a float"
-        if isinstance(exc, TypeError):
-            return f"'{op}' cannot combine {describe(values[0])} and {describe(values[1])}"
-        return f"'{op}': {_plain(exc)}"
-    if kind == "compare":
-        a, b = values
-        if site.op in ("in", "not in"):
-            if isinstance(b, (set, frozenset, dict)):
-                return f"{describe(a)} cannot be looked up in a {'set' if isinstance(b, (set, frozenset)) else 'dict'}"
-            if isinstance(b, str):
-                return f"'{site.op}' looks for a string in a string, not for {describe(a)}"
-            return f"'{site.op}' needs a list, set, dict or string on its right, not {describe(b)}"
-        return f"'{site.op}' cannot order {describe(a)} and {describe(b)}"
-    if kind == "call":
-        return f"{node.func}(): {_plain(exc)}"
-    if kind == "for":
-        (it,) = values
-        if isinstance(exc, ValueError):
-            n = len(node.targets)
-            return f"cannot unpack an item of {_text(node.iter)} into {n} names ({_plain(exc)})"
-        return f"cannot loop over {describe(it)}"
-    if kind in ("set-item", "dict-key"):
-        bad = next((v for v in values if isinstance(v, (list, dict, set))), values[0] if values else None)
-        return f"{describe(bad)} cannot be a {'set item' if kind == 'set-item' else 'dict key'}"
-    return _plain(exc)
-
-
-def _has(d: dict) -> str:
-    keys = [str(k) for k in list(d)[:12]]
-    if not keys:
-        return " (it is empty)"
-    return f" (it has: {', '.join(keys)}{', ...' if len(d) > 12 else ''})"
-
-
-def _kind_word(v) -> str:
-    if isinstance(v, str):
-        return "string"
-    if isinstance(v, (set, frozenset)):
-        return "set"
-    return "dict" if isinstance(v, dict) else "list"
-
-
-def _sized_word(v) -> str:
-    n = len(v)
-    if isinstance(v, str):
-        return f"a string of {n} character{'s' if n != 1 else ''}"
-    return f"a list of {n}"
-
-
-def _short_repr(v) -> str:
-    if isinstance(v, int) and not isinstance(v, bool) and v.bit_length() > 64:
-        return f"an int of about {int(v.bit_length() * math.log10(2)) + 1} digits"
-    if isinstance(v, str):
-        return repr(v) if len(v) <= 40 else repr(v[:37]) + "..."
-    if v is None:
-        return "null"
-    if isinstance(v, bool):
-        return "true" if v else "false"
-    return repr(v)
-
-
-def describe(v) -> str:
-    """A value in words: 'an int (5)', 'a list of 3 items', 'null'."""
-    if v is None:
-        return "null"
-    if isinstance(v, bool):
-        return f"a bool ({'true' if v else 'false'})"
-    if isinstance(v, int):
-        return f"an int ({_short_repr(v)})" if v.bit_length() <= 64 else _short_repr(v)
-    if isinstance(v, float):
-        return f"a float ({v!r})"
-    if isinstance(v, str):
-        return f"a string ({_short_repr(v)})"
-    if isinstance(v, (list, tuple, set, frozenset)):
-        n = len(v)
-        return f"a {'set' if isinstance(v, (set, frozenset)) else 'list'} of {n} item{'s' if n != 1 else ''}"
-    if isinstance(v, dict):
-        if v and all(isinstance(k, str) for k in v):
-            return f"a record with fields {', '.join(list(v)[:8])}{', ...' if len(v) > 8 else ''}"
-        return f"a dict of {len(v)} entr{'ies' if len(v) != 1 else 'y'}"
-    return f"a {type(v).__name__}"
 
 
 # --- code generation ---------------------------------------------------------------------
@@ -558,7 +261,7 @@ class _Generator:
         if e.op in ("-", "+") and a.kind == "num" and a.const is not _NOCONST:
             v = -a.const if e.op == "-" else a.const  # fold `-1`: there are no negative literals
             if math.isfinite(v):
-                return _Val(f"({v!r})" if v < 0 else repr(v), True, "num", v)
+                return _Val(f"({v!r})" if repr(v).startswith("-") else repr(v), True, "num", v)
         if e.op == "not":
             return self.assign(_unless_null((a,), f"not {a.code}"), kind="bool", nonnull=a.nonnull)
         return self.assign(_unless_null((a,), f"{e.op}{a.code}"), _Site("unary", e, (a,), e.op),
@@ -783,12 +486,12 @@ def compile_expression(expr: ast.Expr, functions: Mapping[str, Function], *, lab
         raise EvalError("this expression is nested too deeply to compile", expr.span) from None
     source, sites = gen.assemble(result)
     filename = f"<octo expression {next(_counter)}{': ' + label if label else ''}>"
-    namespace: dict[str, Any] = {"__builtins__": {}, **_HELPERS, **gen.namespace}
+    namespace: dict[str, Any] = {"__builtins__": {}, **HELPERS, **gen.namespace}
     try:
         code = compile(source, filename, "exec")
     except (SyntaxError, RecursionError, MemoryError) as err:  # Python's limits on nesting
-        raise EvalError(f"this expression is nested too deeply to compile ({err.msg if isinstance(err, SyntaxError) else 'too deep'})",
-                        expr.span) from None
+        why = err.msg if isinstance(err, SyntaxError) else "too deep"
+        raise EvalError(f"this expression is nested too deeply to compile ({why})", expr.span) from None
     exec(code, namespace)
     return CompiledExpression(expr=expr, label=label, source=source, names=tuple(gen.free),
                               random=gen.random, _fn=namespace["_octo_eval"], _filename=filename, _sites=sites)

@@ -91,6 +91,9 @@ def parse_expression(text: str, origin: Origin, reporter: Reporter) -> ast.Expr 
         _report_syntax(err, text, origin, reporter, "E0201")
     except VisitError as err:  # a literal that Python cannot read (bad escape)
         reporter.report("E0201", origin.span(0, len(text)), f"invalid literal: {err.orig_exc}")
+    except RecursionError:
+        reporter.report("E0201", origin.span(0, len(text)), "expression is nested too deeply",
+                        hint="split it into several named values (compute) or simplify it")
     except LarkError as err:
         reporter.report("E0201", origin.span(0, len(text)), f"invalid expression: {type(err).__name__}")
     return None

@@ -14,6 +14,7 @@ import random
 
 from .diagnostics import Reporter
 from .estimate import DEFAULT_RETRIES
+from .evalsupport import unit_stream
 from .graph import free_names
 from .ir import PLAN_FORMAT, PLAN_VERSION, Plan
 from .budget import budget_verdict
@@ -117,10 +118,12 @@ def _when_reach(ctx: PlanContext, step: Step, units: list[dict], exact: bool) ->
         reads = ", ".join(sorted(roots - {"unit", "data"}))
         return Reach([True] * len(units), False, [f"`when` reads {reads}, known only during a run: every unit counted"])
     evaluate = ctx.compile(step.when)
+    seed = ctx.program.seed
     runs = []
     for unit in units:
         try:
-            runs.append(bool(evaluate({"unit": unit, "data": ctx.data_env})))
+            rng = unit_stream(seed, unit["id"], step.name)
+            runs.append(bool(evaluate({"unit": unit, "data": ctx.data_env}, rng)))
         except Exception:  # the run will fail this unit with its reason; count it as running
             runs.append(True)
     return Reach(runs, exact)

@@ -364,7 +364,9 @@ def test_a_random_expression_needs_a_stream():
     ("quantile(xs, 2)", "q must be between 0 and 1"),
     ("x + s", "'+' cannot combine an int (3) and a string ('Hello')"),
     ("x < s", "'<' cannot order an int (3) and a string ('Hello')"),
-    ("[v for a, v in xs]", "cannot loop over"),
+    ("[v for a, v in xs]", "cannot unpack an item of `xs` into 2 names"),
+    ("[v for a, v in [[1, 2, 3]]]", "cannot unpack an item of `[[1, 2, 3]]` into 2 names"),
+    ("[v for v in x]", "cannot loop over an int (3)"),
     ("{xs: 1}", "a list of 3 items cannot be a dict key"),
     ("count()", "works only in an aggregate step"),
     ("nowhere + 1", "no value was given for 'nowhere'"),
@@ -496,7 +498,7 @@ def test_generated_code_has_no_attribute_access_and_no_builtins(text):
     assert not [n for n in pyast.walk(tree) if isinstance(n, pyast.Attribute)], c.source
     assert c._fn.__globals__["__builtins__"] == {}
     names = {n.id for n in pyast.walk(tree) if isinstance(n, pyast.Name)}
-    allowed = set(codegen._HELPERS) | {"env", "rng", "_budget", "None", "True", "False"}
+    allowed = set(codegen.HELPERS) | {"env", "rng", "_budget", "None", "True", "False"}
     strays = {n for n in names if n not in allowed and not n.startswith(("v_", "t", "c", "f_", "k"))}
     assert not strays, strays
 

@@ -82,3 +82,11 @@ def test_random_yaml_documents(doc):
     yaml_values, max_size=3), max_size=4))
 def test_random_step_sections(steps):
     check_and_render(yaml.safe_dump({"octo": 1, "steps": steps}, allow_unicode=True), "steps.octo")
+
+
+def test_deep_expressions_give_diagnostics_not_recursion_errors():
+    for n in (100, 300, 450, 490, 520, 800, 3000):
+        chain = " + ".join(["x"] * n)
+        nested = "[" * n + "1" + "]" * n
+        program = f"octo: 1\nsteps:\n  a: {{compute: {{x: '1', y: \"{chain}\", z: \"{nested}\"}}}}\n"
+        check_and_render(program, "deep.octo")
