@@ -87,7 +87,10 @@ def _provider_fields(ctx: PlanContext, step: Step, row: dict, units: list[dict])
     mode = _setting(step, "mode", defaults, "batch")
     retries = _setting(step, "retries", {}, DEFAULT_RETRIES)
     cfg = row["config"]
-    max_tokens = cfg.get("max_tokens") or defaults.get("max_tokens")
+    for key in ("temperature", "max_tokens"):  # resolve `defaults` so the runtime needs nothing else
+        if cfg.get(key) is None and defaults.get(key) is not None:
+            cfg[key] = defaults[key]
+    max_tokens = cfg.get("max_tokens")
     tries = _tries(ctx, step, retries)
     contexts = _prompt_contexts(ctx, step, units)
     prompt = prompt_tokens(cfg["prompt"]["text"] if cfg["prompt"] else "", (cfg.get("system") or {}).get("text"),

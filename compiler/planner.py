@@ -54,6 +54,7 @@ def build_plan(program: Program, language: Language, reporter: Reporter, *, prov
         "data": {name: {"file": t.file, "rows": t.rows} for name, t in program.data.items()},
         "units": _units_ir(program, space, count),
         "steps": steps,
+        "export": [[column, expr_ir(expr)] for column, expr in program.export] if program.root.get("export") is not None else None,
         "graph": graph_ir(program, ctx),
         "prices": prices_used(ctx, steps),
         "budget": {"max_usd": program.budget_usd},

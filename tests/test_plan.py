@@ -199,3 +199,12 @@ def test_plan_cli_exit_codes_and_graphs(tmp_path):
     assert out.stdout.startswith("flowchart LR") and "walk --> shanty" in out.stdout
     assert octoc("plan", str(tmp_path / "missing.octo")).returncode == 2
     assert octoc("plan", str(f), "--provider", "nope").returncode == 2
+
+
+def test_plan_resolves_defaults_and_export(language):
+    text = SHANTY.replace("      max_tokens: 200\n", "") + "defaults: {temperature: 0.3, max_tokens: 77}\nexport: [unit.id, shanty.verse]\n"
+    plan, _ = plan_of(text, language)
+    cfg = plan.step("shanty")["config"]
+    assert (cfg["temperature"], cfg["max_tokens"]) == (0.3, 77)
+    assert plan.step("shanty")["estimate"]["tokens_per_request"]["output_worst"] == 77
+    assert [c for c, _ in plan.data["export"]] == ["unit.id", "shanty.verse"]
