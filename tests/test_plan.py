@@ -208,3 +208,21 @@ def test_plan_resolves_defaults_and_export(language):
     assert (cfg["temperature"], cfg["max_tokens"]) == (0.3, 77)
     assert plan.step("shanty")["estimate"]["tokens_per_request"]["output_worst"] == 77
     assert [c for c, _ in plan.data["export"]] == ["unit.id", "shanty.verse"]
+
+
+def test_user_prices_file_overrides_and_adds_models(tmp_path):
+    f = tmp_path / "p.octo"
+    f.write_text(SHANTY.replace("openai:gpt-4.1-mini", "openai:my-finetune"))
+    prices = tmp_path / "prices.json"
+    prices.write_text(json.dumps({"as_of": "2027-01-01", "models": {
+        "openai:my-finetune": {"input": 1.0, "output": 2.0},
+        "anthropic:claude-haiku-4-5": {"input": 0.0, "output": 0.0}}}))
+    data = json.loads(octoc("plan", str(f), "--format", "json", "--prices", str(prices)).stdout)["plan"]
+    shanty = next(s for s in data["steps"] if s["name"] == "shanty")
+    check = next(s for s in data["steps"] if s["name"] == "check")
+    assert shanty["price_known"] and shanty["estimate"]["cost_usd"]["realtime"]["expected"] > 0
+    assert check["estimate"]["cost_usd"]["realtime"]["worst"] == 0
+    assert data["prices"]["as_of"] == "2027-01-01"
+    prices.write_text("{not json")
+    out = octoc("plan", str(f), "--prices", str(prices))
+    assert out.returncode == 2 and "cannot read prices file" in out.stderr and "Traceback" not in out.stderr
