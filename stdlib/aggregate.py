@@ -76,6 +76,11 @@ class Aggregate(StepKind):
     def plan_config(self, step: Step) -> dict:
         return _plan_config(step)
 
+    def runner(self, config: dict, functions):
+        from .aggregate_run import AggregateRunner
+
+        return AggregateRunner(config, functions)
+
 
 def _plan_config(step: Step) -> dict:
     cfg: AggregateConfig = step.parsed

@@ -7,6 +7,8 @@ from octo.compiler.program import Step
 from octo.compiler.scope import Binding
 from octo.compiler.types import ANY, RecordT, Type, record
 
+from .execution import compiled_named
+
 
 class Compute(StepKind):
     name = "compute"
@@ -28,6 +30,19 @@ class Compute(StepKind):
 
     def plan_config(self, step: Step) -> dict:
         return {"values": named_ir(step.parsed)}
+
+    def executor(self, config: dict, functions):
+        """(env, rng) → outputs: the values in order, each seeing the earlier ones."""
+        values = compiled_named(config["values"], functions)
+
+        def run(env, rng) -> dict:
+            scope = dict(env)
+            out = {}
+            for name, expr in values:
+                out[name] = scope[name] = expr.evaluate(scope, rng)
+            return out
+
+        return run
 
 
 KIND = Compute()

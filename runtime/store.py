@@ -1,0 +1,125 @@
+"""The run store: one SQLite database (WAL) per run, the single source of truth.
+
+Tables:
+- ``meta``      key → value (the plan's hash, the run's state, times);
+- ``units``     the selected units: position in the unit space and id;
+- ``results``   one row per (step, unit): state done | failed | skipped |
+                blocked, the output (JSON), the reason of a failure;
+- ``groups``    one row per (aggregate step, group): the metrics (JSON);
+- ``expects``   each `expect` of each group: passed or not, with its values;
+- ``events``    an append-only log (started, ticks, stops, failures).
+
+Writes are transactional and incremental: a tick inserts what it computed and
+never rewrites what did not change, so a run killed at any instruction loses
+at most the transaction in flight, and the next tick redoes exactly that.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import time
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, Iterable, Iterator
+
+SCHEMA_VERSION = 1
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS units (pos INTEGER PRIMARY KEY, idx INTEGER NOT NULL, id TEXT NOT NULL UNIQUE);
+CREATE TABLE IF NOT EXISTS results (
+    step TEXT NOT NULL, unit INTEGER NOT NULL, state TEXT NOT NULL, output TEXT, reason TEXT,
+    PRIMARY KEY (step, unit)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS groups (
+    step TEXT NOT NULL, key TEXT NOT NULL, units INTEGER NOT NULL, metrics TEXT NOT NULL,
+    PRIMARY KEY (step, key)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS expects (
+    step TEXT NOT NULL, key TEXT NOT NULL, n INTEGER NOT NULL, text TEXT NOT NULL, at TEXT NOT NULL,
+    passed INTEGER, detail TEXT, PRIMARY KEY (step, key, n)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS events (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT, at REAL NOT NULL, kind TEXT NOT NULL, step TEXT, detail TEXT);
+"""
+
+STATES = ("done", "failed", "skipped", "blocked")
+
+
+class Store:
+    def __init__(self, path: Path):
+        self.path = Path(path)
+        self.db = sqlite3.connect(str(self.path), isolation_level=None, timeout=30)
+        self.db.execute("PRAGMA journal_mode=WAL")
+        self.db.execute("PRAGMA synchronous=NORMAL")  # WAL + NORMAL: a commit survives a process kill
+        self.db.executescript(_SCHEMA)
+
+    def close(self) -> None:
+        self.db.close()
+
+    @contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        self.db.execute("BEGIN IMMEDIATE")
+        try:
+            yield self.db
+        except BaseException:
+            self.db.execute("ROLLBACK")
+            raise
+        self.db.execute("COMMIT")
+
+    # --- meta and events -------------------------------------------------------------
+
+    def get(self, key: str, default: str | None = None) -> str | None:
+        row = self.db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        return row[0] if row else default
+
+    def put(self, key: str, value: str, db: sqlite3.Connection | None = None) -> None:
+        (db or self.db).execute("INSERT INTO meta(key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+                                (key, value))
+
+    def event(self, kind: str, step: str | None = None, detail: Any = None, db: sqlite3.Connection | None = None) -> None:
+        (db or self.db).execute("INSERT INTO events(at, kind, step, detail) VALUES (?, ?, ?, ?)",
+                                (time.time(), kind, step, json.dumps(detail) if detail is not None else None))
+
+    # --- units and results ---------------------------------------------------------------
+
+    def add_units(self, rows: Iterable[tuple[int, int, str]], db: sqlite3.Connection) -> None:
+        db.executemany("INSERT INTO units(pos, idx, id) VALUES (?, ?, ?)", rows)
+
+    def unit_count(self) -> int:
+        return self.db.execute("SELECT count(*) FROM units").fetchone()[0]
+
+    def units(self, positions: list[int] | None = None) -> list[tuple[int, int, str]]:
+        if positions is None:
+            return self.db.execute("SELECT pos, idx, id FROM units ORDER BY pos").fetchall()
+        return [self.db.execute("SELECT pos, idx, id FROM units WHERE pos = ?", (p,)).fetchone() for p in positions]
+
+    def pending(self, step: str, limit: int) -> list[int]:
+        """Positions of units with no result yet for ``step``, in order."""
+        return [r[0] for r in self.db.execute(
+            "SELECT pos FROM units WHERE pos NOT IN (SELECT unit FROM results WHERE step = ?) ORDER BY pos LIMIT ?",
+            (step, limit))]
+
+    def results(self, step: str, positions: list[int]) -> dict[int, tuple[str, Any, str | None]]:
+        out = {}
+        for i in range(0, len(positions), 900):
+            chunk = positions[i:i + 900]
+            marks = ",".join("?" * len(chunk))
+            for unit, state, output, reason in self.db.execute(
+                    f"SELECT unit, state, output, reason FROM results WHERE step = ? AND unit IN ({marks})", (step, *chunk)):
+                out[unit] = (state, json.loads(output) if output is not None else None, reason)
+        return out
+
+    def add_results(self, step: str, rows: Iterable[tuple[int, str, Any, str | None]], db: sqlite3.Connection) -> None:
+        db.executemany("INSERT INTO results(step, unit, state, output, reason) VALUES (?, ?, ?, ?, ?)",
+                       ((step, unit, state, json.dumps(output) if output is not None else None, reason)
+                        for unit, state, output, reason in rows))
+
+    def counts(self, step: str) -> dict[str, int]:
+        out = dict.fromkeys(STATES, 0)
+        for state, n in self.db.execute("SELECT state, count(*) FROM results WHERE step = ? GROUP BY state", (step,)):
+            out[state] = n
+        return out
+
+    def all_results(self, step: str) -> Iterator[tuple[int, str, Any, str | None]]:
+        for unit, state, output, reason in self.db.execute(
+                "SELECT unit, state, output, reason FROM results WHERE step = ? ORDER BY unit", (step,)):
+            yield unit, state, json.loads(output) if output is not None else None, reason

@@ -1,0 +1,102 @@
+"""Running an `aggregate` step: group units, reduce per group, evaluate `expect`.
+
+A metric such as ``abs(mean(walk.steps) - 25) < 1`` is split once: every call
+that reduces over units (an aggregate function whose first argument varies
+from unit to unit) becomes a name, ``__agg0``, whose value is the function
+applied to that argument's values over the group's units. Units are streamed:
+per group only the reduced arguments and the first unit (for values that are
+constant in the group, such as ``unit.scenario.start`` when grouping by
+``unit.scenario.id``) are kept.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from typing import Any
+
+from octo.compiler import ast
+from octo.compiler.astjson import from_record
+from octo.compiler.codegen import compile_expression
+from octo.compiler.graph import free_names
+from octo.compiler.typecheck import dotted
+
+
+class AggregateRunner:
+    def __init__(self, config: dict, functions):
+        self.functions = functions
+        self.by = [(name, compile_expression(from_record(rec), functions)) for name, rec in config["by"]]
+        by_paths = [tuple(dotted(from_record(rec)) or ()) for _, rec in config["by"]]
+        self.constant_prefixes = [p for p in by_paths if p] + [p[:2] for p in by_paths if len(p) == 3 and p[0] == "unit" and p[2] == "id"]
+        self.group_names = {name for name, _ in config["by"]} | {name for name, _ in config["metrics"]} | {"data"}
+        self.reductions: list[tuple[str, Any, list]] = []  # (name, function, [arg0 compiled, rest compiled...])
+        self.metrics = [(name, self._split(rec)) for name, rec in config["metrics"]]
+        self.expects = [(rec, self._split(rec)) for rec in config["expect"]]
+        self.groups: dict[str, dict] = {}
+
+    # --- compile time ------------------------------------------------------------
+
+    def _split(self, record: dict):
+        tree = self._rewrite(from_record(record))
+        return compile_expression(tree, self.functions, label=record["at"])
+
+    def _rewrite(self, node):
+        if isinstance(node, ast.Call):
+            fn = self.functions.get(node.func)
+            if fn is not None and fn.aggregate and (not node.args or self._varies(node.args[0])):
+                name = f"__agg{len(self.reductions)}"
+                args = [compile_expression(a, self.functions) for a in node.args]
+                self.reductions.append((name, fn, args))
+                return ast.Name(node.span, name)
+        if not isinstance(node, ast.Node):
+            return node
+        changes = {}
+        for f in dataclasses.fields(node):
+            value = getattr(node, f.name)
+            if isinstance(value, ast.Node):
+                changes[f.name] = self._rewrite(value)
+            elif isinstance(value, tuple) and value and isinstance(value[0], ast.Node):
+                changes[f.name] = tuple(self._rewrite(v) for v in value)
+        return dataclasses.replace(node, **changes) if changes else node
+
+    def _varies(self, expr) -> bool:
+        for node in ast.walk(expr):
+            path = dotted(node) if isinstance(node, (ast.Name, ast.Attribute)) else None
+            if path and path[0] not in self.group_names and not any(tuple(path[: len(p)]) == p for p in self.constant_prefixes):
+                return True
+        return False
+
+    # --- run time -------------------------------------------------------------------
+
+    def add(self, env: dict) -> None:
+        """Stream one unit (its `unit`, `data` and upstream outputs) into its group."""
+        key_values = [(name, expr.evaluate(env)) for name, expr in self.by]
+        key = json.dumps([v for _, v in key_values], sort_keys=True, default=str)
+        group = self.groups.get(key)
+        if group is None:
+            group = self.groups[key] = {"by": dict(key_values), "first": env, "n": 0,
+                                        "values": {name: [] for name, _, _ in self.reductions}}
+        group["n"] += 1
+        for name, _, args in self.reductions:
+            if args:
+                group["values"][name].append(args[0].evaluate(env))
+
+    def finish(self) -> list[dict]:
+        """Per group, in key order: `by` values, metrics, and the expectations' verdicts."""
+        out = []
+        for key in sorted(self.groups):
+            group = self.groups[key]
+            env = {**group["first"], **group["by"]}
+            for name, fn, args in self.reductions:
+                rest = [a.evaluate(env) for a in args[1:]]
+                env[name] = fn.impl(group["values"][name], *rest) if args else group["n"]
+            metrics = {}
+            for name, expr in self.metrics:
+                metrics[name] = env[name] = expr.evaluate(env)
+            expects = []
+            for record, expr in self.expects:
+                value = expr.evaluate(env)
+                shown = {n: env[n] for n, _ in free_names(from_record(record)) if n in metrics}
+                expects.append({"text": record["text"], "at": record["at"], "passed": bool(value), "values": shown})
+            out.append({"key": key, "by": group["by"], "units": group["n"], "metrics": metrics, "expects": expects})
+        return out
