@@ -40,6 +40,23 @@ def build_parser() -> argparse.ArgumentParser:
     plan.add_argument("--provider", metavar="P", help="run every provider step on P: a provider (its default model) or provider:model")
     plan.add_argument("--prices", metavar="FILE", help="a JSON price table merged over the built-in one")
     plan.add_argument("--color", choices=("auto", "always", "never"), default="auto")
+    run = sub.add_parser("run", help="run a pipeline to the end (or resume a run directory)")
+    run.add_argument("file", metavar="FILE", nargs="?")
+    run.add_argument("--resume", metavar="DIR", help="continue a stopped or killed run")
+    run.add_argument("--run-dir", metavar="DIR", help="where to put the run (default runs/NAME-TIMESTAMP)")
+    run.add_argument("--color", choices=("auto", "always", "never"), default="auto")
+    tick = sub.add_parser("tick", help="do one tick of a run and exit (for cron)")
+    tick.add_argument("run_dir", metavar="DIR")
+    status = sub.add_parser("status", help="units per step and state, elapsed, cost so far")
+    status.add_argument("run_dir", metavar="DIR")
+    status.add_argument("--format", choices=("text", "json"), default="text")
+    results = sub.add_parser("results", help="per-unit outputs of a run, to stdout")
+    results.add_argument("run_dir", metavar="DIR")
+    results.add_argument("--step", metavar="S")
+    results.add_argument("--format", choices=("jsonl", "csv"), default="jsonl")
+    report = sub.add_parser("report", help="aggregates per group, expectations, failures by reason")
+    report.add_argument("run_dir", metavar="DIR")
+    report.add_argument("--format", choices=("text", "json"), default="text")
     schema = sub.add_parser("schema", help="print the JSON Schema of .octo files (for editors)")
     schema.add_argument("--indent", type=int, default=2)
     return parser
@@ -82,6 +99,46 @@ def cmd_plan(args) -> int:
     return plan_file(args.file, args.format, args.graph, args.provider, args.prices, _use_colour(args.color, sys.stdout))
 
 
+def cmd_run(args) -> int:
+    from pathlib import Path
+
+    from octo.cli.running import drive, run_file
+
+    if args.resume and args.file:
+        sys.stderr.write("octoc: error: give a FILE to start a run, or --resume DIR to continue one, not both\n")
+        return EXIT_USAGE
+    if args.resume:
+        return drive(Path(args.resume))
+    if not args.file:
+        sys.stderr.write("octoc: error: octoc run needs a FILE (or --resume DIR)\n")
+        return EXIT_USAGE
+    return run_file(args.file, args.run_dir, _use_colour(args.color, sys.stdout))
+
+
+def cmd_tick(args) -> int:
+    from octo.cli.running import tick_once
+
+    return tick_once(args.run_dir)
+
+
+def cmd_status(args) -> int:
+    from octo.cli.running import status
+
+    return status(args.run_dir, args.format)
+
+
+def cmd_results(args) -> int:
+    from octo.cli.reading import results
+
+    return results(args.run_dir, args.step, args.format)
+
+
+def cmd_report(args) -> int:
+    from octo.cli.reading import report
+
+    return report(args.run_dir, args.format)
+
+
 def cmd_schema(args) -> int:
     from octo.compiler.language import document_schema
     from octo.stdlib import default_language
@@ -90,7 +147,8 @@ def cmd_schema(args) -> int:
     return EXIT_OK
 
 
-_COMMANDS = {"check": cmd_check, "plan": cmd_plan, "schema": cmd_schema}
+_COMMANDS = {"check": cmd_check, "plan": cmd_plan, "run": cmd_run, "tick": cmd_tick, "status": cmd_status,
+             "results": cmd_results, "report": cmd_report, "schema": cmd_schema}
 
 
 if __name__ == "__main__":

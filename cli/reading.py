@@ -1,0 +1,58 @@
+"""`octoc results` and `octoc report`."""
+
+from __future__ import annotations
+
+import csv
+import json
+import sys
+from pathlib import Path
+
+from octo.runtime.report import render_report, report as build_report, unit_rows
+from octo.runtime.rundir import RunDirError, open_plan
+
+
+def _flat(row: dict, prefix: str = "") -> dict:
+    out = {}
+    for k, v in row.items():
+        if isinstance(v, dict):
+            out.update(_flat(v, f"{prefix}{k}."))
+        else:
+            out[f"{prefix}{k}"] = json.dumps(v) if isinstance(v, list) else v
+    return out
+
+
+def results(run_dir: str, step: str | None, fmt: str) -> int:
+    path = Path(run_dir)
+    try:
+        plan = open_plan(path)
+    except RunDirError as err:
+        sys.stderr.write(f"octoc: error: {err}\n")
+        return 2
+    names = [s["name"] for s in plan.steps if s["kind"] != "aggregate"]
+    if step is not None and step not in names:
+        sys.stderr.write(f"octoc: error: no per-unit step '{step}' in this run (steps: {', '.join(names)})\n")
+        return 2
+    rows = unit_rows(path, step)
+    if fmt == "jsonl":
+        for row in rows:
+            sys.stdout.write(json.dumps(row, ensure_ascii=False) + "\n")
+        return 0
+    flat = [_flat(r) for r in rows]
+    columns = list(dict.fromkeys(k for r in flat for k in r))
+    writer = csv.DictWriter(sys.stdout, fieldnames=columns, extrasaction="ignore")
+    writer.writeheader()
+    writer.writerows(flat)
+    return 0
+
+
+def report(run_dir: str, fmt: str) -> int:
+    try:
+        data = build_report(Path(run_dir))
+    except RunDirError as err:
+        sys.stderr.write(f"octoc: error: {err}\n")
+        return 2
+    if fmt == "json":
+        sys.stdout.write(json.dumps(data, indent=2, ensure_ascii=False) + "\n")
+    else:
+        sys.stdout.write(render_report(data))
+    return 0

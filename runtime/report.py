@@ -1,0 +1,120 @@
+"""`octoc results` and `octoc report`: what a run produced, per unit and per group.
+
+Shapes (documented in docs/run.md):
+- results, one JSON object per unit: ``{"unit", "state", "reason", "steps": {step: {"state", "output", "reason"}}}``
+  (or, with ``--step S``, that step's ``{"unit", "state", "reason", **output}``);
+- report: ``{"pipeline", "units", "states", "aggregates": [{"step", "groups": [{"by", "units", "metrics",
+  "expects": [{"text", "at", "passed", "values"}]}]}], "expectations": {"passed", "failed"},
+  "failures": [{"step", "reason", "units", "examples"}]}``.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter, defaultdict
+from pathlib import Path
+from typing import Iterator
+
+from .rundir import STORE_FILE, open_plan
+from .store import Store
+
+
+def _per_unit_steps(plan) -> list[str]:
+    return [s["name"] for s in plan.steps if s["kind"] != "aggregate"]
+
+
+def unit_rows(run_dir: Path, step: str | None = None) -> Iterator[dict]:
+    plan = open_plan(run_dir)
+    store = Store(run_dir / STORE_FILE)
+    try:
+        names = [step] if step else _per_unit_steps(plan)
+        ids = {pos: uid for pos, _, uid in store.units()}
+        results = {n: {u: (s, o, r) for u, s, o, r in store.all_results(n)} for n in names}
+        for pos, uid in ids.items():
+            if step:
+                state, output, reason = results[step].get(pos, ("pending", None, None))
+                yield {"unit": uid, "state": state, "reason": reason, **(output or {})}
+                continue
+            steps = {n: dict(zip(("state", "output", "reason"), results[n].get(pos, ("pending", None, None)))) for n in names}
+            yield {"unit": uid, "state": _unit_state(steps), "reason": _first_reason(steps), "steps": steps}
+    finally:
+        store.close()
+
+
+def _unit_state(steps: dict) -> str:
+    states = {s["state"] for s in steps.values()}
+    if "failed" in states or "blocked" in states:
+        return "failed"
+    return "pending" if "pending" in states else "done"
+
+
+def _first_reason(steps: dict) -> str | None:
+    return next((f"{n}: {s['reason']}" for n, s in steps.items() if s["state"] == "failed"), None)
+
+
+def report(run_dir: Path) -> dict:
+    plan = open_plan(run_dir)
+    store = Store(run_dir / STORE_FILE)
+    try:
+        states = Counter(row["state"] for row in unit_rows(run_dir))
+        aggregates = []
+        for step in (s for s in plan.steps if s["kind"] == "aggregate"):
+            groups = []
+            for key, units, metrics in store.db.execute(
+                    "SELECT key, units, metrics FROM groups WHERE step = ? ORDER BY key", (step["name"],)):
+                data = json.loads(metrics)
+                expects = [{"text": t, "at": at, "passed": bool(p), "values": json.loads(d)} for t, at, p, d in store.db.execute(
+                    "SELECT text, at, passed, detail FROM expects WHERE step = ? AND key = ? ORDER BY n", (step["name"], key))]
+                groups.append({"by": data["by"], "units": units, "metrics": data["metrics"], "expects": expects})
+            aggregates.append({"step": step["name"], "groups": groups})
+        verdicts = [e["passed"] for a in aggregates for g in a["groups"] for e in g["expects"]]
+        failures = defaultdict(list)
+        for name in _per_unit_steps(plan):
+            for pos, state, _, reason in store.all_results(name):
+                if state == "failed":
+                    failures[(name, reason)].append(pos)
+        ids = {pos: uid for pos, _, uid in store.units()}
+        return {
+            "pipeline": plan.data["pipeline"]["name"], "units": store.unit_count(),
+            "states": {k: states.get(k, 0) for k in ("done", "failed", "pending")},
+            "aggregates": aggregates,
+            "expectations": {"passed": sum(verdicts), "failed": len(verdicts) - sum(verdicts)},
+            "failures": [{"step": s, "reason": r, "units": len(u), "examples": [ids[p] for p in u[:5]]}
+                         for (s, r), u in sorted(failures.items(), key=lambda kv: -len(kv[1]))],
+        }
+    finally:
+        store.close()
+
+
+def _show(v) -> str:
+    if isinstance(v, dict) and {"estimate", "low", "high"} <= set(v):
+        return f"{_show(v['estimate'])} [{_show(v['low'])}, {_show(v['high'])}]" if v["estimate"] is not None else "null"
+    if isinstance(v, float):
+        return f"{v:.4g}"
+    return "null" if v is None else str(v)
+
+
+def render_report(data: dict) -> str:
+    s = data["states"]
+    lines = [f"{data['pipeline']}: {data['units']:,} units — {s['done']:,} done, {s['failed']:,} failed, {s['pending']:,} pending", ""]
+    for agg in data["aggregates"]:
+        lines.append(f"{agg['step']}:")
+        if not agg["groups"]:
+            lines.append("  (not computed yet)")
+        for g in agg["groups"]:
+            key = ", ".join(f"{k}={_show(v)}" for k, v in g["by"].items()) or "all units"
+            lines.append(f"  {key}  ({g['units']:,} units)")
+            for name, value in g["metrics"].items():
+                lines.append(f"    {name:<16} {_show(value)}")
+            for e in g["expects"]:
+                values = ", ".join(f"{k} = {_show(v)}" for k, v in e["values"].items())
+                lines.append(f"    {'✓' if e['passed'] else '✗'} expect {e['text']}" + (f"   ({values})" if values else ""))
+        lines.append("")
+    ex = data["expectations"]
+    if ex["passed"] or ex["failed"]:
+        lines.append(f"expectations: {ex['passed']} passed, {ex['failed']} failed")
+    if data["failures"]:
+        lines.append("failures by reason:")
+        for f in data["failures"]:
+            lines.append(f"  {f['units']:,} × {f['step']}: {f['reason']}  (e.g. {', '.join(f['examples'])})")
+    return "\n".join(lines).rstrip() + "\n"
