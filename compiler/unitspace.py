@@ -101,13 +101,16 @@ class UnitSpace:
         picks.reverse()
         return r, picks
 
-    def unit(self, i: int) -> dict[str, Any]:
-        """The `unit` record of unit ``i``: id, repeat and one entry per table."""
+    def unit(self, i: int, unit_id: str | None = None) -> dict[str, Any]:
+        """The `unit` record of unit ``i``: id, repeat and one entry per table (pass a known id to skip making it)."""
         r, picks = self._digits(i)
-        out: dict[str, Any] = {"id": self._id(r, picks), "repeat": r}
+        out: dict[str, Any] = {"id": unit_id if unit_id is not None else self._id(r, picks), "repeat": r}
         for table, idx in zip(self.tables, picks):
             out[table.field] = table.value(idx)
         return out
+
+    def unit_id(self, i: int) -> str:
+        return self._id(*self._digits(i))
 
     def _id(self, r: int, picks: list[tuple[int, ...]]) -> str:
         parts, raw, safe = [], [], True

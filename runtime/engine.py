@@ -119,7 +119,7 @@ class Engine:
         failed = [d for d, (state, _, _) in upstream.items() if state in ("failed", "blocked")]
         if failed:
             return "blocked", None, f"upstream step '{failed[0]}' failed"
-        env = {"unit": self.space.unit(idx), "data": self.data,
+        env = {"unit": self.space.unit(idx, unit_id), "data": self.data,
                **{d: output for d, (_, output, _) in upstream.items()}}
         rng = unit_stream(self.seed, unit_id, name)
         try:
@@ -144,11 +144,11 @@ class Engine:
             chunk = units[start:start + CHUNK]
             positions = [p for p, _, _ in chunk]
             upstream = {dep: self.store.results(dep, positions) for dep in step["depends_on"]}
-            for pos, idx, _ in chunk:
+            for pos, idx, unit_id in chunk:
                 states = [upstream[d][pos][0] for d in step["depends_on"]]
                 if any(s in ("failed", "blocked") for s in states):
                     continue  # a failed unit is reported as failed, not aggregated
-                env = {"unit": self.space.unit(idx), "data": self.data,
+                env = {"unit": self.space.unit(idx, unit_id), "data": self.data,
                        **{d: upstream[d][pos][1] for d in step["depends_on"]}}
                 if when is not None and not when.evaluate(env):
                     continue

@@ -33,4 +33,4 @@ def selected_units(plan: Plan) -> Iterator[tuple[int, str]]:
     predicate = (lambda unit: bool(where.evaluate({"unit": unit, "data": data}))) if where else None
     selection = Selection(space, predicate, u["sample"], u["limit"], plan.data["pipeline"]["seed"])
     for i in selection.indices():
-        yield i, space.unit(i)["id"]
+        yield i, space.unit_id(i)

@@ -1,0 +1,115 @@
+"""`octoc run` on local steps: speed against plain Python, and memory at scale.
+
+(a) The drunken sailor, 100,000 walks, through `octoc run` (check, plan, run
+    directory, store, tick) and the same walks as a hand-written Python loop,
+    timed in the same process run; target ≤ 2×.
+(b) A 1,000,000-unit `compute` pipeline: peak RSS (target < 1 GiB) and units
+    per second.
+
+    python bench/bench_run.py [--walks N] [--units N]
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+SAILOR = """octo: 1
+name: sailor-bench
+seed: 1
+data:
+  scenarios: [{{id: middle, start: 5}}]
+units: {{for: {{scenario: scenarios}}, repeat: {n}}}
+steps:
+  walk:
+    simulate:
+      init: {{position: unit.scenario.start, steps: 0}}
+      each:
+        position: position + choice([-1, 1])
+        steps: steps + 1
+      until: position <= 0 or position >= 10
+    output:
+      outcome: "'ship' if position >= 10 else 'water'"
+      steps: steps
+"""
+
+COMPUTE = """octo: 1
+name: compute-bench
+seed: 1
+units: {{repeat: {n}}}
+steps:
+  square: {{compute: {{x: unit.repeat * unit.repeat, even: unit.repeat % 2 == 0}}}}
+  summary: {{aggregate: {{metrics: {{n: count(), evens: share(square.even)}}}}}}
+"""
+
+
+def python_walks(n: int) -> float:
+    from octo.compiler.evalsupport import unit_stream
+
+    t = time.perf_counter()
+    ships = 0
+    for r in range(n):
+        rng = unit_stream(1, f"middle-r{r}", "walk")
+        position, steps = 5, 0
+        while True:
+            position += rng.choice([-1, 1])
+            steps += 1
+            if position <= 0 or position >= 10:
+                break
+        ships += position >= 10
+    return time.perf_counter() - t
+
+
+def octoc_run(text: str, tmp: Path, name: str) -> float:
+    from octo.cli.main import main
+
+    path = tmp / f"{name}.octo"
+    path.write_text(text)
+    t = time.perf_counter()
+    code = main(["run", str(path), "--run-dir", str(tmp / name)])
+    assert code == 0, code
+    return time.perf_counter() - t
+
+
+def main() -> None:
+    args = argparse.ArgumentParser()
+    args.add_argument("--walks", type=int, default=100_000)
+    args.add_argument("--units", type=int, default=1_000_000)
+    args.add_argument("--only", choices=("walks", "units"))
+    a = args.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        if a.only != "units":
+            import io
+            import contextlib
+
+            with contextlib.redirect_stdout(io.StringIO()):
+                octo_t = octoc_run(SAILOR.format(n=a.walks), tmp, "walks")
+            py_t = python_walks(a.walks)
+            print(f"(a) drunken sailor, {a.walks:,} walks")
+            print(f"    octoc run:           {octo_t:7.2f} s  ({a.walks / octo_t:,.0f} walks/s)")
+            print(f"    hand-written Python: {py_t:7.2f} s")
+            print(f"    ratio: {octo_t / py_t:.2f}x  (target <= 2x)")
+        if a.only != "walks":
+            code = (f"import sys, io, contextlib, time, resource; sys.path.insert(0, {str(Path(__file__).parent)!r})\n"
+                    f"from bench_run import octoc_run, COMPUTE\nfrom pathlib import Path\n"
+                    f"with contextlib.redirect_stdout(io.StringIO()):\n"
+                    f"    t = octoc_run(COMPUTE.format(n={a.units}), Path({str(tmp)!r}), 'units')\n"
+                    f"print(t, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)\n")
+            out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+            t, rss = map(float, out.stdout.split())
+            base = subprocess.run([sys.executable, "-c", "import resource, octo.cli.main, octo.runtime.engine; "
+                                   "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)"],
+                                  capture_output=True, text=True)
+            print(f"(b) compute, {a.units:,} units: {t:.1f} s, {a.units / t:,.0f} units/s, "
+                  f"peak RSS {rss:.0f} MiB (target < 1024; importing octo alone: {float(base.stdout):.0f} MiB)")
+
+
+if __name__ == "__main__":
+    main()
