@@ -53,6 +53,7 @@ class Engine:
     def tick(self, should_stop: Callable[[], bool] = lambda: False, deadline: float | None = None) -> TickResult:
         """Do every piece of ready work (until ``should_stop`` or ``deadline``), committing as it goes."""
         result = TickResult()
+        self._cursor: dict[str, int] = {}  # per step: every unit before it has a result or is waiting
         self.store.event("tick")
         for step in self.plan.steps:
             if step["runs"] == "provider":
@@ -108,12 +109,13 @@ class Engine:
 
     def _ready(self, step: str, deps: list[str]) -> list[int]:
         """Units with no result for ``step`` whose upstream steps all have one."""
-        marks = ",".join("?" * len(deps))
-        dep_clause = (f" AND (SELECT count(*) FROM results d WHERE d.unit = u.pos AND d.step IN ({marks})) = {len(deps)}"
-                      if deps else "")
-        sql = (f"SELECT pos FROM units u WHERE NOT EXISTS "
+        dep_clause = "".join(f" AND EXISTS (SELECT 1 FROM results d WHERE d.step = ? AND d.unit = u.pos)" for _ in deps)
+        sql = (f"SELECT pos FROM units u WHERE u.pos >= ? AND NOT EXISTS "
                f"(SELECT 1 FROM results r WHERE r.step = ? AND r.unit = u.pos){dep_clause} ORDER BY pos LIMIT {CHUNK}")
-        return [r[0] for r in self.store.db.execute(sql, (step, *deps))]
+        positions = [r[0] for r in self.store.db.execute(sql, (self._cursor.get(step, 0), step, *deps))]
+        if positions:  # the next chunk starts after this one: no re-scan of finished units
+            self._cursor[step] = positions[-1] + 1
+        return positions
 
     def _run_unit(self, name, run, when, idx, unit_id, upstream: dict) -> tuple[str, object, str | None]:
         failed = [d for d, (state, _, _) in upstream.items() if state in ("failed", "blocked")]
