@@ -44,7 +44,7 @@ def build_plan(program: Program, language: Language, reporter: Reporter, *, prov
     sample, exact = estimation_sample(selection, count)
     if count is None:
         count = selection.count()
-    units = [space.unit(i) for i in sample]
+    units = [space.unit(i) for i in sample] if _needs_units(ctx) else [{}] * len(sample)
     reach = _reaches(ctx, units, exact)
     steps = [step_ir(ctx, program.steps[name], count, reach, units) for name in program.order]
     plan = {
@@ -63,6 +63,12 @@ def build_plan(program: Program, language: Language, reporter: Reporter, *, prov
     }
     plan["budget"].update(budget_verdict(program, plan, reporter))
     return Plan(plan)
+
+
+def _needs_units(ctx: PlanContext) -> bool:
+    """Unit records are needed to evaluate unit-only `when`s and to render prompts."""
+    kinds = ctx.language.kinds
+    return any(kinds[s.kind].runs == "provider" or s.when is not None for s in ctx.program.steps.values())
 
 
 def unit_space(program: Program) -> UnitSpace:

@@ -14,6 +14,7 @@ too long, a hash of the exact key makes it unique.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import math
@@ -35,7 +36,13 @@ class TableSpace:
     arrangement: str = "rows"  # rows | permutations | combinations
     k: int = 1
 
-    @property
+    @functools.cached_property
+    def safe(self) -> tuple[bool, ...]:
+        """Per row: can its key stand in a readable id as it is?"""
+        pattern = _SAFE_ROW if self.k == 1 else _SAFE_IN_TUPLE
+        return tuple(bool(pattern.match(key)) for key in self.keys)
+
+    @functools.cached_property
     def size(self) -> int:
         n = len(self.rows)
         if self.arrangement == "permutations":
@@ -83,11 +90,11 @@ class UnitSpace:
     tables: tuple[TableSpace, ...]
     repeat: int = 1
 
-    @property
+    @functools.cached_property
     def base(self) -> int:
         return math.prod(t.size for t in self.tables)
 
-    @property
+    @functools.cached_property
     def total(self) -> int:
         return self.base * self.repeat
 
@@ -117,8 +124,7 @@ class UnitSpace:
         for table, idx in zip(self.tables, picks):
             keys = [table.keys[j] for j in idx]
             raw.append(keys)
-            pattern = _SAFE_ROW if len(keys) == 1 else _SAFE_IN_TUPLE
-            safe = safe and all(pattern.match(key) for key in keys)
+            safe = safe and all(table.safe[j] for j in idx)
             parts.append("_".join(keys))
         if self.repeat > 1 or not parts:
             parts.append(f"r{r}")

@@ -90,7 +90,12 @@ class Store:
     def units(self, positions: list[int] | None = None) -> list[tuple[int, int, str]]:
         if positions is None:
             return self.db.execute("SELECT pos, idx, id FROM units ORDER BY pos").fetchall()
-        return [self.db.execute("SELECT pos, idx, id FROM units WHERE pos = ?", (p,)).fetchone() for p in positions]
+        if not positions:
+            return []
+        wanted = set(positions)  # chunks are runs of positions: one range query, then filter
+        rows = self.db.execute("SELECT pos, idx, id FROM units WHERE pos BETWEEN ? AND ? ORDER BY pos",
+                               (min(positions), max(positions))).fetchall()
+        return [r for r in rows if r[0] in wanted]
 
     def pending(self, step: str, limit: int) -> list[int]:
         """Positions of units with no result yet for ``step``, in order."""

@@ -11,7 +11,7 @@ from octo.compiler.program import Step
 from octo.compiler.scope import Binding
 from octo.compiler.types import RecordT, Type, is_any, join, record, strip
 
-from .execution import compiled, compiled_named
+
 
 DEFAULT_MAX_ITERATIONS = 100_000
 
@@ -76,31 +76,17 @@ class Simulate(StepKind):
                 "output": named_ir(cfg.output) if cfg.output is not None else None}
 
     def executor(self, config: dict, functions):
-        """(env, rng) → outputs: the loop, with one random stream for all of it."""
-        from octo.compiler.codegen import EvalError
+        """(env, rng) → outputs: the whole loop as one compiled function, one random stream for all of it."""
+        from octo.compiler.astjson import from_record
+        from octo.compiler.loopgen import compile_simulation
 
-        init = compiled_named(config["init"], functions)
-        each = compiled_named(config["each"], functions)
-        until = compiled(config["until"], functions)
-        output = compiled_named(config["output"], functions) if config["output"] is not None else None
-        limit = config["max_iterations"]
+        def pairs(items):
+            return [(name, from_record(record)) for name, record in items] if items is not None else None
 
-        def run(env, rng) -> dict:
-            scope = dict(env)
-            for name, expr in init:
-                scope[name] = expr.evaluate(scope, rng)
-            for _ in range(limit):
-                for name, expr in each:
-                    scope[name] = expr.evaluate(scope, rng)
-                if until.evaluate(scope, rng):
-                    break
-            else:
-                raise EvalError(f"did not reach `until` within {limit:,} iterations", until.span)
-            if output is None:
-                return {name: scope[name] for name, _ in init}
-            return {name: expr.evaluate(scope, rng) for name, expr in output}
-
-        return run
+        loop = compile_simulation(pairs(config["init"]), pairs(config["each"]), from_record(config["until"]),
+                                  pairs(config["output"]), config["max_iterations"], functions,
+                                  label=config["until"]["at"])
+        return loop.run
 
     def _initial_state(self, cfg: SimulateConfig, ctx: StepContext) -> dict[str, Type]:
         state: dict[str, Type] = {}
