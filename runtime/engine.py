@@ -89,7 +89,9 @@ class Engine:
 
     def _executor(self, step: dict, kind):
         if step["name"] not in self._executors:
-            self._executors[step["name"]] = (kind.executor(step["config"], self.language.functions),
+            run = kind.executor(step["config"], self.language.functions)
+            rules = [(compiled(v["rule"], self.language.functions), v["message"]) for v in step.get("validate", [])]
+            self._executors[step["name"]] = (_validated(run, rules) if rules else run,
                                              compiled(step["when"], self.language.functions))
         return self._executors[step["name"]]
 
@@ -167,6 +169,25 @@ class Engine:
                                (name, g["key"], n, e["text"], e["at"], int(e["passed"]), json.dumps(e["values"])))
             self.store.put(f"aggregated:{name}", str(time.time()), db)
         return len(groups) or 1
+
+
+def _validated(run, rules):
+    """Wrap an executor so a false `validate` rule fails the unit with the rule's message."""
+    from octo.compiler.templates import make_environment
+
+    env_jinja = make_environment()
+    messages = [(rule, env_jinja.from_string(message) if message else None) for rule, message in rules]
+
+    def checked(env, rng):
+        output = run(env, rng)
+        scope = {**env, **output}
+        for rule, message in messages:
+            if not rule.evaluate(scope):
+                text = message.render(scope) if message is not None else "a validate rule failed"
+                raise EvalError(f"{text.strip()} (validate: `{rule.expr.span.text()}`)", rule.span)
+        return output
+
+    return checked
 
 
 def _reason(err: EvalError) -> str:

@@ -17,6 +17,7 @@ from typing import Iterator
 
 from .rundir import STORE_FILE, open_plan
 from .store import Store
+from .units import data_env, unit_space
 
 
 def _per_unit_steps(plan) -> list[str]:
@@ -30,7 +31,17 @@ def unit_rows(run_dir: Path, step: str | None = None) -> Iterator[dict]:
         names = [step] if step else _per_unit_steps(plan)
         ids = {pos: uid for pos, _, uid in store.units()}
         results = {n: {u: (s, o, r) for u, s, o, r in store.all_results(n)} for n in names}
+        export = _export_columns(plan) if step is None else None
+        space = unit_space(plan) if export else None
+        data = data_env(plan) if export else None
+        idx_of = {pos: idx for pos, idx, _ in store.units()} if export else None
         for pos, uid in ids.items():
+            if export:
+                steps = {n: dict(zip(("state", "output", "reason"), results[n].get(pos, ("pending", None, None)))) for n in names}
+                env = {"unit": space.unit(idx_of[pos], uid), "data": data, **{n: s["output"] for n, s in steps.items()}}
+                yield {"unit": uid, "state": _unit_state(steps), "reason": _first_reason(steps),
+                       **{column: _safe(expr, env) for column, expr in export}}
+                continue
             if step:
                 state, output, reason = results[step].get(pos, ("pending", None, None))
                 yield {"unit": uid, "state": state, "reason": reason, **(output or {})}
@@ -39,6 +50,26 @@ def unit_rows(run_dir: Path, step: str | None = None) -> Iterator[dict]:
             yield {"unit": uid, "state": _unit_state(steps), "reason": _first_reason(steps), "steps": steps}
     finally:
         store.close()
+
+
+def _export_columns(plan):
+    """`export:` as (column, compiled expression) pairs, or None to export every step's outputs."""
+    if not plan.data.get("export"):
+        return None
+    from octo.stdlib import default_language
+    from octo.stdlib.execution import compiled
+
+    functions = default_language().functions
+    return [(column, compiled(record, functions)) for column, record in plan.data["export"]]
+
+
+def _safe(expr, env):
+    from octo.compiler.codegen import EvalError
+
+    try:
+        return expr.evaluate(env)
+    except EvalError:
+        return None  # the unit's own failure is reported under `reason`
 
 
 def _unit_state(steps: dict) -> str:

@@ -216,3 +216,35 @@ def test_run_errors_are_messages_not_tracebacks(tmp_path):
     out, run_dir = start_run(tmp_path, SAILOR.format(seed=1, repeat=5))
     again, _ = start_run(tmp_path, SAILOR.format(seed=1, repeat=5))
     assert again.returncode == 2 and "--resume" in again.stderr
+
+
+VALIDATED = """octo: 1
+name: checked
+units: {repeat: 6}
+steps:
+  dice:
+    compute:
+      roll: unit.repeat + 1
+    validate:
+      - rule: roll <= 4
+        message: "rolled {{ roll }}, more than 4"
+"""
+
+
+def test_validate_rules_fail_units_with_their_message(tmp_path):
+    out, run_dir = start_run(tmp_path, VALIDATED)
+    assert out.returncode == 0, out.stdout + out.stderr
+    rows = {json.loads(l)["unit"]: json.loads(l) for l in octoc("results", str(run_dir), "--step", "dice").stdout.splitlines()}
+    assert [rows[f"r{i}"]["state"] for i in range(6)] == ["done"] * 4 + ["failed"] * 2
+    assert rows["r5"]["reason"].startswith("rolled 6, more than 4 (validate: `roll <= 4`)")
+
+
+def test_export_chooses_the_result_columns(tmp_path):
+    text = SAILOR.format(seed=3, repeat=4) + "export:\n  scenario: unit.scenario.id\n  landed: walk.outcome\n  twice: walk.steps * 2\n"
+    out, run_dir = start_run(tmp_path, text)
+    assert out.returncode == 0, out.stdout
+    rows = [json.loads(l) for l in octoc("results", str(run_dir)).stdout.splitlines()]
+    assert len(rows) == 8 and set(rows[0]) == {"unit", "state", "reason", "scenario", "landed", "twice"}
+    assert rows[0]["scenario"] == "middle" and rows[0]["landed"] in ("ship", "water") and rows[0]["twice"] % 2 == 0
+    csv_text = octoc("results", str(run_dir), "--format", "csv").stdout
+    assert csv_text.splitlines()[0] == "unit,state,reason,scenario,landed,twice"
