@@ -6,8 +6,10 @@ The code :mod:`octo.compiler.codegen` generates can reach only these helpers
 
 from __future__ import annotations
 
+import hashlib
 import itertools
 import math
+import random
 import re
 from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping
@@ -192,9 +194,6 @@ def unit_stream(seed: int, unit_id: str, step: str) -> "random.Random":
     SHA-256 (never Python's salted ``hash()``) makes it the same in every process,
     on every machine and on resume; a step's `when` and its body share the stream.
     """
-    import hashlib
-    import random
-
     digest = hashlib.sha256(f"octo-stream:{seed}:{unit_id}:{step}".encode()).digest()
     return random.Random(int.from_bytes(digest[:16], "big"))
 

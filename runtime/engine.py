@@ -91,8 +91,9 @@ class Engine:
         if step["name"] not in self._executors:
             run = kind.executor(step["config"], self.language.functions)
             rules = [(compiled(v["rule"], self.language.functions), v["message"]) for v in step.get("validate", [])]
-            self._executors[step["name"]] = (_validated(run, rules) if rules else run,
-                                             compiled(step["when"], self.language.functions))
+            when = compiled(step["when"], self.language.functions)
+            needs_rng = getattr(run, "random", True) or (when is not None and when.random)
+            self._executors[step["name"]] = (_validated(run, rules) if rules else run, when, needs_rng)
         return self._executors[step["name"]]
 
     def _run_chunk(self, step: dict, kind) -> int:
@@ -100,11 +101,12 @@ class Engine:
         positions = self._ready(name, step["depends_on"])
         if not positions:
             return 0
-        run, when = self._executor(step, kind)
+        run, when, needs_rng = self._executor(step, kind)
         upstream = {dep: self.store.results(dep, positions) for dep in step["depends_on"]}
         rows = []
         for pos, idx, unit_id in self.store.units(positions):
-            rows.append((pos, *self._run_unit(name, run, when, idx, unit_id, {d: r[pos] for d, r in upstream.items()})))
+            rows.append((pos, *self._run_unit(name, run, when, needs_rng, idx, unit_id,
+                                              {d: r[pos] for d, r in upstream.items()})))
         with self.store.transaction() as db:
             self.store.add_results(name, rows, db)
         return len(rows)
@@ -119,13 +121,13 @@ class Engine:
             self._cursor[step] = positions[-1] + 1
         return positions
 
-    def _run_unit(self, name, run, when, idx, unit_id, upstream: dict) -> tuple[str, object, str | None]:
+    def _run_unit(self, name, run, when, needs_rng, idx, unit_id, upstream: dict) -> tuple[str, object, str | None]:
         failed = [d for d, (state, _, _) in upstream.items() if state in ("failed", "blocked")]
         if failed:
             return "blocked", None, f"upstream step '{failed[0]}' failed"
         env = {"unit": self.space.unit(idx, unit_id), "data": self.data,
                **{d: output for d, (_, output, _) in upstream.items()}}
-        rng = unit_stream(self.seed, unit_id, name)
+        rng = unit_stream(self.seed, unit_id, name) if needs_rng else None  # streams cost ~10 µs: only when drawn from
         try:
             if when is not None and not when.evaluate(env, rng):
                 return "skipped", None, None

@@ -42,6 +42,7 @@ class Compute(StepKind):
                 out[name] = scope[name] = expr.evaluate(scope, rng)
             return out
 
+        run.random = any(expr.random for _, expr in values)  # does it need the unit's stream?
         return run
 
 
