@@ -84,6 +84,7 @@ REGISTRY: dict[str, Code] = {
         Code("E0501", _E, "over budget"),
         Code("W0502", _W, "over budget in the worst case"),
         Code("W0503", _W, "cost unknown"),
+        Code("E0504", _E, "`units.where` failed for a unit"),
     ]
 }
 

@@ -80,11 +80,26 @@ def unit_space(program: Program) -> UnitSpace:
 
 
 def _where(ctx: PlanContext):
+    """The `units.where` predicate; a unit it fails for is reported once (E0504) and left out."""
     expr = ctx.program.units.where
     if expr is None:
         return None
+    from .codegen import EvalError
+
     evaluate = ctx.compile(expr)
-    return lambda unit: bool(evaluate({"unit": unit, "data": ctx.data_env}))
+    failed: list[str] = []
+
+    def keep(unit) -> bool:
+        try:
+            return bool(evaluate({"unit": unit, "data": ctx.data_env}))
+        except EvalError as err:
+            if not failed:
+                failed.append(unit["id"])
+                ctx.reporter.report("E0504", expr.span, f"`units.where` fails for unit '{unit['id']}': {err.message}",
+                                    hint="make the condition safe for every unit, e.g. guard a division with `x != 0 and ...`")
+            return False
+
+    return keep
 
 
 def estimation_sample(selection: Selection, count: int | None) -> tuple[list[int], bool]:

@@ -165,10 +165,12 @@ class Engine:
                 import json
 
                 db.execute("INSERT INTO groups(step, key, units, metrics) VALUES (?, ?, ?, ?)",
-                           (name, g["key"], g["units"], json.dumps({"by": g["by"], "metrics": g["metrics"]})))
+                           (name, g["key"], g["units"], json.dumps({"by": g["by"], "metrics": g["metrics"],
+                                                                   "errors": g["errors"]})))
                 for n, e in enumerate(g["expects"]):
                     db.execute("INSERT INTO expects(step, key, n, text, at, passed, detail) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                               (name, g["key"], n, e["text"], e["at"], int(e["passed"]), json.dumps(e["values"])))
+                               (name, g["key"], n, e["text"], e["at"], int(e["passed"]),
+                                json.dumps({**e["values"], **({"error": e["error"]} if "error" in e else {})})))
             self.store.put(f"aggregated:{name}", str(time.time()), db)
         return len(groups) or 1
 

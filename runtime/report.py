@@ -96,7 +96,11 @@ def report(run_dir: Path) -> dict:
                 data = json.loads(metrics)
                 expects = [{"text": t, "at": at, "passed": bool(p), "values": json.loads(d)} for t, at, p, d in store.db.execute(
                     "SELECT text, at, passed, detail FROM expects WHERE step = ? AND key = ? ORDER BY n", (step["name"], key))]
-                groups.append({"by": data["by"], "units": units, "metrics": data["metrics"], "expects": expects})
+                for e in expects:
+                    if "error" in e["values"]:
+                        e["error"] = e["values"].pop("error")
+                groups.append({"by": data["by"], "units": units, "metrics": data["metrics"], "expects": expects,
+                               "errors": data.get("errors", [])})
             aggregates.append({"step": step["name"], "groups": groups})
         verdicts = [e["passed"] for a in aggregates for g in a["groups"] for e in g["expects"]]
         failures = defaultdict(list)
@@ -137,9 +141,12 @@ def render_report(data: dict) -> str:
             lines.append(f"  {key}  ({g['units']:,} units)")
             for name, value in g["metrics"].items():
                 lines.append(f"    {name:<16} {_show(value)}")
+            for err in g.get("errors", []):
+                lines.append(f"    ! {err['metric']}: {err['reason']}")
             for e in g["expects"]:
                 values = ", ".join(f"{k} = {_show(v)}" for k, v in e["values"].items())
-                lines.append(f"    {'✓' if e['passed'] else '✗'} expect {e['text']}" + (f"   ({values})" if values else ""))
+                detail = f"   ({e['error']})" if e.get("error") else (f"   ({values})" if values else "")
+                lines.append(f"    {'✓' if e['passed'] else '✗'} expect {e['text']}" + detail)
         lines.append("")
     ex = data["expectations"]
     if ex["passed"] or ex["failed"]:

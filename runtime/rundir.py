@@ -31,6 +31,13 @@ def default_run_dir(plan: Plan, base: Path = Path("runs")) -> Path:
 
 def create_run(plan: Plan, run_dir: Path) -> Path:
     """Snapshot the source, its data files and the Plan, and seed the store with the units."""
+    try:
+        return _create(plan, run_dir)
+    except OSError as err:
+        raise RunDirError(f"cannot create the run directory '{run_dir}': {err.strerror or err}") from None
+
+
+def _create(plan: Plan, run_dir: Path) -> Path:
     if run_dir.exists() and any(run_dir.iterdir()):
         raise RunDirError(f"run directory '{run_dir}' already exists and is not empty; "
                           f"resume it with: octoc run --resume {run_dir}")

@@ -81,22 +81,40 @@ class AggregateRunner:
             if args:
                 group["values"][name].append(args[0].evaluate(env))
 
+    @staticmethod
+    def _attempt(errors: list, what: str, compute):
+        """A metric or expectation that raises gives null, and its reason is kept for the report."""
+        from octo.compiler.codegen import EvalError
+
+        try:
+            return compute()
+        except EvalError as err:
+            where = err.where()
+            errors.append({"metric": what, "reason": err.message + (f" at {where}" if where else "")})
+            return None
+
     def finish(self) -> list[dict]:
         """Per group, in key order: `by` values, metrics, and the expectations' verdicts."""
         out = []
         for key in sorted(self.groups):
             group = self.groups[key]
             env = {**group["first"], **group["by"]}
+            errors: list[dict] = []
             for name, fn, args in self.reductions:
-                rest = [a.evaluate(env) for a in args[1:]]
-                env[name] = fn.impl(group["values"][name], *rest) if args else group["n"]
+                env[name] = self._attempt(errors, name, lambda: fn.impl(group["values"][name], *[a.evaluate(env) for a in args[1:]])
+                                          if args else group["n"])
             metrics = {}
             for name, expr in self.metrics:
-                metrics[name] = env[name] = expr.evaluate(env)
+                metrics[name] = env[name] = self._attempt(errors, name, lambda: expr.evaluate(env))
             expects = []
             for record, expr in self.expects:
-                value = expr.evaluate(env)
+                failures_before = len(errors)
+                value = self._attempt(errors, record["text"], lambda: expr.evaluate(env))
                 shown = {n: env[n] for n, _ in free_names(from_record(record)) if n in metrics}
-                expects.append({"text": record["text"], "at": record["at"], "passed": bool(value), "values": shown})
-            out.append({"key": key, "by": group["by"], "units": group["n"], "metrics": metrics, "expects": expects})
+                entry = {"text": record["text"], "at": record["at"], "passed": bool(value), "values": shown}
+                if len(errors) > failures_before:
+                    entry["error"] = errors.pop()["reason"]
+                expects.append(entry)
+            out.append({"key": key, "by": group["by"], "units": group["n"], "metrics": metrics, "expects": expects,
+                        "errors": errors})
         return out

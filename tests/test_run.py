@@ -248,3 +248,19 @@ def test_export_chooses_the_result_columns(tmp_path):
     assert rows[0]["scenario"] == "middle" and rows[0]["landed"] in ("ship", "water") and rows[0]["twice"] % 2 == 0
     csv_text = octoc("results", str(run_dir), "--format", "csv").stdout
     assert csv_text.splitlines()[0] == "unit,state,reason,scenario,landed,twice"
+
+
+def test_runtime_errors_outside_units_are_messages(tmp_path):
+    where = "octo: 1\nunits: {repeat: 5, where: 1 / (unit.repeat - 2) > 0}\nsteps:\n  a: {compute: {x: unit.repeat}}\n"
+    out, _ = start_run(tmp_path, where, "w.octo", "w")
+    assert out.returncode == 1 and "E0504" in out.stdout and "'r2'" in out.stdout and "division by zero" in out.stdout
+    agg = ("octo: 1\nunits: {repeat: 5}\nsteps:\n  a: {compute: {x: unit.repeat}}\n  s:\n    aggregate:\n"
+           "      metrics: {m: mean(a.x), q: \"1 / (m - 2)\"}\n      expect: [\"q > 0\"]\n")
+    out, run_dir = start_run(tmp_path, agg, "a.octo", "a")
+    assert out.returncode == 0, out.stdout + out.stderr
+    group = report_json(run_dir)["aggregates"][0]["groups"][0]
+    assert group["metrics"] == {"m": 2, "q": None}
+    assert group["errors"][0]["metric"] == "q" and "division by zero" in group["errors"][0]["reason"]
+    assert group["expects"][0]["passed"] is False
+    out = octoc("run", str(tmp_path / "a.octo"), "--run-dir", "/proc/no-such-dir/run")
+    assert out.returncode == 2 and "cannot create the run directory" in out.stderr and "Traceback" not in out.stderr
