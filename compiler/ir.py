@@ -38,7 +38,10 @@ class Plan:
 
     @classmethod
     def from_json(cls, text: str) -> "Plan":
-        data = json.loads(text)
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as err:
+            raise PlanFormatError(f"not an octo plan (invalid JSON at line {err.lineno}: {err.msg})") from None
         if not isinstance(data, dict) or data.get("format") != PLAN_FORMAT:
             raise PlanFormatError("not an octo plan")
         if data.get("version") != PLAN_VERSION:

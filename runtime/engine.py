@@ -18,7 +18,7 @@ from octo.compiler.evalsupport import unit_stream
 from octo.stdlib import default_language
 from octo.stdlib.execution import compiled
 
-from .rundir import STORE_FILE, open_plan
+from .rundir import open_plan, open_store
 from .store import Store
 from .units import data_env, unit_space
 
@@ -37,7 +37,7 @@ class Engine:
     def __init__(self, run_dir: Path):
         self.dir = Path(run_dir)
         self.plan = open_plan(self.dir)
-        self.store = Store(self.dir / STORE_FILE)
+        self.store = open_store(self.dir)
         self.language = default_language()
         self.space = unit_space(self.plan)
         self.data = data_env(self.plan)

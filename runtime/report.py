@@ -15,7 +15,7 @@ from collections import Counter, defaultdict
 from pathlib import Path
 from typing import Iterator
 
-from .rundir import STORE_FILE, open_plan
+from .rundir import open_plan, open_store
 from .store import Store
 from .units import data_env, unit_space
 
@@ -26,7 +26,7 @@ def _per_unit_steps(plan) -> list[str]:
 
 def unit_rows(run_dir: Path, step: str | None = None) -> Iterator[dict]:
     plan = open_plan(run_dir)
-    store = Store(run_dir / STORE_FILE)
+    store = open_store(run_dir)
     try:
         names = [step] if step else _per_unit_steps(plan)
         ids = {pos: uid for pos, _, uid in store.units()}
@@ -85,7 +85,7 @@ def _first_reason(steps: dict) -> str | None:
 
 def report(run_dir: Path) -> dict:
     plan = open_plan(run_dir)
-    store = Store(run_dir / STORE_FILE)
+    store = open_store(run_dir)
     try:
         states = Counter(row["state"] for row in unit_rows(run_dir))
         aggregates = []

@@ -6,7 +6,7 @@ import shutil
 import time
 from pathlib import Path
 
-from octo.compiler.ir import Plan
+from octo.compiler.ir import Plan, PlanFormatError
 
 from .store import SCHEMA_VERSION, Store
 from .units import selected_units
@@ -71,4 +71,19 @@ def open_plan(run_dir: Path) -> Plan:
     path = run_dir / PLAN_FILE
     if not path.is_file():
         raise RunDirError(f"'{run_dir}' is not a run directory (no {PLAN_FILE})")
-    return Plan.from_json(path.read_text(encoding="utf-8"))
+    try:
+        return Plan.from_json(path.read_text(encoding="utf-8"))
+    except (PlanFormatError, OSError, UnicodeDecodeError) as err:
+        raise RunDirError(f"cannot read '{path}': {err}") from None
+
+
+def open_store(run_dir: Path) -> Store:
+    """The run's store; a run directory without one is damaged, not empty."""
+    path = run_dir / STORE_FILE
+    if not path.is_file():
+        raise RunDirError(f"'{run_dir}' has no run store ({STORE_FILE}); it is not a complete run directory")
+    try:
+        return Store(path)
+    except Exception as err:  # sqlite3.DatabaseError and friends
+        raise RunDirError(f"cannot open '{path}': {err}") from None
+

@@ -5,13 +5,13 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from .rundir import STORE_FILE, open_plan
+from .rundir import open_plan, open_store
 from .store import STATES, Store
 
 
 def run_status(run_dir: Path) -> dict:
     plan = open_plan(run_dir)
-    store = Store(run_dir / STORE_FILE)
+    store = open_store(run_dir)
     try:
         units = store.unit_count()
         created = float(store.get("created", "0"))

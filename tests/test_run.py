@@ -264,3 +264,21 @@ def test_runtime_errors_outside_units_are_messages(tmp_path):
     assert group["expects"][0]["passed"] is False
     out = octoc("run", str(tmp_path / "a.octo"), "--run-dir", "/proc/no-such-dir/run")
     assert out.returncode == 2 and "cannot create the run directory" in out.stderr and "Traceback" not in out.stderr
+
+
+@pytest.mark.parametrize("content", ["{}", "not json", '{"format": "octo-plan", "version": 99}'])
+def test_a_damaged_run_directory_is_a_message(tmp_path, content):
+    (tmp_path / "plan.json").write_text(content)
+    for command in (["status", str(tmp_path)], ["results", str(tmp_path)], ["report", str(tmp_path)],
+                    ["tick", str(tmp_path)], ["run", "--resume", str(tmp_path)]):
+        out = octoc(*command)
+        assert out.returncode == 2, (command, out.stderr)
+        assert "cannot read" in out.stderr and "internal error" not in out.stderr
+
+
+def test_a_run_directory_without_its_store_is_a_message(tmp_path):
+    out, run_dir = start_run(tmp_path, SAILOR.format(seed=1, repeat=3))
+    (run_dir / "run.db").unlink()
+    for command in (["status", str(run_dir)], ["report", str(run_dir)], ["tick", str(run_dir)]):
+        out = octoc(*command)
+        assert out.returncode == 2 and "no run store" in out.stderr, (command, out.stderr)
