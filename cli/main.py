@@ -76,6 +76,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except BrokenPipeError:
         return EXIT_OK
     except Exception as err:  # a bug in octoc: one line, never a traceback
+        from octo.runtime.rundir import RunDirError
+
+        if isinstance(err, RunDirError):  # a missing or damaged run directory: the user's to fix
+            sys.stderr.write(f"octoc: error: {err}\n")
+            return EXIT_USAGE
         sys.stderr.write(f"octoc: internal error ({type(err).__name__}: {err}); please report it "
                          "with the file that caused it\n")
         return EXIT_INTERNAL

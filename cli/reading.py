@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 from octo.runtime.report import render_report, report as build_report, unit_rows
-from octo.runtime.rundir import RunDirError, open_plan
+from octo.runtime.rundir import open_plan
 
 
 def _flat(row: dict, prefix: str = "") -> dict:
@@ -23,11 +23,7 @@ def _flat(row: dict, prefix: str = "") -> dict:
 
 def results(run_dir: str, step: str | None, fmt: str) -> int:
     path = Path(run_dir)
-    try:
-        plan = open_plan(path)
-    except RunDirError as err:
-        sys.stderr.write(f"octoc: error: {err}\n")
-        return 2
+    plan = open_plan(path)
     names = [s["name"] for s in plan.steps if s["kind"] != "aggregate"]
     if step is not None and step not in names:
         sys.stderr.write(f"octoc: error: no per-unit step '{step}' in this run (steps: {', '.join(names)})\n")
@@ -46,11 +42,7 @@ def results(run_dir: str, step: str | None, fmt: str) -> int:
 
 
 def report(run_dir: str, fmt: str) -> int:
-    try:
-        data = build_report(Path(run_dir))
-    except RunDirError as err:
-        sys.stderr.write(f"octoc: error: {err}\n")
-        return 2
+    data = build_report(Path(run_dir))
     if fmt == "json":
         sys.stdout.write(json.dumps(data, indent=2, ensure_ascii=False) + "\n")
     else:

@@ -13,7 +13,7 @@ from octo.compiler.check import check_file
 from octo.compiler.diagnostics import Reporter
 from octo.compiler.planner import build_plan
 from octo.runtime.engine import Engine
-from octo.runtime.rundir import RunDirError, create_run, default_run_dir
+from octo.runtime.rundir import create_run, default_run_dir
 from octo.stdlib import default_language
 
 from .progress import Progress
@@ -47,22 +47,14 @@ def run_file(path: str, run_dir: str | None, colour: bool) -> int:
     if reporter.has_errors():
         return _print_diagnostics(reporter.sorted(), [path], "text", colour)
     target = Path(run_dir) if run_dir else default_run_dir(plan)
-    try:
-        create_run(plan, target)
-    except RunDirError as err:
-        sys.stderr.write(f"octoc: error: {err}\n")
-        return 2
+    create_run(plan, target)  # a RunDirError is reported by octoc's main
     sys.stdout.write(f"run directory: {target}\n")
     return drive(target)
 
 
 def drive(run_dir: Path) -> int:
     """Tick until done, waiting or stopped; print progress; say how to resume."""
-    try:
-        engine = Engine(run_dir)
-    except RunDirError as err:
-        sys.stderr.write(f"octoc: error: {err}\n")
-        return 2
+    engine = Engine(run_dir)
     stop = _StopFlag()
     previous = stop.install()
     progress = Progress(engine, sys.stdout)
@@ -91,11 +83,7 @@ def drive(run_dir: Path) -> int:
 
 
 def tick_once(run_dir: str) -> int:
-    try:
-        engine = Engine(Path(run_dir))
-    except RunDirError as err:
-        sys.stderr.write(f"octoc: error: {err}\n")
-        return 2
+    engine = Engine(Path(run_dir))
     try:
         result = engine.tick()
         state = "done" if result.finished else ("waiting for " + ", ".join(result.waiting) if result.waiting else "in progress")
@@ -108,11 +96,7 @@ def tick_once(run_dir: str) -> int:
 def status(run_dir: str, fmt: str) -> int:
     from octo.runtime.status import run_status
 
-    try:
-        data = run_status(Path(run_dir))
-    except RunDirError as err:
-        sys.stderr.write(f"octoc: error: {err}\n")
-        return 2
+    data = run_status(Path(run_dir))
     if fmt == "json":
         sys.stdout.write(json.dumps(data, indent=2) + "\n")
         return 0

@@ -39,7 +39,7 @@ from .source import Span
 
 from .evalsupport import *  # noqa: F401,F403
 from .evalsupport import HELPERS, _where  # noqa: F401
-from .evalmessages import _message, _plain  # noqa: F401
+from .evalmessages import _message, _plain, explain  # noqa: F401
 from .evalsupport import describe  # noqa: F401
 
 
@@ -110,12 +110,7 @@ class CompiledExpression:
         if located is None:
             return EvalError(_plain(exc), self.span)
         site, local = located
-        values = [v.value_in(local) for v in site.operands]
-        try:
-            message = _message(exc, site, values)
-        except Exception:  # never let the explanation fail
-            message = _plain(exc)
-        return EvalError(message, site.node.span)
+        return explain(exc, site, local)
 
 
 
@@ -187,8 +182,9 @@ class _Generator:
             raise EvalError(f"cannot compile a {type(e).__name__}", e.span)
         return method(e)
 
-    def assemble(self, result: _Val) -> tuple[str, dict[int, _Site]]:
-        out = ["def _octo_eval(env, rng):"]
+    def head(self, name: str) -> tuple[list[str], dict[int, _Site]]:
+        """The generated function's first lines: its signature, the names read from env, the stream check."""
+        out = [f"def {name}(env, rng):"]
         sites: dict[int, _Site] = {}
         for text, site in self.prologue:
             out.append("    " + text)
@@ -197,6 +193,10 @@ class _Generator:
         if self.random:
             out.append("    if rng is None:")
             out.append("        _no_rng()")
+        return out, sites
+
+    def assemble(self, result: _Val) -> tuple[str, dict[int, _Site]]:
+        out, sites = self.head("_octo_eval")
         if self.budget:
             out.append(f"    _budget = {WORK_BUDGET}")
         for indent, text, site in self.lines:

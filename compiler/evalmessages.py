@@ -101,3 +101,14 @@ def _has(d: dict) -> str:
     if not keys:
         return " (it is empty)"
     return f" (it has: {', '.join(keys)}{', ...' if len(d) > 12 else ''})"
+
+
+def explain(exc: Exception, site, local: dict) -> EvalError:
+    """The failure of one generated line, in plain words, from its operands' values in ``local``."""
+    values = [v.value_in(local) for v in site.operands]
+    try:
+        message = _message(exc, site, values)
+    except Exception:  # never let the explanation fail
+        message = _plain(exc)
+    return EvalError(message, site.node.span)
+

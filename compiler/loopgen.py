@@ -51,7 +51,7 @@ from typing import Any, Callable, Mapping
 
 from . import ast, codegen
 from .codegen import _NOCONST, EvalError, _Generator, _Site, _Val
-from .evalmessages import _message, _plain
+from .evalmessages import _plain, explain
 from .evalsupport import HELPERS
 from .functions import Function
 from .source import Span
@@ -102,12 +102,7 @@ class CompiledSimulation:
         site = self._sites.get(line)
         if site is None:
             return EvalError(_plain(exc), self._owners.get(line, self.until.span))
-        values = [v.value_in(local) for v in site.operands]
-        try:
-            message = _message(exc, site, values)
-        except Exception:  # never let the explanation fail
-            message = _plain(exc)
-        return EvalError(message, site.node.span)
+        return explain(exc, site, local)
 
 
 # --- the generator -------------------------------------------------------------------------
@@ -361,16 +356,9 @@ def _generate(init, each, until, output, max_iterations, functions, head):
 
 
 def _assemble(gen: _LoopGenerator) -> tuple[str, dict[int, _Site], dict[int, Span]]:
-    out = ["def _octo_sim(env, rng):"]
-    sites: dict[int, _Site] = {}
+    out, sites = gen.head("_octo_sim")
     owners: dict[int, Span] = {}
-    for text, site in gen.prologue:
-        out.append("    " + text)
-        if site is not None:
-            sites[len(out)] = site
     if gen.random:
-        out.append("    if rng is None:")
-        out.append("        _no_rng()")
         owners[len(out)] = gen.first_random
         for m in sorted(gen.rng_methods):
             out.append(f"    r_{m} = _rng_{m}(rng)")
