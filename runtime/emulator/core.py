@@ -1,0 +1,168 @@
+"""The emulator's state, independent of any wire format: answering requests and running batches.
+
+Wire modules (``openai_wire``, ``anthropic_wire``, ``gemini_wire``) decode a
+provider's HTTP requests into ``EmuRequest``s, ask ``Emulator.answer`` or the
+batch methods here, and encode what they get back in the provider's format.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+import json
+import random
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Callable
+
+from . import synth
+from .faults import Faults
+
+
+@dataclass(frozen=True)
+class EmuRequest:
+    """One model request, whatever wire it came over."""
+
+    provider: str
+    model: str
+    prompt: str
+    system: str | None = None
+    schema: dict | None = None
+    max_tokens: int = 1024
+    custom_id: str | None = None  # batch requests only
+
+    def fingerprint(self) -> str:
+        body = json.dumps([self.provider, self.model, self.system, self.prompt, self.schema], sort_keys=True)
+        return hashlib.sha256(body.encode()).hexdigest()
+
+
+class EmuError(Exception):
+    """Raised by a scripted responder: this request fails with ``status`` and ``message``."""
+
+    def __init__(self, status: int, message: str):
+        super().__init__(message)
+        self.status, self.message = status, message
+
+
+@dataclass(frozen=True)
+class EmuAnswer:
+    text: str | None
+    usage: synth.EmuUsage
+    error: EmuError | None = None
+    truncated: bool = False  # hit max_tokens
+
+
+Responder = Callable[[EmuRequest, int], "str | dict | None"]  # (request, nth time seen) → answer; None: synthesise
+
+
+@dataclass
+class EmuBatch:
+    id: str
+    provider: str
+    requests: list[EmuRequest]
+    meta: dict                     # metadata / display name, as the client sent them
+    created: float = field(default_factory=time.time)
+    polls_left: int = 1
+    fate: str = "completed"        # completed | expired | failed | cancelled
+    status: str = "in_progress"    # in_progress | ended
+    answers: list[EmuAnswer | None] = field(default_factory=list)  # None: never run (expired, cancelled)
+    ended_at: float | None = None
+    extra: dict = field(default_factory=dict)  # per-wire bookkeeping (file ids, …)
+
+
+class Emulator:
+    """Answers requests deterministically per (seed, request, nth occurrence), with faults on demand."""
+
+    def __init__(self, seed: int = 0, faults: Faults | str | None = None, responder: Responder | None = None,
+                 valid_keys: set[str] | None = None):
+        self.seed = seed
+        self.faults = faults if isinstance(faults, Faults) else Faults.parse(faults)
+        self.responder = responder
+        self.valid_keys = valid_keys  # None: any non-empty key is accepted
+        self.batches: dict[str, EmuBatch] = {}
+        self.files: dict[str, dict] = {}   # id → {"name", "purpose", "data": bytes, ...}
+        self.log: list[tuple[str, str, str | None]] = []  # (provider, "batch" | "realtime", custom_id) per request run
+        self.calls: dict[str, int] = {}    # HTTP route name → times called
+        self._seen: dict[str, int] = {}
+        self._ids = itertools.count(1)
+        self._lock = threading.RLock()
+        self.url = ""  # set by the server once it listens
+
+    # --- answering ---------------------------------------------------------------------
+
+    def new_id(self, prefix: str) -> str:
+        with self._lock:
+            return f"{prefix}{next(self._ids):06d}"
+
+    def answer(self, request: EmuRequest, how: str) -> EmuAnswer:
+        """Answer one request (``how``: "batch" or "realtime"), applying per-request faults."""
+        fingerprint = request.fingerprint()
+        with self._lock:
+            n = self._seen.get(fingerprint, 0)
+            self._seen[fingerprint] = n + 1
+            self.log.append((request.provider, how, request.custom_id))
+        rng = random.Random(int.from_bytes(hashlib.sha256(f"{self.seed}:{fingerprint}:{n}".encode()).digest()[:8], "big"))
+        fault = self.faults.request_fault(rng.random(), request.schema is not None)
+        if fault == "errored":
+            return EmuAnswer(None, synth.EmuUsage(0, 0, 0, 0), EmuError(500, "The server had an error processing your request (injected fault)."))
+        try:
+            text = self._text(request, n, rng)
+        except EmuError as err:
+            return EmuAnswer(None, synth.EmuUsage(0, 0, 0, 0), err)
+        if fault == "malformed":
+            text = synth.malformed(text)
+        elif fault == "invalid":
+            text = synth.violating(request.schema, rng)
+        truncated = synth.tokens(text) > request.max_tokens
+        if truncated:
+            text = text.encode()[: request.max_tokens * 4].decode("utf-8", "ignore")
+        return EmuAnswer(text, synth.EmuUsage.of(request.model, request.system, request.prompt, text), None, truncated)
+
+    def _text(self, request: EmuRequest, n: int, rng: random.Random) -> str:
+        if self.responder is not None:
+            scripted = self.responder(request, n)
+            if isinstance(scripted, str):
+                return scripted
+            if scripted is not None:
+                return json.dumps(scripted)
+        return synth.answer_text(request.schema, rng)
+
+    # --- batches ---------------------------------------------------------------------------
+
+    def create_batch(self, provider: str, requests: list[EmuRequest], meta: dict, prefix: str) -> EmuBatch:
+        batch = EmuBatch(self.new_id(prefix), provider, requests, meta, polls_left=max(1, self.faults.slow))
+        if self.faults.take("fail"):
+            batch.fate = "failed"
+        elif self.faults.take("expire"):
+            batch.fate = "expired"
+        with self._lock:
+            self.batches[batch.id] = batch
+        return batch
+
+    def advance(self, batch: EmuBatch) -> EmuBatch:
+        """One poll's worth of progress: after ``slow`` polls the batch ends and its requests are answered."""
+        with self._lock:
+            if batch.status == "ended":
+                return batch
+            batch.polls_left -= 1
+            if batch.polls_left > 0:
+                return batch
+            self._finish(batch)
+        return batch
+
+    def cancel(self, batch: EmuBatch) -> EmuBatch:
+        with self._lock:
+            if batch.status != "ended":
+                batch.fate = "cancelled"
+                self._finish(batch)
+        return batch
+
+    def _finish(self, batch: EmuBatch) -> None:
+        run = {"completed": len(batch.requests), "expired": len(batch.requests) // 2}.get(batch.fate, 0)
+        batch.answers = [self.answer(r, "batch") if i < run else None for i, r in enumerate(batch.requests)]
+        batch.status, batch.ended_at = "ended", time.time()
+
+    def counted(self, route: str) -> None:
+        with self._lock:
+            self.calls[route] = self.calls.get(route, 0) + 1

@@ -1,0 +1,159 @@
+"""The emulator's HTTP server: routing, authentication and injected HTTP faults.
+
+Each wire module supplies ``PROVIDER``, ``key_of(call)`` (the API key the SDK
+sent, or None), ``error_reply(status, message)`` in the provider's error shape,
+and ``ROUTES``. The server listens on 127.0.0.1 only.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import threading
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from types import ModuleType
+from typing import Callable
+from urllib.parse import parse_qs, urlsplit
+
+from .core import Emulator
+
+
+@dataclass
+class HttpCall:
+    method: str
+    path: str
+    query: dict[str, str]
+    headers: dict[str, str]   # lower-case names
+    body: bytes
+    params: dict[str, str] = field(default_factory=dict)  # named groups of the route's pattern
+
+    def json(self):
+        return json.loads(self.body or b"{}")
+
+
+@dataclass
+class HttpReply:
+    status: int = 200
+    body: object = None       # dict/list → JSON; str/bytes → as is
+    headers: dict[str, str] = field(default_factory=dict)
+    content_type: str = "application/json"
+
+    def encoded(self) -> bytes:
+        if isinstance(self.body, bytes):
+            return self.body
+        if isinstance(self.body, str):
+            return self.body.encode()
+        return json.dumps(self.body if self.body is not None else {}).encode()
+
+
+@dataclass(frozen=True)
+class Route:
+    method: str
+    pattern: str              # a regex over the path (no query), with named groups
+    name: str                 # counted in Emulator.calls
+    handler: Callable[[Emulator, HttpCall], HttpReply]
+    fault: str | None = None  # "submit" | "poll" | "call": where injected HTTP faults apply
+
+
+def _wires() -> list[ModuleType]:
+    from . import anthropic_wire, gemini_wire, openai_wire
+
+    return [openai_wire, anthropic_wire, gemini_wire]
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server: "EmulatorServer"
+
+    def log_message(self, format, *args):  # quiet: the emulator keeps its own counts
+        pass
+
+    def _body(self) -> bytes:
+        if self.headers.get("Transfer-Encoding", "").lower() == "chunked":
+            data = b""
+            while True:
+                size = int(self.rfile.readline().strip() or b"0", 16)
+                if size == 0:
+                    self.rfile.readline()
+                    return data
+                data += self.rfile.read(size)
+                self.rfile.readline()
+        return self.rfile.read(int(self.headers.get("Content-Length") or 0))
+
+    def _handle(self):
+        parts = urlsplit(self.path)
+        call = HttpCall(self.command, parts.path, {k: v[-1] for k, v in parse_qs(parts.query).items()},
+                        {k.lower(): v for k, v in self.headers.items()}, self._body())
+        reply = self.server.dispatch(call)
+        data = reply.encoded()
+        self.send_response(reply.status)
+        self.send_header("Content-Type", reply.content_type)
+        self.send_header("Content-Length", str(len(data)))
+        for name, value in reply.headers.items():
+            self.send_header(name, value)
+        self.end_headers()
+        self.wfile.write(data)
+
+    do_GET = do_POST = do_DELETE = do_PUT = _handle
+
+
+class EmulatorServer(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def __init__(self, emulator: Emulator, port: int = 0, host: str = "127.0.0.1"):
+        super().__init__((host, port), _Handler)
+        self.emulator = emulator
+        self.routes = [(wire, route, re.compile(route.pattern + r"\Z")) for wire in _wires() for route in wire.ROUTES]
+        emulator.url = f"http://{host}:{self.server_address[1]}"
+        self._thread: threading.Thread | None = None
+
+    @property
+    def url(self) -> str:
+        return self.emulator.url
+
+    def dispatch(self, call: HttpCall) -> HttpReply:
+        emu = self.emulator
+        for wire, route, pattern in self.routes:
+            match = pattern.match(call.path)
+            if match is None or route.method != call.method:
+                continue
+            call.params = match.groupdict()
+            key = wire.key_of(call)
+            if not key or (emu.valid_keys is not None and key not in emu.valid_keys):
+                return wire.error_reply(401, "Invalid API key (the emulator accepts any non-empty key"
+                                             + (" from its list" if emu.valid_keys is not None else "") + ").")
+            emu.counted(route.name)
+            injected = route.fault and self._http_fault(wire, route.fault)
+            if injected:
+                return injected
+            try:
+                return route.handler(emu, call)
+            except (ValueError, KeyError, TypeError) as err:  # a request the real API would refuse
+                return wire.error_reply(400, f"Invalid request: {err}")
+        return HttpReply(404, {"error": {"message": f"the emulator has no route {call.method} {call.path}"}})
+
+    def _http_fault(self, wire, where: str) -> HttpReply | None:
+        faults = self.emulator.faults
+        for suffix, status, message in (("429", 429, "Rate limit reached (injected fault)."),
+                                         ("5xx", 503, "The service is temporarily unavailable (injected fault).")):
+            if faults.take(f"{where}_{suffix}"):
+                reply = wire.error_reply(status, message)
+                reply.headers.update({"retry-after": "0", "retry-after-ms": "10"})
+                return reply
+        return None
+
+    def start(self) -> "EmulatorServer":
+        self._thread = threading.Thread(target=self.serve_forever, name="octo-emulator", daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self.shutdown()
+        self.server_close()
+
+    def __enter__(self) -> "EmulatorServer":
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.stop()

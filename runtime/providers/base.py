@@ -1,0 +1,126 @@
+"""What every provider adapter speaks: requests in, outcomes out, batches in between.
+
+An adapter turns ``Request``s into one provider's batch lines or realtime calls
+through that provider's official SDK, and turns what comes back into
+``Outcome``s. It knows nothing of steps, units or the run store; the runtime's
+dispatcher does the bookkeeping.
+
+Errors: an adapter raises ``ProviderError`` for anything that is not one
+request's own failure (authentication, unknown model, outage, rate limit). Its
+message is written for the user and never holds an API key.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Protocol
+
+
+@dataclass(frozen=True)
+class Request:
+    custom_id: str            # the attempt's key: ^[A-Za-z0-9_-]{1,64}$, unique per batch
+    model: str                # the provider's own model name (no "openai:" prefix)
+    prompt: str
+    system: str | None = None
+    schema: dict | None = None  # JSON Schema of the output (an object); None asks for free text
+    max_tokens: int = 1024
+    temperature: float | None = None
+
+
+@dataclass(frozen=True)
+class Usage:
+    """Tokens as billed. ``output`` includes reasoning/thinking tokens; ``reasoning`` says how many of them."""
+
+    input: int = 0            # uncached input tokens
+    cached_input: int = 0     # input tokens read from the provider's cache
+    output: int = 0
+    reasoning: int = 0
+
+    def cost(self, price: dict | None, batch: bool, batch_discount: float) -> float | None:
+        """USD for these tokens at ``price`` (per 1M tokens: input, cached_input, output); None if unknown."""
+        if price is None:
+            return None
+        usd = (self.input * price["input"] + self.cached_input * price.get("cached_input", price["input"])
+               + self.output * price["output"]) / 1_000_000
+        return usd * batch_discount if batch else usd
+
+    def to_json(self) -> dict:
+        return {"input": self.input, "cached_input": self.cached_input, "output": self.output,
+                "reasoning": self.reasoning}
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What became of one request: the model's text, or the provider's error for it."""
+
+    custom_id: str
+    text: str | None = None
+    usage: Usage = field(default_factory=Usage)
+    error: str | None = None  # set when the provider did not answer this request
+    retryable: bool = True    # may sending it again help? (False: e.g. the request itself is invalid)
+
+
+@dataclass(frozen=True)
+class BatchStatus:
+    """A submitted batch as the provider reports it."""
+
+    ended: bool               # no more work will happen on it; results (if any) can be fetched
+    state: str                # the provider's own word for it, for messages
+    failed: str | None = None  # the batch as a whole failed or expired: why (its requests must be re-sent)
+    counts: dict = field(default_factory=dict)
+
+
+class ProviderError(Exception):
+    """A failure of the provider call itself. ``transient``: worth retrying later."""
+
+    def __init__(self, message: str, transient: bool = False):
+        super().__init__(redact(message))
+        self.message = redact(message)
+        self.transient = transient
+
+
+class Adapter(Protocol):
+    provider: str             # "openai", "anthropic", "gemini"
+    max_batch_requests: int
+    max_batch_bytes: int
+
+    def request_bytes(self, request: Request) -> int:
+        """The size of the request's line in a batch payload (to keep batches under the byte limit)."""
+
+    def submit(self, key: str, requests: list[Request]) -> str:
+        """Create a batch carrying ``key`` (metadata or display name); return the provider's batch id."""
+
+    def find(self, key: str) -> str | None:
+        """The id of a batch created under ``key``, by listing the provider's batches; None if there is none."""
+
+    def poll(self, batch_id: str) -> BatchStatus: ...
+
+    def results(self, batch_id: str, custom_ids: list[str]) -> list[Outcome]:
+        """An outcome per request of an ended batch (``custom_ids`` in submission order, for providers
+        that answer by position). Requests the provider never ran come back as retryable errors."""
+
+    def cancel(self, batch_id: str) -> None: ...
+
+    def call(self, request: Request) -> Outcome:
+        """One realtime request."""
+
+
+_KNOWN_SECRETS: set[str] = set()
+
+
+def register_secret(value: str) -> None:
+    """Remember a key in use, so ``redact`` removes it wherever it turns up."""
+    if value and len(value) >= 4:
+        _KNOWN_SECRETS.add(value)
+
+
+_SECRET = re.compile(r"(sk-[A-Za-z0-9_\-]{6,}|AIza[0-9A-Za-z_\-]{10,}|(?i:bearer)\s+\S+|(?i:api[_-]?key)[=:]\s*\S+)")
+
+
+def redact(text: str) -> str:
+    """Remove anything that looks like an API key from a message."""
+    text = str(text)
+    for secret in _KNOWN_SECRETS:
+        text = text.replace(secret, "[redacted]")
+    return _SECRET.sub("[redacted]", text)
