@@ -44,6 +44,15 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("file", metavar="FILE", nargs="?")
     run.add_argument("--resume", metavar="DIR", help="continue a stopped or killed run")
     run.add_argument("--run-dir", metavar="DIR", help="where to put the run (default runs/NAME-TIMESTAMP)")
+    run.add_argument("--provider", metavar="P",
+                     help="'emulator': run every step on the built-in emulator ($0, synthetic outputs); "
+                          "or a provider / provider:model to run every provider step on")
+    run.add_argument("--faults", metavar="SPEC", help="with --provider emulator: inject faults (see octoc emulator --help)")
+    run.add_argument("--mode", choices=("batch", "realtime"), help="send every provider step this way")
+    run.add_argument("--batch-size", type=_positive, metavar="N", help="at most N requests per batch")
+    run.add_argument("--max-in-flight", type=_positive, metavar="N", help="at most N batches per provider at once (8)")
+    run.add_argument("--concurrency", type=_positive, metavar="N", help="realtime calls at once (8)")
+    run.add_argument("--poll-interval", type=float, metavar="S", help="seconds between polls of a batch (30)")
     run.add_argument("--color", choices=("auto", "always", "never"), default="auto")
     tick = sub.add_parser("tick", help="do one tick of a run and exit (for cron)")
     tick.add_argument("run_dir", metavar="DIR")
@@ -57,9 +66,29 @@ def build_parser() -> argparse.ArgumentParser:
     report = sub.add_parser("report", help="aggregates per group, expectations, failures by reason")
     report.add_argument("run_dir", metavar="DIR")
     report.add_argument("--format", choices=("text", "json"), default="text")
+    emulator = sub.add_parser("emulator", help="serve the OpenAI, Anthropic and Gemini emulator on 127.0.0.1",
+                              description="A local server speaking the batch and realtime APIs of OpenAI, Anthropic "
+                                          "and Gemini, answering with synthetic outputs. Faults: " + _FAULTS_HELP)
+    emulator.add_argument("--port", type=int, default=8765)
+    emulator.add_argument("--seed", type=int, default=0)
+    emulator.add_argument("--faults", metavar="SPEC", help="e.g. errored=0.05,malformed=0.05,expire=1,submit_429=2")
     schema = sub.add_parser("schema", help="print the JSON Schema of .octo files (for editors)")
     schema.add_argument("--indent", type=int, default=2)
     return parser
+
+
+_FAULTS_HELP = ("errored, malformed, invalid (fractions of requests); expire, fail (first N batches); slow (polls "
+                "per batch); submit_429, submit_5xx, poll_429, poll_5xx, call_429, call_5xx (first N calls)")
+
+
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, not '{text}'") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected at least 1, not {value}")
+    return value
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -117,7 +146,30 @@ def cmd_run(args) -> int:
     if not args.file:
         sys.stderr.write("octoc: error: octoc run needs a FILE (or --resume DIR)\n")
         return EXIT_USAGE
-    return run_file(args.file, args.run_dir, _use_colour(args.color, sys.stdout))
+    settings, provider = _run_settings(args)
+    if settings is None:
+        return EXIT_USAGE
+    return run_file(args.file, args.run_dir, _use_colour(args.color, sys.stdout), settings, provider)
+
+
+def _run_settings(args) -> tuple[dict | None, str | None]:
+    """The run's provider settings from the command line (stored in the run, reused on resume)."""
+    emulated = args.provider == "emulator"
+    if args.faults is not None:
+        if not emulated:
+            sys.stderr.write("octoc: error: --faults needs --provider emulator\n")
+            return None, None
+        from octo.runtime.emulator.faults import Faults, FaultSpecError
+
+        try:
+            Faults.parse(args.faults)
+        except FaultSpecError as err:
+            sys.stderr.write(f"octoc: error: --faults: {err}\n")
+            return None, None
+    settings = {"emulator": emulated, "faults": args.faults, "mode": args.mode, "batch_size": args.batch_size,
+                "max_in_flight": args.max_in_flight, "concurrency": args.concurrency,
+                "poll_interval": args.poll_interval}
+    return {k: v for k, v in settings.items() if v}, (None if emulated else args.provider)
 
 
 def cmd_tick(args) -> int:
@@ -144,6 +196,12 @@ def cmd_report(args) -> int:
     return report(args.run_dir, args.format)
 
 
+def cmd_emulator(args) -> int:
+    from octo.cli.emulating import serve
+
+    return serve(args.port, args.seed, args.faults)
+
+
 def cmd_schema(args) -> int:
     from octo.compiler.language import document_schema
     from octo.stdlib import default_language
@@ -153,7 +211,7 @@ def cmd_schema(args) -> int:
 
 
 _COMMANDS = {"check": cmd_check, "plan": cmd_plan, "run": cmd_run, "tick": cmd_tick, "status": cmd_status,
-             "results": cmd_results, "report": cmd_report, "schema": cmd_schema}
+             "results": cmd_results, "report": cmd_report, "schema": cmd_schema, "emulator": cmd_emulator}
 
 
 if __name__ == "__main__":

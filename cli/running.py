@@ -12,8 +12,9 @@ from octo.cli.planning import _print_diagnostics
 from octo.compiler.check import check_file
 from octo.compiler.diagnostics import Reporter
 from octo.compiler.planner import build_plan
-from octo.runtime.engine import Engine
 from octo.runtime.rundir import create_run, default_run_dir
+from octo.runtime.sending import ProviderStop
+from octo.runtime.session import check_keys, open_engine
 from octo.stdlib import default_language
 
 from .progress import Progress
@@ -37,60 +38,86 @@ class _StopFlag:
         return signal.signal(signal.SIGINT, handler)
 
 
-def run_file(path: str, run_dir: str | None, colour: bool) -> int:
+def run_file(path: str, run_dir: str | None, colour: bool, settings: dict | None = None,
+             provider: str | None = None) -> int:
+    settings = settings or {}
     language = default_language()
     result = check_file(path, language)
     if not result.ok or result.program is None:
         return _print_diagnostics(result.diagnostics, [path], "text", colour)
     reporter = Reporter()
-    plan = build_plan(result.program, language, reporter)
+    plan = build_plan(result.program, language, reporter, provider=provider)
     if reporter.has_errors():
         return _print_diagnostics(reporter.sorted(), [path], "text", colour)
+    missing = check_keys(plan, settings)
+    if missing:  # before anything is created or sent
+        for message in missing:
+            sys.stderr.write(f"octoc: error: {message}\n")
+        return 2
     target = Path(run_dir) if run_dir else default_run_dir(plan)
-    create_run(plan, target)  # a RunDirError is reported by octoc's main
+    create_run(plan, target, settings)  # a RunDirError is reported by octoc's main
     sys.stdout.write(f"run directory: {target}\n")
+    if settings.get("emulator"):
+        sys.stdout.write("provider: the built-in emulator — outputs are synthetic and cost $0\n")
     return drive(target)
 
 
 def drive(run_dir: Path) -> int:
     """Tick until done, waiting or stopped; print progress; say how to resume."""
-    engine = Engine(run_dir)
     stop = _StopFlag()
     previous = stop.install()
-    progress = Progress(engine, sys.stdout)
     try:
-        while True:
-            result = engine.tick(should_stop=stop, deadline=time.monotonic() + 0.5)
-            progress.update()
-            if stop():
-                progress.finish()
-                sys.stdout.write(f"stopped. Resume with: octoc run --resume {run_dir}\n")
-                return 130
-            if result.finished:
-                progress.finish()
-                sys.stdout.write(f"done. Results: octoc report {run_dir}\n")
-                return 0
-            if result.processed == 0 and result.waiting:
-                progress.finish()
-                sys.stdout.write(
-                    f"waiting: steps {', '.join(result.waiting)} call a model, and provider execution is not part "
-                    f"of this octoc yet; every local step that could run has run.\n"
-                    f"Resume later with: octoc run --resume {run_dir}\n")
-                return 4
+        with open_engine(run_dir) as engine:
+            return _drive(engine, run_dir, stop)
     finally:
         signal.signal(signal.SIGINT, previous)
-        engine.close()
+
+
+def _drive(engine, run_dir: Path, stop: "_StopFlag") -> int:
+    progress = Progress(engine, sys.stdout)
+    idle = 0.0
+    while True:
+        try:
+            result = engine.tick(should_stop=stop, deadline=time.monotonic() + 0.5)
+        except ProviderStop as err:
+            progress.finish()
+            sys.stderr.write(f"octoc: stopped: {err}\nNothing is lost. Fix it, then resume with: "
+                             f"octoc run --resume {run_dir}\n")
+            return 2
+        progress.update()
+        if stop():
+            progress.finish()
+            sys.stdout.write(f"stopped. Resume with: octoc run --resume {run_dir}\n")
+            return 130
+        if result.finished:
+            progress.finish()
+            sys.stdout.write(f"done. Results: octoc report {run_dir}\n")
+            return 0
+        idle = _wait(engine, result, idle, stop)
+
+
+def _wait(engine, result, idle: float, stop) -> float:
+    """Nothing moved: the provider is working on our batches. Sleep (in short naps, for Ctrl-C), polling less often as time passes."""
+    if result.processed:
+        return 0.0
+    interval = engine.dispatch_options.poll_interval if engine.dispatch_options else 1.0
+    idle = min(max(idle * 1.5, interval), max(interval, 60.0))
+    until = time.monotonic() + idle
+    while time.monotonic() < until and not stop():
+        time.sleep(min(0.1, idle))
+    return idle
 
 
 def tick_once(run_dir: str) -> int:
-    engine = Engine(Path(run_dir))
-    try:
-        result = engine.tick()
+    with open_engine(Path(run_dir)) as engine:
+        try:
+            result = engine.tick()
+        except ProviderStop as err:
+            sys.stderr.write(f"octoc: stopped: {err}\nNothing is lost; fix it and tick again.\n")
+            return 2
         state = "done" if result.finished else ("waiting for " + ", ".join(result.waiting) if result.waiting else "in progress")
-        sys.stdout.write(f"tick: {result.processed:,} units processed; {state}\n")
+        sys.stdout.write(f"tick: {result.processed:,} things done; {state}\n")
         return 0
-    finally:
-        engine.close()
 
 
 def status(run_dir: str, fmt: str) -> int:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import secrets
 import shutil
 import time
 from pathlib import Path
@@ -29,15 +31,19 @@ def default_run_dir(plan: Plan, base: Path = Path("runs")) -> Path:
     return candidate
 
 
-def create_run(plan: Plan, run_dir: Path) -> Path:
-    """Snapshot the source, its data files and the Plan, and seed the store with the units."""
+def create_run(plan: Plan, run_dir: Path, settings: dict | None = None) -> Path:
+    """Snapshot the source, its data files and the Plan, and seed the store with the units.
+
+    ``settings``: how the run talks to providers (emulator, batch size, …), kept
+    in the store so that a resumed run behaves the same. Never an API key.
+    """
     try:
-        return _create(plan, run_dir)
+        return _create(plan, run_dir, settings or {})
     except OSError as err:
         raise RunDirError(f"cannot create the run directory '{run_dir}': {err.strerror or err}") from None
 
 
-def _create(plan: Plan, run_dir: Path) -> Path:
+def _create(plan: Plan, run_dir: Path, settings: dict) -> Path:
     if run_dir.exists() and any(run_dir.iterdir()):
         raise RunDirError(f"run directory '{run_dir}' already exists and is not empty; "
                           f"resume it with: octoc run --resume {run_dir}")
@@ -55,6 +61,8 @@ def _create(plan: Plan, run_dir: Path) -> Path:
         store.put("schema_version", str(SCHEMA_VERSION), db)
         store.put("created", str(time.time()), db)
         store.put("state", "running", db)
+        store.put("tag", secrets.token_hex(4), db)  # makes custom ids and batch keys unique across runs
+        store.put("settings", json.dumps(settings), db)
         rows, batch = [], []
         for pos, (idx, unit_id) in enumerate(selected_units(plan)):
             batch.append((pos, idx, unit_id))

@@ -72,12 +72,18 @@ class BatchStatus:
 
 
 class ProviderError(Exception):
-    """A failure of the provider call itself. ``transient``: worth retrying later."""
+    """A failure of the provider call itself. ``transient``: worth retrying later.
 
-    def __init__(self, message: str, transient: bool = False):
+    ``kind`` says what a caller may do about it: "auth" (fix the key), "model"
+    (fix the model name), "not_found" (the batch or file is unknown to the
+    provider), or "error" (anything else).
+    """
+
+    def __init__(self, message: str, transient: bool = False, kind: str = "error"):
         super().__init__(redact(message))
         self.message = redact(message)
         self.transient = transient
+        self.kind = kind
 
 
 class Adapter(Protocol):

@@ -1,0 +1,172 @@
+"""Provider steps in the tick: queue attempts for ready units, send them, take answers, decide.
+
+One call of ``ProviderSteps.advance(step)`` is one tick's work on a provider
+step, in the order ARCHITECTURE.md gives: reconcile batches whose submission
+was interrupted → poll submitted batches and ingest what ended → decide per
+answered attempt (done, retry that unit, judge sends it back, failed) → queue
+attempts for newly ready units → submit batches (or make realtime calls) →
+decide on realtime answers. Sending lives in ``sending``; this module owns
+units and decisions.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from .ledger import Attempt, Ledger
+from .prompting import AnswerError, PromptError, StepRequests
+from .sending import ProviderStop, Sender  # noqa: F401  (ProviderStop is part of this module's interface)
+
+CHUNK = 500  # units queued or decided per transaction
+
+
+@dataclass
+class DispatchOptions:
+    batch_size: int | None = None   # requests per batch; None: the provider's limit
+    max_in_flight: int = 8          # batches per provider waiting at once
+    concurrency: int = 8            # realtime calls at once
+    poll_interval: float = 30.0     # seconds between two polls of one batch
+    mode: str | None = None         # "batch" | "realtime": overrides every step's mode
+
+
+class ProviderSteps:
+    def __init__(self, engine, providers, options: DispatchOptions):
+        self.engine = engine
+        self.store = engine.store
+        self.ledger = Ledger(engine.store)
+        self.options = options
+        self.sender = Sender(self.ledger, providers, options, engine.plan, engine.run_tag)
+        self._requests: dict[str, StepRequests] = {}
+        self.sender.recover_realtime()
+
+    def requests(self, step: dict) -> StepRequests:
+        if step["name"] not in self._requests:
+            self._requests[step["name"]] = StepRequests(step, self.engine.language.functions)
+        return self._requests[step["name"]]
+
+    def advance(self, step: dict, should_stop) -> int:
+        """One tick's work on ``step``; how many things happened (0: nothing to do right now)."""
+        req = self.requests(step)
+        done = self.sender.reconcile(step["name"], req.model.provider)
+        done += self.sender.poll(step["name"], req.model.provider)
+        done += self._decide(step)
+        done += self._queue_ready(step, should_stop)
+        if not should_stop():
+            done += self.sender.send(step, req, self._mode(step))
+            done += self._decide(step)
+        return done
+
+    def busy(self, step: str) -> bool:
+        """Does ``step`` have requests out at the provider (so waiting makes sense)?"""
+        return self.ledger.has_open(step)
+
+    def _mode(self, step: dict) -> str:
+        return self.options.mode or step.get("mode") or "batch"
+
+    # --- queueing -------------------------------------------------------------------------
+
+    def _queue_ready(self, step: dict, should_stop) -> int:
+        queued = 0
+        while not should_stop():
+            positions = self._ready(step["name"])
+            if not positions:
+                break
+            self._queue(step, positions)
+            queued += len(positions)
+        return queued
+
+    def _ready(self, name: str) -> list[int]:
+        """Units with no result and no open attempt for ``name`` whose upstream steps all have results."""
+        deps = self.engine.deps[name]
+        dep_clause = "".join(" AND EXISTS (SELECT 1 FROM results d WHERE d.step = ? AND d.unit = u.pos)" for _ in deps)
+        sql = ("SELECT pos FROM units u WHERE NOT EXISTS (SELECT 1 FROM results r WHERE r.step = ? AND r.unit = u.pos) "
+               "AND NOT EXISTS (SELECT 1 FROM attempts a WHERE a.step = ? AND a.unit = u.pos "
+               "AND a.state IN ('queued', 'sent', 'answered'))" + dep_clause + f" ORDER BY pos LIMIT {CHUNK}")
+        return [r[0] for r in self.store.db.execute(sql, (name, name, *deps))]
+
+    def _queue(self, step: dict, positions: list[int]) -> None:
+        name, req = step["name"], self.requests(step)
+        results, attempts = [], []
+        for pos, env, blocked in self.engine.unit_envs(name, positions):
+            if blocked:
+                results.append((pos, "blocked", None, blocked))
+                continue
+            outcome = self._first_request(step, req, pos, env)
+            (attempts if isinstance(outcome, tuple) and len(outcome) == 6 else results).append(outcome)
+        with self.store.transaction() as db:
+            self.store.add_results(name, results, db)
+            self.ledger.add_attempts(attempts, db)
+
+    def _first_request(self, step: dict, req: StepRequests, pos: int, env: dict):
+        """A new attempt row for the unit, or a result (skipped by `when`, failed prompt)."""
+        name = step["name"]
+        try:
+            when = self.engine.when_of(step)
+            if when is not None and not when.evaluate(env, self.engine.rng_for(name, env["unit"]["id"], when)):
+                return (pos, "skipped", None, None)
+        except Exception as err:  # EvalError from `when`
+            return (pos, "failed", None, self.engine.reason(err))
+        round_, feedback = self.ledger.round_of(name, pos)
+        try:
+            request = req.request({**env, "feedback": feedback})
+        except PromptError as err:
+            return (pos, "failed", None, str(err))
+        return (name, pos, round_, self.ledger.tries(name, pos, round_) + 1, self._mode(step), request)
+
+    # --- deciding -----------------------------------------------------------------------------
+
+    def _decide(self, step: dict) -> int:
+        decided = 0
+        while True:
+            answered = self.ledger.attempts(step["name"], "answered", limit=CHUNK)
+            if not answered:
+                return decided
+            envs = {pos: env for pos, env, _ in self.engine.unit_envs(step["name"], sorted({a.unit for a in answered}))}
+            with self.store.transaction() as db:
+                for attempt in answered:
+                    self._decide_one(step, attempt, envs[attempt.unit], db)
+            decided += len(answered)
+
+    def _decide_one(self, step: dict, a: Attempt, env: dict, db) -> None:
+        name, req = step["name"], self.requests(step)
+        retries = step.get("retries", 2)
+        try:
+            if a.error is not None:
+                raise AnswerError(f"the provider answered with an error: {a.error}")
+            output = req.output(a.text, env)
+        except AnswerError as err:
+            if (a.error is None or a.retryable) and a.try_ <= retries:
+                self.ledger.add_attempts([(name, a.unit, a.round, a.try_ + 1, a.mode, _retry_request(a, err))], db)
+                self.ledger.settle(a.id, f"retried: {err}", db)
+            else:
+                tries = f" (after {a.try_} {'try' if a.try_ == 1 else 'tries'})"
+                self.store.add_results(name, [(a.unit, "failed", None, f"{err}{tries}")], db)
+                self.ledger.settle(a.id, f"failed: {err}", db)
+            return
+        if req.judge and not output["passed"] and self._send_back(step, a, output, db):
+            return
+        self.store.add_results(name, [(a.unit, "done", output, None)], db)
+        self.ledger.settle(a.id, "done", db)
+
+    def _send_back(self, step: dict, a: Attempt, output: dict, db) -> bool:
+        """A failed verdict re-runs the judged step for this unit, if it has rounds left."""
+        target = step["config"]["of"]
+        round_, _ = self.ledger.round_of(target, a.unit)
+        if round_ >= step["config"].get("attempts", 1):
+            return False
+        feedback = {k: v for k, v in output.items() if k != "passed"}
+        self.ledger.add_rerun(target, a.unit, round_ + 1, feedback, db)
+        for member in self.engine.judged_group(target):  # the old answer and every verdict on it
+            db.execute("DELETE FROM results WHERE step = ? AND unit = ?", (member, a.unit))
+        self.ledger.settle(a.id, f"sent '{target}' back for round {round_ + 1}", db)
+        return True
+
+
+def _retry_request(a: Attempt, err: AnswerError) -> dict:
+    """The same request, told why its last answer could not be used (a provider error needs no note)."""
+    request = dict(a.request)
+    if a.error is None:
+        base = request["prompt"].split("\n\n(Your previous answer could not be used:")[0]
+        request["prompt"] = (f"{base}\n\n(Your previous answer could not be used: {err}. "
+                             f"Answer again, exactly in the required format.)")
+    return request

@@ -1,0 +1,157 @@
+"""The provider side of the run store: attempts, batches and judge re-runs.
+
+Tables (in the same SQLite database as ``store``):
+- ``attempts``  one row per request sent (or to be sent) for a (step, unit):
+                its judge round and try, state, the request, the raw answer,
+                the provider's error, usage and cost, and what was decided;
+- ``batches``   one row per batch: the client key written *before* the
+                provider is called, the provider's id written after;
+- ``reruns``    a judge's failed verdict sending a unit's step back, with the
+                judge's output as the next round's feedback.
+
+Attempt states: ``queued`` (to send) → ``sent`` (in a batch or a realtime
+call) → ``answered`` (the answer is stored) → ``settled`` (turned into a
+result or a new attempt). Batch states: ``intent`` → ``submitted`` →
+``ingested``; or ``unsent`` / ``failed`` / ``lost``, whose attempts went back
+to ``queued``. Each transition is one transaction, which is what makes
+submission and ingestion exactly-once across kills.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import time
+from dataclasses import dataclass
+
+from .store import Store
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS attempts (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    step TEXT NOT NULL, unit INTEGER NOT NULL, round INTEGER NOT NULL, try INTEGER NOT NULL,
+    state TEXT NOT NULL, mode TEXT NOT NULL, batch TEXT, request TEXT NOT NULL,
+    text TEXT, error TEXT, retryable INTEGER, usage TEXT, cost REAL, list_cost REAL, verdict TEXT);
+CREATE INDEX IF NOT EXISTS attempts_by_state ON attempts(step, state);
+CREATE INDEX IF NOT EXISTS attempts_by_unit ON attempts(step, unit);
+CREATE INDEX IF NOT EXISTS attempts_by_batch ON attempts(batch);
+CREATE TABLE IF NOT EXISTS batches (
+    key TEXT PRIMARY KEY, step TEXT NOT NULL, provider TEXT NOT NULL, provider_id TEXT,
+    state TEXT NOT NULL, created REAL NOT NULL, requests INTEGER NOT NULL, polled REAL, detail TEXT);
+CREATE TABLE IF NOT EXISTS reruns (
+    step TEXT NOT NULL, unit INTEGER NOT NULL, round INTEGER NOT NULL, feedback TEXT,
+    PRIMARY KEY (step, unit, round)) WITHOUT ROWID;
+"""
+
+OPEN = ("queued", "sent", "answered")
+
+
+@dataclass(frozen=True)
+class Attempt:
+    id: int
+    step: str
+    unit: int
+    round: int
+    try_: int
+    mode: str
+    request: dict
+    text: str | None = None
+    error: str | None = None
+    retryable: bool = True
+
+
+class Ledger:
+    def __init__(self, store: Store):
+        self.store = store
+        self.db = store.db
+        self.db.executescript(_SCHEMA)
+
+    # --- attempts ------------------------------------------------------------------------
+
+    def add_attempts(self, rows: list[tuple[str, int, int, int, str, dict]], db: sqlite3.Connection) -> None:
+        """Queue attempts: (step, unit, round, try, mode, request without custom_id)."""
+        db.executemany("INSERT INTO attempts(step, unit, round, try, state, mode, request) VALUES (?, ?, ?, ?, 'queued', ?, ?)",
+                       ((s, u, r, t, m, json.dumps(req)) for s, u, r, t, m, req in rows))
+
+    def attempts(self, step: str, state: str, mode: str | None = None, limit: int = -1) -> list[Attempt]:
+        sql = ("SELECT id, step, unit, round, try, mode, request, text, error, retryable FROM attempts "
+               "WHERE step = ? AND state = ?" + (" AND mode = ?" if mode else "") + " ORDER BY id LIMIT ?")
+        args = (step, state, mode, limit) if mode else (step, state, limit)
+        return [Attempt(i, s, u, r, t, m, json.loads(q), x, e, bool(rt) if rt is not None else True)
+                for i, s, u, r, t, m, q, x, e, rt in self.db.execute(sql, args)]
+
+    def batch_attempts(self, key: str) -> list[Attempt]:
+        rows = self.db.execute("SELECT id, step, unit, round, try, mode, request FROM attempts WHERE batch = ? ORDER BY id",
+                               (key,))
+        return [Attempt(i, s, u, r, t, m, json.loads(q)) for i, s, u, r, t, m, q in rows]
+
+    def tries(self, step: str, unit: int, round_: int) -> int:
+        return self.db.execute("SELECT count(*) FROM attempts WHERE step = ? AND unit = ? AND round = ?",
+                               (step, unit, round_)).fetchone()[0]
+
+    def mark_sent(self, ids: list[int], batch: str | None, db: sqlite3.Connection) -> None:
+        db.executemany("UPDATE attempts SET state = 'sent', batch = ? WHERE id = ? AND state = 'queued'",
+                       ((batch, i) for i in ids))
+
+    def requeue(self, ids: list[int], db: sqlite3.Connection) -> None:
+        db.executemany("UPDATE attempts SET state = 'queued', batch = NULL WHERE id = ? AND state = 'sent'",
+                       ((i,) for i in ids))
+
+    def answer(self, attempt_id: int, text: str | None, error: str | None, retryable: bool, usage: dict,
+               cost: float | None, list_cost: float | None, db: sqlite3.Connection) -> None:
+        """Store an answer once: an attempt already answered keeps its first answer."""
+        db.execute("UPDATE attempts SET state = 'answered', text = ?, error = ?, retryable = ?, usage = ?, cost = ?, "
+                   "list_cost = ? WHERE id = ? AND state = 'sent'",
+                   (text, error, int(retryable), json.dumps(usage), cost, list_cost, attempt_id))
+
+    def settle(self, attempt_id: int, verdict: str, db: sqlite3.Connection) -> None:
+        db.execute("UPDATE attempts SET state = 'settled', verdict = ? WHERE id = ?", (verdict, attempt_id))
+
+    def has_open(self, step: str) -> bool:
+        return self.db.execute("SELECT 1 FROM attempts WHERE step = ? AND state IN ('queued', 'sent', 'answered') LIMIT 1",
+                               (step,)).fetchone() is not None
+
+    # --- batches ---------------------------------------------------------------------------
+
+    def add_batch(self, key: str, step: str, provider: str, requests: int, db: sqlite3.Connection) -> None:
+        db.execute("INSERT INTO batches(key, step, provider, state, created, requests) VALUES (?, ?, ?, 'intent', ?, ?)",
+                   (key, step, provider, time.time(), requests))
+
+    def set_batch(self, key: str, state: str, db: sqlite3.Connection, provider_id: str | None = None,
+                  detail: str | None = None) -> None:
+        db.execute("UPDATE batches SET state = ?, provider_id = coalesce(?, provider_id), detail = coalesce(?, detail) "
+                   "WHERE key = ?", (state, provider_id, detail, key))
+
+    def polled(self, key: str) -> None:
+        self.db.execute("UPDATE batches SET polled = ? WHERE key = ?", (time.time(), key))
+
+    def batches(self, step: str, state: str) -> list[tuple[str, str | None, float | None]]:
+        """(key, provider id, last polled) of the step's batches in ``state``."""
+        return self.db.execute("SELECT key, provider_id, polled FROM batches WHERE step = ? AND state = ? ORDER BY created",
+                               (step, state)).fetchall()
+
+    def in_flight(self, provider: str) -> int:
+        return self.db.execute("SELECT count(*) FROM batches WHERE provider = ? AND state IN ('intent', 'submitted')",
+                               (provider,)).fetchone()[0]
+
+    def batch_count(self) -> int:
+        return self.db.execute("SELECT count(*) FROM batches").fetchone()[0]
+
+    # --- judge re-runs -------------------------------------------------------------------
+
+    def round_of(self, step: str, unit: int) -> tuple[int, dict | None]:
+        """The unit's current judge round for ``step`` (1 = first) and the feedback that started it."""
+        row = self.db.execute("SELECT round, feedback FROM reruns WHERE step = ? AND unit = ? ORDER BY round DESC LIMIT 1",
+                              (step, unit)).fetchone()
+        return (row[0], json.loads(row[1])) if row else (1, None)
+
+    def add_rerun(self, step: str, unit: int, round_: int, feedback: dict, db: sqlite3.Connection) -> None:
+        db.execute("INSERT OR IGNORE INTO reruns(step, unit, round, feedback) VALUES (?, ?, ?, ?)",
+                   (step, unit, round_, json.dumps(feedback)))
+
+    # --- money -----------------------------------------------------------------------------
+
+    def spent(self) -> tuple[float, float]:
+        """(cost, cost at list prices) of every answered attempt so far, in USD."""
+        cost, listed = self.db.execute("SELECT coalesce(sum(cost), 0), coalesce(sum(list_cost), 0) FROM attempts").fetchone()
+        return cost, listed

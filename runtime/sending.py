@@ -1,0 +1,231 @@
+"""Sending attempts to providers exactly once: batches (crash-safe) and realtime calls.
+
+A batch is submitted in three steps, each a transaction or a provider call:
+1. record the intent: a batch row with a client key, its attempts marked sent;
+2. call the provider with the key in the batch's metadata / display name;
+3. record the provider's id.
+A kill between 1 and 3 leaves an ``intent`` row; the next tick asks the
+provider for a batch with that key (``reconcile``) and either adopts it or
+re-queues the attempts: never a second submission of a batch the provider
+took. An ended batch's answers and the batch's ``ingested`` state are written
+in one transaction, so results are counted exactly once.
+"""
+
+from __future__ import annotations
+
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+from .ledger import Attempt, Ledger
+from .providers.base import Outcome, ProviderError, Request
+
+
+class ProviderStop(Exception):
+    """A provider problem no retry fixes now (a key, a model name, the budget): stop; the run stays resumable."""
+
+
+class Sender:
+    def __init__(self, ledger: Ledger, providers, options, plan, run_tag: str):
+        self.ledger, self.store = ledger, ledger.store
+        self.providers, self.options = providers, options
+        self.prices = plan.data.get("prices", {})
+        self.budget = (plan.data.get("budget") or {}).get("max_usd")
+        self.models = {s["name"]: s.get("model") for s in plan.steps}
+        self.tag = run_tag
+        self.backoff_until: dict[str, float] = {}  # provider → no submissions before this time
+
+    # --- batches -----------------------------------------------------------------------------
+
+    def reconcile(self, step: str, provider: str) -> int:
+        """Batches recorded as intent but with no provider id: adopt them, or re-queue their attempts."""
+        changed = 0
+        for key, _, _ in self.ledger.batches(step, "intent"):
+            try:
+                found = self.providers.adapter(provider).find(key)
+            except ProviderError as err:
+                self._transient_or_stop(provider, err)
+                continue
+            with self.store.transaction() as db:
+                if found:
+                    self.ledger.set_batch(key, "submitted", db, provider_id=found)
+                else:
+                    self.ledger.requeue([a.id for a in self.ledger.batch_attempts(key)], db)
+                    self.ledger.set_batch(key, "unsent", db, detail="not found at the provider after an interruption")
+                self.store.event("reconciled", step, {"batch": key, "found": bool(found)}, db=db)
+            changed += 1
+        return changed
+
+    def poll(self, step: str, provider: str) -> int:
+        ingested = 0
+        for key, batch_id, polled in self.ledger.batches(step, "submitted"):
+            if polled is not None and time.time() - polled < self.options.poll_interval:
+                continue
+            adapter = self.providers.adapter(provider)
+            try:
+                status = adapter.poll(batch_id)
+            except ProviderError as err:
+                if err.kind == "not_found":
+                    self._lost(step, key, err)
+                    ingested += 1
+                else:
+                    self._transient_or_stop(provider, err)
+                continue
+            self.ledger.polled(key)
+            if status.ended:
+                self._ingest(step, key, batch_id, status, adapter)
+                ingested += 1
+        return ingested
+
+    def _ingest(self, step: str, key: str, batch_id: str, status, adapter) -> None:
+        attempts = self.ledger.batch_attempts(key)
+        ids = [self._custom_id(a) for a in attempts]
+        try:
+            outcomes = {o.custom_id: o for o in adapter.results(batch_id, ids)}
+        except ProviderError as err:
+            if not status.failed:
+                self._transient_or_stop(self.models[step].partition(":")[0], err)
+                return
+            outcomes = {}
+        with self.store.transaction() as db:
+            for attempt, cid in zip(attempts, ids):
+                outcome = outcomes.get(cid) or Outcome(cid, error=f"batch {status.state}: {status.failed or 'no answer'}")
+                self._record(attempt, outcome, batch=True, db=db)
+            self.ledger.set_batch(key, "ingested", db, detail=status.state)
+            self.store.event("ingested", step, {"batch": key, "state": status.state, "requests": len(attempts)}, db=db)
+
+    def _lost(self, step: str, key: str, err: ProviderError) -> None:
+        with self.store.transaction() as db:
+            self.ledger.requeue([a.id for a in self.ledger.batch_attempts(key)], db)
+            self.ledger.set_batch(key, "lost", db, detail=err.message)
+            self.store.event("batch lost", step, {"batch": key, "reason": err.message}, db=db)
+
+    def send(self, step: dict, req, mode: str) -> int:
+        self._check_budget()
+        if mode == "realtime":
+            return self._call_realtime(step, req)
+        return self._submit(step, req)
+
+    def _submit(self, step: dict, req) -> int:
+        provider = req.model.provider
+        if time.time() < self.backoff_until.get(provider, 0):
+            return 0
+        adapter = self.providers.adapter(provider)
+        sent = 0
+        queued = self.ledger.attempts(step["name"], "queued", mode="batch")
+        for group in self._batches(queued, adapter):
+            if self.ledger.in_flight(provider) >= self.options.max_in_flight:
+                break
+            if not self._submit_one(step["name"], provider, adapter, group):
+                break
+            sent += len(group)
+        return sent
+
+    def _batches(self, attempts: list[Attempt], adapter):
+        size = min(self.options.batch_size or adapter.max_batch_requests, adapter.max_batch_requests)
+        group, total = [], 0
+        for attempt in attempts:
+            request = self._request(attempt)
+            weight = adapter.request_bytes(request)
+            if group and (len(group) >= size or total + weight > adapter.max_batch_bytes):
+                yield group
+                group, total = [], 0
+            group.append((attempt, request))
+            total += weight
+        if group:
+            yield group
+
+    def _submit_one(self, step: str, provider: str, adapter, group) -> bool:
+        key = f"octo-{self.tag}-b{self.ledger.batch_count() + 1}"
+        ids = [a.id for a, _ in group]
+        with self.store.transaction() as db:  # 1. the intent, before the provider hears of it
+            self.ledger.add_batch(key, step, provider, len(group), db)
+            self.ledger.mark_sent(ids, key, db)
+        try:
+            batch_id = adapter.submit(key, [r for _, r in group])  # 2.
+        except ProviderError as err:
+            if err.transient:  # it may have been accepted after all: the next tick's reconcile decides
+                self._transient_or_stop(provider, err)
+                return False
+            with self.store.transaction() as db:  # refused outright: nothing was accepted
+                self.ledger.requeue(ids, db)
+                self.ledger.set_batch(key, "unsent", db, detail=err.message)
+            raise ProviderStop(err.message) from None
+        with self.store.transaction() as db:  # 3.
+            self.ledger.set_batch(key, "submitted", db, provider_id=batch_id)
+            self.store.event("submitted", step, {"batch": key, "requests": len(group)}, db=db)
+        return True
+
+    # --- realtime --------------------------------------------------------------------------
+
+    def recover_realtime(self) -> None:
+        """Realtime calls cut off by a kill have no answer: send them again (a realtime call cannot be looked up)."""
+        rows = self.store.db.execute("SELECT id FROM attempts WHERE state = 'sent' AND batch IS NULL").fetchall()
+        if rows:
+            with self.store.transaction() as db:
+                self.ledger.requeue([r[0] for r in rows], db)
+                self.store.event("realtime calls re-queued after an interruption", detail={"attempts": len(rows)}, db=db)
+
+    def _call_realtime(self, step: dict, req) -> int:
+        provider = req.model.provider
+        if time.time() < self.backoff_until.get(provider, 0):
+            return 0
+        adapter = self.providers.adapter(provider)
+        queued = self.ledger.attempts(step["name"], "queued", mode="realtime", limit=self.options.concurrency * 8)
+        if not queued:
+            return 0
+        with self.store.transaction() as db:
+            self.ledger.mark_sent([a.id for a in queued], None, db)
+        with ThreadPoolExecutor(self.options.concurrency) as pool:
+            answers = list(pool.map(lambda a: _call(adapter, self._request(a)), queued))
+        stop = None
+        with self.store.transaction() as db:
+            for attempt, answer in zip(queued, answers):
+                if isinstance(answer, ProviderError):
+                    self.ledger.requeue([attempt.id], db)
+                    stop = stop or answer
+                else:
+                    self._record(attempt, answer, batch=False, db=db)
+        if stop is not None:
+            self._transient_or_stop(provider, stop)
+        return len(queued)
+
+    # --- shared ------------------------------------------------------------------------------
+
+    def _custom_id(self, attempt: Attempt) -> str:
+        return f"{self.tag}-a{attempt.id}"
+
+    def _request(self, attempt: Attempt) -> Request:
+        return Request(custom_id=self._custom_id(attempt), **attempt.request)
+
+    def _record(self, attempt: Attempt, outcome: Outcome, batch: bool, db) -> None:
+        price = self.prices.get("models", {}).get(self.models[attempt.step])
+        discount = self.prices.get("batch_discount", 0.5)
+        listed = outcome.usage.cost(price, batch, discount)
+        cost = 0.0 if self.providers.emulated else listed
+        self.ledger.answer(attempt.id, outcome.text, outcome.error, outcome.retryable, outcome.usage.to_json(),
+                           cost, listed, db)
+
+    def _transient_or_stop(self, provider: str, err: ProviderError) -> None:
+        if not err.transient:
+            raise ProviderStop(err.message)
+        self.backoff_until[provider] = time.time() + min(60.0, max(1.0, self.options.poll_interval))
+        self.store.event("provider busy", None, {"provider": provider, "reason": err.message})
+
+    def _check_budget(self) -> None:
+        if self.budget is None:
+            return
+        spent, _ = self.ledger.spent()
+        if spent >= self.budget:
+            raise ProviderStop(f"the budget is spent: ${spent:.4f} of budget.max_usd ${self.budget:.2f}; "
+                               f"raise it in the .octo file's budget and resume")
+
+
+def _call(adapter, request: Request) -> Outcome | ProviderError:
+    try:
+        return adapter.call(request)
+    except ProviderError as err:
+        return err
+    except Exception as err:  # an SDK surprise must not lose the other calls' answers
+        return ProviderError(f"unexpected error from the provider SDK: {type(err).__name__}: {err}", transient=True)
+
+

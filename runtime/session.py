@@ -1,0 +1,72 @@
+"""How a run talks to providers, rebuilt from its stored settings every time it is opened.
+
+The settings (emulator or not, fault spec, batch size, in-flight limit, realtime
+concurrency, poll interval, mode) are written once when the run is created, so
+``octoc run --resume`` and ``octoc tick`` behave exactly as the first process
+did. With the emulator, an emulator is started in this process; batches a
+previous process left in its own emulator are gone, and the dispatcher
+re-queues their attempts (they were never paid for).
+"""
+
+from __future__ import annotations
+
+import json
+from contextlib import contextmanager
+from typing import Iterator
+
+from .dispatch import DispatchOptions
+from .engine import Engine
+from .providers import Providers, missing_keys
+from .store import Store
+
+EMULATOR_POLL_INTERVAL = 0.05
+DEFAULT_POLL_INTERVAL = 30.0
+
+
+def settings_of(store: Store) -> dict:
+    return json.loads(store.get("settings") or "{}")
+
+
+def options_from(settings: dict) -> DispatchOptions:
+    emulated = bool(settings.get("emulator"))
+    return DispatchOptions(
+        batch_size=settings.get("batch_size"),
+        max_in_flight=settings.get("max_in_flight") or 8,
+        concurrency=settings.get("concurrency") or 8,
+        poll_interval=settings.get("poll_interval") if settings.get("poll_interval") is not None
+        else (EMULATOR_POLL_INTERVAL if emulated else DEFAULT_POLL_INTERVAL),
+        mode=settings.get("mode"),
+    )
+
+
+def providers_needed(plan) -> set[str]:
+    return {s["model"].partition(":")[0] for s in plan.steps if s["runs"] == "provider" and s.get("model")}
+
+
+def check_keys(plan, settings: dict) -> list[str]:
+    """Messages for missing API keys; empty when the run can start (the emulator needs none)."""
+    return [] if settings.get("emulator") else missing_keys(providers_needed(plan))
+
+
+@contextmanager
+def open_engine(run_dir) -> Iterator[Engine]:
+    """An engine wired to the run's providers (and a private emulator when the run uses one)."""
+    engine = Engine(run_dir)
+    settings = settings_of(engine.store)
+    server = None
+    try:
+        if settings.get("emulator"):
+            from .emulator.core import Emulator
+            from .emulator.server import EmulatorServer
+
+            emulator = Emulator(seed=settings.get("emulator_seed", engine.seed), faults=settings.get("faults"))
+            server = EmulatorServer(emulator).start()
+            engine.providers = Providers(emulator_url=server.url)
+        else:
+            engine.providers = Providers()
+        engine.dispatch_options = options_from(settings)
+        yield engine
+    finally:
+        engine.close()
+        if server is not None:
+            server.stop()
