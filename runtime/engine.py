@@ -34,7 +34,7 @@ class TickResult:
 
 
 class Engine:
-    def __init__(self, run_dir: Path):
+    def __init__(self, run_dir: Path, providers=None, options=None):
         self.dir = Path(run_dir)
         self.plan = open_plan(self.dir)
         self.store = open_store(self.dir)
@@ -43,7 +43,26 @@ class Engine:
         self.data = data_env(self.plan)
         self.seed = self.plan.data["pipeline"]["seed"]
         self.steps = {s["name"]: s for s in self.plan.steps}
+        self.run_tag = self.store.get("tag") or "run"
+        self.deps = effective_deps(self.plan.steps)
         self._executors: dict[str, object] = {}
+        self._whens: dict[str, object] = {}
+        self.providers = providers
+        self.dispatch_options = options
+        self._dispatch = None
+
+    @property
+    def dispatch(self):
+        """The provider side of the tick, built on first use (a run without provider steps never needs it)."""
+        if self._dispatch is None:
+            from .dispatch import DispatchOptions, ProviderSteps
+
+            if self.providers is None:
+                from .providers import Providers
+
+                self.providers = Providers()
+            self._dispatch = ProviderSteps(self, self.providers, self.dispatch_options or DispatchOptions())
+        return self._dispatch
 
     def close(self) -> None:
         self.store.close()
@@ -58,7 +77,9 @@ class Engine:
         for step in self.plan.steps:
             if step["runs"] == "provider":
                 if self._incomplete(step["name"]):
-                    result.waiting.append(step["name"])
+                    result.processed += self.dispatch.advance(step, should_stop)
+                    if self._incomplete(step["name"]):
+                        result.waiting.append(step["name"])
                 continue
             kind = self.language.kinds[step["kind"]]
             while not (should_stop() or (deadline and time.monotonic() > deadline)):
@@ -98,7 +119,7 @@ class Engine:
 
     def _run_chunk(self, step: dict, kind) -> int:
         name = step["name"]
-        positions = self._ready(name, step["depends_on"])
+        positions = self._ready(name, self.deps[name])
         if not positions:
             return 0
         run, when, needs_rng = self._executor(step, kind)
@@ -141,7 +162,7 @@ class Engine:
         name = step["name"]
         if self.store.get(f"aggregated:{name}") is not None:
             return 0
-        if any(self._incomplete(d) for d in step["depends_on"]):
+        if any(self._incomplete(d) for d in self.deps[name]):
             return 0
         runner = kind.runner(step["config"], self.language.functions)
         when = compiled(step["when"], self.language.functions)
@@ -174,6 +195,50 @@ class Engine:
             self.store.put(f"aggregated:{name}", str(time.time()), db)
         return len(groups) or 1
 
+
+    # --- shared with the provider side ---------------------------------------------------
+
+    def unit_envs(self, step: str, positions: list[int]):
+        """(position, env, blocked reason or None) per unit: the names a step's expressions and prompts see."""
+        upstream = {dep: self.store.results(dep, positions) for dep in self.deps[step]}
+        for pos, idx, unit_id in self.store.units(positions):
+            states = {d: r[pos] for d, r in upstream.items() if pos in r}
+            failed = [d for d, (state, _, _) in states.items() if state in ("failed", "blocked")]
+            env = {"unit": self.space.unit(idx, unit_id), "data": self.data,
+                   **{d: output for d, (_, output, _) in states.items()}}
+            yield pos, env, (f"upstream step '{failed[0]}' failed" if failed else None)
+
+    def when_of(self, step: dict):
+        if step["name"] not in self._whens:
+            self._whens[step["name"]] = compiled(step["when"], self.language.functions)
+        return self._whens[step["name"]]
+
+    def rng_for(self, step: str, unit_id: str, expr):
+        return unit_stream(self.seed, unit_id, step) if getattr(expr, "random", True) else None
+
+    def reason(self, err: Exception) -> str:
+        return _reason(err) if isinstance(err, EvalError) else f"{type(err).__name__}: {err}"
+
+    def judged_group(self, step: str) -> list[str]:
+        """``step`` and every judge of it: the steps whose results a failed verdict invalidates."""
+        return [step] + [s["name"] for s in self.plan.steps if s["kind"] == "judge" and s["config"].get("of") == step]
+
+
+def effective_deps(steps: list[dict]) -> dict[str, list[str]]:
+    """Each step's dependencies, plus the judges of what it reads: a judge may send a unit's answer
+    back, so nothing downstream of a judged step may use the answer before every verdict on it."""
+    judges: dict[str, list[str]] = {}
+    for s in steps:
+        if s["kind"] == "judge":
+            judges.setdefault(s["config"]["of"], []).append(s["name"])
+    group_of = {m: [target, *js] for target, js in judges.items() for m in (target, *js)}
+    out = {}
+    for s in steps:
+        deps = list(s["depends_on"])
+        for d in s["depends_on"]:
+            deps += [m for m in group_of.get(d, ()) if m != s["name"] and m not in deps and s["name"] not in group_of.get(d, ())]
+        out[s["name"]] = deps
+    return out
 
 def _validated(run, rules):
     """Wrap an executor so a false `validate` rule fails the unit with the rule's message."""
