@@ -1,0 +1,314 @@
+"""The Gemini adapter: octo requests through google-genai's Developer API (batch and realtime).
+
+Owns the translation between ``Request``/``Outcome`` and the Gemini API as the
+google-genai SDK speaks it:
+
+- a batch goes inline (``batches.create(src=[{contents, config, metadata}])``) while
+  its JSONL size stays under ``inline_limit_bytes`` (default 20 MB, the API's
+  inline ceiling), otherwise as an uploaded JSONL file of ``{"key", "request"}``
+  lines (``files.upload`` then ``batches.create(src="files/ID")``);
+- the batch's ``display_name`` is octo's batch key: ``find(key)`` lists the
+  account's batches and picks the newest one with that name;
+- results come back in request order (inline responses, or the responses file
+  downloaded with ``files.download``). Each inline request also carries
+  ``metadata={"key": custom_id}`` and each file line its ``key``; when the
+  answers echo them they are matched by key (safe if the service reorders),
+  otherwise by position. Requests with no answer were never run: retryable;
+- structured output uses JSON-Schema mode
+  (``response_mime_type="application/json"``, ``response_json_schema=schema``);
+- usage: ``prompt_token_count`` includes cached tokens, so uncached input is the
+  difference; thinking tokens (``thoughts_token_count``) are billed as output;
+- google-genai does not retry by default: the client is built with
+  ``HttpRetryOptions`` retrying 408/429/5xx ``retry_attempts - 1`` times after
+  ``retry_delay`` seconds (doubling). The SDK ignores ``retry-after``.
+
+The SDK's ``BatchJob`` drops the API's ``batchStats``, so ``poll`` counts come from
+the inline results when there are any.
+"""
+
+from __future__ import annotations
+
+import json
+from contextlib import contextmanager
+
+from .base import BatchStatus, Outcome, ProviderError, Request, Usage, redact, register_secret
+
+_KEY_ENV = "GEMINI_API_KEY (or GOOGLE_API_KEY)"
+_RETRY_STATUSES = [408, 429, 500, 502, 503, 504]
+_ENDED = {"JOB_STATE_SUCCEEDED", "JOB_STATE_FAILED", "JOB_STATE_CANCELLED", "JOB_STATE_EXPIRED",
+          "JOB_STATE_PARTIALLY_SUCCEEDED"}
+# gRPC codes (google.rpc.Status, as per-request batch errors carry them) for which sending
+# the same request again cannot help: INVALID_ARGUMENT, NOT_FOUND, ALREADY_EXISTS,
+# PERMISSION_DENIED, FAILED_PRECONDITION, OUT_OF_RANGE, UNIMPLEMENTED, UNAUTHENTICATED.
+_FINAL_RPC_CODES = {3, 5, 6, 7, 9, 11, 12, 16}
+_REFUSED_FINISH = {"SAFETY", "RECITATION", "BLOCKLIST", "PROHIBITED_CONTENT", "SPII", "LANGUAGE",
+                   "IMAGE_SAFETY", "MALFORMED_FUNCTION_CALL"}
+
+
+def _transport_errors() -> tuple[type[BaseException], ...]:
+    """Connection-level failures of whichever httpx flavour the SDK runs on."""
+    found = []
+    for module_name in ("httpx", "httpx2"):
+        try:
+            module = __import__(module_name)
+        except ImportError:
+            continue
+        found.append(module.TransportError)
+    return tuple(found)
+
+
+class GeminiAdapter:
+    provider = "gemini"
+    max_batch_requests = 100_000        # no documented count limit; keeps one results file manageable
+    max_batch_bytes = 2_000_000_000     # input files up to 2 GB
+
+    def __init__(self, api_key: str, base_url: str | None = None, *, inline_limit_bytes: int = 20_000_000,
+                 retry_attempts: int = 3, retry_delay: float = 1.0, timeout: float = 600.0, **options):
+        from google import genai
+        from google.genai import errors, types
+
+        register_secret(api_key)
+        self._types, self._errors = types, errors
+        self._transport = _transport_errors()
+        self.inline_limit_bytes = inline_limit_bytes
+        self.base_url = base_url or "https://generativelanguage.googleapis.com"
+        retry = types.HttpRetryOptions(attempts=max(1, retry_attempts), initial_delay=retry_delay,
+                                       max_delay=retry_delay * 8, exp_base=2, jitter=retry_delay / 4,
+                                       http_status_codes=_RETRY_STATUSES)
+        http_options = types.HttpOptions(api_version="v1beta", base_url=base_url, retry_options=retry,
+                                         timeout=int(timeout * 1000))  # milliseconds
+        # Keep the client: it closes its HTTP connections when garbage-collected.
+        self._client = genai.Client(api_key=api_key, http_options=http_options)
+        self._options = options
+
+    # --- building requests -----------------------------------------------------------------
+
+    def _config(self, request: Request):
+        config = {"max_output_tokens": request.max_tokens}
+        if request.system:
+            config["system_instruction"] = request.system
+        if request.temperature is not None:
+            config["temperature"] = request.temperature
+        if request.schema is not None:
+            config["response_mime_type"] = "application/json"
+            config["response_json_schema"] = request.schema
+        return self._types.GenerateContentConfig(**config)
+
+    @staticmethod
+    def _contents(request: Request) -> list[dict]:
+        return [{"role": "user", "parts": [{"text": request.prompt}]}]
+
+    def _rest_request(self, request: Request) -> dict:
+        """The GenerateContentRequest as REST JSON, for a file-mode line (the SDK converts inline ones)."""
+        generation = {"maxOutputTokens": request.max_tokens}
+        if request.temperature is not None:
+            generation["temperature"] = request.temperature
+        if request.schema is not None:
+            generation.update(responseMimeType="application/json", responseJsonSchema=request.schema)
+        body: dict = {"contents": self._contents(request)}
+        if request.system:
+            body["systemInstruction"] = {"parts": [{"text": request.system}], "role": "user"}
+        body["generationConfig"] = generation
+        return body
+
+    def _line(self, request: Request) -> bytes:
+        line = {"key": request.custom_id, "request": self._rest_request(request)}
+        return json.dumps(line, ensure_ascii=False).encode("utf-8") + b"\n"
+
+    def request_bytes(self, request: Request) -> int:
+        return len(self._line(request))
+
+    # --- batches -----------------------------------------------------------------------------
+
+    def submit(self, key: str, requests: list[Request]) -> str:
+        if not requests:
+            raise ValueError("a batch needs at least one request")
+        models = {r.model for r in requests}
+        if len(models) != 1:
+            raise ValueError(f"a Gemini batch runs one model; got {sorted(models)}")
+        model = models.pop()
+        lines = [self._line(r) for r in requests]
+        with self._guard("submitting a batch"):
+            if sum(map(len, lines)) <= self.inline_limit_bytes:
+                source = [{"contents": self._contents(r), "config": self._config(r),
+                           "metadata": {"key": r.custom_id}} for r in requests]
+            else:
+                source = self._upload(key, b"".join(lines))
+            job = self._client.batches.create(model=model, src=source, config={"display_name": key})
+        return job.name
+
+    def _upload(self, key: str, data: bytes) -> str:
+        import io
+
+        uploaded = self._client.files.upload(
+            file=io.BytesIO(data), config={"mime_type": "application/jsonl", "display_name": f"{key}.jsonl"})
+        return uploaded.name
+
+    def find(self, key: str) -> str | None:
+        with self._guard("listing batches"):
+            matches = [job for job in self._client.batches.list(config={"page_size": 100})
+                       if job.display_name == key]
+        if not matches:
+            return None
+        newest = max(matches, key=lambda job: (job.create_time is not None, job.create_time or 0))
+        return newest.name
+
+    def poll(self, batch_id: str) -> BatchStatus:
+        with self._guard(f"polling batch {batch_id}"):
+            job = self._client.batches.get(name=batch_id)
+        state = job.state.name if job.state is not None else "JOB_STATE_UNSPECIFIED"
+        inlined = job.dest.inlined_responses if job.dest is not None else None
+        counts = {}
+        if inlined is not None:
+            errored = sum(1 for entry in inlined if entry.error is not None)
+            counts = {"succeeded": len(inlined) - errored, "errored": errored}
+        return BatchStatus(ended=state in _ENDED, state=state, failed=self._failure(state, job), counts=counts)
+
+    @staticmethod
+    def _failure(state: str, job) -> str | None:
+        if state == "JOB_STATE_FAILED":
+            return "the Gemini batch failed as a whole; none of its requests were answered"
+        if state == "JOB_STATE_EXPIRED":
+            return "the Gemini batch expired before all of its requests ran"
+        nothing_ran = job.dest is None or not (job.dest.inlined_responses or job.dest.file_name)
+        if state == "JOB_STATE_CANCELLED" and nothing_ran:
+            return "the Gemini batch was cancelled before any of its requests ran"
+        return None
+
+    def results(self, batch_id: str, custom_ids: list[str]) -> list[Outcome]:
+        with self._guard(f"fetching the results of batch {batch_id}"):
+            job = self._client.batches.get(name=batch_id)
+            entries = self._entries(job)
+        state = job.state.name if job.state is not None else "JOB_STATE_UNSPECIFIED"
+        matched = self._match(entries, custom_ids)
+        return [self._outcome(cid, entry, state) for cid, entry in zip(custom_ids, matched)]
+
+    def _entries(self, job) -> list[dict]:
+        """The batch's answers in order, each ``{"key"?, "response"?: GenerateContentResponse, "error"?: dict}``."""
+        dest = job.dest
+        if dest is None:
+            return []
+        if dest.inlined_responses is not None:
+            return [{"key": (entry.metadata or {}).get("key"), "response": entry.response,
+                     "error": entry.error.model_dump(exclude_none=True) if entry.error is not None else None}
+                    for entry in dest.inlined_responses]
+        if dest.file_name:
+            data = self._client.files.download(file=dest.file_name)
+            return [self._file_entry(json.loads(line)) for line in data.decode("utf-8").splitlines() if line.strip()]
+        return []
+
+    def _file_entry(self, line: dict) -> dict:
+        response = line.get("response")
+        if response is not None:
+            response = self._types.GenerateContentResponse.model_validate(response)
+        return {"key": line.get("key"), "response": response, "error": line.get("error")}
+
+    @staticmethod
+    def _match(entries: list[dict], custom_ids: list[str]) -> list[dict | None]:
+        """Entries by key when every entry carries one, else by position; None where nothing came back."""
+        if entries and all(entry["key"] is not None for entry in entries):
+            by_key = {entry["key"]: entry for entry in entries}
+            return [by_key.get(cid) for cid in custom_ids]
+        return [entries[i] if i < len(entries) else None for i in range(len(custom_ids))]
+
+    def _outcome(self, custom_id: str, entry: dict | None, state: str) -> Outcome:
+        if entry is None:
+            return Outcome(custom_id, error=f"gemini: the batch ended ({state}) before this request ran",
+                           retryable=True)
+        if entry["error"] is not None or entry["response"] is None:
+            error = entry["error"] or {}
+            code = error.get("code")
+            return Outcome(custom_id, error=redact(f"gemini: the request failed (code {code}): "
+                                                   f"{error.get('message', 'no answer')}"),
+                           retryable=_retryable_code(code))
+        return self._answer(custom_id, entry["response"])
+
+    def _answer(self, custom_id: str, response) -> Outcome:
+        """An Outcome from a GenerateContentResponse (batch or realtime)."""
+        usage = _usage(response.usage_metadata)
+        if not response.candidates:
+            feedback = response.prompt_feedback
+            reason = feedback.block_reason.name if feedback is not None and feedback.block_reason else "no candidates"
+            return Outcome(custom_id, usage=usage, error=f"gemini: no answer ({reason})", retryable=False)
+        candidate = response.candidates[0]
+        parts = candidate.content.parts if candidate.content is not None and candidate.content.parts else []
+        text = "".join(part.text for part in parts if part.text is not None and not part.thought)
+        finish = candidate.finish_reason.name if candidate.finish_reason is not None else "STOP"
+        if finish == "MAX_TOKENS":
+            # The partial text is kept for inspection; re-sending the same request would stop at the same place.
+            return Outcome(custom_id, text=text or None, usage=usage, retryable=False,
+                           error="gemini: the answer was cut off at max_tokens (finish reason MAX_TOKENS)")
+        if finish in _REFUSED_FINISH:
+            return Outcome(custom_id, text=text or None, usage=usage, retryable=False,
+                           error=f"gemini: the model stopped without a usable answer (finish reason {finish})")
+        return Outcome(custom_id, text=text, usage=usage)
+
+    def cancel(self, batch_id: str) -> None:
+        with self._guard(f"cancelling batch {batch_id}"):
+            self._client.batches.cancel(name=batch_id)
+
+    # --- realtime ------------------------------------------------------------------------------
+
+    def call(self, request: Request) -> Outcome:
+        try:
+            with self._guard(f"calling {request.model}", per_request=True):
+                response = self._client.models.generate_content(
+                    model=request.model, contents=self._contents(request), config=self._config(request))
+        except _RequestRefused as refused:
+            return Outcome(request.custom_id, error=refused.message, retryable=False)
+        return self._answer(request.custom_id, response)
+
+    # --- errors ----------------------------------------------------------------------------------
+
+    @contextmanager
+    def _guard(self, doing: str, per_request: bool = False):
+        """SDK exceptions as ProviderError (or, for one realtime request's own 4xx, _RequestRefused)."""
+        try:
+            yield
+        except self._errors.APIError as err:
+            raise self._api_failure(err, doing, per_request) from None
+        except self._transport as err:
+            raise ProviderError(f"gemini: cannot reach {self.base_url} while {doing}: "
+                                f"{type(err).__name__}: {err}", transient=True) from None
+
+    def _api_failure(self, err, doing: str, per_request: bool) -> Exception:
+        code, status, message = err.code or 0, err.status or "", err.message or str(err)
+        said = f"{code} {status}: {message}".strip()
+        if code in (401, 403) or "API key" in message or "API_KEY" in str(err.details):
+            return ProviderError(f"gemini: the API key was refused while {doing} ({said}). "
+                                 f"Check {_KEY_ENV}.")
+        if code == 404:
+            return ProviderError(f"gemini: not found while {doing} ({said}). Check the model name.")
+        if code in _RETRY_STATUSES or code >= 500:
+            return ProviderError(f"gemini: the service kept failing while {doing}, after retries ({said})",
+                                 transient=True)
+        if per_request:
+            return _RequestRefused(redact(f"gemini: the request was refused ({said})"))
+        return ProviderError(f"gemini: the request was refused while {doing} ({said})")
+
+
+class _RequestRefused(Exception):
+    """A realtime request's own failure (a 4xx other than auth/not-found/rate limit)."""
+
+    def __init__(self, message: str):
+        super().__init__(message)
+        self.message = message
+
+
+def _retryable_code(code) -> bool:
+    """Whether a per-request error code (gRPC in batch output; HTTP tolerated) may succeed when re-sent."""
+    if not isinstance(code, int):
+        return True
+    if code >= 100:  # an HTTP status
+        return not (400 <= code < 500) or code in (408, 429)
+    return code not in _FINAL_RPC_CODES
+
+
+def _usage(metadata) -> Usage:
+    if metadata is None:
+        return Usage()
+    prompt = metadata.prompt_token_count or 0
+    cached = metadata.cached_content_token_count or 0
+    thoughts = metadata.thoughts_token_count or 0
+    answer = metadata.candidates_token_count or 0
+    return Usage(input=prompt - cached, cached_input=cached, output=answer + thoughts, reasoning=thoughts)
