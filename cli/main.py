@@ -53,6 +53,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--max-in-flight", type=_positive, metavar="N", help="at most N batches per provider at once (8)")
     run.add_argument("--concurrency", type=_positive, metavar="N", help="realtime calls at once (8)")
     run.add_argument("--poll-interval", type=float, metavar="S", help="seconds between polls of a batch (30)")
+    run.add_argument("--outage-timeout", type=float, metavar="S",
+                     help="stop (resumable) when a provider has failed for S seconds in a row (600)")
     run.add_argument("--color", choices=("auto", "always", "never"), default="auto")
     tick = sub.add_parser("tick", help="do one tick of a run and exit (for cron)")
     tick.add_argument("run_dir", metavar="DIR")
@@ -168,8 +170,8 @@ def _run_settings(args) -> tuple[dict | None, str | None]:
             return None, None
     settings = {"emulator": emulated, "faults": args.faults, "mode": args.mode, "batch_size": args.batch_size,
                 "max_in_flight": args.max_in_flight, "concurrency": args.concurrency,
-                "poll_interval": args.poll_interval}
-    return {k: v for k, v in settings.items() if v}, (None if emulated else args.provider)
+                "poll_interval": args.poll_interval, "outage_timeout": args.outage_timeout}
+    return {k: v for k, v in settings.items() if v is not None and v is not False}, (None if emulated else args.provider)
 
 
 def cmd_tick(args) -> int:

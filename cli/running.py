@@ -91,9 +91,30 @@ def _drive(engine, run_dir: Path, stop: "_StopFlag") -> int:
             return 130
         if result.finished:
             progress.finish()
-            sys.stdout.write(f"done. Results: octoc report {run_dir}\n")
+            _show_report(run_dir)
+            sys.stdout.write(f"done. Results: octoc results {run_dir}   Report: octoc report {run_dir}\n")
             return 0
+        if _outage(engine, run_dir):
+            progress.finish()
+            return 4
         idle = _wait(engine, result, idle, stop)
+
+
+def _show_report(run_dir: Path) -> None:
+    from octo.runtime.report import render_report, report
+
+    sys.stdout.write("\n" + render_report(report(run_dir)) + "\n")
+
+
+def _outage(engine, run_dir: Path) -> bool:
+    """Has a provider been failing for longer than the run is willing to wait? Then say so and stop."""
+    limit = engine.dispatch_options.outage_timeout if engine.dispatch_options else 600.0
+    for provider, (since, message) in engine.provider_trouble().items():
+        if time.time() - since >= limit:
+            sys.stderr.write(f"octoc: {provider} has been failing for {time.time() - since:.0f}s: {message}\n"
+                             f"Nothing is lost. Resume when it is back: octoc run --resume {run_dir}\n")
+            return True
+    return False
 
 
 def _wait(engine, result, idle: float, stop) -> float:

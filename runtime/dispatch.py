@@ -27,6 +27,7 @@ class DispatchOptions:
     concurrency: int = 8            # realtime calls at once
     poll_interval: float = 30.0     # seconds between two polls of one batch
     mode: str | None = None         # "batch" | "realtime": overrides every step's mode
+    outage_timeout: float = 600.0   # seconds of a provider failing before `octoc run` stops (resumable)
 
 
 class ProviderSteps:
@@ -55,6 +56,10 @@ class ProviderSteps:
             done += self.sender.send(step, req, self._mode(step))
             done += self._decide(step)
         return done
+
+    def trouble(self) -> dict[str, tuple[float, str]]:
+        """Providers failing with transient errors right now: since when, and the last error."""
+        return self.sender.trouble
 
     def busy(self, step: str) -> bool:
         """Does ``step`` have requests out at the provider (so waiting makes sense)?"""
@@ -87,9 +92,12 @@ class ProviderSteps:
     def _queue(self, step: dict, positions: list[int]) -> None:
         name, req = step["name"], self.requests(step)
         results, attempts = [], []
-        for pos, env, blocked in self.engine.unit_envs(name, positions):
+        for pos, env, blocked, skipped in self.engine.unit_envs(name, positions):
             if blocked:
                 results.append((pos, "blocked", None, blocked))
+                continue
+            if req.judge and step["config"]["of"] in skipped:  # nothing to judge
+                results.append((pos, "skipped", None, None))
                 continue
             outcome = self._first_request(step, req, pos, env)
             (attempts if isinstance(outcome, tuple) and len(outcome) == 6 else results).append(outcome)
@@ -121,7 +129,7 @@ class ProviderSteps:
             answered = self.ledger.attempts(step["name"], "answered", limit=CHUNK)
             if not answered:
                 return decided
-            envs = {pos: env for pos, env, _ in self.engine.unit_envs(step["name"], sorted({a.unit for a in answered}))}
+            envs = {pos: env for pos, env, _, _ in self.engine.unit_envs(step["name"], sorted({a.unit for a in answered}))}
             with self.store.transaction() as db:
                 for attempt in answered:
                     self._decide_one(step, attempt, envs[attempt.unit], db)

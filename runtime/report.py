@@ -2,8 +2,9 @@
 
 Shapes (documented in docs/run.md):
 - results, one JSON object per unit: ``{"unit", "state", "reason", "steps": {step: {"state", "output", "reason"}}}``
-  (or, with ``--step S``, that step's ``{"unit", "state", "reason", **output}``);
-- report: ``{"pipeline", "units", "states", "aggregates": [{"step", "groups": [{"by", "units", "metrics",
+  (or, with ``--step S``, that step's ``{"unit", "state", "reason", **output}``), plus ``"synthetic": true``
+  on every row of a run on the emulator;
+- report: ``{"pipeline", "units", "synthetic", "cost_usd", "list_cost_usd", "states", "aggregates": [{"step", "groups": [{"by", "units", "metrics",
   "expects": [{"text", "at", "passed", "values"}]}]}], "expectations": {"passed", "failed"},
   "failures": [{"step", "reason", "units", "examples"}]}``.
 """
@@ -35,19 +36,20 @@ def unit_rows(run_dir: Path, step: str | None = None) -> Iterator[dict]:
         space = unit_space(plan) if export else None
         data = data_env(plan) if export else None
         idx_of = {pos: idx for pos, idx, _ in store.units()} if export else None
+        mark = {"synthetic": True} if json.loads(store.get("settings") or "{}").get("emulator") else {}
         for pos, uid in ids.items():
             if export:
                 steps = {n: dict(zip(("state", "output", "reason"), results[n].get(pos, ("pending", None, None)))) for n in names}
                 env = {"unit": space.unit(idx_of[pos], uid), "data": data, **{n: s["output"] for n, s in steps.items()}}
                 yield {"unit": uid, "state": _unit_state(steps), "reason": _first_reason(steps),
-                       **{column: _safe(expr, env) for column, expr in export}}
+                       **{column: _safe(expr, env) for column, expr in export}, **mark}
                 continue
             if step:
                 state, output, reason = results[step].get(pos, ("pending", None, None))
-                yield {"unit": uid, "state": state, "reason": reason, **(output or {})}
+                yield {"unit": uid, "state": state, "reason": reason, **(output or {}), **mark}
                 continue
             steps = {n: dict(zip(("state", "output", "reason"), results[n].get(pos, ("pending", None, None)))) for n in names}
-            yield {"unit": uid, "state": _unit_state(steps), "reason": _first_reason(steps), "steps": steps}
+            yield {"unit": uid, "state": _unit_state(steps), "reason": _first_reason(steps), "steps": steps, **mark}
     finally:
         store.close()
 
@@ -109,8 +111,13 @@ def report(run_dir: Path) -> dict:
                 if state == "failed":
                     failures[(name, reason)].append(pos)
         ids = {pos: uid for pos, _, uid in store.units()}
+        from .ledger import Ledger
+
+        cost, listed = Ledger(store).spent()
         return {
             "pipeline": plan.data["pipeline"]["name"], "units": store.unit_count(),
+            "synthetic": bool(json.loads(store.get("settings") or "{}").get("emulator")),
+            "cost_usd": round(cost, 6), "list_cost_usd": round(listed, 6),
             "states": {k: states.get(k, 0) for k in ("done", "failed", "pending")},
             "aggregates": aggregates,
             "expectations": {"passed": sum(verdicts), "failed": len(verdicts) - sum(verdicts)},
@@ -131,7 +138,12 @@ def _show(v) -> str:
 
 def render_report(data: dict) -> str:
     s = data["states"]
-    lines = [f"{data['pipeline']}: {data['units']:,} units — {s['done']:,} done, {s['failed']:,} failed, {s['pending']:,} pending", ""]
+    lines = [f"{data['pipeline']}: {data['units']:,} units — {s['done']:,} done, {s['failed']:,} failed, {s['pending']:,} pending"]
+    if data["synthetic"]:
+        lines.append(f"synthetic: every model output came from the emulator (cost $0; ${data['list_cost_usd']:.4f} at list prices)")
+    elif data["cost_usd"]:
+        lines.append(f"cost: ${data['cost_usd']:.4f}")
+    lines.append("")
     for agg in data["aggregates"]:
         lines.append(f"{agg['step']}:")
         if not agg["groups"]:

@@ -16,6 +16,7 @@ from __future__ import annotations
 import time
 from concurrent.futures import ThreadPoolExecutor
 
+from .crashpoints import crashpoint
 from .ledger import Attempt, Ledger
 from .providers.base import Outcome, ProviderError, Request
 
@@ -33,6 +34,7 @@ class Sender:
         self.models = {s["name"]: s.get("model") for s in plan.steps}
         self.tag = run_tag
         self.backoff_until: dict[str, float] = {}  # provider → no submissions before this time
+        self.trouble: dict[str, tuple[float, str]] = {}  # provider → (failing since, last transient error)
 
     # --- batches -----------------------------------------------------------------------------
 
@@ -71,6 +73,7 @@ class Sender:
                     self._transient_or_stop(provider, err)
                 continue
             self.ledger.polled(key)
+            self._fine(provider)
             if status.ended:
                 self._ingest(step, key, batch_id, status, adapter)
                 ingested += 1
@@ -90,6 +93,7 @@ class Sender:
             for attempt, cid in zip(attempts, ids):
                 outcome = outcomes.get(cid) or Outcome(cid, error=f"batch {status.state}: {status.failed or 'no answer'}")
                 self._record(attempt, outcome, batch=True, db=db)
+            crashpoint("during-ingest")
             self.ledger.set_batch(key, "ingested", db, detail=status.state)
             self.store.event("ingested", step, {"batch": key, "state": status.state, "requests": len(attempts)}, db=db)
 
@@ -140,6 +144,7 @@ class Sender:
         with self.store.transaction() as db:  # 1. the intent, before the provider hears of it
             self.ledger.add_batch(key, step, provider, len(group), db)
             self.ledger.mark_sent(ids, key, db)
+        crashpoint("before-submit")
         try:
             batch_id = adapter.submit(key, [r for _, r in group])  # 2.
         except ProviderError as err:
@@ -150,6 +155,8 @@ class Sender:
                 self.ledger.requeue(ids, db)
                 self.ledger.set_batch(key, "unsent", db, detail=err.message)
             raise ProviderStop(err.message) from None
+        crashpoint("after-submit")
+        self._fine(provider)
         with self.store.transaction() as db:  # 3.
             self.ledger.set_batch(key, "submitted", db, provider_id=batch_id)
             self.store.event("submitted", step, {"batch": key, "requests": len(group)}, db=db)
@@ -187,6 +194,8 @@ class Sender:
                     self._record(attempt, answer, batch=False, db=db)
         if stop is not None:
             self._transient_or_stop(provider, stop)
+        else:
+            self._fine(provider)
         return len(queued)
 
     # --- shared ------------------------------------------------------------------------------
@@ -208,8 +217,13 @@ class Sender:
     def _transient_or_stop(self, provider: str, err: ProviderError) -> None:
         if not err.transient:
             raise ProviderStop(err.message)
+        since = self.trouble.get(provider, (time.time(), ""))[0]
+        self.trouble[provider] = (since, err.message)
         self.backoff_until[provider] = time.time() + min(60.0, max(1.0, self.options.poll_interval))
         self.store.event("provider busy", None, {"provider": provider, "reason": err.message})
+
+    def _fine(self, provider: str) -> None:
+        self.trouble.pop(provider, None)
 
     def _check_budget(self) -> None:
         if self.budget is None:

@@ -36,6 +36,7 @@ def options_from(settings: dict) -> DispatchOptions:
         poll_interval=settings.get("poll_interval") if settings.get("poll_interval") is not None
         else (EMULATOR_POLL_INTERVAL if emulated else DEFAULT_POLL_INTERVAL),
         mode=settings.get("mode"),
+        outage_timeout=settings.get("outage_timeout") or 600.0,
     )
 
 

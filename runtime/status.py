@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import json
 import time
 from pathlib import Path
 
+from .ledger import Ledger
 from .rundir import open_plan, open_store
 from .store import STATES, Store
 
@@ -24,27 +26,46 @@ def run_status(run_dir: Path) -> dict:
                               "state": "done" if store.get(f"aggregated:{step['name']}") else "pending", "groups": groups})
                 continue
             counts = store.counts(step["name"])
-            steps.append({"name": step["name"], "kind": step["kind"], "units": units, **counts,
-                          "pending": units - sum(counts.values())})
+            row = {"name": step["name"], "kind": step["kind"], "units": units, **counts,
+                   "pending": units - sum(counts.values())}
+            if step["runs"] == "provider":
+                row.update(_requests(store, step["name"]))
+            steps.append(row)
         failed_units = store.db.execute(
             "SELECT count(DISTINCT unit) FROM results WHERE state = 'failed'").fetchone()[0]
+        cost, listed = Ledger(store).spent()
+        settings = json.loads(store.get("settings") or "{}")
         return {
             "run": str(run_dir), "pipeline": plan.data["pipeline"]["name"], "state": store.get("state"),
             "units": units, "failed_units": failed_units,
             "elapsed_s": round((float(finished) if finished else time.time()) - created, 3),
-            "cost_usd": 0.0, "steps": steps,
+            "cost_usd": round(cost, 6), "list_cost_usd": round(listed, 6),
+            "synthetic": bool(settings.get("emulator")), "steps": steps,
+            "batches": dict(store.db.execute("SELECT state, count(*) FROM batches GROUP BY state").fetchall()),
         }
     finally:
         store.close()
 
 
+def _requests(store: Store, step: str) -> dict:
+    """Requests of a provider step: sent in all, waiting at the provider, and answers that were retried."""
+    row = store.db.execute(
+        "SELECT count(*), coalesce(sum(state IN ('sent')), 0), coalesce(sum(verdict LIKE 'retried%'), 0), "
+        "coalesce(sum(cost), 0) FROM attempts WHERE step = ? AND state != 'queued'", (step,)).fetchone()
+    return {"requests": row[0], "in_flight": row[1], "retried": row[2], "cost_usd": round(row[3], 6)}
+
+
 def render_status(data: dict) -> str:
+    money = (f"$0 (emulator, synthetic outputs; ${data['list_cost_usd']:.4f} at list prices)" if data["synthetic"]
+             else f"${data['cost_usd']:.4f} spent")
     lines = [f"{data['pipeline']}: {data['state']} — {data['units']:,} units, {data['failed_units']:,} failed, "
-             f"{data['elapsed_s']:.1f}s, ${data['cost_usd']:.2f} spent", ""]
+             f"{data['elapsed_s']:.1f}s, {money}", ""]
     for s in data["steps"]:
         if s["kind"] == "aggregate":
             lines.append(f"  {s['name']:<16} {s['state']} ({s['groups']} groups)")
         else:
             parts = [f"{s[k]:,} {k}" for k in (*STATES, "pending") if s[k] or k in ("done", "pending")]
+            if "requests" in s:
+                parts.append(f"{s['requests']:,} requests ({s['in_flight']:,} at the provider, {s['retried']:,} retried)")
             lines.append(f"  {s['name']:<16} " + ", ".join(parts))
     return "\n".join(lines) + "\n"

@@ -199,15 +199,6 @@ def test_ctrl_c_stops_within_a_second_and_says_how_to_resume(tmp_path):
     assert "Traceback" not in stderr
 
 
-def test_provider_steps_wait_with_a_clear_message(tmp_path):
-    out, run_dir = start_run(tmp_path, (ROOT / "examples" / "drunken_sailor.octo").read_text()
-                             .replace("repeat: 10000", "repeat: 50"))
-    assert out.returncode == 4
-    assert "waiting: steps shanty, rhyme_check" in out.stdout and "--resume" in out.stdout
-    status = json.loads(octoc("status", str(run_dir), "--format", "json").stdout)
-    assert {s["name"]: s.get("done") for s in status["steps"]}["walk"] == 100
-
-
 def test_run_errors_are_messages_not_tracebacks(tmp_path):
     out = octoc("run", str(tmp_path / "missing.octo"))
     assert out.returncode == 2 and "Traceback" not in out.stderr

@@ -54,6 +54,7 @@ class Route:
     name: str                 # counted in Emulator.calls
     handler: Callable[[Emulator, HttpCall], HttpReply]
     fault: str | None = None  # "submit" | "poll" | "call": where injected HTTP faults apply
+    auth: bool = True         # False: the SDK sends no key here (e.g. an upload URL the server handed out)
 
 
 def _wires() -> list[ModuleType]:
@@ -64,6 +65,7 @@ def _wires() -> list[ModuleType]:
 
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
+    disable_nagle_algorithm = True  # else every keep-alive reply waits ~40 ms for a delayed ACK
     server: "EmulatorServer"
 
     def log_message(self, format, *args):  # quiet: the emulator keeps its own counts
@@ -114,24 +116,29 @@ class EmulatorServer(ThreadingHTTPServer):
 
     def dispatch(self, call: HttpCall) -> HttpReply:
         emu = self.emulator
+        matches = []
         for wire, route, pattern in self.routes:
             match = pattern.match(call.path)
-            if match is None or route.method != call.method:
-                continue
-            call.params = match.groupdict()
+            if match is not None and route.method == call.method:
+                matches.append((wire, route, match.groupdict()))
+        if not matches:
+            return HttpReply(404, {"error": {"message": f"the emulator has no route {call.method} {call.path}"}})
+        # Providers share some paths (/v1/batches): the wire whose SDK sent its own kind of key answers.
+        wire, route, params = next(((w, r, p) for w, r, p in matches if not r.auth or w.key_of(call)), matches[0])
+        call.params = params
+        if route.auth:
             key = wire.key_of(call)
             if not key or (emu.valid_keys is not None and key not in emu.valid_keys):
                 return wire.error_reply(401, "Invalid API key (the emulator accepts any non-empty key"
                                              + (" from its list" if emu.valid_keys is not None else "") + ").")
-            emu.counted(route.name)
-            injected = route.fault and self._http_fault(wire, route.fault)
-            if injected:
-                return injected
-            try:
-                return route.handler(emu, call)
-            except (ValueError, KeyError, TypeError) as err:  # a request the real API would refuse
-                return wire.error_reply(400, f"Invalid request: {err}")
-        return HttpReply(404, {"error": {"message": f"the emulator has no route {call.method} {call.path}"}})
+        emu.counted(route.name)
+        injected = route.fault and self._http_fault(wire, route.fault)
+        if injected:
+            return injected
+        try:
+            return route.handler(emu, call)
+        except (ValueError, KeyError, TypeError) as err:  # a request the real API would refuse
+            return wire.error_reply(400, f"Invalid request: {err}")
 
     def _http_fault(self, wire, where: str) -> HttpReply | None:
         faults = self.emulator.faults
@@ -144,7 +151,8 @@ class EmulatorServer(ThreadingHTTPServer):
         return None
 
     def start(self) -> "EmulatorServer":
-        self._thread = threading.Thread(target=self.serve_forever, name="octo-emulator", daemon=True)
+        self._thread = threading.Thread(target=self.serve_forever, kwargs={"poll_interval": 0.05},
+                                        name="octo-emulator", daemon=True)
         self._thread.start()
         return self
 

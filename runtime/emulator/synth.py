@@ -86,7 +86,7 @@ def _array(schema, rng, depth):
 
 
 def _string(schema, rng, depth):
-    text = sentence(rng, 3, 18)
+    text = " ".join(sentence(rng, 5, 14) for _ in range(rng.randint(1, 3)))
     low, high = schema.get("minLength", 0), schema.get("maxLength")
     while len(text) < low:
         text += " " + sentence(rng)

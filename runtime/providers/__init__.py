@@ -3,8 +3,11 @@
 ``Providers`` builds one adapter per provider on first use. Keys come from the
 environment only (never from the .octo file or the run directory); a run that
 needs a key that is not set stops before anything is sent, naming the variable.
-With ``emulator_url`` every adapter keeps its own SDK and wire format but talks
-to the local emulator, with a placeholder key.
+Base URLs come from the SDKs' usual variables (``OPENAI_BASE_URL``,
+``ANTHROPIC_BASE_URL``, ``GOOGLE_GEMINI_BASE_URL``), so a proxy or a standalone
+``octoc emulator`` can stand in for a provider. With ``emulator_url`` every
+adapter keeps its own SDK and wire format but talks to the in-process emulator,
+with a placeholder key.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ KEY_ENV = {"openai": ("OPENAI_API_KEY",), "anthropic": ("ANTHROPIC_API_KEY",),
            "gemini": ("GEMINI_API_KEY", "GOOGLE_API_KEY")}
 _MODULES = {"openai": ("openai", "OpenAIAdapter"), "anthropic": ("anthropic", "AnthropicAdapter"),
             "gemini": ("gemini", "GeminiAdapter")}
+BASE_URL_ENV = {"openai": "OPENAI_BASE_URL", "anthropic": "ANTHROPIC_BASE_URL", "gemini": "GOOGLE_GEMINI_BASE_URL"}
 EMULATOR_KEY = "emulator-key"
 
 
@@ -72,4 +76,4 @@ class Providers:
         if key is None:
             raise ProviderError(missing_keys({provider})[0])
         register_secret(key)
-        return cls(key, base_url=None, **options)
+        return cls(key, base_url=os.environ.get(BASE_URL_ENV[provider]) or None, **options)

@@ -1,0 +1,24 @@
+"""Named points where a test can kill the process, to prove that a run survives a kill there.
+
+``OCTO_CRASHPOINT=NAME`` makes the process exit at once (``os._exit``: no
+cleanup, no commit, exactly as SIGKILL would) the first time it reaches the
+point called NAME. The points sit at the boundaries that matter for
+exactly-once submission and ingestion:
+
+- ``before-submit``: the batch's intent is committed, the provider not yet called;
+- ``after-submit``: the provider accepted the batch, its id is not yet stored;
+- ``during-ingest``: answers of an ended batch are written but not committed.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+POINTS = ("before-submit", "after-submit", "during-ingest")
+
+
+def crashpoint(name: str) -> None:
+    if os.environ.get("OCTO_CRASHPOINT") == name:
+        sys.stdout.flush()
+        os._exit(137)
