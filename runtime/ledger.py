@@ -130,6 +130,10 @@ class Ledger:
         return self.db.execute("SELECT key, provider_id, polled FROM batches WHERE step = ? AND state = ? ORDER BY created",
                                (step, state)).fetchall()
 
+    def known_ids(self) -> frozenset[str]:
+        """Every provider batch id this run has recorded."""
+        return frozenset(r[0] for r in self.db.execute("SELECT provider_id FROM batches WHERE provider_id IS NOT NULL"))
+
     def in_flight(self, provider: str) -> int:
         return self.db.execute("SELECT count(*) FROM batches WHERE provider = ? AND state IN ('intent', 'submitted')",
                                (provider,)).fetchone()[0]

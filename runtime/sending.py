@@ -42,8 +42,9 @@ class Sender:
         """Batches recorded as intent but with no provider id: adopt them, or re-queue their attempts."""
         changed = 0
         for key, _, _ in self.ledger.batches(step, "intent"):
+            custom_ids = [self._custom_id(a) for a in self.ledger.batch_attempts(key)]
             try:
-                found = self.providers.adapter(provider).find(key)
+                found = self.providers.adapter(provider).find(key, custom_ids=custom_ids, claimed=self.ledger.known_ids())
             except ProviderError as err:
                 self._transient_or_stop(provider, err)
                 continue

@@ -187,9 +187,10 @@ def _usable(text):
     return isinstance(value, dict) and {"title", "words"} <= set(value) or {"score", "reason"} <= set(value)
 
 
+@pytest.mark.parametrize("model", ["openai:gpt-4.1-mini", "anthropic:claude-haiku-4-5", "gemini:gemini-2.5-flash"])
 @pytest.mark.parametrize("point", ["before-submit", "after-submit", "during-ingest"])
-def test_a_kill_at_each_boundary_resumes_without_double_submission_or_double_counting(tmp_path, emu, point):
-    f = pipeline(tmp_path, "openai:gpt-4.1-mini", repeat=4)
+def test_a_kill_at_each_boundary_resumes_without_double_submission_or_double_counting(tmp_path, emu, point, model):
+    f = pipeline(tmp_path, model, repeat=4)
     killed = octoc("run", f, "--run-dir", tmp_path / "r", "--batch-size", "5", "--poll-interval", "0",
                    emulator=emu, env={"OCTO_CRASHPOINT": point})
     assert killed.returncode == 137, killed.stdout + killed.stderr
@@ -202,7 +203,7 @@ def test_a_kill_at_each_boundary_resumes_without_double_submission_or_double_cou
     assert len(rows) == len(sent)  # every attempt the run made reached the provider exactly once
     data = status(tmp_path / "r")
     assert data["steps"][0]["done"] == 12 and data["steps"][1]["done"] + data["steps"][1]["failed"] == 12
-    assert run_cost(tmp_path / "r") == pytest.approx(emulator_usage_cost(emu, PRICES["openai:gpt-4.1-mini"]), rel=1e-9)
+    assert run_cost(tmp_path / "r") == pytest.approx(emulator_usage_cost(emu, PRICES[model]), rel=1e-9)
 
 
 def test_missing_key_stops_before_anything_is_sent(tmp_path):

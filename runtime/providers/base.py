@@ -97,8 +97,11 @@ class Adapter(Protocol):
     def submit(self, key: str, requests: list[Request]) -> str:
         """Create a batch carrying ``key`` (metadata or display name); return the provider's batch id."""
 
-    def find(self, key: str) -> str | None:
-        """The id of a batch created under ``key``, by listing the provider's batches; None if there is none."""
+    def find(self, key: str, custom_ids: list[str] | None = None, claimed: frozenset = frozenset()) -> str | None:
+        """The id of a batch created under ``key``, by listing the provider's batches; None if there is none.
+
+        ``custom_ids``: the batch's requests, for providers whose batches carry no metadata (Anthropic);
+        ``claimed``: ids of batches the run already knows, which cannot be the one sought."""
 
     def poll(self, batch_id: str) -> BatchStatus: ...
 

@@ -144,7 +144,7 @@ class GeminiAdapter:
             file=io.BytesIO(data), config={"mime_type": "application/jsonl", "display_name": f"{key}.jsonl"})
         return uploaded.name
 
-    def find(self, key: str) -> str | None:
+    def find(self, key: str, custom_ids: list[str] | None = None, claimed: frozenset = frozenset()) -> str | None:
         with self._guard("listing batches"):
             matches = [job for job in self._client.batches.list(config={"page_size": 100})
                        if job.display_name == key]

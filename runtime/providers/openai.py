@@ -87,7 +87,7 @@ class OpenAIAdapter:
                                                metadata={METADATA_KEY: key})
         return batch.id
 
-    def find(self, key: str) -> str | None:
+    def find(self, key: str, custom_ids: list[str] | None = None, claimed: frozenset = frozenset()) -> str | None:
         with _translated("listing batches"):
             for batch in self.client.batches.list(limit=100):  # newest first; the SDK fetches further pages
                 if (batch.metadata or {}).get(METADATA_KEY) == key:
