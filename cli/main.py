@@ -53,6 +53,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--max-in-flight", type=_positive, metavar="N", help="at most N batches per provider at once (8)")
     run.add_argument("--concurrency", type=_positive, metavar="N", help="realtime calls at once (8)")
     run.add_argument("--poll-interval", type=float, metavar="S", help="seconds between polls of a batch (30)")
+    run.add_argument("--max-usd", type=float, metavar="AMOUNT",
+                     help="stop sending once this much is spent (overrides budget.max_usd; also on --resume)")
     run.add_argument("--outage-timeout", type=float, metavar="S",
                      help="stop (resumable) when a provider has failed for S seconds in a row (600)")
     run.add_argument("--color", choices=("auto", "always", "never"), default="auto")
@@ -144,7 +146,7 @@ def cmd_run(args) -> int:
         sys.stderr.write("octoc: error: give a FILE to start a run, or --resume DIR to continue one, not both\n")
         return EXIT_USAGE
     if args.resume:
-        return drive(Path(args.resume))
+        return drive(Path(args.resume), {"max_usd": args.max_usd} if args.max_usd is not None else None)
     if not args.file:
         sys.stderr.write("octoc: error: octoc run needs a FILE (or --resume DIR)\n")
         return EXIT_USAGE
@@ -170,7 +172,8 @@ def _run_settings(args) -> tuple[dict | None, str | None]:
             return None, None
     settings = {"emulator": emulated, "faults": args.faults, "mode": args.mode, "batch_size": args.batch_size,
                 "max_in_flight": args.max_in_flight, "concurrency": args.concurrency,
-                "poll_interval": args.poll_interval, "outage_timeout": args.outage_timeout}
+                "poll_interval": args.poll_interval, "outage_timeout": args.outage_timeout,
+                "max_usd": args.max_usd}
     return {k: v for k, v in settings.items() if v is not None and v is not False}, (None if emulated else args.provider)
 
 

@@ -62,12 +62,12 @@ def run_file(path: str, run_dir: str | None, colour: bool, settings: dict | None
     return drive(target)
 
 
-def drive(run_dir: Path) -> int:
+def drive(run_dir: Path, changes: dict | None = None) -> int:
     """Tick until done, waiting or stopped; print progress; say how to resume."""
     stop = _StopFlag()
     previous = stop.install()
     try:
-        with open_engine(run_dir) as engine:
+        with open_engine(run_dir, changes) as engine:
             return _drive(engine, run_dir, stop)
     finally:
         signal.signal(signal.SIGINT, previous)

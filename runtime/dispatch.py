@@ -28,6 +28,7 @@ class DispatchOptions:
     poll_interval: float = 30.0     # seconds between two polls of one batch
     mode: str | None = None         # "batch" | "realtime": overrides every step's mode
     outage_timeout: float = 600.0   # seconds of a provider failing before `octoc run` stops (resumable)
+    max_usd: float | None = None    # overrides the plan's budget.max_usd (set on resume to allow more)
 
 
 class ProviderSteps:

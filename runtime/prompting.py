@@ -82,7 +82,7 @@ class StepRequests:
             try:
                 output = json.loads(text)
             except (json.JSONDecodeError, TypeError) as err:
-                raise AnswerError(f"the answer is not JSON ({err.msg} at char {err.pos}): {_clip(text)}") from None
+                raise AnswerError(f"the answer is not JSON ({err}): {_clip(text)}") from None
             error = jsonschema.exceptions.best_match(self._validator.iter_errors(output))
             if error is not None:
                 where = "/".join(str(p) for p in error.absolute_path)

@@ -46,12 +46,16 @@ def unit_rows(run_dir: Path, step: str | None = None) -> Iterator[dict]:
                 continue
             if step:
                 state, output, reason = results[step].get(pos, ("pending", None, None))
-                yield {"unit": uid, "state": state, "reason": reason, **(output or {}), **mark}
+                fields = {(f"{step}.{k}" if k in _ROW_KEYS else k): v for k, v in (output or {}).items()}
+                yield {"unit": uid, "state": state, "reason": reason, **fields, **mark}
                 continue
             steps = {n: dict(zip(("state", "output", "reason"), results[n].get(pos, ("pending", None, None)))) for n in names}
             yield {"unit": uid, "state": _unit_state(steps), "reason": _first_reason(steps), "steps": steps, **mark}
     finally:
         store.close()
+
+
+_ROW_KEYS = ("unit", "state", "reason", "synthetic")  # an output field of these names is prefixed by its step
 
 
 def _export_columns(plan):

@@ -30,7 +30,7 @@ class Sender:
         self.ledger, self.store = ledger, ledger.store
         self.providers, self.options = providers, options
         self.prices = plan.data.get("prices", {})
-        self.budget = (plan.data.get("budget") or {}).get("max_usd")
+        self.budget = options.max_usd if options.max_usd is not None else (plan.data.get("budget") or {}).get("max_usd")
         self.models = {s["name"]: s.get("model") for s in plan.steps}
         self.tag = run_tag
         self.backoff_until: dict[str, float] = {}  # provider → no submissions before this time
@@ -44,7 +44,7 @@ class Sender:
         for key, _, _ in self.ledger.batches(step, "intent"):
             custom_ids = [self._custom_id(a) for a in self.ledger.batch_attempts(key)]
             try:
-                found = self.providers.adapter(provider).find(key, custom_ids=custom_ids, claimed=self.ledger.known_ids())
+                found = self._adapter(provider).find(key, custom_ids=custom_ids, claimed=self.ledger.known_ids())
             except ProviderError as err:
                 self._transient_or_stop(provider, err)
                 continue
@@ -63,7 +63,7 @@ class Sender:
         for key, batch_id, polled in self.ledger.batches(step, "submitted"):
             if polled is not None and time.time() - polled < self.options.poll_interval:
                 continue
-            adapter = self.providers.adapter(provider)
+            adapter = self._adapter(provider)
             try:
                 status = adapter.poll(batch_id)
             except ProviderError as err:
@@ -114,7 +114,7 @@ class Sender:
         provider = req.model.provider
         if time.time() < self.backoff_until.get(provider, 0):
             return 0
-        adapter = self.providers.adapter(provider)
+        adapter = self._adapter(provider)
         sent = 0
         queued = self.ledger.attempts(step["name"], "queued", mode="batch")
         for group in self._batches(queued, adapter):
@@ -177,7 +177,7 @@ class Sender:
         provider = req.model.provider
         if time.time() < self.backoff_until.get(provider, 0):
             return 0
-        adapter = self.providers.adapter(provider)
+        adapter = self._adapter(provider)
         queued = self.ledger.attempts(step["name"], "queued", mode="realtime", limit=self.options.concurrency * 8)
         if not queued:
             return 0
@@ -200,6 +200,13 @@ class Sender:
         return len(queued)
 
     # --- shared ------------------------------------------------------------------------------
+
+    def _adapter(self, provider: str):
+        """The provider's adapter; one that cannot be built (no key, unknown provider) stops the run."""
+        try:
+            return self.providers.adapter(provider)
+        except ProviderError as err:
+            raise ProviderStop(err.message) from None
 
     def _custom_id(self, attempt: Attempt) -> str:
         return f"{self.tag}-a{attempt.id}"
@@ -231,8 +238,8 @@ class Sender:
             return
         spent, _ = self.ledger.spent()
         if spent >= self.budget:
-            raise ProviderStop(f"the budget is spent: ${spent:.4f} of budget.max_usd ${self.budget:.2f}; "
-                               f"raise it in the .octo file's budget and resume")
+            raise ProviderStop(f"the budget is spent: ${spent:.4f} of ${self.budget:.2f}; "
+                               f"to allow more, resume with --max-usd AMOUNT")
 
 
 def _call(adapter, request: Request) -> Outcome | ProviderError:

@@ -27,6 +27,12 @@ def settings_of(store: Store) -> dict:
     return json.loads(store.get("settings") or "{}")
 
 
+def update_settings(store: Store, changes: dict) -> None:
+    """Change settings of an existing run (e.g. a larger budget on resume)."""
+    with store.transaction() as db:
+        store.put("settings", json.dumps({**settings_of(store), **changes}), db)
+
+
 def options_from(settings: dict) -> DispatchOptions:
     emulated = bool(settings.get("emulator"))
     return DispatchOptions(
@@ -37,6 +43,7 @@ def options_from(settings: dict) -> DispatchOptions:
         else (EMULATOR_POLL_INTERVAL if emulated else DEFAULT_POLL_INTERVAL),
         mode=settings.get("mode"),
         outage_timeout=settings.get("outage_timeout") or 600.0,
+        max_usd=settings.get("max_usd"),
     )
 
 
@@ -50,9 +57,11 @@ def check_keys(plan, settings: dict) -> list[str]:
 
 
 @contextmanager
-def open_engine(run_dir) -> Iterator[Engine]:
+def open_engine(run_dir, changes: dict | None = None) -> Iterator[Engine]:
     """An engine wired to the run's providers (and a private emulator when the run uses one)."""
     engine = Engine(run_dir)
+    if changes:
+        update_settings(engine.store, changes)
     settings = settings_of(engine.store)
     server = None
     try:
@@ -62,7 +71,8 @@ def open_engine(run_dir) -> Iterator[Engine]:
 
             emulator = Emulator(seed=settings.get("emulator_seed", engine.seed), faults=settings.get("faults"))
             server = EmulatorServer(emulator).start()
-            engine.providers = Providers(emulator_url=server.url)
+            # the emulator answers at once: no reason to wait seconds between retries of injected faults
+            engine.providers = Providers(emulator_url=server.url, options={"gemini": {"retry_delay": 0.05}})
         else:
             engine.providers = Providers()
         engine.dispatch_options = options_from(settings)

@@ -256,3 +256,96 @@ def test_readme_command_runs_the_drunken_sailor_and_shows_the_aggregate_table(tm
     out = octoc("run", f, "--provider", "emulator", "--run-dir", tmp_path / "r")
     assert out.returncode == 0, out.stdout + out.stderr
     assert "odds:" in out.stdout and "p_ship" in out.stdout and "expect" in out.stdout
+
+
+def test_octoc_emulator_serves_the_real_sdks_until_ctrl_c():
+    import re
+    import signal
+
+    from octo.runtime.providers.base import Request
+    from octo.runtime.providers.openai import OpenAIAdapter
+
+    proc = subprocess.Popen([sys.executable, "-m", "octo", "emulator", "--port", "0", "--faults", "slow=2"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT)
+    try:
+        first = proc.stdout.readline()
+        url = re.search(r"http://127\.0\.0\.1:\d+", first).group(0)
+        assert "slow=2" in first
+        adapter = OpenAIAdapter("any-key", base_url=f"{url}/v1")
+        outcome = adapter.call(Request("r1", "gpt-4.1-mini", "Say hi.", schema={
+            "type": "object", "properties": {"hi": {"type": "string"}}, "required": ["hi"], "additionalProperties": False}))
+        assert outcome.error is None and "hi" in json.loads(outcome.text)
+    finally:
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=10)
+    assert proc.returncode == 0 and "Traceback" not in err
+
+
+def test_bad_fault_spec_is_a_message(tmp_path):
+    out = octoc("run", pipeline(tmp_path), "--provider", "emulator", "--faults", "errored=2")
+    assert out.returncode == 2 and "out of range" in out.stderr and "Traceback" not in out.stderr
+    out = octoc("run", pipeline(tmp_path), "--faults", "errored=0.1")
+    assert out.returncode == 2 and "--provider emulator" in out.stderr
+
+
+def _wait_for_submitted_batch(run_dir, proc, timeout=60):
+    import time
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and proc.poll() is None:
+        if (run_dir / "run.db").exists():
+            try:
+                db = sqlite3.connect(run_dir / "run.db")
+                n = db.execute("SELECT count(*) FROM batches WHERE state = 'submitted'").fetchone()[0]
+                db.close()
+                if n:
+                    return True
+            except sqlite3.OperationalError:
+                pass
+        time.sleep(0.05)
+    return False
+
+
+@pytest.mark.parametrize("model", ["openai:gpt-4.1-mini", "anthropic:claude-haiku-4-5", "gemini:gemini-2.5-flash"])
+def test_a_batch_the_provider_no_longer_knows_is_sent_again_on_resume(tmp_path, model):
+    import signal
+
+    slow = Emulator(seed=1, faults="slow=1000000")  # never ends: the run is killed while waiting on it
+    with EmulatorServer(slow):
+        env = {k: v for k, v in os.environ.items() if not k.endswith(("_API_KEY", "_BASE_URL"))}
+        env.update({"OPENAI_BASE_URL": f"{slow.url}/v1", "ANTHROPIC_BASE_URL": slow.url,
+                    "GOOGLE_GEMINI_BASE_URL": slow.url, "OPENAI_API_KEY": "k", "ANTHROPIC_API_KEY": "k",
+                    "GEMINI_API_KEY": "k"})
+        proc = subprocess.Popen([sys.executable, "-m", "octo", "run", str(pipeline(tmp_path, model)), "--run-dir",
+                                 str(tmp_path / "r"), "--poll-interval", "0"], cwd=ROOT, env=env,
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        assert _wait_for_submitted_batch(tmp_path / "r", proc)
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+    fresh = Emulator(seed=2)  # knows nothing of the first emulator's batches
+    with EmulatorServer(fresh):
+        out = octoc("run", "--resume", tmp_path / "r", emulator=fresh)
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert status(tmp_path / "r")["batches"].get("lost", 0) >= 1
+
+
+def test_resuming_without_a_key_is_a_message(tmp_path, emu):
+    killed = octoc("run", pipeline(tmp_path), "--run-dir", tmp_path / "r", emulator=emu,
+                   env={"OCTO_CRASHPOINT": "before-submit"})
+    assert killed.returncode == 137
+    out = octoc("run", "--resume", tmp_path / "r")
+    assert out.returncode == 2 and "OPENAI_API_KEY" in out.stderr and "Traceback" not in out.stderr
+    assert octoc("tick", tmp_path / "r").returncode == 2
+
+
+def test_the_budget_stops_sending_and_max_usd_on_resume_allows_more(tmp_path, emu):
+    f = tmp_path / "p.octo"
+    f.write_text(PIPELINE.format(model="openai:gpt-4.1-mini", judge_model="openai:gpt-4.1-mini", repeat=10)
+                 .replace("seed: 7", "seed: 7\nbudget:\n  max_usd: 1"))
+    out = octoc("run", f, "--run-dir", tmp_path / "r", "--batch-size", "10", "--poll-interval", "0",
+                "--max-usd", "0.0000001", emulator=emu)
+    assert out.returncode == 2 and "budget is spent" in out.stderr and "--max-usd" in out.stderr
+    spent = run_cost(tmp_path / "r")
+    assert spent > 0 and len(emu.batches) == 3  # one step's batches, then nothing more was sent
+    more = octoc("run", "--resume", tmp_path / "r", "--max-usd", "5", emulator=emu)
+    assert more.returncode == 0, more.stdout + more.stderr

@@ -3,7 +3,7 @@
 Everything here is a pure function of its arguments and a ``random.Random``,
 so the emulator's answers are deterministic per request and seed.
 
-The usage rule (documented in docs/emulator.md):
+The usage rule (documented in docs/providers.md):
 - ``tokens(s) = ceil(utf8 bytes of s / 4)``;
 - input tokens = tokens(system) + tokens(prompt) + 3;
 - cached input = tokens(system) // 2 when there is a system prompt (a stand-in

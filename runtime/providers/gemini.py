@@ -276,9 +276,11 @@ class GeminiAdapter:
         said = f"{code} {status}: {message}".strip()
         if code in (401, 403) or "API key" in message or "API_KEY" in str(err.details):
             return ProviderError(f"gemini: the API key was refused while {doing} ({said}). "
-                                 f"Check {_KEY_ENV}.")
+                                 f"Check {_KEY_ENV}.", kind="auth")
         if code == 404:
-            return ProviderError(f"gemini: not found while {doing} ({said}). Check the model name.")
+            if "batch" in doing or "file" in doing:  # a batch the provider no longer has
+                return ProviderError(f"gemini: not found while {doing} ({said}).", kind="not_found")
+            return ProviderError(f"gemini: not found while {doing} ({said}). Check the model name.", kind="model")
         if code in _RETRY_STATUSES or code >= 500:
             return ProviderError(f"gemini: the service kept failing while {doing}, after retries ({said})",
                                  transient=True)

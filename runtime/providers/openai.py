@@ -295,13 +295,15 @@ def _translated(doing: str, per_request: bool = False, conflict_ok: bool = False
         yield
     except openai.AuthenticationError as err:
         raise ProviderError(f"openai rejected the API key while {doing} (HTTP {err.status_code}): "
-                            f"{_message(err)}. Check {KEY_ENV}.") from None
+                            f"{_message(err)}. Check {KEY_ENV}.", kind="auth") from None
     except openai.PermissionDeniedError as err:
         raise ProviderError(f"openai denied access while {doing} (HTTP 403): {_message(err)}. "
                             f"Check that the key in {KEY_ENV} may use this model and project.") from None
     except openai.NotFoundError as err:
+        batchy = "batch" in doing or "file" in doing  # a batch the provider no longer has, or a model it never had
         raise ProviderError(f"openai found no such resource while {doing} (HTTP 404): {_message(err)}. "
-                            "Check the model name and the batch id.") from None
+                            + ("The batch is unknown to openai." if batchy else "Check the model name."),
+                            kind="not_found" if batchy else "model") from None
     except openai.APIStatusError as err:
         status = err.status_code
         if status == 409 and conflict_ok:
