@@ -98,36 +98,60 @@ class UnitSpace:
     def total(self) -> int:
         return self.base * self.repeat
 
-    def _digits(self, i: int) -> tuple[int, list[tuple[int, ...]]]:
+    @functools.cached_property
+    def _memo(self) -> dict[int, tuple] | None:
+        """Per index within a replica: its row picks and id labels — kept when replicas repeat them."""
+        return {} if self.repeat > 1 and self.base <= 65_536 else None
+
+    def _entry(self, i: int) -> tuple[int, tuple[tuple[int, ...], ...], tuple | None]:
+        """Unit ``i`` as (replica, row picks per table, id labels if already known)."""
         base = self.base
         r, rest = divmod(i, base) if base else (i, 0)
+        memo = self._memo
+        if memo is None:
+            return r, self._picks(rest), None
+        known = memo.get(rest)
+        if known is None:
+            picks = self._picks(rest)
+            known = memo[rest] = (picks, self._labels(picks))
+        return r, known[0], known[1]
+
+    def _picks(self, rest: int) -> tuple[tuple[int, ...], ...]:
         picks: list[tuple[int, ...]] = []
         for table in reversed(self.tables):
             rest, d = divmod(rest, table.size)
             picks.append(table.indices(d))
         picks.reverse()
-        return r, picks
+        return tuple(picks)
 
     def unit(self, i: int, unit_id: str | None = None) -> dict[str, Any]:
         """The `unit` record of unit ``i``: id, repeat and one entry per table (pass a known id to skip making it)."""
-        r, picks = self._digits(i)
-        out: dict[str, Any] = {"id": unit_id if unit_id is not None else self._id(r, picks), "repeat": r}
+        r, picks, labels = self._entry(i)
+        if unit_id is None:
+            unit_id = self._id(r, labels or self._labels(picks))
+        out: dict[str, Any] = {"id": unit_id, "repeat": r}
         for table, idx in zip(self.tables, picks):
             out[table.field] = table.value(idx)
         return out
 
     def unit_id(self, i: int) -> str:
-        return self._id(*self._digits(i))
+        r, picks, labels = self._entry(i)
+        return self._id(r, labels or self._labels(picks))
 
-    def _id(self, r: int, picks: list[tuple[int, ...]]) -> str:
+    def _labels(self, picks: tuple[tuple[int, ...], ...]) -> tuple[list[str], list[list[str]], bool]:
+        """The tables' part of an id: readable parts, raw keys, and whether every key is safe as it is."""
         parts, raw, safe = [], [], True
         for table, idx in zip(self.tables, picks):
             keys = [table.keys[j] for j in idx]
             raw.append(keys)
             safe = safe and all(table.safe[j] for j in idx)
             parts.append("_".join(keys))
+        return parts, raw, safe
+
+    def _id(self, r: int, labels: tuple[list[str], list[list[str]], bool]) -> str:
+        parts, raw, safe = labels
         if self.repeat > 1 or not parts:
-            parts.append(f"r{r}")
+            parts = [*parts, f"r{r}"]
         readable = "-".join(parts)
         if safe and len(readable) <= MAX_ID:
             return readable

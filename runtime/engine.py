@@ -8,7 +8,10 @@ a chunk lost to a kill is recomputed identically by the next tick.
 
 from __future__ import annotations
 
+import json
 import time
+import weakref
+from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
@@ -21,8 +24,12 @@ from octo.stdlib.execution import compiled
 from .rundir import open_plan, open_store
 from .store import Store
 from .units import data_env, unit_space
+from .unitwork import UnitWork, decode_output, failure_reason, validated
 
 CHUNK = 2_000  # units per transaction: small enough to stop within a second
+POOL_MIN_UNITS = 8 * CHUNK  # a step this large pays for starting worker processes
+POOL_CHUNKS_PER_WORKER = 2  # in flight per worker: one to compute while the other is committed
+POOL_CALL_SECONDS = 0.25  # then the tick checks for Ctrl-C and its deadline again
 
 
 @dataclass
@@ -65,7 +72,12 @@ class Engine:
         return self._dispatch
 
     def close(self) -> None:
+        self._close_pool()
         self.store.close()
+
+    def provider_trouble(self) -> dict[str, tuple[float, str]]:
+        """Providers failing with transient errors right now (since when, last error); {} without provider steps."""
+        return self._dispatch.trouble() if self._dispatch is not None else {}
 
     # --- the tick ------------------------------------------------------------------------
 
@@ -109,28 +121,83 @@ class Engine:
     # --- per-unit steps ----------------------------------------------------------------------
 
     def _executor(self, step: dict, kind):
-        if step["name"] not in self._executors:
-            run = kind.executor(step["config"], self.language.functions)
-            rules = [(compiled(v["rule"], self.language.functions), v["message"]) for v in step.get("validate", [])]
-            when = compiled(step["when"], self.language.functions)
-            needs_rng = getattr(run, "random", True) or (when is not None and when.random)
-            self._executors[step["name"]] = (_validated(run, rules) if rules else run, when, needs_rng)
-        return self._executors[step["name"]]
+        """(run, when, needs_rng) of a per-unit step, compiled once."""
+        ex = self._unit_work().executor(step["name"])
+        return ex.run, ex.when, ex.needs_rng
+
+    def _unit_work(self) -> UnitWork:
+        if "_work" not in self.__dict__:
+            self._work = UnitWork(self.plan, self.language)
+        return self._work
 
     def _run_chunk(self, step: dict, kind) -> int:
         name = step["name"]
+        if self._pooled(name):
+            return self._run_chunks_in_pool(step)
         positions = self._ready(name, self.deps[name])
         if not positions:
             return 0
-        run, when, needs_rng = self._executor(step, kind)
-        upstream = {dep: self.store.results(dep, positions) for dep in step["depends_on"]}
-        rows = []
-        for pos, idx, unit_id in self.store.units(positions):
-            rows.append((pos, *self._run_unit(name, run, when, needs_rng, idx, unit_id,
-                                              {d: r[pos] for d, r in upstream.items()})))
-        with self.store.transaction() as db:
-            self.store.add_results(name, rows, db)
+        rows = self._unit_work().run(name, self.store.units(positions), self._stored_upstream(step, positions))
+        self._commit(name, rows)
         return len(rows)
+
+    def _stored_upstream(self, step: dict, positions: list[int]) -> dict:
+        return {dep: self.store.raw_results(dep, positions) for dep in step["depends_on"]}
+
+    def _commit(self, name: str, rows: list) -> None:
+        """One chunk, one transaction: a kill loses at most the chunk in flight."""
+        with self.store.transaction() as db:
+            self.store.add_encoded_results(name, rows, db)
+
+    # --- per-unit steps in worker processes -------------------------------------------------
+
+    def _pooled(self, name: str) -> bool:
+        """Whether worker processes run this step: they pay off on a large step only (decided once a step)."""
+        decided = self.__dict__.setdefault("_pooled_steps", {})
+        if name not in decided:
+            pending = self.store.unit_count() - sum(self.store.counts(name).values())
+            decided[name] = pending >= POOL_MIN_UNITS and _parallel().worker_count() > 1
+        return decided[name]
+
+    def _run_chunks_in_pool(self, step: dict) -> int:
+        """Chunks computed by worker processes, each committed here, in order, in its own transaction.
+
+        A few chunks per worker are kept in flight so the workers never wait for a commit; the call
+        stops handing out chunks after POOL_CALL_SECONDS and returns once all it handed out are
+        committed, so the tick can check for Ctrl-C and its deadline as between serial chunks.
+        """
+        name = step["name"]
+        in_flight: deque = deque()
+        committed = 0
+        hand_out_until = time.monotonic() + POOL_CALL_SECONDS
+        while True:
+            while time.monotonic() < hand_out_until and len(in_flight) < POOL_CHUNKS_PER_WORKER * self._pool().workers:
+                positions = self._ready(name, self.deps[name])
+                if not positions:
+                    hand_out_until = 0.0
+                    break
+                in_flight.append(self._pool().submit(name, self.store.units(positions),
+                                                     self._stored_upstream(step, positions)))
+            if not in_flight:
+                break
+            rows = in_flight.popleft().result()
+            self._commit(name, rows)
+            committed += len(rows)
+        if committed == 0:
+            self._close_pool()  # nothing more ready for this step: free the workers
+        return committed
+
+    def _pool(self):
+        if self.__dict__.get("_chunk_pool") is None:
+            parallel = _parallel()
+            self._chunk_pool = parallel.ChunkPool(self.plan, parallel.worker_count())
+            self._pool_finalizer = weakref.finalize(self, self._chunk_pool.close)  # an engine dropped mid-step
+        return self._chunk_pool
+
+    def _close_pool(self) -> None:
+        if self.__dict__.get("_chunk_pool") is not None:
+            self._pool_finalizer()
+            self._chunk_pool = None
 
     def _ready(self, step: str, deps: list[str]) -> list[int]:
         """Units with no result for ``step`` whose upstream steps all have one."""
@@ -143,18 +210,8 @@ class Engine:
         return positions
 
     def _run_unit(self, name, run, when, needs_rng, idx, unit_id, upstream: dict) -> tuple[str, object, str | None]:
-        failed = [d for d, (state, _, _) in upstream.items() if state in ("failed", "blocked")]
-        if failed:
-            return "blocked", None, f"upstream step '{failed[0]}' failed"
-        env = {"unit": self.space.unit(idx, unit_id), "data": self.data,
-               **{d: output for d, (_, output, _) in upstream.items()}}
-        rng = unit_stream(self.seed, unit_id, name) if needs_rng else None  # streams cost ~10 µs: only when drawn from
-        try:
-            if when is not None and not when.evaluate(env, rng):
-                return "skipped", None, None
-            return "done", run(env, rng), None
-        except EvalError as err:
-            return "failed", None, _reason(err)
+        """(state, output, reason) of one unit, from its upstream (state, output, reason) per step."""
+        return self._unit_work().run_unit(name, _Compiled(run, when, needs_rng), idx, unit_id, upstream)
 
     # --- aggregates ------------------------------------------------------------------------
 
@@ -166,25 +223,10 @@ class Engine:
             return 0
         runner = kind.runner(step["config"], self.language.functions)
         when = compiled(step["when"], self.language.functions)
-        units = self.store.units()
-        for start in range(0, len(units), CHUNK):
-            chunk = units[start:start + CHUNK]
-            positions = [p for p, _, _ in chunk]
-            upstream = {dep: self.store.results(dep, positions) for dep in step["depends_on"]}
-            for pos, idx, unit_id in chunk:
-                states = [upstream[d][pos][0] for d in step["depends_on"]]
-                if any(s in ("failed", "blocked") for s in states):
-                    continue  # a failed unit is reported as failed, not aggregated
-                env = {"unit": self.space.unit(idx, unit_id), "data": self.data,
-                       **{d: upstream[d][pos][1] for d in step["depends_on"]}}
-                if when is not None and not when.evaluate(env):
-                    continue
-                runner.add(env)
+        self._stream_units(runner, step, when)
         groups = runner.finish()
         with self.store.transaction() as db:
             for g in groups:
-                import json
-
                 db.execute("INSERT INTO groups(step, key, units, metrics) VALUES (?, ?, ?, ?)",
                            (name, g["key"], g["units"], json.dumps({"by": g["by"], "metrics": g["metrics"],
                                                                    "errors": g["errors"]})))
@@ -196,17 +238,44 @@ class Engine:
         return len(groups) or 1
 
 
+    def _stream_units(self, runner, step: dict, when) -> None:
+        """Every unit whose upstream steps succeeded (and whose `when` holds) into ``runner``, chunk by chunk.
+
+        The unit record is made only if something streamed reads it (else only for a group's first unit).
+        """
+        deps = step["depends_on"]
+        with_unit = runner.reads("unit") or (when is not None and "unit" in when.names)
+        space, data, decode = self.space, self.data, decode_output
+        units = self.store.unit_range(0, CHUNK)
+        while units:
+            upstream = [(d, self.store.raw_results(d, [pos for pos, _, _ in units])) for d in deps]
+            for pos, idx, unit_id in units:
+                env = {"unit": space.unit(idx, unit_id)} if with_unit else {}
+                env["data"] = data
+                for dep, results in upstream:
+                    state, output, _ = results[pos]
+                    if state in ("failed", "blocked"):
+                        break  # a failed unit is reported as failed, not aggregated
+                    env[dep] = decode(output) if output is not None else None
+                else:
+                    if when is not None and not when.evaluate(env):
+                        continue
+                    runner.add(env, None if with_unit else lambda: space.unit(idx, unit_id))
+            units = self.store.unit_range(units[-1][0] + 1, units[-1][0] + 1 + CHUNK)
+
     # --- shared with the provider side ---------------------------------------------------
 
     def unit_envs(self, step: str, positions: list[int]):
-        """(position, env, blocked reason or None) per unit: the names a step's expressions and prompts see."""
+        """(position, env, blocked reason or None, skipped upstream steps) per unit: what a step's
+        expressions and prompts see, and what became of its upstream steps."""
         upstream = {dep: self.store.results(dep, positions) for dep in self.deps[step]}
         for pos, idx, unit_id in self.store.units(positions):
             states = {d: r[pos] for d, r in upstream.items() if pos in r}
             failed = [d for d, (state, _, _) in states.items() if state in ("failed", "blocked")]
             env = {"unit": self.space.unit(idx, unit_id), "data": self.data,
                    **{d: output for d, (_, output, _) in states.items()}}
-            yield pos, env, (f"upstream step '{failed[0]}' failed" if failed else None)
+            skipped = {d for d, (state, _, _) in states.items() if state == "skipped"}
+            yield pos, env, (f"upstream step '{failed[0]}' failed" if failed else None), skipped
 
     def when_of(self, step: dict):
         if step["name"] not in self._whens:
@@ -240,31 +309,22 @@ def effective_deps(steps: list[dict]) -> dict[str, list[str]]:
         out[s["name"]] = deps
     return out
 
-def _validated(run, rules):
-    """Wrap an executor so a false `validate` rule fails the unit with the rule's message."""
-    from octo.compiler.templates import make_environment
 
-    env_jinja = make_environment()
-    messages = [(rule, env_jinja.from_string(message) if message else None) for rule, message in rules]
+def _parallel():
+    """The worker-process module, imported when a step is large enough to use it (multiprocessing takes ~50 ms to import)."""
+    from . import parallel
 
-    def checked(env, rng):
-        output = run(env, rng)
-        scope = {**env, **output}
-        for rule, message in messages:
-            if not rule.evaluate(scope):
-                text = message.render(scope) if message is not None else "a validate rule failed"
-                raise EvalError(f"{text.strip()} (validate: `{rule.expr.span.text()}`)", rule.span)
-        return output
-
-    return checked
+    return parallel
 
 
-def _reason(err: EvalError) -> str:
-    where = err.where()
-    text = ""
-    try:
-        text = err.span.text() if err.span is not None else ""
-    except Exception:
-        pass
-    quoted = f" in `{' '.join(text.split())}`" if text and len(text) <= 80 else ""
-    return f"{err.message}{quoted}" + (f" at {where}" if where else "")
+class _Compiled:
+    """A step's (run, when, needs_rng), as :meth:`UnitWork.run_unit` takes them."""
+
+    def __init__(self, run, when, needs_rng):
+        self.run, self.when, self.needs_rng = run, when, needs_rng
+
+
+_validated = validated  # moved to unitwork (worker processes build executors too)
+
+
+_reason = failure_reason

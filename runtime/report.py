@@ -12,7 +12,7 @@ Shapes (documented in docs/run.md):
 from __future__ import annotations
 
 import json
-from collections import Counter, defaultdict
+from collections import defaultdict
 from pathlib import Path
 from typing import Iterator
 
@@ -93,7 +93,7 @@ def report(run_dir: Path) -> dict:
     plan = open_plan(run_dir)
     store = open_store(run_dir)
     try:
-        states = Counter(row["state"] for row in unit_rows(run_dir))
+        states = store.unit_states(_per_unit_steps(plan))  # counted in SQL: no output is decoded
         aggregates = []
         for step in (s for s in plan.steps if s["kind"] == "aggregate"):
             groups = []
@@ -111,10 +111,11 @@ def report(run_dir: Path) -> dict:
         verdicts = [e["passed"] for a in aggregates for g in a["groups"] for e in g["expects"]]
         failures = defaultdict(list)
         for name in _per_unit_steps(plan):
-            for pos, state, _, reason in store.all_results(name):
+            for pos, state, _, reason in store.all_results(name, outputs=False):
                 if state == "failed":
                     failures[(name, reason)].append(pos)
-        ids = {pos: uid for pos, _, uid in store.units()}
+        examples = sorted({p for units in failures.values() for p in units[:5]})
+        ids = {pos: uid for pos, _, uid in store.units(examples)} if examples else {}
         from .ledger import Ledger
 
         cost, listed = Ledger(store).spent()

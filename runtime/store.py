@@ -97,6 +97,11 @@ class Store:
                                (min(positions), max(positions))).fetchall()
         return [r for r in rows if r[0] in wanted]
 
+    def unit_range(self, start: int, stop: int) -> list[tuple[int, int, str]]:
+        """The units with ``start <= pos < stop``, in order."""
+        return self.db.execute("SELECT pos, idx, id FROM units WHERE pos >= ? AND pos < ? ORDER BY pos",
+                               (start, stop)).fetchall()
+
     def pending(self, step: str, limit: int) -> list[int]:
         """Positions of units with no result yet for ``step``, in order."""
         return [r[0] for r in self.db.execute(
@@ -104,19 +109,42 @@ class Store:
             (step, limit))]
 
     def results(self, step: str, positions: list[int]) -> dict[int, tuple[str, Any, str | None]]:
+        return {unit: (state, json.loads(output) if output is not None else None, reason)
+                for unit, (state, output, reason) in self.raw_results(step, positions).items()}
+
+    def raw_results(self, step: str, positions: list[int]) -> dict[int, tuple[str, str | None, str | None]]:
+        """Results of ``step`` for ``positions`` as stored: outputs still JSON text."""
+        if not positions:
+            return {}
+        lo, hi = min(positions), max(positions)
+        if hi - lo + 1 > 4 * len(positions):  # scattered positions: look each up rather than scan the range
+            return self._listed_results(step, positions)
+        rows = self.db.execute("SELECT unit, state, output, reason FROM results WHERE step = ? AND unit BETWEEN ? AND ?",
+                               (step, lo, hi))
+        if hi - lo + 1 == len(positions):  # a chunk is a run of positions: one range query, nothing to filter
+            return {unit: (state, output, reason) for unit, state, output, reason in rows}
+        wanted = set(positions)
+        return {unit: (state, output, reason) for unit, state, output, reason in rows if unit in wanted}
+
+    def _listed_results(self, step: str, positions: list[int]) -> dict[int, tuple[str, str | None, str | None]]:
         out = {}
         for i in range(0, len(positions), 900):
             chunk = positions[i:i + 900]
             marks = ",".join("?" * len(chunk))
             for unit, state, output, reason in self.db.execute(
                     f"SELECT unit, state, output, reason FROM results WHERE step = ? AND unit IN ({marks})", (step, *chunk)):
-                out[unit] = (state, json.loads(output) if output is not None else None, reason)
+                out[unit] = (state, output, reason)
         return out
 
     def add_results(self, step: str, rows: Iterable[tuple[int, str, Any, str | None]], db: sqlite3.Connection) -> None:
+        self.add_encoded_results(step, ((unit, state, json.dumps(output) if output is not None else None, reason)
+                                        for unit, state, output, reason in rows), db)
+
+    def add_encoded_results(self, step: str, rows: Iterable[tuple[int, str, str | None, str | None]],
+                            db: sqlite3.Connection) -> None:
+        """Insert result rows whose outputs are already JSON text."""
         db.executemany("INSERT INTO results(step, unit, state, output, reason) VALUES (?, ?, ?, ?, ?)",
-                       ((step, unit, state, json.dumps(output) if output is not None else None, reason)
-                        for unit, state, output, reason in rows))
+                       ((step, unit, state, output, reason) for unit, state, output, reason in rows))
 
     def counts(self, step: str) -> dict[str, int]:
         out = dict.fromkeys(STATES, 0)
@@ -124,7 +152,22 @@ class Store:
             out[state] = n
         return out
 
-    def all_results(self, step: str) -> Iterator[tuple[int, str, Any, str | None]]:
-        for unit, state, output, reason in self.db.execute(
-                "SELECT unit, state, output, reason FROM results WHERE step = ? ORDER BY unit", (step,)):
-            yield unit, state, json.loads(output) if output is not None else None, reason
+    def all_results(self, step: str, outputs: bool = True) -> Iterator[tuple[int, str, Any, str | None]]:
+        """Every result of ``step`` in unit order; with ``outputs=False`` the outputs are left undecoded (None)."""
+        from .unitwork import decode_output  # stored outputs are compact JSON: its fast path applies
+
+        rows = self.db.execute("SELECT unit, state, output, reason FROM results WHERE step = ? ORDER BY unit", (step,))
+        while batch := rows.fetchmany(2_000):
+            for unit, state, output, reason in batch:
+                yield unit, state, decode_output(output) if outputs and output is not None else None, reason
+
+    def unit_states(self, steps: list[str]) -> dict[str, int]:
+        """How many units are done, failed (a step failed or was blocked) and pending, over ``steps``."""
+        if not steps:
+            return {"done": self.unit_count(), "failed": 0, "pending": 0}
+        marks = ",".join("?" * len(steps))
+        failed, complete, started = self.db.execute(
+            f"SELECT coalesce(sum(bad > 0), 0), coalesce(sum(bad = 0 AND n = ? AND waiting = 0), 0), count(*) FROM "
+            f"(SELECT sum(state IN ('failed', 'blocked')) AS bad, count(*) AS n, sum(state = 'pending') AS waiting "
+            f"FROM results WHERE step IN ({marks}) GROUP BY unit)", (len(steps), *steps)).fetchone()
+        return {"done": complete, "failed": failed, "pending": self.unit_count() - failed - complete}

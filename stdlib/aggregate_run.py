@@ -13,13 +13,16 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from typing import Any
+from typing import Any, Callable
 
 from octo.compiler import ast
 from octo.compiler.astjson import from_record
 from octo.compiler.codegen import compile_expression
 from octo.compiler.graph import free_names
 from octo.compiler.typecheck import dotted
+
+
+_SCALARS = frozenset({str, int, bool, type(None)})  # not float: 0.0 == -0.0 as keys, not as JSON
 
 
 class AggregateRunner:
@@ -33,6 +36,13 @@ class AggregateRunner:
         self.metrics = [(name, self._split(rec)) for name, rec in config["metrics"]]
         self.expects = [(rec, self._split(rec)) for rec in config["expect"]]
         self.groups: dict[str, dict] = {}
+        self._keys: dict[tuple, str] = {}  # scalar `by` values (with their types) → the group key
+        self._encode_key = json.JSONEncoder(sort_keys=True, default=str).encode  # as json.dumps(.., sort_keys, default)
+
+    def reads(self, name: str) -> bool:
+        """Whether streaming a unit evaluates anything that reads ``name`` from its env."""
+        exprs = [expr for _, expr in self.by] + [args[0] for _, _, args in self.reductions if args]
+        return any(name in expr.names for expr in exprs)
 
     # --- compile time ------------------------------------------------------------
 
@@ -68,18 +78,43 @@ class AggregateRunner:
 
     # --- run time -------------------------------------------------------------------
 
-    def add(self, env: dict) -> None:
-        """Stream one unit (its `unit`, `data` and upstream outputs) into its group."""
-        key_values = [(name, expr.evaluate(env)) for name, expr in self.by]
-        key = json.dumps([v for _, v in key_values], sort_keys=True, default=str)
+    def add(self, env: dict, unit: Callable[[], dict] | None = None) -> None:
+        """Stream one unit (its `unit`, `data` and upstream outputs) into its group.
+
+        ``unit`` makes the unit's record when ``env`` leaves it out (as it may when nothing
+        streamed reads it): only a group's first unit needs it, for values constant in the group.
+        """
+        if self.by:
+            key_values = [(name, expr.evaluate(env)) for name, expr in self.by]
+            key = self._key([v for _, v in key_values])
+        else:
+            key_values, key = [], "[]"  # one group: json.dumps([])
         group = self.groups.get(key)
         if group is None:
-            group = self.groups[key] = {"by": dict(key_values), "first": env, "n": 0,
-                                        "values": {name: [] for name, _, _ in self.reductions}}
+            group = self._new_group(key, key_values, {**env, "unit": unit()} if unit is not None else env)
         group["n"] += 1
-        for name, _, args in self.reductions:
-            if args:
-                group["values"][name].append(args[0].evaluate(env))
+        for append, argument in group["feeds"]:
+            append(argument.evaluate(env))
+
+    def _new_group(self, key: str, key_values: list, first: dict) -> dict:
+        values = {name: [] for name, _, _ in self.reductions}
+        # per reduction over units: where its argument's values go, and the argument, looked up once
+        feeds = [(values[name].append, args[0]) for name, _, args in self.reductions if args]
+        group = self.groups[key] = {"by": dict(key_values), "first": first, "n": 0, "values": values, "feeds": feeds}
+        return group
+
+    def _key(self, values: list) -> str:
+        """The group key: the `by` values as JSON, remembered for scalar values (encoding is most of the cost)."""
+        types = tuple([type(v) for v in values])
+        if not _SCALARS.issuperset(types):
+            return self._encode_key(values)
+        typed = (types, tuple(values))  # True, 1 and 1.0 are equal as keys but not as JSON: the types tell them apart
+        key = self._keys.get(typed)
+        if key is None:
+            key = self._encode_key(values)
+            if len(self._keys) < 100_000:
+                self._keys[typed] = key
+        return key
 
     @staticmethod
     def _attempt(errors: list, what: str, compute):
