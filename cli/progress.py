@@ -18,6 +18,7 @@ class Progress:
         self.drawn = 0
         self.last: dict[str, tuple] = {}
         self.first_seen: dict[str, tuple[float, int]] = {}
+        self.final: dict[str, dict] = {}
 
     def rows(self) -> list[str]:
         total = self.engine.store.unit_count()
@@ -30,7 +31,9 @@ class Progress:
                 done = self.engine.store.get(f"aggregated:{name}") is not None
                 out.append((name, f"{'done' if done else 'pending'} (aggregate)"))
                 continue
-            c = self.engine.store.counts(name)
+            c = self.final.get(name) or self.engine.store.counts(name)
+            if name not in self.final and self.engine.settled(name):
+                self.final[name] = c  # a settled step's counts no longer change: count them once
             finished = sum(c.values())
             t0, n0 = self.first_seen.setdefault(name, (time.monotonic(), finished))
             rate = (finished - n0) / max(1e-9, time.monotonic() - t0)

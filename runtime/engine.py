@@ -54,6 +54,8 @@ class Engine:
         self.deps = effective_deps(self.plan.steps)
         self._executors: dict[str, object] = {}
         self._whens: dict[str, object] = {}
+        self._complete: set[str] = set()
+        self._units: int | None = None
         self.providers = providers
         self.dispatch_options = options
         self._dispatch = None
@@ -114,9 +116,24 @@ class Engine:
         return all(not self._incomplete(s["name"]) for s in self.plan.steps)
 
     def _incomplete(self, step: str) -> bool:
+        if step in self._complete:
+            return False
         if self.language.kinds[self.steps[step]["kind"]].per_unit:
-            return sum(self.store.counts(step).values()) < self.store.unit_count()
-        return self.store.get(f"aggregated:{step}") is None
+            incomplete = self.store.result_count(step) < self._unit_count()
+        else:
+            incomplete = self.store.get(f"aggregated:{step}") is None
+        if not incomplete and self.steps[step]["runs"] == "local":
+            self._complete.add(step)  # local results are never withdrawn (only a judge sends provider answers back)
+        return incomplete
+
+    def settled(self, step: str) -> bool:
+        """Is ``step`` known complete for good (a local step whose every unit has its result)?"""
+        return step in self._complete
+
+    def _unit_count(self) -> int:
+        if self._units is None:
+            self._units = self.store.unit_count()  # fixed when the run is created
+        return self._units
 
     # --- per-unit steps ----------------------------------------------------------------------
 

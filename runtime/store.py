@@ -146,6 +146,9 @@ class Store:
         db.executemany("INSERT INTO results(step, unit, state, output, reason) VALUES (?, ?, ?, ?, ?)",
                        ((step, unit, state, output, reason) for unit, state, output, reason in rows))
 
+    def result_count(self, step: str) -> int:
+        return self.db.execute("SELECT count(*) FROM results WHERE step = ?", (step,)).fetchone()[0]
+
     def counts(self, step: str) -> dict[str, int]:
         out = dict.fromkeys(STATES, 0)
         for state, n in self.db.execute("SELECT state, count(*) FROM results WHERE step = ? GROUP BY state", (step,)):
