@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 import sys
 import threading
 
@@ -32,10 +33,15 @@ def serve(port: int, seed: int, faults: str | None) -> int:
         f"Ctrl-C stops it.\n")
     sys.stdout.flush()
     stopped = threading.Event()
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    # Explicit handlers: a process started in the background inherits SIGINT ignored, and SIGTERM
+    # (a service manager's stop) should stop it as cleanly as Ctrl-C.
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda signum, frame: stopped.set())
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.1}, daemon=True)
     thread.start()
     try:
-        stopped.wait()
+        while not stopped.wait(0.2):
+            pass
     except KeyboardInterrupt:
         pass
     finally:
