@@ -42,6 +42,9 @@ REGISTRY: dict[str, Code] = {
         Code("E0007", _E, "data file is malformed"),
         Code("E0008", _E, "file is not a single YAML document"),
         Code("E0009", _E, "value split at a comma by YAML"),
+        Code("E0010", _E, "data path outside the pipeline's folder"),
+        Code("E0011", _E, "data path is not a regular file"),
+        Code("E0012", _E, "data file too large"),
         # structure
         Code("E0101", _E, "unknown key"),
         Code("E0102", _E, "missing required key"),

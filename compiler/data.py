@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import csv
 import json
-from pathlib import Path
+from pathlib import Path, PurePath
 from typing import Any
 
 import yaml
 
+from .datapath import DataPathError, clip, read_data_file, resolve_data_path
 from .diagnostics import Reporter
 from .program import DataTable
-from .source import Source, Span
+from .source import Source, Span, decode_text
 from .types import ANY, BOOL, FLOAT, INT, STR, RecordT, Type, join, optional, value_type
 from .yamlnodes import YMap, YNode, YScalar, YSeq, to_python
 
@@ -37,28 +38,40 @@ def load_table(name: str, key: YScalar, node: YNode, base_dir: Path, reporter: R
 
 def _load_file(name: str, key: YScalar, file_node: YScalar, base_dir: Path, reporter: Reporter) -> DataTable:
     rel = file_node.value
-    path = base_dir / rel
-    if path.suffix.lower() not in FORMATS:
-        reporter.report("E0007", file_node.span, f"unsupported data file type '{path.suffix or rel}'",
-                        hint="data files are .yaml, .yml, .json, .jsonl or .csv")
-        return DataTable(name, key.span, ANY, None, rel)
+    unread = DataTable(name, key.span, ANY, None, rel)
     try:
-        text = path.read_text(encoding="utf-8")
+        resolve_data_path(base_dir, rel)  # first: what the path is matters more than its extension
+        suffix = PurePath(rel).suffix.lower()
+        if suffix not in FORMATS:
+            reporter.report("E0007", file_node.span, f"unsupported data file type '{clip(suffix or rel)}'",
+                            hint="data files are .yaml, .yml, .json, .jsonl or .csv")
+            return unread
+        text = decode_text(read_data_file(base_dir, rel))
+    except DataPathError as err:
+        reporter.report(err.code, file_node.span, err.message, hint=err.hint)
+        return unread
     except (OSError, UnicodeDecodeError) as err:
         reason = "no such file" if isinstance(err, FileNotFoundError) else (
             "not UTF-8 text" if isinstance(err, UnicodeDecodeError) else (err.strerror or type(err).__name__).lower())
-        reporter.report("E0006", file_node.span, f"cannot read data file '{rel}': {reason}",
-                        label=f"looked for {path}", hint="paths are relative to the .octo file")
-        return DataTable(name, key.span, ANY, None, rel)
-    source = Source(str(Path(file_node.span.path).parent / rel) if file_node.span.path else rel, text)
+        reporter.report("E0006", file_node.span, f"cannot read data file '{clip(rel)}': {reason}",
+                        label=f"looked for {clip(str(base_dir / rel))}", hint="paths are relative to the .octo file")
+        return unread
     try:
-        rows = _parse(path.suffix.lower(), text)
+        rows = _parse(suffix, text)
     except _Malformed as err:
+        source = _ClippedSource(str(Path(file_node.span.path).parent / rel) if file_node.span.path else rel, text)
         off = source.offset_of(err.line, err.col)
-        reporter.report("E0007", Span(source, off, min(len(text), off + 1)), f"data file '{rel}': {err.message}")
-        return DataTable(name, key.span, ANY, None, rel)
+        reporter.report("E0007", Span(source, off, min(len(text), off + 1)), f"data file '{clip(rel)}': {err.message}")
+        return unread
     spans = [file_node.span] * len(rows)
     return _table(name, key, rows, spans, rel, reporter)
+
+
+class _ClippedSource(Source):
+    """A data file as a diagnostic shows it: a long line is cut, never echoed whole."""
+
+    def line_text(self, line: int) -> str:
+        return clip(super().line_text(line))
 
 
 def _parse(suffix: str, text: str) -> list[Any]:
@@ -67,7 +80,8 @@ def _parse(suffix: str, text: str) -> list[Any]:
             data = yaml.safe_load(text)
         except yaml.MarkedYAMLError as err:
             mark = err.problem_mark
-            raise _Malformed(f"invalid YAML: {err.problem}", mark.line + 1 if mark else 1, mark.column + 1 if mark else 1)
+            raise _Malformed(f"invalid YAML: {clip(str(err.problem))}",
+                             mark.line + 1 if mark else 1, mark.column + 1 if mark else 1)
         return _must_be_list(data)
     if suffix == ".json":
         try:
@@ -149,7 +163,8 @@ def _check_ids(name: str, rows: list[dict], spans: list[Span], reporter: Reporte
             continue
         rid = str(row["id"])
         if rid in seen:
-            reporter.report("E0108", spans[i], f"row id '{rid}' appears twice in '{name}' (rows {seen[rid] + 1} and {i + 1})",
+            reporter.report("E0108", spans[i],
+                            f"row id '{clip(rid)}' appears twice in '{name}' (rows {seen[rid] + 1} and {i + 1})",
                             hint="unit ids are made from row ids, so each row needs its own")
             return
         seen[rid] = i
@@ -176,7 +191,8 @@ def _column_type(table: str, col: str, values: list[Any], spans: list[Span], rep
         vt = value_type(v)
         j = vt if t is None else join(t, vt)
         if j is None:
-            reporter.report("E0108", spans[i], f"column '{col}' of '{table}' mixes {t.describe()} and {vt.describe()}",
+            reporter.report("E0108", spans[i],
+                            f"column '{clip(col)}' of '{table}' mixes {t.describe()} and {vt.describe()}",
                             hint="give every row the same kind of value in this column"
                                  + ("; quote numbers meant as text, e.g. '2'" if STR in (t, vt) else ""))
             return ANY
@@ -184,4 +200,4 @@ def _column_type(table: str, col: str, values: list[Any], spans: list[Span], rep
     return t
 
 
-__all__ = ["load_table", "FORMATS", "STR", "INT", "FLOAT", "BOOL"]
+__all__ = ["load_table", "resolve_data_path", "read_data_file", "DataPathError", "FORMATS", "STR", "INT", "FLOAT", "BOOL"]

@@ -8,8 +8,18 @@ counted in characters) so that spans stay two integers and a reference.
 from __future__ import annotations
 
 import bisect
+import errno
 from dataclasses import dataclass, field
 from pathlib import Path
+
+
+# A pipeline file is a few kilobytes; data belongs in data files (compiler/datapath.py bounds those).
+MAX_SOURCE_BYTES = 16 * 1024 * 1024
+
+
+def decode_text(data: bytes) -> str:
+    """UTF-8 bytes as text, newlines translated as a file opened in text mode does (raises UnicodeDecodeError)."""
+    return data.decode("utf-8").replace("\r\n", "\n").replace("\r", "\n")
 
 
 @dataclass(eq=False)
@@ -29,9 +39,12 @@ class Source:
 
     @classmethod
     def read(cls, path: str | Path) -> "Source":
-        """Read a UTF-8 file; raises OSError or UnicodeDecodeError."""
-        p = Path(path)
-        return cls(str(path), p.read_text(encoding="utf-8"))
+        """Read a UTF-8 file of at most MAX_SOURCE_BYTES; raises OSError or UnicodeDecodeError."""
+        with open(path, "rb") as f:
+            data = f.read(MAX_SOURCE_BYTES + 1)  # bounded: the path may name /dev/zero or a pipe
+        if len(data) > MAX_SOURCE_BYTES:
+            raise OSError(errno.EFBIG, f"file too large (more than {MAX_SOURCE_BYTES >> 20} mebibytes)", str(path))
+        return cls(str(path), decode_text(data))
 
     def line_col(self, offset: int) -> tuple[int, int]:
         """1-based (line, column) of a character offset."""

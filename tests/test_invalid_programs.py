@@ -24,9 +24,11 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
+from unittest import mock
 
 import pytest
 
+from octo.compiler import datapath
 from octo.compiler.check import check_file
 from octo.compiler.codes import REGISTRY
 from octo.compiler.render import render_text, report_json
@@ -54,7 +56,14 @@ EXACT_SPANS: dict[str, list[tuple[str, str]]] = {
     "060_escaped_quotes_in_prompt": [("E0203", "unit.quote.speeker")],
     "080_template_references_twice_on_line": [("E0203", "unit.pair.rigth")],
     "092_unknown_name_in_template": [("E0202", "unt")],
+    "120_data_path_outside_folder": [("E0010", "../shared/scores.csv")],
+    "121_data_path_is_a_directory": [("E0011", "data")],
+    "122_data_file_too_large": [("E0012", "data/oversized.csv")],
 }
+
+# Corpus files checked with the data file size limit lowered to this many bytes
+# (a file over the real limit, 64 MiB, has no place in the repository).
+DATA_FILE_LIMITS: dict[str, int] = {"122_data_file_too_large": 100}
 
 # Internal names that must never reach a user: Lark terminals and reprs, tracebacks.
 _TERMINALS = ("NAME NUMBER STRING SIGNED_NUMBER LPAR RPAR LSQB RSQB LBRACE RBRACE COMMA COLON DOT "
@@ -81,8 +90,10 @@ def at_root(monkeypatch):
 
 def run_check(path: Path):
     """The diagnostics of one corpus file, or the exception the checker raised."""
+    limit = DATA_FILE_LIMITS.get(path.stem, datapath.MAX_DATA_FILE_BYTES)
     try:
-        return check_file(relpath(path), default_language()).diagnostics
+        with mock.patch.object(datapath, "MAX_DATA_FILE_BYTES", limit):
+            return check_file(relpath(path), default_language()).diagnostics
     except Exception as err:  # noqa: BLE001 - a crash is a checker bug, reported as such
         return err
 
