@@ -22,7 +22,7 @@ from .scope import Binding, Scope
 from .source import Source, Span
 from .structure import validate
 from .suggest import did_you_mean
-from .types import ANY, ListT, RecordT, record
+from .types import ANY, ListT, RecordT, record, stored_type
 from .yamlnodes import YMap, YScalar, YSeq
 
 
@@ -147,6 +147,7 @@ def _typecheck_step(step: Step, program: Program, ctx: StepContext, on_cycle: se
         ctx.reporter.report("E0201", step.name_span, f"an expression of step '{step.name}' is nested too deeply",
                             hint="split it into several named values (compute) or simplify it")
         output = None
+    output = stored_type(output) if output is not None else None  # as `validate` and the steps downstream see it
     step.output = output if step.name not in on_cycle else None
     if output is not None and step.validate:
         own = ctx.scope({n: Binding(t, f"output '{n}'") for n, t in output.fields})

@@ -60,7 +60,17 @@ def named_ir(items) -> list:
 def template_ir(scalar: YScalar | None) -> dict | None:
     if scalar is None:
         return None
-    return {"text": scalar.value, "at": f"{scalar.span.path}:{scalar.span.line}:{scalar.span.column}"}
+    return {"text": scalar.value, "at": f"{scalar.span.path}:{scalar.span.line}:{scalar.span.column}",
+            "lines": template_lines(scalar)}
+
+
+def template_lines(scalar: YScalar) -> list[list[int]]:
+    """Where each line of a template's text starts in the file, ``[line, column]``: how the runtime
+    puts a template that fails for a unit at file:line:col (quoting and block scalars included)."""
+    starts = [0] + [i + 1 for i, ch in enumerate(scalar.value) if ch == "\n"]
+    if len(starts) > 1 and starts[-1] == len(scalar.value):
+        starts.pop()  # the empty line after a final newline: nothing can fail there
+    return [list(scalar.span.source.line_col(scalar.file_offset(i))) for i in starts]
 
 
 class StepContext:

@@ -10,7 +10,7 @@ import networkx as nx
 from .diagnostics import Reporter
 from .estimate import (DEFAULT_RETRIES, Tries, cost, judge_tries, output_tokens, price_of, prompt_tokens,
                        typical_value, validation_tries)
-from .kinds import expr_ir
+from .kinds import expr_ir, template_lines
 from .language import Language
 from .program import Program, Step
 from .yamlnodes import YScalar
@@ -52,7 +52,8 @@ def step_ir(ctx: PlanContext, step: Step, count: int, reach: dict[str, Reach], u
         "depends_on": sorted(step.deps), "when": expr_ir(step.when),
         "config": kind.plan_config(step),
         "output": {n: t.describe() for n, t in step.output.fields} if step.output else {},
-        "validate": [{"rule": expr_ir(rule), "message": msg.value if msg is not None else None}
+        "validate": [{"rule": expr_ir(rule), "message": msg.value if msg is not None else None,
+                      "message_lines": template_lines(msg) if msg is not None else None}
                      for rule, msg in step.validate],
         "units": {"count": r.count(count) if kind.per_unit else count, "exact": r.exact},
         "notes": list(dict.fromkeys(r.notes)),

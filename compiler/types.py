@@ -264,3 +264,19 @@ def declared(node: ast.TypeExpr) -> tuple[Type, dict]:
 
 def _num(x: float) -> int | float:
     return int(x) if float(x).is_integer() else x
+
+
+def stored_type(t: Type) -> Type:
+    """The type of a value once stored: a set is stored as the list of its items in ascending order
+    (docs/language.md, Evaluation, "What is stored"), so steps downstream see a list."""
+    if isinstance(t, SetT):
+        return ListT(stored_type(t.elem))
+    if isinstance(t, ListT):
+        return ListT(stored_type(t.elem))
+    if isinstance(t, DictT):
+        return DictT(t.key, stored_type(t.value))
+    if isinstance(t, OptionalT):
+        return optional(stored_type(t.inner))
+    if isinstance(t, RecordT):
+        return RecordT(tuple((name, stored_type(f)) for name, f in t.fields), t.what)
+    return t

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from .encoding import UnstorableValue, encode_output
 from .ledger import Attempt, Ledger
 from .prompting import AnswerError, PromptError, StepRequests
 from .sending import ProviderStop, Sender  # noqa: F401  (ProviderStop is part of this module's interface)
@@ -115,7 +116,9 @@ class ProviderSteps:
                 return (pos, "skipped", None, None)
         except Exception as err:  # EvalError from `when`
             return (pos, "failed", None, self.engine.reason(err))
-        round_, feedback = self.ledger.round_of(name, pos)
+        round_, feedback = self.ledger.round_of(step["config"]["of"] if req.judge else name, pos)
+        if req.judge:  # a judge's tries are counted per round of the step it judges; feedback is that step's
+            feedback = None
         try:
             request = req.request({**env, "feedback": feedback})
         except PromptError as err:
@@ -148,14 +151,24 @@ class ProviderSteps:
                 self.ledger.add_attempts([(name, a.unit, a.round, a.try_ + 1, a.mode, _retry_request(a, err))], db)
                 self.ledger.settle(a.id, f"retried: {err}", db)
             else:
-                tries = f" (after {a.try_} {'try' if a.try_ == 1 else 'tries'})"
-                self.store.add_results(name, [(a.unit, "failed", None, f"{err}{tries}")], db)
-                self.ledger.settle(a.id, f"failed: {err}", db)
+                self._fail(name, a, f"{err} (after {a.try_} {'try' if a.try_ == 1 else 'tries'})", db)
+            return
+        except Exception as err:  # checking the answer went wrong in a way octo did not put in words: still this unit's
+            self._fail(name, a, f"the answer could not be checked ({type(err).__name__}: {err}); please report it", db)
             return
         if req.judge and not output["passed"] and self._send_back(step, a, output, db):
             return
-        self.store.add_results(name, [(a.unit, "done", output, None)], db)
+        try:
+            stored = encode_output(output)
+        except UnstorableValue as err:  # parsed JSON always can be; if it ever cannot, it is this unit's failure
+            self._fail(name, a, f"the answer cannot be stored: {err}", db)
+            return
+        self.store.add_encoded_results(name, [(a.unit, "done", stored, None)], db)
         self.ledger.settle(a.id, "done", db)
+
+    def _fail(self, name: str, a: Attempt, reason: str, db) -> None:
+        self.store.add_encoded_results(name, [(a.unit, "failed", None, reason)], db)
+        self.ledger.settle(a.id, f"failed: {reason}", db)
 
     def _send_back(self, step: dict, a: Attempt, output: dict, db) -> bool:
         """A failed verdict re-runs the judged step for this unit, if it has rounds left."""

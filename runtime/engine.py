@@ -21,6 +21,7 @@ from octo.compiler.evalsupport import unit_stream
 from octo.stdlib import default_language
 from octo.stdlib.execution import compiled
 
+from .encoding import UnstorableValue, encode_plain
 from .rundir import open_plan, open_store
 from .store import Store
 from .units import data_env, unit_space
@@ -245,12 +246,11 @@ class Engine:
         with self.store.transaction() as db:
             for g in groups:
                 db.execute("INSERT INTO groups(step, key, units, metrics) VALUES (?, ?, ?, ?)",
-                           (name, g["key"], g["units"], json.dumps({"by": g["by"], "metrics": g["metrics"],
-                                                                   "errors": g["errors"]})))
+                           (name, g["key"], g["units"], _group_json(g)))
                 for n, e in enumerate(g["expects"]):
                     db.execute("INSERT INTO expects(step, key, n, text, at, passed, detail) VALUES (?, ?, ?, ?, ?, ?, ?)",
                                (name, g["key"], n, e["text"], e["at"], int(e["passed"]),
-                                json.dumps({**e["values"], **({"error": e["error"]} if "error" in e else {})})))
+                                _json_or_null({**e["values"], **({"error": e["error"]} if "error" in e else {})})))
             self.store.put(f"aggregated:{name}", str(time.time()), db)
         return len(groups) or 1
 
@@ -275,8 +275,13 @@ class Engine:
                         break  # a failed unit is reported as failed, not aggregated
                     env[dep] = decode(output) if output is not None else None
                 else:
-                    if when is not None and not when.evaluate(env):
-                        continue
+                    if when is not None:
+                        try:
+                            if not when.evaluate(env):
+                                continue
+                        except EvalError as err:  # left out of every group, and said why in the report
+                            runner.leave_out("when", err, unit_id)
+                            continue
                     runner.add(env, None if with_unit else lambda: space.unit(idx, unit_id))
             units = self.store.unit_range(units[-1][0] + 1, units[-1][0] + 1 + CHUNK)
 
@@ -325,6 +330,32 @@ def effective_deps(steps: list[dict]) -> dict[str, list[str]]:
             deps += [m for m in group_of.get(d, ()) if m != s["name"] and m not in deps and s["name"] not in group_of.get(d, ())]
         out[s["name"]] = deps
     return out
+
+
+def _group_json(group: dict) -> str:
+    """A group's `by` values, metrics and errors as stored; a metric that cannot be stored is null, and says why."""
+    record = {"by": group["by"], "metrics": group["metrics"], "errors": group["errors"]}
+    try:
+        return encode_plain(record)
+    except UnstorableValue:
+        pass
+    metrics, errors = dict(group["metrics"]), list(group["errors"])
+    for name, value in group["metrics"].items():
+        try:
+            encode_plain(value)
+        except UnstorableValue as err:
+            metrics[name] = None
+            errors.append({"metric": name, "reason": f"the value cannot be stored: {err}"})
+    return encode_plain({"by": _json_or_null(group["by"], parse=True), "metrics": metrics, "errors": errors})
+
+
+def _json_or_null(value, parse: bool = False):
+    """``value`` as JSON text (or as what that text reads back, with ``parse``); null when it cannot be stored."""
+    try:
+        text = encode_plain(value)
+    except UnstorableValue:
+        text = "null"
+    return json.loads(text) if parse else text
 
 
 def _parallel():

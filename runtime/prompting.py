@@ -4,6 +4,8 @@
 compiled once (Jinja2 sandbox, StrictUndefined), the output's JSON Schema
 validator once, `validate` rules and a judge's `pass` once. Per unit it renders
 a request; per answer it parses and checks the output or says exactly why not.
+Whatever fails there — a template, a rule, a message — fails that unit with a
+reason and its file:line:col (``templating``), never the run.
 """
 
 from __future__ import annotations
@@ -12,11 +14,12 @@ import json
 from dataclasses import dataclass
 
 import jsonschema
-from jinja2 import TemplateError
 
 from octo.compiler.codegen import EvalError
-from octo.compiler.templates import make_environment
 from octo.stdlib.execution import compiled
+
+from .templating import TemplateFailure, UnitTemplate, message_template, rule_message, unrendered_message
+from .unitwork import failure_reason
 
 DEFAULT_MAX_TOKENS = 1024        # structured output, when a step sets no max_tokens
 DEFAULT_MAX_TOKENS_TEXT = 4096   # free text
@@ -24,7 +27,7 @@ PASSED = "passed"
 
 
 class PromptError(Exception):
-    """The prompt of a unit could not be rendered (an undefined value, a sandbox refusal)."""
+    """The prompt of a unit could not be rendered (an undefined value, a sandbox refusal, a division by zero)."""
 
 
 class AnswerError(Exception):
@@ -45,18 +48,16 @@ class Model:
 class StepRequests:
     def __init__(self, step: dict, functions):
         cfg = step["config"]
-        env = make_environment()
         self.name = step["name"]
         self.model = Model.parse(step["model"])
         self.at = step["at"]
-        self._prompt = env.from_string(cfg["prompt"]["text"]) if cfg.get("prompt") else None
-        self._system = env.from_string(cfg["system"]["text"]) if cfg.get("system") else None
+        self._prompt = UnitTemplate.of(cfg["prompt"]) if cfg.get("prompt") else None
+        self._system = UnitTemplate.of(cfg["system"]) if cfg.get("system") else None
         self.schema = cfg.get("output_schema")
         self._validator = jsonschema.Draft202012Validator(self.schema) if self.schema else None
         self.max_tokens = cfg.get("max_tokens") or (DEFAULT_MAX_TOKENS if self.schema else DEFAULT_MAX_TOKENS_TEXT)
         self.temperature = cfg.get("temperature")
-        self._rules = [(compiled(v["rule"], functions), env.from_string(v["message"]) if v.get("message") else None)
-                       for v in step.get("validate", [])]
+        self._rules = [(compiled(v["rule"], functions), message_template(v)) for v in step.get("validate", [])]
         self._passes = compiled(cfg.get("pass"), functions) if step["kind"] == "judge" else None
         self.judge = step["kind"] == "judge"
 
@@ -66,13 +67,11 @@ class StepRequests:
                 "system": self._render(self._system, env, "system") if self._system else None,
                 "schema": self.schema, "max_tokens": self.max_tokens, "temperature": self.temperature}
 
-    def _render(self, template, env: dict, what: str) -> str:
+    def _render(self, template: UnitTemplate, env: dict, what: str) -> str:
         try:
             return template.render(env)
-        except TemplateError as err:
-            raise PromptError(f"cannot render the {what} of step '{self.name}' ({self.at}): {err.message or err}") from None
-        except EvalError as err:
-            raise PromptError(f"cannot render the {what} of step '{self.name}' ({self.at}): {err.message}") from None
+        except TemplateFailure as err:
+            raise PromptError(f"the {what} did not render: {err}") from None
 
     def output(self, text: str, env: dict) -> dict:
         """The step's output from the model's text, or AnswerError saying what is wrong with it."""
@@ -83,6 +82,8 @@ class StepRequests:
                 output = json.loads(text)
             except (json.JSONDecodeError, TypeError) as err:
                 raise AnswerError(f"the answer is not JSON ({err}): {_clip(text)}") from None
+            except RecursionError:
+                raise AnswerError(f"the answer is nested too deeply to read: {_clip(text)}") from None
             error = jsonschema.exceptions.best_match(self._validator.iter_errors(output))
             if error is not None:
                 where = "/".join(str(p) for p in error.absolute_path)
@@ -99,9 +100,12 @@ class StepRequests:
             try:
                 ok = rule.evaluate(scope)
             except EvalError as err:
-                raise AnswerError(f"validate rule `{rule.expr.span.text()}` failed to evaluate: {err.message}") from None
+                raise AnswerError(f"a validate rule failed to evaluate: {failure_reason(err)}") from None
             if not ok:
-                text = message.render(scope).strip() if message is not None else "a validate rule failed"
+                try:
+                    text = rule_message(message, scope)
+                except TemplateFailure as err:
+                    raise AnswerError(unrendered_message(rule, err)) from None
                 raise AnswerError(f"{text} (validate: `{rule.expr.span.text()}`)")
 
     def _verdict(self, output: dict) -> bool:
@@ -110,7 +114,7 @@ class StepRequests:
         try:
             return bool(self._passes.evaluate(dict(output)))
         except EvalError as err:
-            raise AnswerError(f"`pass` failed to evaluate: {err.message}") from None
+            raise AnswerError(f"`pass` failed to evaluate: {failure_reason(err)}") from None
 
 
 def _clip(text: str | None, limit: int = 120) -> str:

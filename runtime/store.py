@@ -109,7 +109,9 @@ class Store:
             (step, limit))]
 
     def results(self, step: str, positions: list[int]) -> dict[int, tuple[str, Any, str | None]]:
-        return {unit: (state, json.loads(output) if output is not None else None, reason)
+        from .encoding import decode_output  # dict keys come back with their types
+
+        return {unit: (state, decode_output(output) if output is not None else None, reason)
                 for unit, (state, output, reason) in self.raw_results(step, positions).items()}
 
     def raw_results(self, step: str, positions: list[int]) -> dict[int, tuple[str, str | None, str | None]]:
@@ -137,7 +139,10 @@ class Store:
         return out
 
     def add_results(self, step: str, rows: Iterable[tuple[int, str, Any, str | None]], db: sqlite3.Connection) -> None:
-        self.add_encoded_results(step, ((unit, state, json.dumps(output) if output is not None else None, reason)
+        """Insert result rows, encoding their outputs as every output is stored (raises UnstorableValue)."""
+        from .encoding import encode_output
+
+        self.add_encoded_results(step, ((unit, state, encode_output(output) if output is not None else None, reason)
                                         for unit, state, output, reason in rows), db)
 
     def add_encoded_results(self, step: str, rows: Iterable[tuple[int, str, str | None, str | None]],

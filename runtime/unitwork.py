@@ -6,11 +6,14 @@ each step's compiled executor — so a worker process can build its own
 own process would. It takes upstream outputs as stored (JSON text) and gives
 rows ready to store (outputs as JSON text): encoding and decoding happen
 wherever the chunk runs, not in the process that commits it.
+
+Whatever goes wrong while a unit is computed — an expression, a `validate`
+message, an output that cannot be stored — fails that unit with a reason, and
+the chunk goes on.
 """
 
 from __future__ import annotations
 
-import json
 from typing import Any, Callable
 
 from octo.compiler.codegen import EvalError
@@ -19,25 +22,13 @@ from octo.compiler.ir import Plan
 from octo.stdlib import default_language
 from octo.stdlib.execution import compiled
 
+from .encoding import UnstorableValue, decode_output, encode_output, stored_value  # noqa: F401  (decode_output: re-exported)
+from .templating import TemplateFailure, message_template, rule_message, unrendered_message
 from .units import data_env, unit_space
 
 Unit = tuple[int, int, str]  # (position, index in the unit space, id)
 StoredResult = tuple[str, "str | None", "str | None"]  # (state, output as JSON, reason)
 ResultRow = tuple[int, str, "str | None", "str | None"]  # (position, state, output as JSON, reason)
-
-_encode = json.JSONEncoder().encode  # what json.dumps(x) gives, without its per-call checks
-_raw_decode = json.JSONDecoder().raw_decode
-
-
-def decode_output(text: str) -> Any:
-    """A stored output, as json.loads gives it; outputs are stored compact, so the usual
-    whitespace scans around the value are skipped (anything else goes the strict way)."""
-    try:
-        value, end = _raw_decode(text)
-    except ValueError:
-        return json.loads(text)  # raises as json.loads does
-    return value if end == len(text) else json.loads(text)
-
 
 class StepExecutor:
     """One step compiled: its body (with `validate` rules), its `when`, and whether it needs a stream."""
@@ -47,10 +38,11 @@ class StepExecutor:
     def __init__(self, step: dict, language):
         kind = language.kinds[step["kind"]]
         run = kind.executor(step["config"], language.functions)
-        rules = [(compiled(v["rule"], language.functions), v["message"]) for v in step.get("validate", [])]
+        rules = [(compiled(v["rule"], language.functions), message_template(v)) for v in step.get("validate", [])]
         self.when = compiled(step["when"], language.functions)
         self.needs_rng = getattr(run, "random", True) or (self.when is not None and self.when.random)
-        self.run = validated(run, rules) if rules else run
+        # `validate` rules must see sets as they will be stored (listed); without rules the encoder lists them alike
+        self.run = validated(storable(run), rules) if rules else run
 
 
 class UnitWork:
@@ -76,7 +68,12 @@ class UnitWork:
         for pos, idx, unit_id in units:
             ups = {d: r[pos] for d, r in upstream.items()}
             state, output, reason = self.run_unit(name, ex, idx, unit_id, ups, decode_output)
-            rows.append((pos, state, _encode(output) if output is not None else None, reason))
+            if output is not None:
+                try:
+                    output = encode_output(output)
+                except UnstorableValue as err:
+                    state, output, reason = "failed", None, unstorable_reason(self.steps[name], output, err)
+            rows.append((pos, state, output, reason))
         return rows
 
     def run_unit(self, name: str, ex: StepExecutor, idx: int, unit_id: str, upstream: dict[str, tuple],
@@ -95,25 +92,67 @@ class UnitWork:
             return "done", ex.run(env, rng), None
         except EvalError as err:
             return "failed", None, failure_reason(err)
+        except Exception as err:  # a failure octo did not put in words: still this unit's, never the run's
+            return "failed", None, (f"this unit failed in an unexpected way ({type(err).__name__}: {err}); "
+                                    f"please report it with the pipeline")
+
+
+def storable(run):
+    """Wrap an executor so each output is what will be stored: a set becomes its items in ascending
+    order (a list), which the step's `validate` rules and the steps downstream then see."""
+
+    def stored(env, rng):
+        output = run(env, rng)
+        for name, value in output.items():
+            if type(value) in _CONTAINERS:
+                output[name] = stored_value(value)
+        return output
+
+    stored.random = getattr(run, "random", True)
+    return stored
+
+
+_CONTAINERS = (set, frozenset, list, dict, tuple)
 
 
 def validated(run, rules):
-    """Wrap an executor so a false `validate` rule fails the unit with the rule's message."""
-    from octo.compiler.templates import make_environment
-
-    env_jinja = make_environment()
-    messages = [(rule, env_jinja.from_string(message) if message else None) for rule, message in rules]
+    """Wrap an executor so a false `validate` rule fails the unit with the rule's message
+    (``rules``: compiled rule, message template or None)."""
 
     def checked(env, rng):
         output = run(env, rng)
         scope = {**env, **output}
-        for rule, message in messages:
+        for rule, message in rules:
             if not rule.evaluate(scope):
-                text = message.render(scope) if message is not None else "a validate rule failed"
-                raise EvalError(f"{text.strip()} (validate: `{rule.expr.span.text()}`)", rule.span)
+                try:
+                    text = rule_message(message, scope)
+                except TemplateFailure as err:
+                    raise EvalError(unrendered_message(rule, err)) from None
+                raise EvalError(f"{text} (validate: `{rule.expr.span.text()}`)", rule.span)
         return output
 
     return checked
+
+
+def unstorable_reason(step: dict, output: dict, err: UnstorableValue) -> str:
+    """Why a unit's output cannot be stored, naming the output and where its expression is written."""
+    for name, value in output.items():
+        try:
+            encode_output({name: value})
+        except UnstorableValue as inner:
+            at = _output_positions(step).get(name)
+            return f"output '{name}' cannot be stored: {inner}" + (f" at {at}" if at else "")
+    return f"the output cannot be stored: {err}"
+
+
+def _output_positions(step: dict) -> dict[str, str]:
+    """file:line:col of the expression of each named output in a local step's Plan config."""
+    config, found = step.get("config") or {}, {}
+    for key in ("init", "each", "values", "output"):  # later ones win: a simulate's `output` over its state
+        for pair in config.get(key) or ():
+            if isinstance(pair, list) and len(pair) == 2 and isinstance(pair[1], dict) and "at" in pair[1]:
+                found[pair[0]] = pair[1]["at"]
+    return found
 
 
 def failure_reason(err: EvalError) -> str:

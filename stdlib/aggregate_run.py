@@ -7,6 +7,13 @@ applied to that argument's values over the group's units. Units are streamed:
 per group only the reduced arguments and the first unit (for values that are
 constant in the group, such as ``unit.scenario.start`` when grouping by
 ``unit.scenario.id``) are kept.
+
+Nothing a unit or a group does stops the step (docs/run.md): a reduced argument
+that raises for a unit makes its metric null for that group, with the reason
+(and how many units, and one of them) under the group's `errors`; a reduction
+that raises does the same; a unit whose `by` or `when` raises is left out of
+every group and counted, with the reason, in a group of its own whose `by`
+values are null (key ``LEFT_OUT``).
 """
 
 from __future__ import annotations
@@ -17,12 +24,13 @@ from typing import Any, Callable
 
 from octo.compiler import ast
 from octo.compiler.astjson import from_record
-from octo.compiler.codegen import compile_expression
+from octo.compiler.codegen import EvalError, compile_expression
 from octo.compiler.graph import free_names
 from octo.compiler.typecheck import dotted
 
 
 _SCALARS = frozenset({str, int, bool, type(None)})  # not float: 0.0 == -0.0 as keys, not as JSON
+LEFT_OUT = "!"  # the key of the units no group could take (sorts before every JSON key)
 
 
 class AggregateRunner:
@@ -33,8 +41,12 @@ class AggregateRunner:
         self.constant_prefixes = [p for p in by_paths if p] + [p[:2] for p in by_paths if len(p) == 3 and p[0] == "unit" and p[2] == "id"]
         self.group_names = {name for name, _ in config["by"]} | {name for name, _ in config["metrics"]} | {"data"}
         self.reductions: list[tuple[str, Any, list]] = []  # (name, function, [arg0 compiled, rest compiled...])
+        self._calls: dict[str, ast.Call] = {}  # reduction name → its call, for reasons
+        self._uses: dict[int, list[str]] = {}  # id of a metric's or expectation's record → its reductions
         self.metrics = [(name, self._split(rec)) for name, rec in config["metrics"]]
         self.expects = [(rec, self._split(rec)) for rec in config["expect"]]
+        self._metric_uses = {name: self._uses[id(rec)] for name, rec in config["metrics"]}
+        self._left_out: dict[str, dict] = {}  # `by` / `when` → reason, units, example
         self.groups: dict[str, dict] = {}
         self._keys: dict[tuple, str] = {}  # scalar `by` values (with their types) → the group key
         self._encode_key = json.JSONEncoder(sort_keys=True, default=str).encode  # as json.dumps(.., sort_keys, default)
@@ -47,7 +59,9 @@ class AggregateRunner:
     # --- compile time ------------------------------------------------------------
 
     def _split(self, record: dict):
+        before = len(self.reductions)
         tree = self._rewrite(from_record(record))
+        self._uses[id(record)] = [name for name, _, _ in self.reductions[before:]]
         return compile_expression(tree, self.functions, label=record["at"])
 
     def _rewrite(self, node):
@@ -57,6 +71,7 @@ class AggregateRunner:
                 name = f"__agg{len(self.reductions)}"
                 args = [compile_expression(a, self.functions) for a in node.args]
                 self.reductions.append((name, fn, args))
+                self._calls[name] = node
                 return ast.Name(node.span, name)
         if not isinstance(node, ast.Node):
             return node
@@ -85,7 +100,11 @@ class AggregateRunner:
         streamed reads it): only a group's first unit needs it, for values constant in the group.
         """
         if self.by:
-            key_values = [(name, expr.evaluate(env)) for name, expr in self.by]
+            try:
+                key_values = [(name, expr.evaluate(env)) for name, expr in self.by]
+            except EvalError as err:
+                self.leave_out("by", err, _unit_id(env, unit))
+                return
             key = self._key([v for _, v in key_values])
         else:
             key_values, key = [], "[]"  # one group: json.dumps([])
@@ -93,14 +112,22 @@ class AggregateRunner:
         if group is None:
             group = self._new_group(key, key_values, {**env, "unit": unit()} if unit is not None else env)
         group["n"] += 1
-        for append, argument in group["feeds"]:
-            append(argument.evaluate(env))
+        for append, argument, name in group["feeds"]:
+            try:
+                append(argument.evaluate(env))
+            except EvalError as err:  # this reduction is null for the group; the others go on
+                _count(group["failed"], name, err, _unit_id(env, unit))
+
+    def leave_out(self, what: str, err: EvalError, unit_id: str) -> None:
+        """A unit no group can take: its `by` (or the step's `when`) raised."""
+        _count(self._left_out, what, err, unit_id)
 
     def _new_group(self, key: str, key_values: list, first: dict) -> dict:
         values = {name: [] for name, _, _ in self.reductions}
-        # per reduction over units: where its argument's values go, and the argument, looked up once
-        feeds = [(values[name].append, args[0]) for name, _, args in self.reductions if args]
-        group = self.groups[key] = {"by": dict(key_values), "first": first, "n": 0, "values": values, "feeds": feeds}
+        # per reduction over units: where its argument's values go, the argument (looked up once), its name
+        feeds = [(values[name].append, args[0], name) for name, _, args in self.reductions if args]
+        group = self.groups[key] = {"by": dict(key_values), "first": first, "n": 0, "values": values, "feeds": feeds,
+                                    "failed": {}}
         return group
 
     def _key(self, values: list) -> str:
@@ -119,37 +146,110 @@ class AggregateRunner:
     @staticmethod
     def _attempt(errors: list, what: str, compute):
         """A metric or expectation that raises gives null, and its reason is kept for the report."""
-        from octo.compiler.codegen import EvalError
-
         try:
             return compute()
         except EvalError as err:
-            where = err.where()
-            errors.append({"metric": what, "reason": err.message + (f" at {where}" if where else "")})
+            errors.append({"metric": what, "reason": _reason(err)})
             return None
 
     def finish(self) -> list[dict]:
         """Per group, in key order: `by` values, metrics, and the expectations' verdicts."""
-        out = []
-        for key in sorted(self.groups):
-            group = self.groups[key]
-            env = {**group["first"], **group["by"]}
-            errors: list[dict] = []
-            for name, fn, args in self.reductions:
-                env[name] = self._attempt(errors, name, lambda: fn.impl(group["values"][name], *[a.evaluate(env) for a in args[1:]])
-                                          if args else group["n"])
-            metrics = {}
-            for name, expr in self.metrics:
-                metrics[name] = env[name] = self._attempt(errors, name, lambda: expr.evaluate(env))
-            expects = []
-            for record, expr in self.expects:
-                failures_before = len(errors)
-                value = self._attempt(errors, record["text"], lambda: expr.evaluate(env))
-                shown = {n: env[n] for n, _ in free_names(from_record(record)) if n in metrics}
-                entry = {"text": record["text"], "at": record["at"], "passed": bool(value), "values": shown}
-                if len(errors) > failures_before:
-                    entry["error"] = errors.pop()["reason"]
-                expects.append(entry)
-            out.append({"key": key, "by": group["by"], "units": group["n"], "metrics": metrics, "expects": expects,
-                        "errors": errors})
+        out = [self._finish_group(key, self.groups[key]) for key in sorted(self.groups)]
+        if self._left_out:
+            out.insert(0, self._left_out_group())
         return out
+
+    def _finish_group(self, key: str, group: dict) -> dict:
+        env = {**group["first"], **group["by"]}
+        failed = {name: _counted_reason(entry) for name, entry in group["failed"].items()}
+        for name, fn, args in self.reductions:
+            if name not in failed:
+                env[name] = self._reduce(group, name, fn, args, env, failed)
+        errors: list[dict] = []
+        metrics = {}
+        for name, expr in self.metrics:
+            broken = [failed[r] for r in self._metric_uses[name] if r in failed]
+            if broken:
+                errors.append({"metric": name, "reason": broken[0]})
+                metrics[name] = env[name] = None
+            else:
+                metrics[name] = env[name] = self._attempt(errors, name, lambda: expr.evaluate(env))
+        metric_errors = {e["metric"]: e["reason"] for e in errors}
+        expects = [self._expect(record, expr, env, metrics, failed, metric_errors) for record, expr in self.expects]
+        return {"key": key, "by": group["by"], "units": group["n"], "metrics": metrics, "expects": expects,
+                "errors": errors}
+
+    def _reduce(self, group: dict, name: str, fn, args: list, env: dict, failed: dict):
+        """One reduction over the group's values; a failure is recorded in ``failed`` (the value is then null)."""
+        if not args:
+            return group["n"]
+        try:
+            return fn.impl(group["values"][name], *[a.evaluate(env) for a in args[1:]])
+        except EvalError as err:
+            failed[name] = _reason(err if err.span is not None else EvalError(err.message, self._calls[name].span))
+        except Exception as exc:  # an implementation's own failure (an overflow adding up huge values)
+            failed[name] = _reason(EvalError(_plain(exc), self._calls[name].span))
+        return None
+
+    def _expect(self, record: dict, expr, env: dict, metrics: dict, failed: dict, metric_errors: dict) -> dict:
+        """An expectation's verdict; one that reads a metric that raised fails with that metric's reason."""
+        read = [n for n, _ in free_names(from_record(record)) if n in metrics]
+        entry = {"text": record["text"], "at": record["at"], "passed": False, "values": {n: env[n] for n in read}}
+        broken = [failed[r] for r in self._uses[id(record)] if r in failed]
+        broken += [f"metric '{n}' is null: {metric_errors[n]}" for n in read if n in metric_errors]
+        if broken:
+            entry["error"] = broken[0]
+            return entry
+        errors: list[dict] = []
+        entry["passed"] = bool(self._attempt(errors, record["text"], lambda: expr.evaluate(env)))
+        if errors:
+            entry["error"] = errors[0]["reason"]
+        return entry
+
+    def _left_out_group(self) -> dict:
+        """The units no group could take, as a group of their own: null keys, null metrics, the reasons."""
+        return {"key": LEFT_OUT, "by": {name: None for name, _ in self.by},
+                "units": sum(entry["units"] for entry in self._left_out.values()),
+                "metrics": {name: None for name, _ in self.metrics}, "expects": [],
+                "errors": [{"metric": what, "reason": _counted_reason(entry)} for what, entry in self._left_out.items()]}
+
+
+def _unit_id(env: dict, unit: Callable[[], dict] | None) -> str:
+    record = env.get("unit") if unit is None else unit()
+    return str(record.get("id")) if isinstance(record, dict) else "?"
+
+
+def _count(failures: dict, name: str, err: EvalError, unit_id: str) -> None:
+    """One more unit for which ``name`` raised; the first unit's reason is the one kept."""
+    entry = failures.get(name)
+    if entry is None:
+        entry = failures[name] = {"reason": _reason(err), "units": 0, "example": unit_id}
+    entry["units"] += 1
+
+
+def _counted_reason(entry: dict) -> str:
+    n = entry["units"]
+    return f"{entry['reason']} (for {n:,} unit{'s' if n != 1 else ''}, e.g. {entry['example']})"
+
+
+def _reason(err: EvalError) -> str:
+    """The message, the expression quoted (when short) and where it is written."""
+    where = err.where()
+    try:
+        text = " ".join(err.span.text().split()) if err.span is not None else ""
+    except Exception:
+        text = ""
+    quoted = f" in `{text}`" if text and len(text) <= 80 else ""
+    return f"{err.message}{quoted}" + (f" at {where}" if where else "")
+
+
+def _plain(exc: Exception) -> str:
+    if isinstance(exc, ZeroDivisionError):
+        return "division by zero"
+    if isinstance(exc, OverflowError):
+        return "the result is too large for a number (overflow)"
+    if isinstance(exc, MemoryError):
+        return "out of memory"
+    if isinstance(exc, RecursionError):
+        return "values nested too deeply"
+    return (str(exc) or "failed").replace("NoneType", "null")
