@@ -38,7 +38,8 @@ from .functions import Function
 from .source import Span
 
 from .evalsupport import *  # noqa: F401,F403
-from .evalsupport import HELPERS, _where  # noqa: F401
+from .cpuclock import CLOCK, LAP
+from .evalsupport import HELPERS, KNOWN, _where, forget_sizes  # noqa: F401
 from .evalmessages import _message, _plain, explain  # noqa: F401
 from .evalsupport import describe  # noqa: F401
 
@@ -80,6 +81,9 @@ class CompiledExpression:
     def evaluate(self, env: Mapping[str, Any], rng=None) -> Any:
         """The expression's value for ``env`` (free name → value); ``rng`` is the unit's
         random stream, needed when the expression calls a random built-in."""
+        CLOCK.started = None  # a new evaluation: its CPU clock starts at its first look
+        if KNOWN:  # sizes remembered by an earlier evaluation: values may have changed since
+            forget_sizes()
         try:
             return self._fn(env, rng)
         except EvalError as err:
@@ -172,9 +176,14 @@ class _Generator:
         return _Val(t, **kw)
 
     def charge(self, val: _Val) -> None:
-        """Inside a loop, what an operation builds counts against the work budget."""
-        if self.loops:
+        """Inside a loop, what an operation builds (or a function is given) counts against the work budget."""
+        if self.loops and not _small(val):
             self.emit(f"_budget = _charge(_budget, {val.code})")
+
+    def fits(self, code: str, items: list[_Val], how: str) -> str:
+        """``code`` building a container of ``items``, checked for its size as stored
+        unless every item is a number, bool or literal (those count one each)."""
+        return code if all(_small(v) for v in items) else f"_fits({code}, {how!r})"
 
     def expr(self, e: ast.Expr) -> _Val:
         method = getattr(self, "_" + type(e).__name__, None)
@@ -199,6 +208,7 @@ class _Generator:
         out, sites = self.head("_octo_eval")
         if self.budget:
             out.append(f"    _budget = {WORK_BUDGET}")
+            out.append(f"    _mark = {max(WORK_BUDGET - LAP, 0)}")  # where _lap next looks
         for indent, text, site in self.lines:
             out.append("    " * indent + text)
             if site is not None:
@@ -393,18 +403,21 @@ class _Generator:
 
     def _ListDisplay(self, e: ast.ListDisplay) -> _Val:
         items = [self.expr(x) for x in e.items]
-        return self.assign(f"[{', '.join(v.code for v in items)}]", nonnull=True, kind="list")
+        code = self.fits(f"[{', '.join(v.code for v in items)}]", items, "`[...]`")
+        return self.assign(code, _Site("display", e), nonnull=True, kind="list")
 
     def _SetDisplay(self, e: ast.SetDisplay) -> _Val:
         items = [self.expr(x) for x in e.items]
         site = _Site("set-item", e, tuple(items))
-        return self.assign(f"{{{', '.join(v.code for v in items)}}}", site, nonnull=True, kind="set")
+        code = self.fits(f"{{{', '.join(v.code for v in items)}}}", items, "`{...}`")
+        return self.assign(code, site, nonnull=True, kind="set")
 
     def _DictDisplay(self, e: ast.DictDisplay) -> _Val:
         pairs = [(self.expr(k), self.expr(v)) for k, v in zip(e.keys, e.values)]
         site = _Site("dict-key", e, tuple(k for k, _ in pairs))
-        return self.assign("{" + ", ".join(f"{k.code}: {v.code}" for k, v in pairs) + "}", site,
-                           nonnull=True, kind="dict")
+        code = self.fits("{" + ", ".join(f"{k.code}: {v.code}" for k, v in pairs) + "}",
+                         [v for pair in pairs for v in pair], "`{...}`")
+        return self.assign(code, site, nonnull=True, kind="dict")
 
     def _Call(self, e: ast.Call) -> _Val:
         fn = self.functions.get(e.func)
@@ -412,6 +425,8 @@ class _Generator:
             why = "is not a built-in function" if fn is None else "cannot be evaluated in an expression"
             raise EvalError(f"{e.func}() {why}", e.func_span)
         args = [self.expr(a) for a in e.args]
+        for a in args:  # a function's work grows with what it is given
+            self.charge(a)
         name = "f_" + e.func
         self.namespace[name] = fn.impl
         extra = ["rng=rng"] if fn.random else []
@@ -428,7 +443,7 @@ class _Generator:
         outer_indent, outer_loops = self.indent, self.loops
         self.emit(f"def {fname}():")
         self.indent += 1
-        self.emit("nonlocal _budget")
+        self.emit("nonlocal _budget, _mark")
         self.emit(f"{acc} = {dict(list='[]', set='{*()}', dict='{}')[e.kind]}")
         scope: dict[str, str] = {}
         self.scopes.append(scope)
@@ -442,8 +457,8 @@ class _Generator:
             self.indent += 1
             self.loops += 1
             self.emit("_budget -= 1")
-            self.emit("if _budget < 0:")
-            self.emit("    _over()")
+            self.emit("if _budget < _mark:")  # every LAP units of work: the budget and the CPU clock
+            self.emit("    _mark = _lap(_budget)")
             scope.update({t.id: py for t, py in zip(gen.targets, targets)})
             for cond in gen.conditions:
                 c = self.expr(cond)
@@ -452,20 +467,29 @@ class _Generator:
         if e.kind == "dict":
             k, v = self.expr(e.key), self.expr(e.element)
             self.emit(f"{acc}[{k.code}] = {v.code}", _Site("dict-key", e, (k,)))
+            items = [k, v]
         else:
             v = self.expr(e.element)
             if e.kind == "list":
                 self.emit(f"{acc} += [{v.code}]")
             else:
                 self.emit(f"{acc} |= {{{v.code}}}", _Site("set-item", e, (v,)))
+            items = [v]
         self.scopes.pop()
         self.indent = outer_indent + 1
         self.loops = outer_loops
-        self.emit(f"return _limit({acc})")
+        limit = "_limit" if all(_small(x) for x in items) else "_limit_size"
+        self.emit(f"return {limit}({acc})", _Site("display", e))
         self.indent = outer_indent
         val = self.assign(f"{fname}()", kind=e.kind)
         self.charge(val)
         return val
+
+
+def _small(v: _Val) -> bool:
+    """A number, a bool or a literal: nothing that can grow a value past its limits
+    (a literal's size is bounded by the source it is written in)."""
+    return v.kind in ("num", "bool") or v.const is not _NOCONST
 
 
 def _small_ints(a: _Val, b: _Val) -> bool:

@@ -11,16 +11,21 @@ import itertools
 import math
 import random
 import re
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping
 
 from . import ast
+from .cpuclock import CLOCK, LAP
 from .source import Span
+from .valuesize import _CONTAINERS, TooDeep, measure
 
 
 MAX_ITEMS = 1_000_000  # longest string or list an expression may build
+MAX_SIZE = 10_000_000  # largest value an expression may build, counted as stored (see value_size)
+MAX_DEPTH = 100  # deepest nesting of lists, sets and dicts an expression may build
 MAX_DIGITS = 10_000  # largest int (in decimal digits) that ** and * may build
-WORK_BUDGET = 10_000_000  # comprehension iterations + items built inside them, per evaluation
+WORK_BUDGET = 10_000_000  # comprehension iterations + items built or passed to functions inside them, per evaluation
 
 _MAX_BITS = int(MAX_DIGITS * math.log2(10)) + 1
 
@@ -74,8 +79,14 @@ def _add(a, b):
     ca = a.__class__
     if ca is int or ca is float:
         return a + b
-    if ca in _SEQ and b.__class__ is ca and len(a) + len(b) > MAX_ITEMS:
-        raise _too_long(a, "'+'", len(a) + len(b))
+    if ca in _SEQ and b.__class__ is ca:
+        if len(a) + len(b) > MAX_ITEMS:
+            raise _too_long(a, "'+'", len(a) + len(b))
+        if ca is list:  # the items of both, as stored
+            (size_a, height_a), (size_b, height_b) = _measured(a), _measured(b)
+            size, height = size_a + size_b - 1, max(height_a, height_b)
+            _check_size(a, size, "'+'")
+            return _remember(a + b, size, height)
     return a + b
 
 
@@ -85,8 +96,13 @@ def _mul(a, b):
     ca, cb = a.__class__, b.__class__
     if ca in _SEQ or cb in _SEQ:
         seq, n = (a, b) if ca in _SEQ else (b, a)
-        if n.__class__ in (int, bool) and len(seq) * n > MAX_ITEMS:
-            raise _too_long(seq, "'*'", len(seq) * n)
+        if n.__class__ in (int, bool):
+            if len(seq) * n > MAX_ITEMS:
+                raise _too_long(seq, "'*'", len(seq) * n)
+            if seq.__class__ is list and n > 1:  # n copies of the same items: each counts when stored
+                one, height = _measured(seq)
+                _check_size(seq, 1 + n * (one - 1), "'*'")
+                return _remember(seq * n, 1 + n * (one - 1), height)
     elif ca is int and cb is int and a.bit_length() + b.bit_length() > _MAX_BITS:
         raise EvalError(f"the product would have more than {MAX_DIGITS:,} digits")
     return a * b
@@ -154,9 +170,15 @@ def ordered(xs):
 
 
 def _limit(xs):
+    """A comprehension's result of numbers or bools: only its length can be too big."""
     if len(xs) > MAX_ITEMS:
         raise _too_long(xs, "a comprehension", len(xs))
     return xs
+
+
+def _limit_size(xs):
+    """A comprehension's result that may hold strings or containers: its length and its size."""
+    return _fits(_limit(xs), "a comprehension")
 
 
 def _charge(budget, value):
@@ -167,12 +189,91 @@ def _charge(budget, value):
     return budget
 
 
+def _lap(budget):
+    """Every LAP units of a comprehension's work: the work budget, then the CPU clock.
+    Returns the budget at which to come back (0: when it runs out)."""
+    if budget < 0:
+        _over()
+    if CLOCK.spent():
+        raise EvalError(CLOCK.message())
+    return budget - LAP if budget > LAP else 0
+
+
 def _over():
-    raise EvalError(f"this expression does too much work: more than {WORK_BUDGET:,} loop iterations "
-                    "and items built inside comprehensions")
+    raise EvalError(f"this expression does too much work: more than {WORK_BUDGET:,} loop iterations, "
+                    "items built and items passed to functions inside comprehensions")
 
 
 _PENDING = object()  # a conditional chain's value before a branch is taken
+
+
+# --- the size of a value as stored ---------------------------------------------------------
+# Checked wherever values are combined. The sizes of the lists, sets and dicts built or
+# measured lately are remembered (KNOWN), so that `history + [x]` in a loop costs what the
+# new item costs, not what the whole history does; evaluators empty it when they start.
+
+# An OrderedDict: a plain dict's oldest entry gets slower to find with every one dropped.
+KNOWN: OrderedDict[int, tuple] = OrderedDict()  # id → (the value itself, its size, its height)
+_KEEP = 16  # entries KNOWN keeps, the oldest dropped first...
+_HOLD = 4_000_000  # ...and while their sizes add up to more than this (the newest is always kept)
+_WORTH = 256  # a value smaller than this is measured again rather than remembered
+_FEW = 9  # a display of this many plain values (strings included) is always within MAX_SIZE
+_held = [0]  # the sizes in KNOWN, added up
+
+
+def value_size(x) -> int:
+    """The size of ``x`` as it would be stored, every reference counted (see valuesize);
+    EvalError when lists, sets and dicts nest more than MAX_DEPTH deep."""
+    return _measured(x)[0]
+
+
+def _measured(x) -> tuple[int, int]:
+    known = KNOWN.get(id(x))
+    if known is not None and known[0] is x:
+        return known[1], known[2]
+    try:
+        return measure(x, MAX_DEPTH, KNOWN)
+    except TooDeep:
+        raise EvalError(f"lists, sets and dicts would nest more than {MAX_DEPTH} deep; "
+                        f"the limit is {MAX_DEPTH}") from None
+
+
+def _remember(x, size: int, height: int):
+    """``x`` itself, its size noted when measuring it again would cost something."""
+    if size >= _WORTH:
+        old = KNOWN.pop(id(x), None)
+        if old is not None:
+            _held[0] -= old[1]
+        KNOWN[id(x)] = (x, size, height)  # holding x keeps its id its own
+        _held[0] += size
+        while len(KNOWN) > _KEEP or (_held[0] > _HOLD and len(KNOWN) > 1):
+            _held[0] -= KNOWN.popitem(last=False)[1][1]
+    return x
+
+
+def forget_sizes() -> None:
+    """Evaluators call this when they start: values may have changed between evaluations."""
+    KNOWN.clear()
+    _held[0] = 0
+
+
+def _check_size(x, n: int, how: str) -> None:
+    if n > MAX_SIZE:
+        raise EvalError(f"a {_kind_word(x)} built by {how} would be too big to store: it would hold {n:,} "
+                        f"values and characters, repeats counted; the limit is {MAX_SIZE:,}")
+
+
+def _fits(x, how: str):
+    """``x`` itself when its size as stored is within MAX_SIZE (and its nesting within MAX_DEPTH)."""
+    if len(x) <= _FEW:  # a display, mostly: no need to measure a few strings and numbers
+        for v in (x if x.__class__ is not dict else itertools.chain(x, x.values())):
+            if v.__class__ in _CONTAINERS:
+                break
+        else:
+            return x
+    size, height = _measured(x)
+    _check_size(x, size, how)
+    return _remember(x, size, height)
 
 
 def _no_rng():
@@ -181,8 +282,8 @@ def _no_rng():
 
 HELPERS: dict[str, Any] = {
     "_add": _add, "_mul": _mul, "_mod": _mod, "_pow": _pow, "_in": _in, "_not_in": _not_in,
-    "_iter": ordered, "_limit": _limit, "_charge": _charge, "_over": _over, "_no_rng": _no_rng,
-    "_PENDING": _PENDING,
+    "_iter": ordered, "_limit": _limit, "_limit_size": _limit_size, "_fits": _fits, "_charge": _charge,
+    "_lap": _lap, "_over": _over, "_no_rng": _no_rng, "_PENDING": _PENDING,
 }
 
 

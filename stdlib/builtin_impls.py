@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 
-from octo.compiler.codegen import MAX_ITEMS, EvalError, describe, ordered
+from octo.compiler.codegen import MAX_ITEMS, EvalError, describe, ordered, value_size
 
 
 # --- implementations ----------------------------------------------------------------------
@@ -171,12 +171,23 @@ def impl_float(x):
 def impl_str(x):
     if x is None:
         return None
+    if x.__class__ is str:
+        return x
+    # Every value in x takes at least one character to write out: refuse before writing
+    # a text that could not be kept (shared lists would be written out in full).
+    if isinstance(x, (list, tuple, set, frozenset, dict)) and value_size(x) > MAX_ITEMS:
+        raise EvalError(f"str(): {describe(x)} holds more than {MAX_ITEMS:,} values and characters; "
+                        f"its text would be longer than the limit of {MAX_ITEMS:,} characters")
     if isinstance(x, (set, frozenset)):  # in a reproducible order
-        return "{" + ", ".join(repr(v) for v in ordered(x)) + "}" if x else "set()"
-    try:
-        return str(x)
-    except ValueError:  # an int beyond Python's digit limit for text
-        raise EvalError(f"str(): {describe(x)} is too long to write out") from None
+        text = "{" + ", ".join(repr(v) for v in ordered(x)) + "}" if x else "set()"
+    else:
+        try:
+            text = str(x)
+        except ValueError:  # an int beyond Python's digit limit for text
+            raise EvalError(f"str(): {describe(x)} is too long to write out") from None
+    if len(text) > MAX_ITEMS:
+        raise EvalError(f"str() would build a string of {len(text):,} characters; the limit is {MAX_ITEMS:,}")
+    return text
 
 
 def impl_bool(x):

@@ -498,7 +498,7 @@ def test_generated_code_has_no_attribute_access_and_no_builtins(text):
     assert not [n for n in pyast.walk(tree) if isinstance(n, pyast.Attribute)], c.source
     assert c._fn.__globals__["__builtins__"] == {}
     names = {n.id for n in pyast.walk(tree) if isinstance(n, pyast.Name)}
-    allowed = set(codegen.HELPERS) | {"env", "rng", "_budget", "None", "True", "False"}
+    allowed = set(codegen.HELPERS) | {"env", "rng", "_budget", "_mark", "None", "True", "False"}
     strays = {n for n in names if n not in allowed and not n.startswith(("v_", "t", "c", "f_", "k"))}
     assert not strays, strays
 
