@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import sys
 from typing import Sequence
@@ -49,13 +50,14 @@ def build_parser() -> argparse.ArgumentParser:
                           "or a provider / provider:model to run every provider step on")
     run.add_argument("--faults", metavar="SPEC", help="with --provider emulator: inject faults (see octoc emulator --help)")
     run.add_argument("--mode", choices=("batch", "realtime"), help="send every provider step this way")
-    run.add_argument("--batch-size", type=_positive, metavar="N", help="at most N requests per batch")
-    run.add_argument("--max-in-flight", type=_positive, metavar="N", help="at most N batches per provider at once (8)")
-    run.add_argument("--concurrency", type=_positive, metavar="N", help="realtime calls at once (8)")
-    run.add_argument("--poll-interval", type=float, metavar="S", help="seconds between polls of a batch (30)")
-    run.add_argument("--max-usd", type=float, metavar="AMOUNT",
+    run.add_argument("--batch-size", type=_whole(1, 1_000_000), metavar="N", help="at most N requests per batch")
+    run.add_argument("--max-in-flight", type=_whole(1, 1000), metavar="N",
+                     help="at most N batches per provider at once (8)")
+    run.add_argument("--concurrency", type=_whole(1, 1000), metavar="N", help="realtime calls at once (8)")
+    run.add_argument("--poll-interval", type=_finite(0, 86_400), metavar="S", help="seconds between polls of a batch (30)")
+    run.add_argument("--max-usd", type=_finite(0, 1_000_000_000), metavar="AMOUNT",
                      help="stop sending once this much is spent (overrides budget.max_usd; also on --resume)")
-    run.add_argument("--outage-timeout", type=float, metavar="S",
+    run.add_argument("--outage-timeout", type=_finite(1, 604_800), metavar="S",
                      help="stop (resumable) when a provider has failed for S seconds in a row (600)")
     run.add_argument("--color", choices=("auto", "always", "never"), default="auto")
     tick = sub.add_parser("tick", help="do one tick of a run and exit (for cron)")
@@ -73,11 +75,11 @@ def build_parser() -> argparse.ArgumentParser:
     emulator = sub.add_parser("emulator", help="serve the OpenAI, Anthropic and Gemini emulator on 127.0.0.1",
                               description="A local server speaking the batch and realtime APIs of OpenAI, Anthropic "
                                           "and Gemini, answering with synthetic outputs. Faults: " + _FAULTS_HELP)
-    emulator.add_argument("--port", type=int, default=8765)
-    emulator.add_argument("--seed", type=int, default=0)
+    emulator.add_argument("--port", type=_whole(0, 65_535), default=8765, help="0 picks a free port (8765)")
+    emulator.add_argument("--seed", type=_whole(-2 ** 63, 2 ** 63 - 1), default=0)
     emulator.add_argument("--faults", metavar="SPEC", help="e.g. errored=0.05,malformed=0.05,expire=1,submit_429=2")
     schema = sub.add_parser("schema", help="print the JSON Schema of .octo files (for editors)")
-    schema.add_argument("--indent", type=int, default=2)
+    schema.add_argument("--indent", type=_whole(0, 16), default=2)
     return parser
 
 
@@ -85,14 +87,49 @@ _FAULTS_HELP = ("errored, malformed, invalid (fractions of requests); expire, fa
                 "per batch); submit_429, submit_5xx, poll_429, poll_5xx, call_429, call_5xx (first N calls)")
 
 
-def _positive(text: str) -> int:
+# Every numeric flag is range-checked where it is parsed: a value out of range (or NaN, or
+# an infinity) is a usage error, exit 2, that names the flag and its range.
+
+def _whole(lo: int, hi: int):
+    """An argparse type: a whole number from lo to hi."""
+    def whole(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a whole number from {lo} to {hi}, not '{text}'") from None
+        if not lo <= value <= hi:
+            raise argparse.ArgumentTypeError(f"expected a whole number from {lo} to {hi}, not {value}")
+        return value
+    return whole
+
+
+def _finite(lo: float, hi: float):
+    """An argparse type: a number from lo to hi (NaN and infinities are refused)."""
+    def number(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            value = math.nan
+        if not lo <= value <= hi:  # NaN fails every comparison
+            raise argparse.ArgumentTypeError(f"expected a number from {_plain(lo)} to {_plain(hi)}, not '{text}'")
+        return value
+    return number
+
+
+def _plain(x: float) -> str:
+    return str(int(x)) if x == int(x) else str(x)
+
+
+def _bad_cpu_setting() -> bool:
+    """Whether OCTO_CPU_SECONDS (read by the evaluator) is set to something it cannot use; says so."""
+    from octo.compiler.cpuclock import ENV, cpu_seconds
+
     try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, not '{text}'") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected at least 1, not {value}")
-    return value
+        cpu_seconds(os.environ.get(ENV))
+    except ValueError as err:
+        sys.stderr.write(f"octoc: error: {err}\n")
+        return True
+    return False
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -134,6 +171,8 @@ def cmd_check(args) -> int:
 def cmd_plan(args) -> int:
     from octo.cli.planning import plan_file
 
+    if _bad_cpu_setting():  # the planner evaluates `where` and `when`
+        return EXIT_USAGE
     return plan_file(args.file, args.format, args.graph, args.provider, args.prices, _use_colour(args.color, sys.stdout))
 
 
@@ -142,6 +181,8 @@ def cmd_run(args) -> int:
 
     from octo.cli.running import drive, run_file
 
+    if _bad_cpu_setting():
+        return EXIT_USAGE
     if args.resume and args.file:
         sys.stderr.write("octoc: error: give a FILE to start a run, or --resume DIR to continue one, not both\n")
         return EXIT_USAGE
@@ -180,6 +221,8 @@ def _run_settings(args) -> tuple[dict | None, str | None]:
 def cmd_tick(args) -> int:
     from octo.cli.running import tick_once
 
+    if _bad_cpu_setting():
+        return EXIT_USAGE
     return tick_once(args.run_dir)
 
 

@@ -14,12 +14,16 @@ A spec is a comma-separated list of ``name=value``:
 | ``poll_429``, ``poll_5xx`` | count | the first N batch polls answer 429 / 503 |
 | ``call_429``, ``call_5xx`` | count | the first N realtime calls answer 429 / 503 |
 
+A fraction is a number from 0 to 1 (the three add up to at most 1), a count a
+whole number from 0 to 1,000,000,000; anything else is refused with a message.
+
 Per-request faults are drawn from the request's own deterministic stream, so
 the same requests in the same order meet the same faults.
 """
 
 from __future__ import annotations
 
+import math
 import threading
 from dataclasses import dataclass, fields
 
@@ -27,8 +31,31 @@ RATES = ("errored", "malformed", "invalid")
 COUNTS = ("expire", "fail", "slow", "submit_429", "submit_5xx", "poll_429", "poll_5xx", "call_429", "call_5xx")
 
 
+MAX_COUNT = 1_000_000_000
+
+
 class FaultSpecError(ValueError):
     pass
+
+
+def _value(name: str, raw: str) -> float | int:
+    """A fault's value: a fraction from 0 to 1 for a rate, a whole number from 0 to
+    MAX_COUNT for a count; anything else (NaN and infinities included) is refused."""
+    if name in RATES:
+        try:
+            value = float(raw)
+        except ValueError:
+            value = math.nan
+        if not 0 <= value <= 1:  # NaN fails every comparison
+            raise FaultSpecError(f"fault '{name}' needs a fraction from 0 to 1, not '{raw}'")
+        return value
+    try:
+        value = int(raw)
+    except ValueError:
+        value = -1
+    if not 0 <= value <= MAX_COUNT:
+        raise FaultSpecError(f"fault '{name}' needs a whole number from 0 to {MAX_COUNT:,}, not '{raw}'")
+    return value
 
 
 @dataclass
@@ -58,14 +85,7 @@ class Faults:
             if not eq or name not in RATES + COUNTS:
                 known = ", ".join(RATES + COUNTS)
                 raise FaultSpecError(f"unknown fault '{item}': expected name=value with name one of {known}")
-            try:
-                value = float(raw) if name in RATES else int(raw)
-            except ValueError:
-                raise FaultSpecError(f"fault '{name}' needs a {'fraction' if name in RATES else 'whole number'}, "
-                                     f"not '{raw.strip()}'") from None
-            if value < 0 or (name in RATES and value > 1):
-                raise FaultSpecError(f"fault '{name}' is out of range: {raw.strip()}")
-            setattr(faults, name, value)
+            setattr(faults, name, _value(name, raw.strip()))
         if sum(getattr(faults, r) for r in RATES) > 1:
             raise FaultSpecError("errored + malformed + invalid add up to more than 1")
         return faults

@@ -29,6 +29,7 @@ the inline results when there are any.
 from __future__ import annotations
 
 import json
+import re
 from contextlib import contextmanager
 
 from .base import BatchStatus, Outcome, ProviderError, Request, Usage, redact, register_secret
@@ -41,6 +42,9 @@ _ENDED = {"JOB_STATE_SUCCEEDED", "JOB_STATE_FAILED", "JOB_STATE_CANCELLED", "JOB
 # the same request again cannot help: INVALID_ARGUMENT, NOT_FOUND, ALREADY_EXISTS,
 # PERMISSION_DENIED, FAILED_PRECONDITION, OUT_OF_RANGE, UNIMPLEMENTED, UNAUTHENTICATED.
 _FINAL_RPC_CODES = {3, 5, 6, 7, 9, 11, 12, 16}
+# What a model name may be: it becomes a segment of the request's URL path, so `?`, `#`, `/..`
+# and the like are refused before any URL is built (the SDK would raise a bare ValueError).
+_MODEL_NAME = re.compile(r"(?:models/|tunedModels/)?[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
 _REFUSED_FINISH = {"SAFETY", "RECITATION", "BLOCKLIST", "PROHIBITED_CONTENT", "SPII", "LANGUAGE",
                    "IMAGE_SAFETY", "MALFORMED_FUNCTION_CALL"}
 
@@ -126,7 +130,7 @@ class GeminiAdapter:
         models = {r.model for r in requests}
         if len(models) != 1:
             raise ValueError(f"a Gemini batch runs one model; got {sorted(models)}")
-        model = models.pop()
+        model = _checked_model(models.pop())
         lines = [self._line(r) for r in requests]
         with self._guard("submitting a batch"):
             if sum(map(len, lines)) <= self.inline_limit_bytes:
@@ -250,6 +254,7 @@ class GeminiAdapter:
     # --- realtime ------------------------------------------------------------------------------
 
     def call(self, request: Request) -> Outcome:
+        _checked_model(request.model)
         try:
             with self._guard(f"calling {request.model}", per_request=True):
                 response = self._client.models.generate_content(
@@ -287,6 +292,14 @@ class GeminiAdapter:
         if per_request:
             return _RequestRefused(redact(f"gemini: the request was refused ({said})"))
         return ProviderError(f"gemini: the request was refused while {doing} ({said})")
+
+
+def _checked_model(model: str) -> str:
+    """``model`` when it is a name Gemini could have; a ProviderError (kind "model") otherwise."""
+    if not isinstance(model, str) or not _MODEL_NAME.fullmatch(model) or ".." in model:
+        raise ProviderError(f"gemini: {model!r} is not a model name (letters, digits, '.', '_' and '-', "
+                            f"as in 'gemini-2.5-flash'). Check the model name.", kind="model")
+    return model
 
 
 class _RequestRefused(Exception):
