@@ -62,6 +62,7 @@ import copy
 import io
 import math
 import os
+import re
 
 import asteval
 import pytest
@@ -231,28 +232,40 @@ def _str_literal(draw, depth, scope):
 def _comprehension(kind_of_element, open_, close, key=None):
     """``[E for v in ITER if C]`` with one or two ``for`` clauses; E sees the loop variables."""
     def make(draw, depth, scope):
-        clauses, inner = [], scope
+        clauses, inner, inside = [], scope, []  # inside: text evaluated in the comprehension's own scope
+
+        def name():
+            """A fresh name, or one that shadows a name of the environment or of an outer loop — never one
+            already read inside this comprehension (Python would raise UnboundLocalError there: see below)."""
+            return draw(st.sampled_from([v for v in (f"v{len(inner)}", "v0", "n", "s", "xs")
+                                         if not re.search(rf"\b{v}\b", " ".join(inside))] or [f"w{len(inner)}"]))
+
         for i in range(draw(st.integers(1, 2))):
-            # a fresh name, or one that shadows a name of the environment or of an outer loop
-            var = draw(st.sampled_from([f"v{len(inner)}", "v0", "n", "s", "xs"]))
             source_kind = draw(st.sampled_from(["ints", "strs", "str", "range", "dict", "pairs"]))
             if source_kind == "range":
                 it, var_kind = f"range({small(draw, inner)})", "int"
             elif source_kind == "pairs":
+                var = name()
                 a, b = f"{var}a", f"{var}b"
                 # always pairs: asteval 1.0.10 does not fail on an item of the wrong length (see below)
                 it = "[" + ", ".join(f"[{sub(draw, 'int', 0, inner)}, {sub(draw, 'str', 0, inner)}]"
                                      for _ in range(draw(st.integers(0, 3)))) + "]"
                 clauses.append(f"for {a}, {b} in {it}")
                 inner = inner + ((a, "int"), (b, "str"))
+                inside.append(it if i else "")
                 continue
             else:
                 it = sub(draw, source_kind, depth - 1, inner)
                 var_kind = {"ints": "int", "strs": "str", "str": "str", "dict": "str"}[source_kind]
+            if i:  # a later clause's iterable is evaluated inside the comprehension
+                inside.append(it)
+            var = name()
             clause = f"for {var} in {it}"
             inner = inner + ((var, var_kind),)
             if draw(st.booleans()):
-                clause += f" if {sub(draw, 'bool', depth - 1, inner)}"
+                condition = sub(draw, 'bool', depth - 1, inner)
+                inside.append(condition)
+                clause += f" if {condition}"
             clauses.append(clause)
         element = sub(draw, kind_of_element, depth - 1, inner)
         if key is not None:
@@ -533,3 +546,20 @@ def test_unpacking_an_item_of_the_wrong_length_fails_as_in_python(text):
         eval(text, {"__builtins__": {}})
     assert isinstance(octo_eval(text, {}), Failed)
     assert not isinstance(oracle_eval(text, {}), Failed)  # the oracle's bug: when this fails, widen the generator
+
+
+# --- known issues: octo differs from Python, reported -------------------------------------------
+
+@pytest.mark.xfail(strict=True, reason="octo reads the outer value of a name that a later `for` clause of the same "
+                                       "comprehension binds; Python raises UnboundLocalError (issue 9 probe)")
+@pytest.mark.parametrize("text", ["[0 for a in 'xy' for n in range(n)]",
+                                  "[a for a in range(2) if n > 0 for n in range(2)]",
+                                  "{a: n for a in range(2) for n in [n + 1]}"])
+def test_a_name_bound_by_a_later_clause_is_not_read_from_outside_the_comprehension(text):
+    """In Python every name a comprehension's clauses bind is local to the whole comprehension (but its first
+    iterable), so reading it before its clause binds it fails. octo reads the outer `n`: `[0 for a in 'xy'
+    for n in range(n)]` with n = 1 is [0, 0] in octo (the checker accepts it), an UnboundLocalError in
+    Python — and [0] in asteval, so the generator above never builds this shape."""
+    with pytest.raises(UnboundLocalError):
+        eval(text, {"__builtins__": {"range": range}, "n": 1})
+    assert isinstance(octo_eval(text, {"n": 1}), Failed)
