@@ -176,8 +176,8 @@ def impl_str(x):
     # Every value in x takes at least one character to write out: refuse before writing
     # a text that could not be kept (shared lists would be written out in full).
     if isinstance(x, (list, tuple, set, frozenset, dict)) and value_size(x) > MAX_ITEMS:
-        raise EvalError(f"str(): {describe(x)} holds more than {MAX_ITEMS:,} values and characters; "
-                        f"its text would be longer than the limit of {MAX_ITEMS:,} characters")
+        raise EvalError(f"str(): {describe(x)} holds more than {MAX_ITEMS:,} values and characters, so its "
+                        f"text would be longer than that; the limit is {MAX_ITEMS:,} characters")
     if isinstance(x, (set, frozenset)):  # in a reproducible order
         text = "{" + ", ".join(repr(v) for v in ordered(x)) + "}" if x else "set()"
     else:

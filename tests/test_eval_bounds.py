@@ -139,6 +139,16 @@ def test_a_shared_value_fails_its_unit_and_the_run_finishes(tmp_path):
     assert failed["reason"].endswith("big.octo:7:15")  # where `[[0] * 100000] * 100000` starts
 
 
+def test_items_a_function_goes_through_count_as_comprehension_work(monkeypatch):
+    from octo.compiler import codegen
+
+    monkeypatch.setattr(codegen, "WORK_BUDGET", 10_000)  # read when compiling
+    xs = list(range(1000))
+    with pytest.raises(EvalError, match="too much work"):  # 100 sums of 1,000 items
+        evaluate("[sum(xs) for i in range(100)]", xs=xs)
+    assert len(evaluate("[choice(xs) + len(xs) for i in range(100)]", xs=xs)) == 100  # these do not go through xs
+
+
 # --- the CPU budget --------------------------------------------------------------------------
 
 @pytest.fixture
