@@ -172,6 +172,10 @@ def _undefined(text: str) -> str:
 
 def _words(text: str) -> str:
     """Python's names of kinds of values, said as the language says them."""
+    m = re.fullmatch(r"unsupported operand type\(s\) for (\S+): '(\w+)' and '(\w+)'", text)
+    if m:
+        return f"cannot apply '{m.group(1)}' to {_kind(m.group(2))} and {_kind(m.group(3))}"
+    text = re.sub(r"^(\w+) object has no element", lambda m: f"{_kind(m.group(1))} has no element", text)
     text = re.sub(r"'(\w+) object'", lambda m: _kind(m.group(1)), text)
     text = re.sub(r"'(\w+)' object", lambda m: _kind(m.group(1)), text)
     return text.replace("NoneType", "null").replace("'None'", "null")

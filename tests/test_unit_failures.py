@@ -142,6 +142,23 @@ def test_a_provider_validate_message_the_sandbox_refuses_fails_the_unit(tmp_path
     assert run_state(run_dir) == "done"
 
 
+@pytest.mark.parametrize("template, env, reason", [
+    ("a {{ foo.bar }}", {"foo": {}}, "a record has no field 'bar' in `{{ foo.bar }}` at f.octo:3:13"),
+    ("{{ x.y.z }}", {"x": {"y": None}}, "null has no field 'z' in `{{ x.y.z }}` at f.octo:3:11"),
+    ("{{ xs[5] }}", {"xs": [1]}, "a list has no element 5 in `{{ xs[5] }}` at f.octo:3:11"),
+    ('{{ n + "a" }}', {"n": 1}, "cannot apply '+' to a whole number and a string in `{{ n + \"a\" }}` at f.octo:3:11"),
+    ('{% include "x" %}', {}, 'a template cannot include, import or extend another template in `{% include "x" %}` at f.octo:3:11'),
+    ("one\n  {% for i in range(10**6) %}{{ i }}{% endfor %}", {},
+     "a range of more than 100,000 numbers (the template sandbox's limit) at f.octo:4:13"),
+])
+def test_a_template_failure_is_said_in_words_where_it_is_written(template, env, reason):
+    from octo.runtime.templating import TemplateFailure, UnitTemplate
+
+    with pytest.raises(TemplateFailure) as failure:  # a block scalar: line 1 at 3:11, line 2 at 4:11
+        UnitTemplate.of({"text": template, "at": "f.octo:2:9", "lines": [[3, 11], [4, 11]]}).render(env)
+    assert str(failure.value) == reason
+
+
 # --- B: aggregates that raise -------------------------------------------------------------
 
 AGGREGATES = """octo: 1
@@ -251,7 +268,7 @@ values = st.recursive(st.one_of(st.integers(), st.text(max_size=5), st.booleans(
                       lambda inner: st.lists(inner, max_size=3) | st.dictionaries(keys, inner, max_size=3), max_leaves=12)
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=100, deadline=None)
 @given(st.dictionaries(st.text(max_size=4), values, max_size=4))
 def test_every_output_comes_back_as_it_was_stored(output):
     assert decode_output(encode_output(output)) == output
