@@ -217,7 +217,7 @@ KNOWN: OrderedDict[int, tuple] = OrderedDict()  # id → (the value itself, its 
 _KEEP = 16  # entries KNOWN keeps, the oldest dropped first...
 _HOLD = 4_000_000  # ...and while their sizes add up to more than this (the newest is always kept)
 _WORTH = 256  # a value smaller than this is measured again rather than remembered
-_FEW = 9  # a display of this many plain values (strings included) is always within MAX_SIZE
+_FEW = 9  # this many plain values, strings of up to MAX_ITEMS included, are always within MAX_SIZE
 _held = [0]  # the sizes in KNOWN, added up
 
 
@@ -265,9 +265,10 @@ def _check_size(x, n: int, how: str) -> None:
 
 def _fits(x, how: str):
     """``x`` itself when its size as stored is within MAX_SIZE (and its nesting within MAX_DEPTH)."""
-    if len(x) <= _FEW:  # a display, mostly: no need to measure a few strings and numbers
+    if len(x) <= (_FEW if x.__class__ is not dict else _FEW // 2):  # a display, mostly: a few plain values
         for v in (x if x.__class__ is not dict else itertools.chain(x, x.values())):
-            if v.__class__ in _CONTAINERS:
+            cls = v.__class__
+            if cls in _CONTAINERS or (cls is str and len(v) > MAX_ITEMS):
                 break
         else:
             return x
