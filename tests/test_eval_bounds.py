@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import random
 import subprocess
 import sys
 
@@ -39,7 +40,7 @@ def parse(text: str):
 
 
 def evaluate(text: str, **env):
-    return compile_expression(parse(text), FUNCTIONS).evaluate(env)
+    return compile_expression(parse(text), FUNCTIONS).evaluate(env, random.Random(0))
 
 
 def failure(text: str, **env) -> str:
