@@ -146,14 +146,26 @@ def main(argv: Sequence[str] | None = None) -> int:
     except BrokenPipeError:
         return EXIT_OK
     except Exception as err:  # a bug in octoc: one line, never a traceback
-        from octo.runtime.rundir import RunDirError
-
-        if isinstance(err, RunDirError):  # a missing or damaged run directory: the user's to fix
-            sys.stderr.write(f"octoc: error: {err}\n")
+        message = _user_problem(err, args)
+        if message is not None:  # a missing, busy or damaged run directory, a full disk: the user's to fix
+            sys.stderr.write(f"octoc: error: {message}\n")
             return EXIT_USAGE
         sys.stderr.write(f"octoc: internal error ({type(err).__name__}: {err}); please report it "
                          "with the file that caused it\n")
         return EXIT_INTERNAL
+
+
+def _user_problem(err: Exception, args) -> str | None:
+    """The message for an error that is not a bug in octoc (None: it is one)."""
+    from pathlib import Path
+
+    from octo.runtime.diskerrors import describe
+    from octo.runtime.rundir import RunDirError
+
+    if isinstance(err, RunDirError):
+        return str(err)
+    run_dir = getattr(args, "resume", None) or getattr(args, "run_dir", None)  # storage errors no command caught
+    return describe(err, Path(run_dir) if run_dir else None, reading=args.command in ("status", "results", "report"))
 
 
 def _use_colour(choice: str, stream) -> bool:

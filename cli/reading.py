@@ -1,14 +1,18 @@
-"""`octoc results` and `octoc report`."""
+"""`octoc results` and `octoc report`: read a run (read-only, without its lock) and print it.
+
+JSON output is strict: NaN and infinities are written as null (runtime/strictjson.py).
+"""
 
 from __future__ import annotations
 
 import csv
-import json
 import sys
 from pathlib import Path
 
+from octo.runtime.diskerrors import storage_errors
 from octo.runtime.report import render_report, report as build_report, unit_rows
 from octo.runtime.rundir import open_plan
+from octo.runtime.strictjson import dumps, finite
 
 
 def _flat(row: dict, prefix: str = "") -> dict:
@@ -17,12 +21,17 @@ def _flat(row: dict, prefix: str = "") -> dict:
         if isinstance(v, dict):
             out.update(_flat(v, f"{prefix}{k}."))
         else:
-            out[f"{prefix}{k}"] = json.dumps(v) if isinstance(v, list) else v
+            out[f"{prefix}{k}"] = dumps(v) if isinstance(v, list) else finite(v)
     return out
 
 
 def results(run_dir: str, step: str | None, fmt: str) -> int:
     path = Path(run_dir)
+    with storage_errors(path, reading=True):
+        return _results(path, step, fmt)
+
+
+def _results(path: Path, step: str | None, fmt: str) -> int:
     plan = open_plan(path)
     names = [s["name"] for s in plan.steps if s["kind"] != "aggregate"]
     if step is not None and step not in names:
@@ -31,7 +40,7 @@ def results(run_dir: str, step: str | None, fmt: str) -> int:
     rows = unit_rows(path, step)
     if fmt == "jsonl":
         for row in rows:
-            sys.stdout.write(json.dumps(row, ensure_ascii=False) + "\n")
+            sys.stdout.write(dumps(row, ensure_ascii=False) + "\n")
         return 0
     flat = [_flat(r) for r in rows]
     columns = list(dict.fromkeys(k for r in flat for k in r))
@@ -42,9 +51,10 @@ def results(run_dir: str, step: str | None, fmt: str) -> int:
 
 
 def report(run_dir: str, fmt: str) -> int:
-    data = build_report(Path(run_dir))
+    with storage_errors(Path(run_dir), reading=True):
+        data = build_report(Path(run_dir))
     if fmt == "json":
-        sys.stdout.write(json.dumps(data, indent=2, ensure_ascii=False) + "\n")
+        sys.stdout.write(dumps(data, indent=2, ensure_ascii=False) + "\n")
     else:
         sys.stdout.write(render_report(data))
     return 0

@@ -1,23 +1,22 @@
-"""`octoc run`, `octoc tick` and `octoc status`: drive a run directory and read it."""
+"""`octoc run`, `octoc tick` and `octoc status`: drive a run directory and read it.
+
+Driving a run (creating it, resuming it, ticking it) holds the run's lock
+(runtime/runlock.py) from before anything is read to the end. The heavy parts
+of octoc are imported only once the lock is held, so a second process on the
+same run is refused at once. Storage errors (a full disk, an I/O error, a
+damaged store) become messages that say what to do (runtime/diskerrors.py).
+"""
 
 from __future__ import annotations
 
-import json
 import signal
 import sys
 import time
 from pathlib import Path
 
-from octo.cli.planning import _print_diagnostics
-from octo.compiler.check import check_file
-from octo.compiler.diagnostics import Reporter
-from octo.compiler.planner import build_plan
-from octo.runtime.rundir import create_run, default_run_dir
-from octo.runtime.sending import ProviderStop
-from octo.runtime.session import check_keys, open_engine
-from octo.stdlib import default_language
-
-from .progress import Progress
+from octo.runtime.diskerrors import storage_errors
+from octo.runtime.rundir import CreationStopped
+from octo.runtime.runlock import run_lock
 
 
 class _StopFlag:
@@ -40,6 +39,14 @@ class _StopFlag:
 
 def run_file(path: str, run_dir: str | None, colour: bool, settings: dict | None = None,
              provider: str | None = None) -> int:
+    from octo.cli.planning import _print_diagnostics
+    from octo.compiler.check import check_file
+    from octo.compiler.diagnostics import Reporter
+    from octo.compiler.planner import build_plan
+    from octo.runtime.rundir import default_run_dir, snapshot_targets
+    from octo.runtime.session import check_keys
+    from octo.stdlib import default_language
+
     settings = settings or {}
     language = default_language()
     result = check_file(path, language)
@@ -54,26 +61,64 @@ def run_file(path: str, run_dir: str | None, colour: bool, settings: dict | None
         for message in missing:
             sys.stderr.write(f"octoc: error: {message}\n")
         return 2
+    snapshot_targets(plan)  # a data path that would be copied outside the run is refused before anything is made
     target = Path(run_dir) if run_dir else default_run_dir(plan)
-    create_run(plan, target, settings)  # a RunDirError is reported by octoc's main
+    stop = _StopFlag()
+    previous = stop.install()
+    try:  # a RunDirError (a directory in use, not empty, a full disk) is reported by octoc's main
+        with storage_errors(target, restart=f"octoc run {path} --run-dir {target}"), run_lock(target, new=True):
+            return _create_and_drive(plan, target, settings, stop)
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+def _create_and_drive(plan, target: Path, settings: dict, stop: "_StopFlag") -> int:
+    from octo.runtime.rundir import create_run
+
     sys.stdout.write(f"run directory: {target}\n")
     if settings.get("emulator"):
         sys.stdout.write("provider: the built-in emulator — outputs are synthetic and cost $0\n")
-    return drive(target)
+    sys.stdout.flush()
+    try:
+        create_run(plan, target, settings, should_stop=stop, claimed=True)
+    except (CreationStopped, KeyboardInterrupt):  # KeyboardInterrupt: a second Ctrl-C
+        return _stopped_creating(target)
+    return drive(target, stop=stop)
 
 
-def drive(run_dir: Path, changes: dict | None = None) -> int:
+def _stopped_creating(run_dir: Path) -> int:
+    from octo.runtime.rundir import PLAN_FILE
+
+    if not (run_dir / PLAN_FILE).exists():  # stopped before there was anything to resume: nothing was kept
+        sys.stdout.write("stopped before the run was created; nothing was kept\n")
+    else:
+        sys.stdout.write(f"stopped while creating the run (no unit has run yet). "
+                         f"Resume with: octoc run --resume {run_dir}\n")
+    return 130
+
+
+def drive(run_dir: Path, changes: dict | None = None, stop: "_StopFlag | None" = None) -> int:
     """Tick until done, waiting or stopped; print progress; say how to resume."""
-    stop = _StopFlag()
+    stop = stop or _StopFlag()
     previous = stop.install()
     try:
-        with open_engine(run_dir, changes) as engine:
-            return _drive(engine, run_dir, stop)
+        with storage_errors(run_dir), run_lock(run_dir):
+            from octo.runtime.session import open_engine
+
+            try:
+                with open_engine(run_dir, changes, should_stop=stop) as engine:
+                    return _drive(engine, run_dir, stop)
+            except CreationStopped:
+                return _stopped_creating(run_dir)
     finally:
         signal.signal(signal.SIGINT, previous)
 
 
 def _drive(engine, run_dir: Path, stop: "_StopFlag") -> int:
+    from octo.runtime.sending import ProviderStop
+
+    from .progress import Progress
+
     progress = Progress(engine, sys.stdout)
     idle = 0.0
     while True:
@@ -130,25 +175,27 @@ def _wait(engine, result, idle: float, stop) -> float:
 
 
 def tick_once(run_dir: str) -> int:
-    with open_engine(Path(run_dir)) as engine:
-        try:
-            result = engine.tick()
-        except ProviderStop as err:
-            sys.stderr.write(f"octoc: stopped: {err}\nNothing is lost; fix it and tick again.\n")
-            return 2
-        state = "done" if result.finished else ("waiting for " + ", ".join(result.waiting) if result.waiting else "in progress")
-        sys.stdout.write(f"tick: {result.processed:,} things done; {state}\n")
-        return 0
+    with storage_errors(Path(run_dir)), run_lock(Path(run_dir)):
+        from octo.runtime.sending import ProviderStop
+        from octo.runtime.session import open_engine
+
+        with open_engine(Path(run_dir)) as engine:
+            try:
+                result = engine.tick()
+            except ProviderStop as err:
+                sys.stderr.write(f"octoc: stopped: {err}\nNothing is lost; fix it and tick again.\n")
+                return 2
+            state = "done" if result.finished else ("waiting for " + ", ".join(result.waiting) if result.waiting else "in progress")
+            sys.stdout.write(f"tick: {result.processed:,} things done; {state}\n")
+            return 0
 
 
 def status(run_dir: str, fmt: str) -> int:
-    from octo.runtime.status import run_status
+    """Read the run (read-only, without its lock: a run can be watched while it runs)."""
+    from octo.runtime.status import render_status, run_status
+    from octo.runtime.strictjson import dumps
 
-    data = run_status(Path(run_dir))
-    if fmt == "json":
-        sys.stdout.write(json.dumps(data, indent=2) + "\n")
-        return 0
-    from octo.runtime.status import render_status
-
-    sys.stdout.write(render_status(data))
+    with storage_errors(Path(run_dir), reading=True):
+        data = run_status(Path(run_dir))
+    sys.stdout.write(dumps(data, indent=2) + "\n" if fmt == "json" else render_status(data))
     return 0

@@ -7,7 +7,12 @@ exactly-once submission and ingestion:
 
 - ``before-submit``: the batch's intent is committed, the provider not yet called;
 - ``after-submit``: the provider accepted the batch, its id is not yet stored;
-- ``during-ingest``: answers of an ended batch are written but not committed.
+- ``during-ingest``: answers of an ended batch are written but not committed;
+
+and at the steps of creating a run (runtime/rundir.py):
+
+- ``create-before-plan``: the store says ``creating``, the snapshot is made, ``plan.json`` is not written;
+- ``create-last-units``: the last chunk of units and the "created" mark are written but not committed.
 """
 
 from __future__ import annotations
@@ -15,7 +20,7 @@ from __future__ import annotations
 import os
 import sys
 
-POINTS = ("before-submit", "after-submit", "during-ingest")
+POINTS = ("before-submit", "after-submit", "during-ingest", "create-before-plan", "create-last-units")
 
 
 def crashpoint(name: str) -> None:

@@ -27,7 +27,7 @@ def _per_unit_steps(plan) -> list[str]:
 
 def unit_rows(run_dir: Path, step: str | None = None) -> Iterator[dict]:
     plan = open_plan(run_dir)
-    store = open_store(run_dir)
+    store = open_store(run_dir, readonly=True)
     try:
         names = [step] if step else _per_unit_steps(plan)
         ids = {pos: uid for pos, _, uid in store.units()}
@@ -91,7 +91,7 @@ def _first_reason(steps: dict) -> str | None:
 
 def report(run_dir: Path) -> dict:
     plan = open_plan(run_dir)
-    store = open_store(run_dir)
+    store = open_store(run_dir, readonly=True)
     try:
         states = store.unit_states(_per_unit_steps(plan))  # counted in SQL: no output is decoded
         aggregates = []
@@ -116,9 +116,9 @@ def report(run_dir: Path) -> dict:
                     failures[(name, reason)].append(pos)
         examples = sorted({p for units in failures.values() for p in units[:5]})
         ids = {pos: uid for pos, _, uid in store.units(examples)} if examples else {}
-        from .ledger import Ledger
+        from .status import spent
 
-        cost, listed = Ledger(store).spent()
+        cost, listed = spent(store)
         return {
             "pipeline": plan.data["pipeline"]["name"], "units": store.unit_count(),
             "synthetic": bool(json.loads(store.get("settings") or "{}").get("emulator")),

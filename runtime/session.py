@@ -12,11 +12,14 @@ from __future__ import annotations
 
 import json
 from contextlib import contextmanager
-from typing import Iterator
+from pathlib import Path
+from typing import Callable, Iterator
 
 from .dispatch import DispatchOptions
 from .engine import Engine
 from .providers import Providers, missing_keys
+from .rundir import complete_creation
+from .runlock import run_lock
 from .store import Store
 
 EMULATOR_POLL_INTERVAL = 0.05
@@ -57,14 +60,26 @@ def check_keys(plan, settings: dict) -> list[str]:
 
 
 @contextmanager
-def open_engine(run_dir, changes: dict | None = None) -> Iterator[Engine]:
-    """An engine wired to the run's providers (and a private emulator when the run uses one)."""
+def open_engine(run_dir, changes: dict | None = None, should_stop: Callable[[], bool] = lambda: False) -> Iterator[Engine]:
+    """An engine wired to the run's providers (and a private emulator when the run uses one).
+
+    The run's lock is taken before anything is read, and held until the block ends; a creation
+    that was interrupted is completed first (CreationStopped if ``should_stop`` turns true meanwhile).
+    """
+    with run_lock(run_dir):
+        complete_creation(Path(run_dir), should_stop)
+        with _wired_engine(run_dir, changes) as engine:
+            yield engine
+
+
+@contextmanager
+def _wired_engine(run_dir, changes: dict | None) -> Iterator[Engine]:
     engine = Engine(run_dir)
-    if changes:
-        update_settings(engine.store, changes)
-    settings = settings_of(engine.store)
     server = None
     try:
+        if changes:
+            update_settings(engine.store, changes)
+        settings = settings_of(engine.store)
         if settings.get("emulator"):
             from .emulator.core import Emulator
             from .emulator.server import EmulatorServer

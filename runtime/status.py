@@ -13,7 +13,7 @@ from .store import STATES, Store
 
 def run_status(run_dir: Path) -> dict:
     plan = open_plan(run_dir)
-    store = open_store(run_dir)
+    store = open_store(run_dir, readonly=True)
     try:
         units = store.unit_count()
         created = float(store.get("created", "0"))
@@ -33,7 +33,7 @@ def run_status(run_dir: Path) -> dict:
             steps.append(row)
         failed_units = store.db.execute(
             "SELECT count(DISTINCT unit) FROM results WHERE state = 'failed'").fetchone()[0]
-        cost, listed = Ledger(store).spent()
+        cost, listed = spent(store)
         settings = json.loads(store.get("settings") or "{}")
         return {
             "run": str(run_dir), "pipeline": plan.data["pipeline"]["name"], "state": store.get("state"),
@@ -41,10 +41,17 @@ def run_status(run_dir: Path) -> dict:
             "elapsed_s": round((float(finished) if finished else time.time()) - created, 3),
             "cost_usd": round(cost, 6), "list_cost_usd": round(listed, 6),
             "synthetic": bool(settings.get("emulator")), "steps": steps,
-            "batches": dict(store.db.execute("SELECT state, count(*) FROM batches GROUP BY state").fetchall()),
+            "batches": dict(store.db.execute("SELECT state, count(*) FROM batches GROUP BY state").fetchall())
+            if store.has_table("batches") else {},
         }
     finally:
         store.close()
+
+
+def spent(store: Store) -> tuple[float, float]:
+    """(cost, cost at list prices) so far; a store made before every run had the provider tables has spent nothing."""
+    cost, listed = Ledger(store).spent() if store.has_table("attempts") else (0, 0)
+    return float(cost), float(listed)
 
 
 def _requests(store: Store, step: str) -> dict:
@@ -60,6 +67,8 @@ def render_status(data: dict) -> str:
              else f"${data['cost_usd']:.4f} spent")
     lines = [f"{data['pipeline']}: {data['state']} — {data['units']:,} units, {data['failed_units']:,} failed, "
              f"{data['elapsed_s']:.1f}s, {money}", ""]
+    if data["state"] != "done" and data["state"] != "running":  # creating, or a creation that never began
+        lines[-1:] = [f"  the run's creation is not finished; complete it with: octoc run --resume {data['run']}", ""]
     for s in data["steps"]:
         if s["kind"] == "aggregate":
             lines.append(f"  {s['name']:<16} {s['state']} ({s['groups']} groups)")

@@ -17,6 +17,7 @@ at most the transaction in flight, and the next tick redoes exactly that.
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
 import time
 from contextlib import contextmanager
@@ -44,13 +45,67 @@ CREATE TABLE IF NOT EXISTS events (
 STATES = ("done", "failed", "skipped", "blocked")
 
 
+def _octoc_version() -> str:
+    from octo import __version__
+
+    return __version__
+
+
+def _connect_readonly(path: Path) -> sqlite3.Connection:
+    """A read-only connection. SQLite reads a WAL database through its -wal and -shm files; in a
+    directory we may not write, after the last writer removed them, it cannot create them, and the
+    database is opened as immutable instead — safe then, as no writer can be at work in it."""
+    uri = path.resolve().as_uri()
+    db = sqlite3.connect(f"{uri}?mode=ro", uri=True, isolation_level=None, timeout=30)
+    try:
+        db.execute("SELECT count(*) FROM sqlite_master").fetchone()
+        return db
+    except sqlite3.OperationalError:
+        db.close()
+        if Path(f"{path}-wal").exists() or os.access(path.parent, os.W_OK):
+            raise
+    db = sqlite3.connect(f"{uri}?mode=ro&immutable=1", uri=True, isolation_level=None)
+    return db
+
+
+class StoreError(Exception):
+    """A store this octoc cannot use as it is: another schema version, or not a run store at all."""
+
+
 class Store:
-    def __init__(self, path: Path):
+    """The run store. ``readonly=True`` opens it for reading only (SQLite ``mode=ro``): nothing is
+    created, migrated or written, so a finished run on a read-only disk can still be read."""
+
+    def __init__(self, path: Path, readonly: bool = False):
         self.path = Path(path)
-        self.db = sqlite3.connect(str(self.path), isolation_level=None, timeout=30)
-        self.db.execute("PRAGMA journal_mode=WAL")
-        self.db.execute("PRAGMA synchronous=NORMAL")  # WAL + NORMAL: a commit survives a process kill
-        self.db.executescript(_SCHEMA)
+        self.readonly = readonly
+        self.db = _connect_readonly(self.path) if readonly else sqlite3.connect(str(self.path), isolation_level=None,
+                                                                                  timeout=30)
+        try:
+            self._check_version()
+            if not readonly:
+                self.db.execute("PRAGMA journal_mode=WAL")
+                self.db.execute("PRAGMA synchronous=NORMAL")  # WAL + NORMAL: a commit survives a process kill
+                self.db.executescript(_SCHEMA)
+        except BaseException:
+            self.db.close()
+            raise
+
+    def _check_version(self) -> None:
+        """Refuse a store written by another schema version before anything touches it."""
+        if not self.has_table("meta"):
+            if self.readonly:
+                raise StoreError("it is not an octo run store (it has no meta table)")
+            return  # a new store: the schema is created next
+        found = self.get("schema_version")
+        if found is not None and found != str(SCHEMA_VERSION):
+            made_by = self.get("octoc_version")
+            raise StoreError(f"it is run store version {found}{f' (written by octoc {made_by})' if made_by else ''}; "
+                             f"this octoc ({_octoc_version()}) reads version {SCHEMA_VERSION}. Read or resume it "
+                             "with the octoc that created it, or start the run again with this one")
+
+    def has_table(self, name: str) -> bool:
+        return self.db.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (name,)).fetchone() is not None
 
     def close(self) -> None:
         self.db.close()
@@ -61,9 +116,18 @@ class Store:
         try:
             yield self.db
         except BaseException:
-            self.db.execute("ROLLBACK")
+            self._rollback()
             raise
         self.db.execute("COMMIT")
+
+    def _rollback(self) -> None:
+        """Undo the transaction in flight, keeping the error that ended it: SQLite has already rolled
+        back after some errors (a full disk), and a second failure must not hide the first."""
+        if self.db.in_transaction:
+            try:
+                self.db.execute("ROLLBACK")
+            except sqlite3.Error:
+                pass
 
     # --- meta and events -------------------------------------------------------------
 
