@@ -102,10 +102,10 @@ class AggregateRunner:
         if self.by:
             try:
                 key_values = [(name, expr.evaluate(env)) for name, expr in self.by]
+                key = self._key([v for _, v in key_values])
             except EvalError as err:
                 self.leave_out("by", err, _unit_id(env, unit))
                 return
-            key = self._key([v for _, v in key_values])
         else:
             key_values, key = [], "[]"  # one group: json.dumps([])
         group = self.groups.get(key)
@@ -134,14 +134,21 @@ class AggregateRunner:
         """The group key: the `by` values as JSON, remembered for scalar values (encoding is most of the cost)."""
         types = tuple([type(v) for v in values])
         if not _SCALARS.issuperset(types):
-            return self._encode_key(values)
+            return self._written_key(values)
         typed = (types, tuple(values))  # True, 1 and 1.0 are equal as keys but not as JSON: the types tell them apart
         key = self._keys.get(typed)
         if key is None:
-            key = self._encode_key(values)
+            key = self._written_key(values)
             if len(self._keys) < 100_000:
                 self._keys[typed] = key
         return key
+
+    def _written_key(self, values: list) -> str:
+        try:
+            return self._encode_key(values)
+        except (ValueError, RecursionError) as err:  # a whole number too long to write, values nested too deeply
+            why = "a whole number of more than 4,300 digits" if "digits" in str(err) else "a value that cannot be written"
+            raise EvalError(f"the group key holds {why}") from None
 
     @staticmethod
     def _attempt(errors: list, what: str, compute):

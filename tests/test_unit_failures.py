@@ -187,6 +187,11 @@ steps:
       by: {k: 6 / unit.repeat}
       metrics:
         n: count()
+  huge_keys:
+    aggregate:
+      by: {k: "10 ** (5000 * unit.repeat)"}
+      metrics:
+        n: count()
 """
 
 
@@ -195,7 +200,7 @@ def test_an_aggregate_that_raises_gives_a_null_metric_with_its_reason_under_the_
     assert code == 0
     assert run_state(run_dir) == "done"
     where = tmp_path / "p.octo"
-    summary, total, grouped = (a["groups"] for a in report(run_dir, capsys)["aggregates"])
+    summary, total, grouped, huge_keys = (a["groups"] for a in report(run_dir, capsys)["aggregates"])
     (group,) = summary
     assert group["metrics"] == {"share_of": None, "n": 3}
     reason = f"division by zero in `10 / unit.repeat` at {where}:13:24 (for 1 unit, e.g. r0)"
@@ -210,6 +215,10 @@ def test_an_aggregate_that_raises_gives_a_null_metric_with_its_reason_under_the_
     assert [(g["by"], g["units"]) for g in grouped] == [({"k": None}, 1), ({"k": 3.0}, 1), ({"k": 6.0}, 1)]
     assert grouped[0]["errors"] == [{"metric": "by", "reason": f"division by zero in `6 / unit.repeat` at {where}:24:15 "
                                                               "(for 1 unit, e.g. r0)"}]
+    # a group key too long to write is the same: those units are left out, and said why
+    assert [(g["by"], g["units"]) for g in huge_keys] == [({"k": None}, 2), ({"k": 1}, 1)]
+    assert huge_keys[0]["errors"] == [{"metric": "by", "reason": "the group key holds a whole number of more than "
+                                                                "4,300 digits (for 2 units, e.g. r1)"}]
 
 
 # --- C: values JSON alone cannot store ------------------------------------------------------
