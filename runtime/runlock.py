@@ -28,6 +28,17 @@ from .rundir import LOCK_FILE, PLAN_FILE, STORE_FILE, RunDirError, begun_elsewhe
 _held: dict[str, list[int]] = {}  # resolved lock path → [file descriptor, depth]
 
 
+def _forget_in_child() -> None:
+    """A forked child (a worker process) must not keep the parent's lock alive after the parent dies:
+    it closes its copies of the descriptors (closing, unlike LOCK_UN, leaves the parent's lock alone)."""
+    for fd, _ in _held.values():
+        os.close(fd)
+    _held.clear()
+
+
+os.register_at_fork(after_in_child=_forget_in_child)
+
+
 class RunInUse(RunDirError):
     """Another process holds the run's lock."""
 
