@@ -39,7 +39,7 @@ from .source import Span
 
 from .evalsupport import *  # noqa: F401,F403
 from .cpuclock import CLOCK, LAP
-from .evalsupport import HELPERS, KNOWN, _where, forget_sizes  # noqa: F401
+from .evalsupport import HELPERS, KNOWN, LAST, _where, forget_sizes  # noqa: F401
 from .evalmessages import _message, _plain, explain  # noqa: F401
 from .evalsupport import describe  # noqa: F401
 
@@ -82,7 +82,7 @@ class CompiledExpression:
         """The expression's value for ``env`` (free name → value); ``rng`` is the unit's
         random stream, needed when the expression calls a random built-in."""
         CLOCK.started = None  # a new evaluation: its CPU clock starts at its first look
-        if KNOWN:  # sizes remembered by an earlier evaluation: values may have changed since
+        if KNOWN or LAST[0] is not None:  # sizes from an earlier evaluation: values may have changed
             forget_sizes()
         try:
             return self._fn(env, rng)

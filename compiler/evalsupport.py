@@ -219,6 +219,7 @@ _HOLD = 4_000_000  # ...and while their sizes add up to more than this (the newe
 _WORTH = 256  # a value smaller than this is measured again rather than remembered
 _FEW = 9  # this many plain values, strings of up to MAX_ITEMS included, are always within MAX_SIZE
 _held = [0]  # the sizes in KNOWN, added up
+LAST = [None, 0, 0]  # the value measured last, its size and height: `h + [x]` measures `[x]` twice
 
 
 def value_size(x) -> int:
@@ -228,14 +229,18 @@ def value_size(x) -> int:
 
 
 def _measured(x) -> tuple[int, int]:
+    if LAST[0] is x:
+        return LAST[1], LAST[2]
     known = KNOWN.get(id(x))
     if known is not None and known[0] is x:
         return known[1], known[2]
     try:
-        return measure(x, MAX_DEPTH, KNOWN)
+        size, height = measure(x, MAX_DEPTH, KNOWN)
     except TooDeep:
         raise EvalError(f"lists, sets and dicts would nest more than {MAX_DEPTH} deep; "
                         f"the limit is {MAX_DEPTH}") from None
+    LAST[:] = x, size, height
+    return size, height
 
 
 def _remember(x, size: int, height: int):
@@ -255,6 +260,7 @@ def forget_sizes() -> None:
     """Evaluators call this when they start: values may have changed between evaluations."""
     KNOWN.clear()
     _held[0] = 0
+    LAST[:] = None, 0, 0
 
 
 def _check_size(x, n: int, how: str) -> None:

@@ -58,7 +58,7 @@ from . import ast, codegen
 from .codegen import _NOCONST, EvalError, _Generator, _Site, _Val
 from .evalmessages import _plain, explain
 from .cpuclock import CLOCK, FIRST_LAP, LAP
-from .evalsupport import HELPERS, KNOWN, forget_sizes
+from .evalsupport import HELPERS, KNOWN, LAST, forget_sizes
 from .functions import Function
 from .source import Span
 
@@ -82,7 +82,7 @@ class CompiledSimulation:
     def run(self, env: Mapping[str, Any], rng=None) -> dict[str, Any]:
         """The outputs of one unit's loop for ``env``; ``rng`` is the unit's stream."""
         CLOCK.started = None  # a new evaluation: its CPU clock starts at its first look
-        if KNOWN:  # sizes remembered by an earlier evaluation: values may have changed since
+        if KNOWN or LAST[0] is not None:  # sizes from an earlier evaluation: values may have changed
             forget_sizes()
         try:
             return self._fn(env, rng)
