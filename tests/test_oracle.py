@@ -22,8 +22,9 @@ arithmetic, bools only under ``and``/``or``/``not`` and in conditions) and use:
   floor ceil sqrt exp log int float str bool list set len sum sorted any all
   range``.
 
-Deliberate differences, left out of the generated subset (each documented in
-docs/language.md):
+Deliberate differences, left out of the generated subset (docs/language.md,
+"Evaluation" and "Built-in functions", states all but the exact float ``sum``
+and the refused complex powers):
 
 - **Nulls propagate** in octo (``null + 1`` is null, ``str(null)`` is null,
   ``min`` skips nulls) where Python raises: ``None`` appears only under ``==``
