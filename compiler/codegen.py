@@ -81,7 +81,8 @@ class CompiledExpression:
     def evaluate(self, env: Mapping[str, Any], rng=None) -> Any:
         """The expression's value for ``env`` (free name → value); ``rng`` is the unit's
         random stream, needed when the expression calls a random built-in."""
-        CLOCK.started = None  # a new evaluation: its CPU clock starts at its first look
+        if not CLOCK.unit:  # a new evaluation outside a unit's step: its CPU clock starts at its first look
+            CLOCK.started = None
         if KNOWN or LAST[0] is not None:  # sizes from an earlier evaluation: values may have changed
             forget_sizes()
         try:

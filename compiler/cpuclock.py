@@ -1,6 +1,9 @@
 """How much CPU the evaluation under way has used, read rarely.
 
-A compiled expression (and a simulate step's whole loop, which is one
+The budget is per unit and step: the runtime calls :meth:`CpuClock.start_unit`
+before a unit's step and :meth:`CpuClock.end_unit` after, and every evaluation
+in between draws on it. Outside a unit (the checker, an aggregate's group), a
+compiled expression (and a simulate step's whole loop, which is one
 evaluation) calls :meth:`CpuClock.reset` when it starts: one store, no clock
 read. Its loops look at the clock only now and then — comprehensions every
 ``LAP`` units of work, a simulate loop at a pace that adapts to how long its
@@ -51,10 +54,11 @@ def _from_env() -> float:
 
 
 class CpuClock:
-    __slots__ = ("limit", "started", "thread", "last", "done")
+    __slots__ = ("limit", "started", "thread", "last", "done", "unit")
 
     def __init__(self, limit: float):
         self.limit = limit
+        self.unit = False  # True while one unit's step runs: its evaluations share one budget
         self.started: float | None = None  # None: not looked at yet in this evaluation
         self.thread = 0  # the thread whose CPU time `started` is
         self.last = 0.0  # the last look, and the loop iterations done by then
@@ -63,6 +67,14 @@ class CpuClock:
     def reset(self) -> None:
         """A new evaluation starts (evaluators set ``started = None`` directly: it is hot)."""
         self.started = None
+
+    def start_unit(self) -> None:
+        """One unit's step starts: every evaluation until :meth:`end_unit` (its `when`, each
+        value, `validate` rules) draws on one budget, so a step of many values gets no more."""
+        self.started, self.unit = None, True
+
+    def end_unit(self) -> None:
+        self.started, self.unit = None, False
 
     def _first_look(self, now: float, done: int) -> bool:
         thread = threading.get_ident()

@@ -81,7 +81,8 @@ class CompiledSimulation:
 
     def run(self, env: Mapping[str, Any], rng=None) -> dict[str, Any]:
         """The outputs of one unit's loop for ``env``; ``rng`` is the unit's stream."""
-        CLOCK.started = None  # a new evaluation: its CPU clock starts at its first look
+        if not CLOCK.unit:  # a new evaluation outside a unit's step: its CPU clock starts at its first look
+            CLOCK.started = None
         if KNOWN or LAST[0] is not None:  # sizes from an earlier evaluation: values may have changed
             forget_sizes()
         try:

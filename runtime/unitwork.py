@@ -17,6 +17,7 @@ from __future__ import annotations
 from typing import Any, Callable
 
 from octo.compiler.codegen import EvalError
+from octo.compiler.cpuclock import CLOCK
 from octo.compiler.evalsupport import unit_stream
 from octo.compiler.ir import Plan
 from octo.stdlib import default_language
@@ -86,6 +87,7 @@ class UnitWork:
         for dep, (_, output, _) in upstream.items():
             env[dep] = decode(output) if decode is not None and output is not None else output
         rng = unit_stream(self.seed, unit_id, name) if ex.needs_rng else None  # streams cost ~5 µs: only when drawn from
+        CLOCK.start_unit()  # one CPU budget for the unit's whole step, however many values it computes
         try:
             if ex.when is not None and not ex.when.evaluate(env, rng):
                 return "skipped", None, None
@@ -95,6 +97,8 @@ class UnitWork:
         except Exception as err:  # a failure octo did not put in words: still this unit's, never the run's
             return "failed", None, (f"this unit failed in an unexpected way ({type(err).__name__}: {err}); "
                                     f"please report it with the pipeline")
+        finally:
+            CLOCK.end_unit()
 
 
 def storable(run):

@@ -1,8 +1,8 @@
-"""Run-time bounds of evaluation: the size of a value as stored, and the CPU of one evaluation.
+"""Run-time bounds of evaluation: the size of a value as stored, and the CPU of one unit's step.
 
 A value's size counts every reference (``[[0] * 100000] * 100000`` is ten
 billion values once written out), so it is bounded where values are built; a
-simulate step's whole loop shares one CPU budget (``OCTO_CPU_SECONDS``).
+unit's step (every value, a simulate step's whole loop) shares one CPU budget (``OCTO_CPU_SECONDS``).
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ import os
 import random
 import subprocess
 import sys
+import time
 
 import pytest
 
@@ -238,3 +239,22 @@ def _octoc(*args, env: dict | None = None) -> subprocess.CompletedProcess:
 def test_max_items_is_still_the_longest_string_or_list():
     assert MAX_ITEMS == 1_000_000
     assert "a list built by '*' would have 1,000,001 items" in failure("[0] * 1000001")
+
+
+def test_the_budget_is_per_unit_not_per_value(tmp_path):
+    """A compute step's values share its unit's budget: eight values that each fit in it do not fit together."""
+    value = "len([1 for a in range(300) for b in range(300)])"
+    started = time.thread_time()
+    for _ in range(3):
+        evaluate(value)
+    one = (time.thread_time() - started) / 3
+    seconds = max(2.5 * one, 0.002)  # each value well within the budget; eight of them well over it
+    f = tmp_path / "many.octo"
+    values = "".join(f"      v{i}: \"{value} if unit.repeat == 0 else {i}\"\n" for i in range(8))
+    f.write_text(f"octo: 1\nname: many\nunits: {{repeat: 2}}\nsteps:\n  s:\n    compute:\n{values}")
+    out = _octoc("run", f, "--run-dir", tmp_path / "r", env={cpuclock.ENV: f"{seconds:.4f}"})
+    assert out.returncode == 0, out.stderr
+    report = json.loads(_octoc("report", tmp_path / "r", "--format", "json").stdout)
+    assert report["states"] == {"done": 1, "failed": 1, "pending": 0}
+    (failed,) = report["failures"]
+    assert failed["examples"] == ["r0"] and "ran out of CPU time" in failed["reason"]
