@@ -384,3 +384,29 @@ def test_emulator_fails_a_batch_whose_input_lines_are_invalid(start):
     assert status.ended and status.state == "failed"
     assert [e.line for e in adapter.client.batches.retrieve(batch.id).errors.data] == [2, 3, 4]
     assert recorder.requests == []
+
+
+def test_a_client_gone_mid_request_leaves_no_traceback(capfd):
+    """A killed `octoc run` resets its connections; the emulator carries on without a word on stderr."""
+    import socket
+    import struct
+    import time
+
+    from octo.runtime.emulator.core import Emulator
+    from octo.runtime.emulator.server import EmulatorServer
+
+    server = EmulatorServer(Emulator(seed=0)).start()
+    try:
+        port = int(server.url.rsplit(":", 1)[1])
+        for _ in range(3):
+            s = socket.create_connection(("127.0.0.1", port))
+            s.sendall(b"POST /v1/batches HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\n{")
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))  # close with a reset
+            s.close()
+        time.sleep(0.3)
+        with socket.create_connection(("127.0.0.1", port)) as s:  # still serving
+            s.sendall(b"GET /v1/models HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+            assert s.recv(100).startswith(b"HTTP/1.")
+    finally:
+        server.stop()
+    assert "Traceback" not in capfd.readouterr().err

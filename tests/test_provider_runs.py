@@ -283,7 +283,7 @@ def test_octoc_emulator_serves_the_real_sdks_until_ctrl_c():
 
 def test_bad_fault_spec_is_a_message(tmp_path):
     out = octoc("run", pipeline(tmp_path), "--provider", "emulator", "--faults", "errored=2")
-    assert out.returncode == 2 and "out of range" in out.stderr and "Traceback" not in out.stderr
+    assert out.returncode == 2 and "needs a fraction from 0 to 1, not '2'" in out.stderr and "Traceback" not in out.stderr
     out = octoc("run", pipeline(tmp_path), "--faults", "errored=0.1")
     assert out.returncode == 2 and "--provider emulator" in out.stderr
 

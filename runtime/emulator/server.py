@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import re
+import sys
 import threading
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -113,6 +114,14 @@ class EmulatorServer(ThreadingHTTPServer):
     @property
     def url(self) -> str:
         return self.emulator.url
+
+    def handle_error(self, request, client_address) -> None:
+        """A client that went away mid-request (a killed `octoc run`) is routine: no traceback on stderr.
+        Anything else is the emulator's own bug, said in one line."""
+        err = sys.exc_info()[1]
+        if isinstance(err, (ConnectionError, TimeoutError)):
+            return
+        sys.stderr.write(f"octoc emulator: a request from {client_address[0]} failed: {type(err).__name__}: {err}\n")
 
     def dispatch(self, call: HttpCall) -> HttpReply:
         emu = self.emulator
