@@ -6,7 +6,8 @@
 * every ```octo block in docs/language.md is a complete program that checks
   with no diagnostics at all;
 * docs/language.md's built-in table lists every built-in function with its
-  signature and meaning exactly as stdlib/builtins.py declares them.
+  signature and meaning exactly as stdlib/builtins.py declares them;
+* every test docs/run.md's Guarantees section names exists.
 """
 
 from __future__ import annotations
@@ -186,3 +187,15 @@ def test_links_inside_language_md_resolve():
     anchors = {_slug(h) for h in re.findall(r"^#{1,6} (.*)$", LANGUAGE, re.M)}
     for anchor in re.findall(r"\]\(#([\w-]+)\)", LANGUAGE):
         assert anchor in anchors, f"docs/language.md links to #{anchor}, which is not a heading"
+
+
+def test_every_test_named_in_the_guarantees_exists():
+    """docs/run.md's Guarantees section backs each promise with a named test: the names must be real."""
+    text = (DOCS / "run.md").read_text(encoding="utf-8")
+    section = text.split("## Guarantees", 1)[1].split("\n## ", 1)[0]
+    named = set(re.findall(r"`(test_\w+)`", section))
+    assert len(named) > 30
+    defined = set()
+    for path in (ROOT / "tests").glob("test_*.py"):
+        defined |= set(re.findall(r"^def (test_\w+)\(", path.read_text(encoding="utf-8"), re.M))
+    assert named - defined == set()
