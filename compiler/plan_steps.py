@@ -65,9 +65,10 @@ def step_ir(ctx: PlanContext, step: Step, count: int, reach: dict[str, Reach], u
 
 def _setting(step: Step, name: str, defaults: dict, fallback):
     node = step.settings.get(name)
-    if isinstance(node, YScalar) and node.value is not None:
-        return node.value
-    return defaults.get(name, fallback)
+    value = node.value if isinstance(node, YScalar) and node.value is not None else defaults.get(name, fallback)
+    if isinstance(fallback, int) and isinstance(value, float) and value.is_integer():
+        return int(value)  # `retries: 1.0` passes the schema (JSON Schema's integers include 1.0): a count is an int
+    return value
 
 
 def _model(ctx: PlanContext, step: Step) -> str:
