@@ -78,8 +78,10 @@ def _check_program(program: Program, language: Language, reporter: Reporter) -> 
     on_cycle = report_cycles(program, graph, reporter)
     program.order = dependency_order(program, graph, on_cycle)
     _check_where(program, ctx)
+    ctx.base_scope = _base_scope(program)  # built once, and each step's binding updated once it is typed
     for name in program.order:
         _typecheck_step(program.steps[name], program, ctx, on_cycle)
+        _bind_step_output(ctx.base_scope, program.steps[name])
     _check_models(program, language, reporter)
     _check_export(program, ctx)
     _warn_unused(program, reporter)
@@ -108,10 +110,15 @@ def _base_scope(program: Program) -> Scope:
     unit_type = program.units.unit_type if program.units and program.units.unit_type else record({}, "the unit")
     tables = record({n: (ListT(t.row_type)) for n, t in program.data.items()}, "data")
     bindings = {"unit": Binding(unit_type, "the unit"), "data": Binding(tables, "the data tables", per_unit=False)}
+    scope = Scope(bindings)
     for step in program.steps.values():
-        out = step.output if step.output is not None else ANY
-        bindings[step.name] = Binding(out, f"step '{step.name}'", step=step.name)
-    return Scope(bindings)
+        _bind_step_output(scope, step)
+    return scope
+
+
+def _bind_step_output(scope: Scope, step: Step) -> None:
+    out = step.output if step.output is not None else ANY
+    scope.bindings[step.name] = Binding(out, f"step '{step.name}'", step=step.name)
 
 
 def _check_where(program: Program, ctx: StepContext) -> None:
@@ -136,7 +143,6 @@ def _check_where(program: Program, ctx: StepContext) -> None:
 
 def _typecheck_step(step: Step, program: Program, ctx: StepContext, on_cycle: set[str]) -> None:
     ctx.step = step
-    ctx.base_scope = _base_scope(program)
     kind = ctx.language.kinds[step.kind]
     _check_aggregate_reads(step, program, ctx)
     if step.when is not None:
@@ -196,10 +202,18 @@ def _check_models(program: Program, language: Language, reporter: Reporter) -> N
         _check_model(node, language, reporter)
 
 
+# A model name becomes part of a request — for Gemini, a segment of the URL's path — so it is made of
+# characters that stand for themselves there. `:` (OpenAI's fine-tuned `ft:...` names) is not a Gemini one.
+MODEL_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,127}")
+GEMINI_MODEL_NAME = re.compile(r"(?:models/|tunedModels/)?[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
+
+
 def _check_model(node: YScalar, language: Language, reporter: Reporter) -> None:
     provider, _, name = node.value.partition(":")
     if not name:
         return  # reported by the structure check
+    if not _check_model_name(node, provider, name, reporter):
+        return
     if provider not in language.providers:
         reporter.report("E0104", node.sub_span(0, len(provider)), f"unknown provider '{provider}'",
                         hint=did_you_mean(provider, language.providers) or f"providers: {', '.join(sorted(language.providers))}")
@@ -210,9 +224,42 @@ def _check_model(node: YScalar, language: Language, reporter: Reporter) -> None:
         reporter.report("W0401", node.span, f"unknown model '{node.value}'", hint=hint)
 
 
+def _check_model_name(node: YScalar, provider: str, name: str, reporter: Reporter) -> bool:
+    gemini = provider == "gemini"
+    if (GEMINI_MODEL_NAME if gemini else MODEL_NAME).fullmatch(name) and ".." not in name:
+        return True
+    prefix = next((p for p in ("models/", "tunedModels/") if gemini and name.startswith(p)), "")
+    at, width, what = _first_fault(name[len(prefix):], "._-" if gemini else "._-:")
+    start = len(provider) + 1 + len(prefix) + at
+    allowed = "letters, digits, '.', '_' and '-'" if gemini else "letters, digits, '.', '_', '-' and ':'"
+    reporter.report("E0111", node.sub_span(start, start + width), f"model name '{name}' has {what}",
+                    label="not allowed in a model name",
+                    hint=f"a model name is made of {allowed}, starts with a letter or digit and has at most 128 "
+                         f"characters, e.g. {_EXAMPLE_MODELS.get(provider, 'openai:gpt-4.1-mini')}")
+    return False
+
+
+def _first_fault(name: str, punctuation: str) -> tuple[int, int, str]:
+    """Where a model name first goes wrong (offset, width), and how to say it."""
+    dots = name.find("..")
+    for i, ch in enumerate(name):
+        if 0 <= dots <= i:
+            break
+        if not (ch.isascii() and (ch.isalnum() or ch in punctuation)):
+            return i, 1, f"the character {ch!r}, which a model name cannot have"
+    if dots >= 0:
+        return dots, 2, "'..', which a model name cannot have"
+    if not name or not name[0].isalnum():
+        return 0, 1, "a first character that is not a letter or digit"
+    return 128, len(name) - 128, "more than 128 characters"
+
+
+_EXAMPLE_MODELS = {"openai": "openai:gpt-4.1-mini", "anthropic": "anthropic:claude-haiku-4-5",
+                   "gemini": "gemini:gemini-2.5-flash", "emulator": "emulator:gpt-4.1-mini"}
+
+
 def _check_export(program: Program, ctx: StepContext) -> None:
     node = program.root.get("export")
-    ctx.base_scope = _base_scope(program)
     entries = []
     if isinstance(node, YSeq):
         entries = [(item.value if isinstance(item, YScalar) else "", item) for item in node.items]

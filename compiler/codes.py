@@ -45,6 +45,8 @@ REGISTRY: dict[str, Code] = {
         Code("E0010", _E, "data path outside the pipeline's folder"),
         Code("E0011", _E, "data path is not a regular file"),
         Code("E0012", _E, "data file too large"),
+        Code("E0013", _E, "YAML aliases copy too much"),
+        Code("E0014", _E, "YAML nested too deeply"),
         # structure
         Code("E0101", _E, "unknown key"),
         Code("E0102", _E, "missing required key"),
@@ -55,6 +57,8 @@ REGISTRY: dict[str, Code] = {
         Code("E0107", _E, "setting given twice"),
         Code("E0108", _E, "invalid data table"),
         Code("E0109", _E, "invalid name"),
+        Code("E0110", _E, "number is not finite"),
+        Code("E0111", _E, "invalid model name"),
         # expressions, types, templates
         Code("E0201", _E, "expression syntax error"),
         Code("E0202", _E, "unknown name"),
@@ -72,6 +76,8 @@ REGISTRY: dict[str, Code] = {
         Code("E0214", _E, "unknown template filter"),
         Code("E0215", _E, "assignment to an undeclared state variable"),
         Code("E0216", _E, "invalid range"),
+        Code("E0219", _E, "expression nested too deeply"),
+        Code("E0220", _E, "template nested too deeply"),
         # the step graph
         Code("E0301", _E, "dependency cycle"),
         Code("E0302", _E, "judge target is not an upstream provider step"),

@@ -50,6 +50,7 @@ class Reporter:
     """Collects diagnostics; the one path through which problems are reported."""
 
     diagnostics: list[Diagnostic] = field(default_factory=list)
+    _reported: set[Diagnostic] = field(default_factory=set, repr=False)  # what is in `diagnostics`, for O(1) lookups
 
     def report(
         self,
@@ -65,7 +66,8 @@ class Reporter:
         if code not in REGISTRY:  # a bug in octo, caught by the registry test
             raise KeyError(f"unregistered diagnostic code {code}")
         diag = Diagnostic(code, message, span, label, hint, tuple(labels), path)
-        if diag not in self.diagnostics:
+        if diag not in self._reported:
+            self._reported.add(diag)
             self.diagnostics.append(diag)
         return diag
 

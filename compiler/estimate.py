@@ -54,16 +54,20 @@ def validation_tries(retries: int) -> Tries:
 
 # --- tokens ------------------------------------------------------------------------------
 
-def typical_value(t: Type, provider_output: bool = False) -> Any:
-    """A value of type ``t`` of typical size, to render prompts with."""
+def typical_value(t: Type, provider_output: bool = False, lists: int = 0) -> Any:
+    """A value of type ``t`` of typical size, to render prompts with.
+
+    A list holds 3 items, and a list inside a list 1: three items at every level would make a
+    type of n nested lists a value of 3ⁿ items.
+    """
     if isinstance(t, OptionalT):
-        return typical_value(t.inner, provider_output)
+        return typical_value(t.inner, provider_output, lists)
     if isinstance(t, EnumT):
         return t.values[0]
     if isinstance(t, RecordT):
-        return {k: typical_value(v, provider_output) for k, v in t.fields}
+        return {k: typical_value(v, provider_output, lists) for k, v in t.fields}
     if isinstance(t, (ListT, SetT)):
-        return [typical_value(t.elem, provider_output) for _ in range(3)]
+        return [typical_value(t.elem, provider_output, lists + 1) for _ in range(3 if lists == 0 else 1)]
     if t == INT:
         return 42
     if t == FLOAT:

@@ -13,11 +13,13 @@ from typing import Mapping
 
 from .functions import Function
 from .kinds import StepKind
+from .unitspace import MAX_UNITS
 
 NAME_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]*$"
 RESERVED_NAMES = frozenset({"unit", "data", "feedback", "true", "false", "null", "True", "False", "None",
                             "and", "or", "not", "in", "if", "else", "for", "loop"})
 COMMON_SETTINGS = ("when", "validate", "retries", "mode", "model", "output")
+MAX_OUTPUT_TOKENS = 1_000_000  # `max_tokens`: well above any model's reply limit, and a typo stays a diagnostic
 
 
 @dataclass(frozen=True)
@@ -99,7 +101,7 @@ def document_schema(language: Language) -> dict:
                 "properties": {
                     "model": {"$ref": "#/$defs/model"}, "mode": {"$ref": "#/$defs/mode"},
                     "temperature": {"type": "number", "minimum": 0, "maximum": 2},
-                    "max_tokens": {"type": "integer", "minimum": 1},
+                    "max_tokens": {"type": "integer", "minimum": 1, "maximum": MAX_OUTPUT_TOKENS},
                 },
             },
             "budget": {"type": "object", "additionalProperties": False,
@@ -120,10 +122,10 @@ def document_schema(language: Language) -> dict:
                 "properties": {
                     "for": {"type": "object", "propertyNames": {"pattern": NAME_PATTERN},
                             "additionalProperties": {"type": "string"}},
-                    "repeat": {"type": "integer", "minimum": 1},
+                    "repeat": {"type": "integer", "minimum": 1, "maximum": MAX_UNITS},
                     "where": EXPR,
-                    "sample": {"type": "integer", "minimum": 1},
-                    "limit": {"type": "integer", "minimum": 1},
+                    "sample": {"type": "integer", "minimum": 1, "maximum": MAX_UNITS},
+                    "limit": {"type": "integer", "minimum": 1, "maximum": MAX_UNITS},
                 },
             },
             "steps": {"type": "object", "propertyNames": {"pattern": NAME_PATTERN},

@@ -1,7 +1,12 @@
 """YAML → positioned node tree, with YAML problems turned into diagnostics.
 
-PyYAML composes the document (no Python objects are constructed, so nothing
-in a file can run code); :func:`load` converts the node graph into
+PyYAML parses the document into events and :class:`_Composer` builds the
+node graph from them — no Python objects are constructed, so nothing in a file can run
+code. Composing is iterative and bounded: mappings and lists nest at most
+:data:`MAX_YAML_DEPTH` deep (E0014), and aliases may copy at most
+:data:`ALIAS_BUDGET` nodes in a whole file (E0013), so a "billion laughs" file
+is refused at the alias that would pass the budget instead of growing without
+end. :func:`load` then converts the node graph into
 :mod:`octo.compiler.yamlnodes` and reports duplicate keys, non-scalar keys and
 the classic traps (tabs, a quoted expression, ``{{ }}`` in a plain scalar).
 """
@@ -11,10 +16,19 @@ from __future__ import annotations
 import re
 
 import yaml
+from yaml.composer import ComposerError
 
 from .diagnostics import Label, Reporter
 from .source import Source, Span
 from .yamlnodes import YMap, YNode, YScalar, YSeq
+
+# Mappings and lists inside each other: a pipeline needs well under 20 levels; the bound keeps every
+# recursive walk of the tree (conversion, the schema check, data typing) far from Python's stack limit.
+MAX_YAML_DEPTH = 100
+# Nodes that aliases (*name) may copy, summed over the whole file, each alias counting every node of its
+# anchor's value (aliases inside it included). Shared settings copied a few times stay far below it;
+# nested aliases that multiply (9 aliases of 9 aliases of ...) pass it within a few levels.
+ALIAS_BUDGET = 100_000
 
 _SCALAR_TAGS = {
     "tag:yaml.org,2002:int", "tag:yaml.org,2002:float",
@@ -29,10 +43,23 @@ class _Constructor(yaml.constructor.SafeConstructor):
     """Only used to resolve plain scalars (ints, floats, bools, nulls)."""
 
 
+class _Refused(Exception):
+    """A bound of the composer was hit at ``mark``."""
+
+    def __init__(self, code: str, mark, message: str, label: str, hint: str):
+        super().__init__(message)
+        self.code, self.mark, self.message, self.label, self.hint = code, mark, message, label, hint
+
+
 def load(source: Source, reporter: Reporter) -> YNode | None:
     """Parse ``source`` as one YAML document; None if it could not be read."""
     try:
-        root = yaml.compose(source.text, Loader=yaml.SafeLoader)
+        root = compose(source.text)
+    except _Refused as refused:
+        start = refused.mark.index
+        reporter.report(refused.code, Span(source, start, min(len(source.text), start + 1)), refused.message,
+                        label=refused.label, hint=refused.hint)
+        return None
     except yaml.MarkedYAMLError as err:
         _report_yaml_error(source, err, reporter)
         return None
@@ -42,6 +69,137 @@ def load(source: Source, reporter: Reporter) -> YNode | None:
     if root is None:
         return None
     return _convert(root, source, reporter, {})
+
+
+# --- composing: events → nodes, iteratively and within the bounds ---------------------------
+
+def compose(text: str) -> yaml.Node | None:
+    """The node graph of the single YAML document in ``text`` (None when it is empty).
+
+    PyYAML's pure-Python parser, not libyaml's: the two disagree on edge cases (tabs, `?` in flow
+    mappings, a byte-order mark inside the text), and the diagnostics are written for PyYAML's.
+    """
+    loader = yaml.SafeLoader(text)
+    try:
+        return _Composer(loader).single_document()
+    finally:
+        loader.dispose()
+
+
+class _Open:
+    """A mapping or list being composed: its node, nodes so far (aliases expanded), a pending key."""
+
+    __slots__ = ("node", "size", "key")
+
+    def __init__(self, node: yaml.Node):
+        self.node, self.size, self.key = node, 1, None
+
+
+class _Composer:
+    """PyYAML's composer, rewritten with an explicit stack and the two bounds."""
+
+    def __init__(self, loader):
+        self.loader = loader
+        self.anchors: dict[str, yaml.Node] = {}
+        self.sizes: dict[int, int] = {}  # id(anchored node) → its nodes, aliases expanded; absent while open
+        self.copied = 0  # nodes produced through aliases so far
+
+    def single_document(self) -> yaml.Node | None:
+        get, check = self.loader.get_event, self.loader.check_event
+        get()  # stream start
+        document = None
+        if not check(yaml.StreamEndEvent):
+            get()  # document start
+            document = self.node()
+            get()  # document end
+        if not check(yaml.StreamEndEvent):
+            event = get()
+            raise ComposerError("expected a single document in the stream", document.start_mark,
+                                "but found another document", event.start_mark)
+        get()  # stream end
+        return document
+
+    def node(self) -> yaml.Node:
+        stack: list[_Open] = []
+        while True:
+            event = self.loader.get_event()
+            if isinstance(event, (yaml.SequenceStartEvent, yaml.MappingStartEvent)):
+                stack.append(self._open(event, len(stack) + 1))
+                continue
+            if isinstance(event, (yaml.SequenceEndEvent, yaml.MappingEndEvent)):
+                done = stack.pop()
+                done.node.end_mark = event.end_mark
+                node, size = done.node, done.size
+                if id(node) in self.sizes:
+                    self.sizes[id(node)] = size
+            elif isinstance(event, yaml.AliasEvent):
+                node, size = self._alias(event)
+            else:
+                node, size = self._scalar(event), 1
+            if not stack:
+                return node
+            self._attach(stack[-1], node, size)
+
+    @staticmethod
+    def _attach(parent: _Open, node: yaml.Node, size: int) -> None:
+        parent.size += size
+        if isinstance(parent.node, yaml.SequenceNode):
+            parent.node.value.append(node)
+        elif parent.key is None:
+            parent.key = node
+        else:
+            parent.node.value.append((parent.key, node))
+            parent.key = None
+
+    def _open(self, event, depth: int) -> _Open:
+        if depth > MAX_YAML_DEPTH:
+            raise _Refused("E0014", event.start_mark, f"YAML nested more than {MAX_YAML_DEPTH} levels deep",
+                           "this list or mapping is one level too many",
+                           "flatten the structure; nesting this deep is never needed in a pipeline "
+                           "(long data belongs in a data file)")
+        mapping = isinstance(event, yaml.MappingStartEvent)
+        kind = yaml.MappingNode if mapping else yaml.SequenceNode
+        tag = event.tag if event.tag not in (None, "!") else self.loader.resolve(kind, None, event.implicit)
+        node = kind(tag, [], event.start_mark, None, flow_style=event.flow_style)
+        self._anchor(event, node, open_=True)
+        return _Open(node)
+
+    def _scalar(self, event) -> yaml.ScalarNode:
+        tag = event.tag if event.tag not in (None, "!") else self.loader.resolve(yaml.ScalarNode, event.value, event.implicit)
+        node = yaml.ScalarNode(tag, event.value, event.start_mark, event.end_mark, style=event.style or None)
+        self._anchor(event, node, open_=False)
+        return node
+
+    def _anchor(self, event, node: yaml.Node, open_: bool) -> None:
+        anchor = event.anchor
+        if anchor is None:
+            return
+        if anchor in self.anchors:
+            raise ComposerError(f"found duplicate anchor {anchor!r}; first occurrence", self.anchors[anchor].start_mark,
+                                "second occurrence", event.start_mark)
+        self.anchors[anchor] = node
+        if open_:
+            self.sizes[id(node)] = None  # known once the node is closed
+        else:
+            self.sizes[id(node)] = 1
+
+    def _alias(self, event) -> tuple[yaml.Node, int]:
+        node = self.anchors.get(event.anchor)
+        if node is None:
+            raise ComposerError(None, None, f"found undefined alias {event.anchor!r}", event.start_mark)
+        size = self.sizes[id(node)]
+        if size is None:
+            raise _Refused("E0013", event.start_mark, f"alias *{event.anchor} is used inside its own anchor",
+                           "this would copy the value into itself, without end",
+                           f"write the value out instead of *{event.anchor}")
+        self.copied += size
+        if self.copied > ALIAS_BUDGET:
+            raise _Refused("E0013", event.start_mark,
+                           f"YAML aliases copy more than {ALIAS_BUDGET:,} values in this file",
+                           f"*{event.anchor} copies {size:,} values, past the budget",
+                           "each alias (*name) repeats its anchor's whole value; write the values out, "
+                           "or use `defaults:` for shared settings")
+        return node, size
 
 
 def _span(node: yaml.Node, source: Source) -> Span:

@@ -7,6 +7,7 @@ of value, value out of range) — never jsonschema's raw text.
 
 from __future__ import annotations
 
+import math
 import re
 from typing import Iterable
 
@@ -22,8 +23,17 @@ _NODE_KIND = {"string": "a string", "number": "a number", "boolean": "a boolean"
               "mapping": "a mapping", "list": "a list"}
 
 
+def _finite_number(checker, instance) -> bool:
+    """JSON has no NaN or infinity, and a setting that is one passes every `minimum` and `maximum`."""
+    return _DRAFT.TYPE_CHECKER.is_type(instance, "number") and math.isfinite(instance)
+
+
+_DRAFT = jsonschema.Draft202012Validator
+_Validator = jsonschema.validators.extend(_DRAFT, type_checker=_DRAFT.TYPE_CHECKER.redefine("number", _finite_number))
+
+
 def validate(root: YNode, schema: dict, reporter: Reporter) -> None:
-    validator = jsonschema.Draft202012Validator(schema)
+    validator = _Validator(schema)
     for error in sorted(validator.iter_errors(to_python(root)), key=lambda e: list(map(str, e.absolute_path))):
         _translate(error, root, schema, reporter)
 
@@ -94,9 +104,18 @@ def _required(error, path, node, root, reporter) -> None:
             reporter.report("E0102", span, f"missing required key '{name}' in {_where(path)}")
 
 
+def _non_finite(node: YNode) -> bool:
+    return isinstance(node, YScalar) and isinstance(node.value, float) and not math.isfinite(node.value)
+
+
 def _type(error, path, node, root, reporter) -> None:
     expected = error.validator_value
     kinds = [expected] if isinstance(expected, str) else list(expected)
+    if _non_finite(node) and {"number", "integer"} & set(kinds):
+        shown = "NaN" if math.isnan(node.value) else ("infinity" if node.value > 0 else "minus infinity")
+        reporter.report("E0110", node.span, f"{_where(path)} must be a finite number, not {shown}",
+                        hint="`.nan` and `.inf` are YAML's not-a-number and infinity; write a number")
+        return
     want = " or ".join(_JSON_KIND.get(k, k) for k in kinds)
     got = _NODE_KIND.get(node.kind, node.kind)
     if "integer" in kinds and isinstance(node, YScalar) and isinstance(node.value, float):
@@ -124,10 +143,13 @@ def _bound(error, path, node, root, reporter) -> None:
              "exclusiveMaximum": "less than", "minItems": "at least", "minProperties": "at least"}
     limit = error.validator_value
     what = words[error.validator]
+    if _non_finite(node):
+        return  # reported as not finite (E0110)
     if error.validator in ("minItems", "minProperties"):
         reporter.report("E0104", node.span, f"{_where(path)} needs {what} {limit} entr{'y' if limit == 1 else 'ies'}")
         return
-    reporter.report("E0104", node.span, f"{_where(path)} must be {what} {limit}, not {node.value}")
+    shown = f"{limit:,}" if isinstance(limit, int) and abs(limit) >= 10_000 else limit
+    reporter.report("E0104", node.span, f"{_where(path)} must be {what} {shown}, not {node.value}")
 
 
 def _pattern(error, path, node, root, reporter) -> None:

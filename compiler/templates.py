@@ -8,6 +8,7 @@ matched to the tokens that spell it.
 
 from __future__ import annotations
 
+import weakref
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
@@ -17,15 +18,16 @@ from jinja2.sandbox import SandboxedEnvironment
 from .diagnostics import Reporter
 from .scope import Binding, Scope
 from .suggest import closest, did_you_mean
+from .templatebounds import BoundedSandbox
 from .types import ANY, ListT, OptionalT, RecordT, Type, elem_of, is_any, strip
 from .yamlnodes import YScalar
 
 
 def make_environment() -> SandboxedEnvironment:
-    """The template environment (shared with the runtime's renderer)."""
+    """The template environment (shared with the runtime's renderer): Jinja2's sandbox, bounded."""
     from jinja2 import StrictUndefined
 
-    return SandboxedEnvironment(undefined=StrictUndefined, autoescape=False, keep_trailing_newline=True)
+    return BoundedSandbox(undefined=StrictUndefined, autoescape=False, keep_trailing_newline=True)
 
 
 _ENV = make_environment()
@@ -89,14 +91,92 @@ class _Locator:
 
 
 def parse_template(scalar: YScalar, reporter: Reporter) -> nodes.Template | None:
+    """The template's syntax tree, or None after reporting why there is none (E0213, E0220)."""
+    tree = _TREES.get(scalar)
+    if tree is None:
+        tree = _parse_new(scalar, reporter)
+        if tree is not None:
+            _TREES[scalar] = tree
+    return tree
+
+
+# Parsed once per scalar while it lives: a template is parsed for its dependencies, then checked.
+_TREES: "weakref.WeakKeyDictionary[YScalar, nodes.Template]" = weakref.WeakKeyDictionary()
+
+
+def _parse_new(scalar: YScalar, reporter: Reporter) -> nodes.Template | None:
     text = scalar.value
+    deep = _too_deep_written(text)
+    if deep is not None:
+        _report_too_deep(scalar, *deep, reporter)
+        return None
     try:
-        return _ENV.parse(text)
+        tree = _ENV.parse(text)
     except TemplateSyntaxError as err:
         start, end = _line_range(text, err.lineno or 1)
         reporter.report("E0213", scalar.sub_span(start, end), f"template syntax error: {err.message}",
                         hint="templates use Jinja2 syntax: {{ expression }}, {% if %}...{% endif %}")
         return None
+    lineno = _too_deep_parsed(tree)
+    if lineno is not None:
+        _report_too_deep(scalar, *_line_range(text, lineno), f"template nested more than {MAX_TEMPLATE_DEPTH} levels deep",
+                         reporter)
+        return None
+    return tree
+
+
+# --- nesting ----------------------------------------------------------------------------------
+# Jinja2 parses, compiles and renders templates recursively, and the Python it compiles a template to
+# nests a block per `{% if %}` or `{% for %}`: Python allows 100 levels of indentation, and 20 loops.
+MAX_TEMPLATE_DEPTH = 50
+MAX_TEMPLATE_LOOPS = 10
+_BLOCK_TAGS = frozenset({"if", "for", "macro", "call", "filter", "with", "block", "autoescape", "trans"})
+
+
+def _too_deep_written(text: str) -> tuple[int, int, str] | None:
+    """(start, end, what) of the first token nested too deep, from the tokens (Jinja2's parser recurses)."""
+    blocks: list[str] = []  # open block tags
+    brackets, unary, after_block_begin, pos = 0, 0, False, 0
+    try:
+        for _lineno, kind, value in _ENV.lexer.tokeniter(text, None):
+            found = text.find(value, pos) if value else -1
+            start = found if found >= 0 else pos
+            pos = start + len(value)
+            if kind == "whitespace":
+                continue
+            tag = value if after_block_begin and kind == "name" else ""
+            if tag in _BLOCK_TAGS:
+                blocks.append(tag)
+            elif tag.startswith("end") and blocks and blocks[-1] == tag[3:]:
+                blocks.pop()
+            if kind == "operator" and value in "([{)]}":
+                brackets = brackets + 1 if value in "([{" else max(0, brackets - 1)
+            unary = unary + 1 if (kind == "name" and value == "not") or (kind == "operator" and value in "-+") else 0
+            if len(blocks) + brackets + unary > MAX_TEMPLATE_DEPTH:
+                return start, pos, f"template nested more than {MAX_TEMPLATE_DEPTH} levels deep"
+            if tag == "for" and blocks.count("for") > MAX_TEMPLATE_LOOPS:
+                return start, pos, f"`{{% for %}}` loops nested more than {MAX_TEMPLATE_LOOPS} deep"
+            after_block_begin = kind == "block_begin"
+    except TemplateSyntaxError:
+        return None  # the parser reports it, in its own words
+    return None
+
+
+def _too_deep_parsed(tree: nodes.Template) -> int | None:
+    """The line of the first node nested too deep (chains such as `a + b + ...` or `x | f | f ...`)."""
+    stack = [(child, 1) for child in reversed(list(tree.iter_child_nodes()))]
+    while stack:
+        node, depth = stack.pop()
+        if depth > MAX_TEMPLATE_DEPTH + 1:  # + 1: the output statement around every `{{ }}`
+            return node.lineno
+        stack.extend((child, depth + 1) for child in reversed(list(node.iter_child_nodes())))
+    return None
+
+
+def _report_too_deep(scalar: YScalar, start: int, end: int, message: str, reporter: Reporter) -> None:
+    reporter.report("E0220", scalar.sub_span(start, end), message,
+                    label="one level too many",
+                    hint="flatten it: compute parts in a compute step and use them by name, or split the template")
 
 
 def _line_range(text: str, lineno: int) -> tuple[int, int]:
@@ -111,12 +191,20 @@ def _line_range(text: str, lineno: int) -> tuple[int, int]:
 class TemplateChecker:
     """Resolves and types every reference in one template."""
 
-    def __init__(self, scalar: YScalar, reporter: Reporter):
+    def __init__(self, scalar: YScalar, reporter: Reporter, free_names_only: bool = False):
         self.scalar = scalar
         self.r = reporter
-        self.loc = _Locator.build(scalar.value)
+        self.free_names_only = free_names_only  # only collect the names the template does not bind itself
+        self._loc: _Locator | None = None
         self.roots: set[str] = set()
+        self.free: set[str] = set()
         self.guarded: set[str] = set()  # names tested by an enclosing `if`
+
+    @property
+    def loc(self) -> _Locator:
+        if self._loc is None:  # built when a position is needed
+            self._loc = _Locator.build(self.scalar.value)
+        return self._loc
 
     def check(self, tree: nodes.Template, scope: Scope) -> None:
         # Jinja's own globals (range, dict, namespace, ...) are available in every template
@@ -218,7 +306,7 @@ class TemplateChecker:
             self._expr(node.node, scope)
         for arg in node.args:
             self._expr(arg, scope)
-        if node.name not in _ENV.filters:
+        if node.name not in _ENV.filters and not self.free_names_only:
             start, end = self._filter_span(node)
             hint = did_you_mean(node.name, _ENV.filters) or "see Jinja2's list of built-in filters"
             self.r.report("E0214", self.scalar.sub_span(start, end), f"unknown template filter '{node.name}'", hint=hint)
@@ -239,8 +327,12 @@ class TemplateChecker:
             self._expr(cur, scope)
             return ANY
         path.insert(0, cur.name)
-        start, end = self.loc.find(node.lineno, path)
         binding = scope.lookup(cur.name)
+        if binding is None:
+            self.free.add(cur.name)
+        if self.free_names_only:
+            return ANY
+        start, end = self.loc.find(node.lineno, path)
         if binding is None:
             self.r.report("E0202", self.scalar.sub_span(start, start + len(cur.name)), f"unknown name '{cur.name}' in template",
                           label="not defined here", hint=did_you_mean(cur.name, scope.names()))
@@ -303,10 +395,14 @@ def check_template(scalar: YScalar, scope: Scope, reporter: Reporter) -> set[str
 
 
 def template_roots(scalar: YScalar) -> set[str]:
-    """Free names a template reads, without checking them (for dependencies)."""
-    from jinja2 import meta
+    """Free names a template reads, without checking them (for dependencies).
 
-    try:
-        return set(meta.find_undeclared_variables(_ENV.parse(scalar.value)))
-    except TemplateSyntaxError:
+    A walk of the syntax tree, not Jinja2's ``meta.find_undeclared_variables``: that runs Jinja's
+    compiler, whose constant folding evaluates `{{ 'x' * 10**10 }}` while checking.
+    """
+    tree = parse_template(scalar, Reporter())  # a problem is reported when the template is checked
+    if tree is None:
         return set()
+    finder = TemplateChecker(scalar, Reporter(), free_names_only=True)
+    finder._body(tree.body, Scope({}))
+    return finder.free

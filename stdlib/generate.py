@@ -9,7 +9,7 @@ from pathlib import Path
 import jsonschema
 
 from octo.compiler.kinds import StepContext, StepKind, template_ir
-from octo.compiler.language import TEMPLATE
+from octo.compiler.language import MAX_OUTPUT_TOKENS, TEMPLATE
 from octo.compiler.program import Step
 from octo.compiler.types import ANY, BOOL, FLOAT, INT, STR, EnumT, ListT, RecordT, Type, optional, record
 from octo.compiler.yamlnodes import YMap, YScalar
@@ -22,7 +22,7 @@ PROVIDER_SETTINGS = {
     "output": {"$ref": "#/$defs/typeDecl"},
     "retries": {"type": "integer", "minimum": 0, "maximum": 100},
     "temperature": {"type": "number", "minimum": 0, "maximum": 2},
-    "max_tokens": {"type": "integer", "minimum": 1},
+    "max_tokens": {"type": "integer", "minimum": 1, "maximum": MAX_OUTPUT_TOKENS},
     "system": {**TEMPLATE, "description": "The system prompt (a template)."},
 }
 

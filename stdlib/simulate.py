@@ -10,10 +10,12 @@ from octo.compiler.language import EXPR
 from octo.compiler.program import Step
 from octo.compiler.scope import Binding
 from octo.compiler.types import RecordT, Type, is_any, join, record, strip
-
-
+from octo.compiler.yamlnodes import YScalar
 
 DEFAULT_MAX_ITERATIONS = 100_000
+# At a microsecond or more per iteration, a loop this long takes minutes per unit; the bound keeps
+# the count a 64-bit integer wherever it is stored, and a typo (10**21) a diagnostic, not a hang.
+MAX_ITERATIONS = 100_000_000
 
 
 @dataclass
@@ -39,8 +41,9 @@ class Simulate(StepKind):
             "each": {"$ref": "#/$defs/namedExpressions", "description": "Assignments of one iteration, in order."},
             "until": {**EXPR, "description": "Stop when this is true (checked after each iteration)."},
             "output": {"$ref": "#/$defs/namedExpressions", "description": "Outputs computed from the final state (default: the state)."},
-            "max_iterations": {"type": "integer", "minimum": 1,
-                               "description": f"Bound on iterations (default {DEFAULT_MAX_ITERATIONS:,}); a unit that hits it fails."},
+            "max_iterations": {"type": "integer", "minimum": 1, "maximum": MAX_ITERATIONS,
+                               "description": f"Bound on iterations (default {DEFAULT_MAX_ITERATIONS:,}, "
+                                              f"at most {MAX_ITERATIONS:,}); a unit that hits it fails."},
         },
     }
 
@@ -52,7 +55,7 @@ class Simulate(StepKind):
             init=ctx.named_exprs(get("init"), "initial value"),
             each=ctx.named_exprs(get("each"), "assignment"),
             until=ctx.expr(get("until"), "`until`"),
-            max_iterations=limit.value if limit is not None and isinstance(limit.value, int) else DEFAULT_MAX_ITERATIONS,
+            max_iterations=_max_iterations(limit),
             output=ctx.named_exprs(step.settings["output"], "output") if "output" in step.settings else None,
         )
         step.local_names = {name for name, _, _ in step.parsed.init}
@@ -131,6 +134,14 @@ class Simulate(StepKind):
     @staticmethod
     def _bindings(state: dict[str, Type]) -> dict[str, Binding]:
         return {n: Binding(t, f"state variable '{n}'") for n, t in state.items()}
+
+
+def _max_iterations(node) -> int:
+    """The setting when it is a whole number in range; otherwise the default (the structure check reports it)."""
+    value = node.value if isinstance(node, YScalar) else None
+    if isinstance(value, int) and not isinstance(value, bool) and 1 <= value <= MAX_ITERATIONS:
+        return value
+    return DEFAULT_MAX_ITERATIONS
 
 
 class _Executor:
