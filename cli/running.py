@@ -53,7 +53,8 @@ def run_file(path: str, run_dir: str | None, colour: bool, settings: dict | None
     if not result.ok or result.program is None:
         return _print_diagnostics(result.diagnostics, [path], "text", colour)
     reporter = Reporter()
-    plan = build_plan(result.program, language, reporter, provider=provider)
+    plan = build_plan(result.program, language, reporter, provider=provider,
+                      run_root=Path(run_dir) if run_dir else None)  # its free space must hold the run (E0506)
     if reporter.has_errors():
         return _print_diagnostics(reporter.sorted(), [path], "text", colour)
     missing = check_keys(plan, settings)

@@ -94,6 +94,8 @@ REGISTRY: dict[str, Code] = {
         Code("W0502", _W, "over budget in the worst case"),
         Code("W0503", _W, "cost unknown"),
         Code("E0504", _E, "`units.where` failed for a unit"),
+        Code("E0505", _E, "too many units"),
+        Code("E0506", _E, "not enough disk space for the run"),
     ]
 }
 

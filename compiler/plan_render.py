@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from .diskspace import size_text
 from .ir import Plan
 
 
@@ -88,6 +89,8 @@ def _totals(p: dict) -> list[str]:
         verdict = {"within": "within budget", "over": "OVER BUDGET in the expected case",
                    "worst case over": "within budget as expected, over it in the worst case"}[b["verdict"]]
         lines.append(f"Budget: {money(b['max_usd'])}: {verdict}")
+    if p.get("disk"):
+        lines.append(f"Disk: about {size_text(p['disk']['estimated_bytes'])} for the run's store (estimate)")
     prices = p["prices"]
     if prices["models"]:
         lines.append(f"Prices as of {prices['as_of']} (batch at {prices['batch_discount']:.0%} of realtime)")

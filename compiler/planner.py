@@ -11,8 +11,10 @@ bound) and the plan says so.
 from __future__ import annotations
 
 import random
+from pathlib import Path
 
 from .diagnostics import Reporter
+from .diskspace import estimate_bytes, free_bytes, size_text
 from .estimate import DEFAULT_RETRIES
 from .evalsupport import unit_stream
 from .graph import free_names
@@ -22,7 +24,7 @@ from .kinds import expr_ir
 from .language import Language
 from .plan_steps import PlanContext, Reach, graph_ir, prices_used, step_ir, totals
 from .program import Program, Step
-from .unitspace import Selection, TableSpace, UnitSpace, row_key
+from .unitspace import MAX_UNITS, Selection, TableSpace, UnitSpace, row_key
 from .yamlnodes import YMap
 
 EXACT_LIMIT = 200_000  # evaluate conditions on every unit up to this many; sample beyond
@@ -30,7 +32,8 @@ ESTIMATION_SAMPLE = 20_000
 
 
 def build_plan(program: Program, language: Language, reporter: Reporter, *, provider: str | None = None,
-               prices: dict | None = None) -> Plan:
+               prices: dict | None = None, run_root: Path | None = None) -> Plan:
+    """The Plan; ``run_root`` is the folder the run will be created in (default `runs`), whose free space is checked."""
     from .codegen import compile_expression  # the planner evaluates `where` and `when`
 
     def compile_(expr):
@@ -39,11 +42,13 @@ def build_plan(program: Program, language: Language, reporter: Reporter, *, prov
     ctx = PlanContext(program, language, reporter, compile_, prices or dict(language.prices), provider)
     ctx.data_env = {name: t.rows for name, t in program.data.items()}
     space = unit_space(program)
-    selection = Selection(space, _where(ctx), program.units.sample, program.units.limit, program.seed)
-    count = selection.count() if selection.where is None or space.total <= EXACT_LIMIT else None
-    sample, exact = estimation_sample(selection, count)
-    if count is None:
-        count = selection.count()
+    where_bounded = _where_is_bounded(program, space, reporter)
+    where = _where(ctx) if where_bounded else None
+    selection = Selection(space, where, program.units.sample, program.units.limit, program.seed)
+    count = selection.count() if selection.where is None else None
+    sample, exact, counted = estimation_sample(selection, count)
+    count = counted if count is None else count
+    units_ok = _check_unit_count(program, count, reporter) and where_bounded
     units = [space.unit(i) for i in sample] if _needs_units(ctx) else [{}] * len(sample)
     reach = _reaches(ctx, units, exact)
     steps = [step_ir(ctx, program.steps[name], count, reach, units) for name in program.order]
@@ -62,7 +67,46 @@ def build_plan(program: Program, language: Language, reporter: Reporter, *, prov
         "assumptions": _assumptions(),
     }
     plan["budget"].update(budget_verdict(program, plan, reporter))
+    per_unit = {name for name, step in program.steps.items() if language.kinds[step.kind].per_unit}
+    plan["disk"] = {"estimated_bytes": estimate_bytes(program, plan, per_unit)}
+    if units_ok:  # a disk estimate for too many units would only repeat E0505
+        _check_disk(program, plan["disk"]["estimated_bytes"], Path("runs") if run_root is None else run_root, reporter)
     return Plan(plan)
+
+
+def _units_span(program: Program):
+    key = program.root.key("units")
+    return key.span if key is not None else None
+
+
+def _where_is_bounded(program: Program, space: UnitSpace, reporter: Reporter) -> bool:
+    """`units.where` is evaluated on every unit of the space: refuse (E0505) a space too big for that."""
+    if program.units.where is None or space.total <= MAX_UNITS:
+        return True
+    reporter.report("E0505", program.units.where.span,
+                    f"`units.where` would be evaluated on {space.total:,} units, more than the {MAX_UNITS:,} a run may have",
+                    label="evaluated on every unit of the tables and `repeat`",
+                    hint="draw from smaller tables or a smaller `repeat`, or split the pipeline")
+    return False
+
+
+def _check_unit_count(program: Program, count: int, reporter: Reporter) -> bool:
+    """False, after reporting E0505, when the run would have more units than a run may have."""
+    if count <= MAX_UNITS:
+        return True
+    reporter.report("E0505", _units_span(program), f"this run would have {count:,} units, more than the {MAX_UNITS:,} a run may have",
+                        label="the units", path=program.source.path,
+                        hint="select fewer with `units.limit` or `units.sample`, or split the pipeline")
+    return False
+
+
+def _check_disk(program: Program, needed: int, run_root: Path, reporter: Reporter) -> None:
+    folder, free = free_bytes(run_root)
+    if free is not None and needed > free:
+        reporter.report("E0506", _units_span(program), f"the run needs about {size_text(needed)} of disk, "
+                        f"but {folder} has {size_text(free)} free", path=program.source.path,
+                        hint="free some space, create the run elsewhere (octoc run --run-dir DIR), "
+                             "or run fewer units first (`units.limit`)")
 
 
 def _needs_units(ctx: PlanContext) -> bool:
@@ -102,21 +146,29 @@ def _where(ctx: PlanContext):
     return keep
 
 
-def estimation_sample(selection: Selection, count: int | None) -> tuple[list[int], bool]:
-    """Unit indices to evaluate conditions and render prompts on; exact when it is every unit."""
+def estimation_sample(selection: Selection, count: int | None) -> tuple[list[int], bool, int]:
+    """Unit indices to evaluate conditions and render prompts on (exact when it is every unit), and the unit count.
+
+    ``count`` is None when only a pass over the units can tell (a `where`): that one pass both
+    counts and samples them.
+    """
+    if count is None and selection.space.total <= EXACT_LIMIT:  # a `where` over a small space: every unit
+        indices = list(selection.indices())
+        return indices, True, len(indices)
     if count is not None and count <= EXACT_LIMIT:
-        return list(selection.indices()), True
+        return list(selection.indices()), True, count
     rng = random.Random(f"{selection.seed}:plan.estimate")
     if selection.where is None and selection.sample is None:
         n = count if count is not None else selection.space.total
-        return sorted(rng.sample(range(n), min(ESTIMATION_SAMPLE, n))), False
+        return sorted(rng.sample(range(n), min(ESTIMATION_SAMPLE, n))), False, n
     reservoir: list[int] = []
-    for seen, i in enumerate(selection.indices()):
-        if seen < ESTIMATION_SAMPLE:
+    seen = 0
+    for seen, i in enumerate(selection.indices(), 1):
+        if seen <= ESTIMATION_SAMPLE:
             reservoir.append(i)
-        elif (j := rng.randrange(seen + 1)) < ESTIMATION_SAMPLE:
+        elif (j := rng.randrange(seen)) < ESTIMATION_SAMPLE:
             reservoir[j] = i
-    return sorted(reservoir), False
+    return sorted(reservoir), False, seen
 
 
 def _reaches(ctx: PlanContext, units: list[dict], exact: bool) -> dict[str, Reach]:
