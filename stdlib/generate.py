@@ -8,7 +8,9 @@ from pathlib import Path
 
 import jsonschema
 
+from octo.compiler.datapath import DataPathError, read_data_file
 from octo.compiler.kinds import StepContext, StepKind, template_ir
+from octo.compiler.loader import MAX_YAML_DEPTH
 from octo.compiler.language import MAX_OUTPUT_TOKENS, TEMPLATE
 from octo.compiler.program import Step
 from octo.compiler.types import ANY, BOOL, FLOAT, INT, STR, EnumT, ListT, RecordT, Type, optional, record
@@ -97,11 +99,19 @@ def declare_output(step: Step, ctx: StepContext, cfg: YMap, extra: dict[str, Typ
 
 
 def _load_schema(node: YScalar, ctx: StepContext) -> dict | None:
-    path = Path(node.span.path).parent / node.value
-    try:
-        schema = json.loads(path.read_text(encoding="utf-8"))
+    try:  # read as a data file is: inside the pipeline's folder, a regular file, of bounded size
+        schema = json.loads(read_data_file(Path(node.span.path).parent, node.value).decode("utf-8"))
+        if _nesting(schema) > MAX_YAML_DEPTH:
+            ctx.reporter.report("E0007", node.span, f"schema file '{node.value}' nests more than {MAX_YAML_DEPTH} levels deep",
+                                hint="declare a flatter output")
+            return None
         jsonschema.Draft202012Validator.check_schema(schema)
         return schema
+    except DataPathError as err:
+        ctx.reporter.report(err.code, node.span, err.message, hint=err.hint)
+    except RecursionError:  # json's decoder refuses deeper nesting than Python's stack
+        ctx.reporter.report("E0007", node.span, f"schema file '{node.value}' nests more than {MAX_YAML_DEPTH} levels deep",
+                            hint="declare a flatter output")
     except (OSError, UnicodeDecodeError) as err:
         ctx.reporter.report("E0006", node.span, f"cannot read schema file '{node.value}': "
                             f"{'no such file' if isinstance(err, FileNotFoundError) else type(err).__name__}",
@@ -111,6 +121,17 @@ def _load_schema(node: YScalar, ctx: StepContext) -> dict | None:
     except jsonschema.SchemaError as err:
         ctx.reporter.report("E0007", node.span, f"schema file '{node.value}' is not a valid JSON Schema: {err.message}")
     return None
+
+
+def _nesting(value) -> int:
+    """How deep lists and objects nest in a JSON value (counted without recursion)."""
+    deepest, stack = 0, [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, (dict, list)):
+            deepest = max(deepest, depth)
+            stack.extend((child, depth + 1) for child in (item.values() if isinstance(item, dict) else item))
+    return deepest
 
 
 def _schema_type(schema: dict, what: str = "record") -> Type:

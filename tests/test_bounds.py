@@ -366,6 +366,35 @@ def test_templates_at_the_limit_check_compile_and_render(construct):
     make_environment().from_string(template).render(unit={})
 
 
+def schema_step(path: str) -> str:
+    return f"octo: 1\nsteps:\n  s:\n    generate:\n      model: openai:gpt-4.1-mini\n      prompt: hi\n      schema: {path}\n"
+
+
+def test_a_schema_file_is_read_like_a_data_file_within_a_gibibyte(tmp_path):
+    (tmp_path / "zero.json").symlink_to("/dev/zero")
+    (tmp_path / "s.octo").write_text(schema_step("zero.json"))
+    done = octoc_limited("check", "s.octo", "--color", "never", cwd=tmp_path)
+    assert done.returncode == 1 and "error[E0010]" in done.stdout, done.stdout + done.stderr
+
+
+def nested_objects(depth: int) -> str:
+    schema: dict = {"type": "integer"}
+    for _ in range(depth):
+        schema = {"type": "object", "properties": {"a": schema}}
+    return json.dumps(schema)
+
+
+@pytest.mark.parametrize("text", ["[" * 100_000 + "]" * 100_000, nested_objects(150)], ids=["brackets", "objects"])
+def test_a_schema_file_nested_too_deep_is_a_diagnostic(tmp_path, text):
+    (tmp_path / "deep.json").write_text(text)
+    path = tmp_path / "s.octo"
+    path.write_text(schema_step("deep.json"))
+    from octo.compiler.check import check_file
+    diagnostics = check_file(str(path), LANGUAGE).diagnostics
+    assert codes(diagnostics) == ["E0007"] and "nests more than 100 levels deep" in diagnostics[0].message
+    assert diagnostics[0].span.line == 7
+
+
 # --- 6. unit counts and disk space ----------------------------------------------------------------
 
 def test_units_past_the_ceiling_are_a_plan_error():
