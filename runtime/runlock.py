@@ -117,8 +117,31 @@ def holder(run_dir: Path) -> dict | None:
     return data if isinstance(data, dict) else None
 
 
+def _current_holder(run_dir: Path, patience: float = 1.0) -> dict | None:
+    """The holder as it wrote itself down. It writes just after locking, so a process refused in that
+    instant may read nothing yet, or the previous holder's (dead) entry: it waits a moment for the live one."""
+    until = time.monotonic() + patience
+    while True:
+        who = holder(run_dir)
+        if who and (who.get("host") != socket.gethostname() or _alive(who.get("pid"))):
+            return who
+        if time.monotonic() >= until:
+            return None
+        time.sleep(0.02)
+
+
+def _alive(pid) -> bool:
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return False
+    except (OSError, TypeError, ValueError):
+        return True  # exists but is not ours to signal, or unreadable: do not call it dead
+    return True
+
+
 def _in_use(run_dir: Path) -> str:
-    who = holder(run_dir)
+    who = _current_holder(run_dir)
     if who:
         since = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(who.get("since", 0)))
         named = f"process {who.get('pid')} on {who.get('host')}, running since {since}: {who.get('command')}"
