@@ -25,7 +25,7 @@ import re
 from jinja2 import filters as jinja_filters
 from jinja2 import nodes
 from jinja2.exceptions import SecurityError
-from jinja2.sandbox import SandboxedEnvironment
+from jinja2.sandbox import ImmutableSandboxedEnvironment
 from jinja2.utils import pass_eval_context
 
 MAX_TEMPLATE_CHARS = 1_000_000  # longest string, and most list items, one operator or filter may build
@@ -246,8 +246,10 @@ def _wrap_loops_and_concats(tree: nodes.Node) -> None:
             node.iter = nodes.Filter(node.iter, _COUNTED, [], [], None, None, lineno=node.lineno)
 
 
-class BoundedSandbox(SandboxedEnvironment):
-    """The sandbox octo renders templates in (see the module's docstring)."""
+class BoundedSandbox(ImmutableSandboxedEnvironment):
+    """The sandbox octo renders templates in (see the module's docstring). Immutable: a template
+    cannot change a list or dict it is shown (`xs.append(7)`), so one unit's prompt never alters
+    the data another unit sees."""
 
     intercepted_binops = frozenset(_BINOP_CHECKS)
 

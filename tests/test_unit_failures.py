@@ -337,3 +337,17 @@ def test_a_judge_gets_its_retries_in_every_round(tmp_path):
         if state == "failed":
             assert reason.endswith("(after 2 tries)"), reason
     assert run_state(run_dir) == "done"
+
+
+def test_a_template_cannot_change_the_data_other_units_see():
+    """Templates render in Jinja2's immutable sandbox: `append`, `update`, `pop`... are refused, nothing changes."""
+    from jinja2.sandbox import SecurityError
+
+    from octo.compiler.templates import make_environment
+
+    rows = [{"xs": [1, 2]}]
+    env = make_environment()
+    for text in ("{{ data.t[0].xs.append(7) }}", "{{ data.t[0].update({'xs': 0}) }}", "{{ data.t[0].xs.pop() }}"):
+        with pytest.raises(SecurityError):
+            env.from_string(text).render(data={"t": rows})
+    assert rows == [{"xs": [1, 2]}]
