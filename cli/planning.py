@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import math
+import os
+import stat
 import sys
 
 from octo.compiler.check import check_file
@@ -22,19 +25,47 @@ def load_prices(path: str | None, base: dict) -> dict:
     """The price table, with a user's file merged over it (models by id, other keys replaced)."""
     if path is None:
         return dict(base)
-    try:
-        with open(path, encoding="utf-8") as f:
-            user = json.load(f)
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
-        raise UsageError(f"cannot read prices file '{path}': {getattr(err, 'strerror', None) or err}")
+    user = _read_prices(path)
     if not isinstance(user, dict) or not isinstance(user.get("models", {}), dict):
         raise UsageError(f"prices file '{path}' must be a JSON object with a \"models\" object")
     for model, price in user.get("models", {}).items():
         if not (isinstance(price, dict) and {"input", "output"} <= set(price)):
             raise UsageError(f"prices file '{path}': model '{model}' needs \"input\" and \"output\" (USD per 1M tokens)")
+        for key in ("input", "output", "cached_input"):
+            if key in price and not _amount(price[key]):
+                raise UsageError(f"prices file '{path}': model '{model}': \"{key}\" must be a number of at least 0, "
+                                 f"not {json.dumps(price[key])[:40]}")
+    if "batch_discount" in user and not (_amount(user["batch_discount"]) and user["batch_discount"] <= 1):
+        raise UsageError(f"prices file '{path}': \"batch_discount\" must be a number from 0 to 1")
     merged = {**base, **{k: v for k, v in user.items() if k != "models"}}
     merged["models"] = {**base.get("models", {}), **{m: {"cached_input": p["input"], **p} for m, p in user.get("models", {}).items()}}
     return merged
+
+
+MAX_PRICES_BYTES = 1 << 20  # a price table is a few kilobytes
+
+
+def _read_prices(path: str):
+    """The JSON of a prices file: a regular file of at most 1 MiB, without NaN or Infinity."""
+    def no_constant(name):
+        raise ValueError(f"{name} is not a price")
+
+    try:
+        if not stat.S_ISREG(os.stat(path).st_mode):  # a pipe would block, a device never end
+            raise UsageError(f"prices file '{path}' is not a regular file")
+        with open(path, "rb") as f:
+            data = f.read(MAX_PRICES_BYTES + 1)
+        if len(data) > MAX_PRICES_BYTES:
+            raise UsageError(f"prices file '{path}' is larger than 1 MiB")
+        return json.loads(data.decode("utf-8"), parse_constant=no_constant)
+    except RecursionError:
+        raise UsageError(f"prices file '{path}' nests too deeply") from None
+    except (OSError, UnicodeDecodeError, ValueError) as err:
+        raise UsageError(f"cannot read prices file '{path}': {getattr(err, 'strerror', None) or err}") from None
+
+
+def _amount(x) -> bool:
+    return isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x) and x >= 0
 
 
 def plan_file(path: str, fmt: str, graph: str | None, provider: str | None, prices_path: str | None, colour: bool) -> int:

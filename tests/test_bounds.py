@@ -440,6 +440,24 @@ def test_a_run_bigger_than_the_free_space_is_a_plan_error(tmp_path, monkeypatch)
     assert diagnostics[0].message == f"the run needs about 109.0 kB of disk, but {tmp_path.resolve()} has 100.0 kB free"
 
 
+@pytest.mark.parametrize("content, says", [
+    ("/dev/zero", "is not a regular file"),
+    ("[" * 100_000 + "]" * 100_000, "nests too deeply"),
+    ('{"models": {"openai:x": {"input": NaN, "output": 1}}}', "NaN is not a price"),
+    ('{"models": {"openai:x": {"input": "1", "output": 1}}}', "\"input\" must be a number of at least 0"),
+    ('{"models": {}, "batch_discount": 2}', "\"batch_discount\" must be a number from 0 to 1"),
+], ids=["device", "deep", "nan", "string", "discount"])
+def test_a_prices_file_is_bounded_and_checked(tmp_path, content, says):
+    prices = tmp_path / "prices.json"
+    if content.startswith("/dev/"):
+        prices.symlink_to(content)
+    else:
+        prices.write_text(content)
+    (tmp_path / "p.octo").write_text("octo: 1\nsteps:\n  s:\n    compute: {x: 1}\n")
+    done = octoc_limited("plan", "p.octo", "--prices", "prices.json", cwd=tmp_path)
+    assert done.returncode == 2 and says in done.stderr and "internal error" not in done.stderr, done.stderr
+
+
 # --- 7. numbers are finite ----------------------------------------------------------------------------
 
 NUMBER_SETTINGS = {
