@@ -167,7 +167,7 @@ def _too_deep_parsed(tree: nodes.Template) -> int | None:
     stack = [(child, 1) for child in reversed(list(tree.iter_child_nodes()))]
     while stack:
         node, depth = stack.pop()
-        if depth > MAX_TEMPLATE_DEPTH + 1:  # + 1: the output statement around every `{{ }}`
+        if depth > MAX_TEMPLATE_DEPTH + 2:  # + 2: the output statement of a `{{ }}` or text, and its innermost value
             return node.lineno
         stack.extend((child, depth + 1) for child in reversed(list(node.iter_child_nodes())))
     return None
