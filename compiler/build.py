@@ -38,8 +38,11 @@ def build_program(root: YMap, source: Source, language: Language, reporter: Repo
 def _read_header(program: Program, root: YMap) -> None:
     for attr, key, typ in (("name", "name", str), ("seed", "seed", int)):
         node = root.get(key)
-        if isinstance(node, YScalar) and isinstance(node.value, typ) and not isinstance(node.value, bool):
-            setattr(program, attr, node.value)
+        value = node.value if isinstance(node, YScalar) else None
+        if typ is int and isinstance(value, float) and value.is_integer():
+            value = int(value)  # `seed: 1.0` is seed 1 (JSON Schema's integers include 1.0): the same streams
+        if isinstance(value, typ) and not isinstance(value, bool):
+            setattr(program, attr, value)
     if not program.name:
         program.name = Path(program.source.path).stem.replace("_", "-") or "pipeline"
     defaults = root.get("defaults")

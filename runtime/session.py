@@ -45,7 +45,7 @@ def options_from(settings: dict) -> DispatchOptions:
         poll_interval=settings.get("poll_interval") if settings.get("poll_interval") is not None
         else (EMULATOR_POLL_INTERVAL if emulated else DEFAULT_POLL_INTERVAL),
         mode=settings.get("mode"),
-        outage_timeout=settings.get("outage_timeout") or 600.0,
+        outage_timeout=settings.get("outage_timeout") if settings.get("outage_timeout") is not None else 600.0,
         max_usd=settings.get("max_usd"),
     )
 

@@ -144,3 +144,11 @@ def test_a_bad_gemini_model_name_is_a_provider_error(model):
         with pytest.raises(ProviderError, match="is not a model name") as info:
             send()
         assert info.value.kind == "model" and "Check the model name" in info.value.message
+
+
+def test_a_stored_setting_of_zero_is_kept_not_replaced_by_the_default():
+    """Settings are stored in the run and read back on resume: 0 is a value, not "unset"."""
+    from octo.runtime.session import options_from
+
+    assert options_from({"outage_timeout": 0}).outage_timeout == 0
+    assert options_from({}).outage_timeout == 600.0

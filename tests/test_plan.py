@@ -226,3 +226,16 @@ def test_user_prices_file_overrides_and_adds_models(tmp_path):
     prices.write_text("{not json")
     out = octoc("plan", str(f), "--prices", str(prices))
     assert out.returncode == 2 and "cannot read prices file" in out.stderr and "Traceback" not in out.stderr
+
+
+@pytest.mark.parametrize("setting", ["seed: 7.0", "seed: 7"])
+def test_a_whole_number_written_as_a_float_is_that_number(language, setting):
+    """`seed: 7.0` passes the schema (JSON Schema's integers include 7.0): it is seed 7, with seed 7's streams,
+    and `retries: 1.0` is one retry."""
+    text = (f"octo: 1\n{setting}\nsteps:\n  s: {{compute: {{x: 'unit.id'}}}}\n"
+            "  g: {generate: {model: openai:gpt-4.1-mini, prompt: hi}, retries: 1.0}\n")
+    plan, _ = plan_of(text, language)
+    seed = plan.data["pipeline"]["seed"]
+    assert seed == 7 and type(seed) is int
+    (g,) = [s for s in plan.steps if s["name"] == "g"]
+    assert json.dumps(g).count('"retries": 1,') + json.dumps(g).count('"retries": 1}') >= 1
