@@ -15,7 +15,8 @@ from .evalsupport import *  # noqa: F401,F403  (limits and helpers the messages 
 from .evalsupport import _kind_word, _short_repr, _sized_word, _where, describe  # noqa: F401
 
 
-def _plain(exc: BaseException) -> str:
+def plain_failure(exc: BaseException) -> str:
+    """An exception raised while evaluating, in words (never only its class name)."""
     if isinstance(exc, MemoryError):
         return "out of memory"
     if isinstance(exc, RecursionError):
@@ -24,6 +25,9 @@ def _plain(exc: BaseException) -> str:
         return "division by zero"
     text = str(exc) or type(exc).__name__
     return text.replace("NoneType", "null").replace("'None'", "null")
+
+
+_plain = plain_failure
 
 
 def _text(node) -> str:

@@ -25,6 +25,7 @@ from typing import Any, Callable
 from octo.compiler import ast
 from octo.compiler.astjson import from_record
 from octo.compiler.codegen import EvalError, compile_expression
+from octo.compiler.evalmessages import plain_failure
 from octo.compiler.graph import free_names
 from octo.compiler.typecheck import dotted
 
@@ -251,12 +252,7 @@ def _reason(err: EvalError) -> str:
 
 
 def _plain(exc: Exception) -> str:
-    if isinstance(exc, ZeroDivisionError):
-        return "division by zero"
+    """A reduction's failure in words: expressions' wording, plus the overflow an `fsum` of huge values gives."""
     if isinstance(exc, OverflowError):
         return "the result is too large for a number (overflow)"
-    if isinstance(exc, MemoryError):
-        return "out of memory"
-    if isinstance(exc, RecursionError):
-        return "values nested too deeply"
-    return (str(exc) or "failed").replace("NoneType", "null")
+    return plain_failure(exc)
