@@ -175,16 +175,37 @@ class TypeQuoted(Node):
 
 
 @dataclass(frozen=True)
+class TypeBound(Node):
+    value: float  # one side of `[low, high]`; its span is the number's
+
+
+@dataclass(frozen=True)
+class TypeBounds(Node):
+    """`[low, high]` after a type; a side left empty (`[1, ]`) is None."""
+
+    low: TypeBound | None
+    high: TypeBound | None
+
+
+@dataclass(frozen=True)
 class TypeRange(Node):
-    name: str  # int | float
-    low: float
-    high: float
+    name: str  # int | float (any name parses: the checker says which may have a range)
+    bounds: TypeBounds
+
+    @property
+    def low(self) -> float | None:
+        return self.bounds.low.value if self.bounds.low is not None else None
+
+    @property
+    def high(self) -> float | None:
+        return self.bounds.high.value if self.bounds.high is not None else None
 
 
 @dataclass(frozen=True)
 class TypeGeneric(Node):
     name: str  # list
     arg: "TypeExpr"
+    bounds: TypeBounds | None = None  # item counts: `list[str][1, 5]`
 
 
 @dataclass(frozen=True)

@@ -78,6 +78,8 @@ REGISTRY: dict[str, Code] = {
         Code("E0216", _E, "invalid range"),
         Code("E0219", _E, "expression nested too deeply"),
         Code("E0220", _E, "template nested too deeply"),
+        Code("E0221", _E, "invalid item counts"),
+        Code("E0222", _E, "item counts without a list element type"),
         # the step graph
         Code("E0301", _E, "dependency cycle"),
         Code("E0302", _E, "judge target is not an upstream provider step"),

@@ -174,6 +174,8 @@ def _report_syntax(err: UnexpectedInput, text: str, origin: Origin, reporter: Re
             message = f"unexpected {_found(tok)} in {what}: expected {expected}"
             if tok.type == "NAME" and code == "E0201":
                 hint = "is an operator or a comma missing before it?"
+            elif tok.type == "LSQB" and code == "E0209":
+                hint = "item counts go straight after a list type, before any '?': list[str][1, 3]?"
             elif tok.type == "FOR":
                 hint = "write a list comprehension in brackets, e.g. sum([c.value for c in cards])"
             elif tok.type in ("RPAR", "RSQB", "RBRACE") and "$END" in err.expected:
@@ -333,13 +335,23 @@ class _TypeBuilder(Transformer):
         return ast.TypeQuoted(self._span(meta), str(ch[0])[1:-1])
 
     def bound(self, meta, ch):
-        return float(ch[0])
+        return ast.TypeBound(self._span(meta), float(ch[0]))
+
+    def bounds(self, meta, ch):
+        # children: `[`, an optional bound, `,`, an optional bound, `]`
+        comma = next(i for i, c in enumerate(ch) if isinstance(c, Token) and c.type == "COMMA")
+        low = next((c for c in ch[:comma] if isinstance(c, ast.TypeBound)), None)
+        high = next((c for c in ch[comma:] if isinstance(c, ast.TypeBound)), None)
+        return ast.TypeBounds(self._span(meta), low, high)
 
     def ranged(self, meta, ch):
-        return ast.TypeRange(self._span(meta), str(ch[0]), ch[2], ch[4])
+        return ast.TypeRange(self._span(meta), str(ch[0]), ch[1])
 
     def generic(self, meta, ch):
         return ast.TypeGeneric(self._span(meta), str(ch[0]), ch[2])
+
+    def generic_bounded(self, meta, ch):
+        return ast.TypeGeneric(self._span(meta), str(ch[0]), ch[2], ch[4])
 
     def enum(self, meta, ch):
         return ast.TypeEnum(self._span(meta), tuple(c for c in ch if not isinstance(c, Token)))

@@ -134,8 +134,10 @@ class ExprChecker:
         for bound in (expr.lower, expr.upper):
             if bound is not None:
                 self._expect(self.check(bound, scope), INT, bound, "a slice bound")
-        if is_any(base) or isinstance(base, ListT):
+        if is_any(base):
             return base
+        if isinstance(base, ListT):
+            return base.unbounded()  # a slice may hold fewer items than the list's declared minimum
         if is_str(base):
             return STR
         self.r.report("E0206", expr.span, f"cannot slice {base.describe()}", label="not a list or string")
@@ -171,11 +173,12 @@ class ExprChecker:
         if op == "+" and is_str(a) and is_str(b):
             return STR
         if op == "+" and isinstance(a, ListT) and isinstance(b, ListT):
-            return join(a, b) or ListT(ANY)
+            # a new list: its item count is not either operand's
+            return join(a.unbounded(), b.unbounded()) or ListT(ANY)
         if op == "*" and ((is_str(a) and b == INT) or (a == INT and is_str(b))):
             return STR
         if op == "*" and ((isinstance(a, ListT) and b == INT) or (a == INT and isinstance(b, ListT))):
-            return a if isinstance(a, ListT) else b
+            return (a if isinstance(a, ListT) else b).unbounded()
         hint = ""
         if BOOL in (a, b):
             hint = "bools are not numbers here; convert with int(...) or use a condition"

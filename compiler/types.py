@@ -7,6 +7,7 @@ validate what comes back, so the two can never disagree.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 from . import ast
@@ -40,10 +41,30 @@ class EnumT(Type):
 
 @dataclass(frozen=True)
 class ListT(Type):
+    """A list; ``min_items``/``max_items`` are declared item counts (inclusive), None when unbounded.
+
+    The counts are facts about a declared output (what its JSON Schema allows), read by estimates
+    and fan-out; typing rules treat a bounded list as a list. An operation that makes a new list
+    (``+``, ``*``, slicing, comprehensions, built-ins) gives an unbounded one."""
+
     elem: Type
+    min_items: int | None = None
+    max_items: int | None = None
+
+    @property
+    def bounded(self) -> bool:
+        return self.min_items is not None or self.max_items is not None
+
+    def unbounded(self) -> "ListT":
+        return ListT(self.elem) if self.bounded else self
 
     def describe(self) -> str:
-        return f"list[{self.elem.describe()}]"
+        counts = ""
+        if self.bounded:
+            low = "" if self.min_items is None else str(self.min_items)
+            high = "" if self.max_items is None else str(self.max_items)
+            counts = f"[{low}, {high}]" if high else f"[{low}, ]"
+        return f"list[{self.elem.describe()}]{counts}"
 
 
 @dataclass(frozen=True)
@@ -159,10 +180,12 @@ def join(a: Type, b: Type) -> Type | None:
         return EnumT(merged) if len(merged) <= 64 else STR
     if is_str(a) and is_str(b):
         return STR
-    for ctor in (ListT, SetT):
-        if isinstance(a, ctor) and isinstance(b, ctor):
-            inner = join(a.elem, b.elem)
-            return ctor(inner) if inner is not None else None
+    if isinstance(a, ListT) and isinstance(b, ListT):
+        inner = join(a.elem, b.elem)
+        return ListT(inner, *_count_hull(a, b)) if inner is not None else None
+    if isinstance(a, SetT) and isinstance(b, SetT):
+        inner = join(a.elem, b.elem)
+        return SetT(inner) if inner is not None else None
     if isinstance(a, DictT) and isinstance(b, DictT):
         k, v = join(a.key, b.key), join(a.value, b.value)
         return DictT(k, v) if k is not None and v is not None else None
@@ -171,6 +194,16 @@ def join(a: Type, b: Type) -> Type | None:
         if all(t is not None for _, t in fields):
             return RecordT(tuple(fields), a.what)  # type: ignore[arg-type]
     return None
+
+
+def _count_hull(a: ListT, b: ListT) -> tuple[int | None, int | None]:
+    """The item counts a list of either type may have: the fewest of both minimums (none counts
+    as 0), the most of both maximums (none is unbounded)."""
+    high = None if a.max_items is None or b.max_items is None else max(a.max_items, b.max_items)
+    if a.min_items is None and b.min_items is None:
+        return None, high
+    low = min(a.min_items or 0, b.min_items or 0)
+    return (None, None) if low == 0 and high is None else (low, high)
 
 
 def assignable(value: Type, target: Type) -> bool:
@@ -244,9 +277,18 @@ def declared(node: ast.TypeExpr) -> tuple[Type, dict]:
                                     "and enums written `a | b | c`")
             json_name, t = PRIMITIVES[name]
             return t, {"type": json_name}
+        case ast.TypeRange(name="list"):
+            raise TypeDeclError(node, "E0222", "a list needs its element type before its item counts",
+                                f"write list[T]{_bounds_text(node.bounds)}, e.g. list[str]{_bounds_text(node.bounds)}")
         case ast.TypeRange(name=name, low=low, high=high):
             if name not in ("int", "float"):
                 raise TypeDeclError(node, "E0216", f"'{name}' cannot have a range; only int and float can")
+            if low is None or high is None:
+                raise TypeDeclError(node.bounds, "E0216", f"a range of {name} needs both bounds",
+                                    f"write both, e.g. {name}[0, 100]")
+            bad = next((b for b in (node.bounds.low, node.bounds.high) if not math.isfinite(b.value)), None)
+            if bad is not None:
+                raise TypeDeclError(bad, "E0216", "a range bound must be a finite number")
             if low > high:
                 raise TypeDeclError(node, "E0216", f"empty range: {_num(low)} is greater than {_num(high)}",
                                     f"write {name}[{_num(high)}, {_num(low)}]")
@@ -254,16 +296,57 @@ def declared(node: ast.TypeExpr) -> tuple[Type, dict]:
                 raise TypeDeclError(node, "E0216", "an int range needs whole-number bounds")
             json_name, t = PRIMITIVES[name]
             return t, {"type": json_name, "minimum": _num(low), "maximum": _num(high)}
-        case ast.TypeGeneric(name=name, arg=arg):
+        case ast.TypeGeneric(name=name, arg=arg, bounds=bounds):
             if name != "list":
                 raise TypeDeclError(node, "E0210", f"unknown type '{name}[...]'", "the only generic type is list[T]")
             t, schema = declared(arg)
-            return ListT(t), {"type": "array", "items": schema}
+            low, high = item_counts(bounds, t) if bounds is not None else (None, None)
+            counts = {k: v for k, v in (("minItems", low), ("maxItems", high)) if v is not None}
+            return ListT(t, low, high), {"type": "array", "items": schema, **counts}
     raise TypeDeclError(node, "E0210", "unsupported type")
 
 
+# No answer holds more items than tokens, and `max_tokens` is at most 1,000,000 (language.MAX_OUTPUT_TOKENS).
+MAX_LIST_ITEMS = 1_000_000
+
+
+def item_counts(bounds: ast.TypeBounds, elem: Type) -> tuple[int | None, int | None]:
+    """The (min_items, max_items) of `list[T][low, high]`, or E0221 naming the bad bound."""
+    example = f"list[{elem.describe()}]"
+    if bounds.low is None and bounds.high is None:
+        raise TypeDeclError(bounds, "E0221", "item counts need at least one bound",
+                            f"write {example}[1, 5] (1 to 5 items), {example}[1, ] (at least 1) "
+                            f"or {example}[, 5] (at most 5)")
+    for bound in (bounds.low, bounds.high):
+        if bound is None:
+            continue
+        unbounded = example + _bounds_text(bounds, without=bound)
+        if bound.value < 0:
+            raise TypeDeclError(bound, "E0221", f"an item count cannot be negative ({_num(bound.value)})",
+                                f"a list has 0 items or more; for no bound on this side, leave it empty: {unbounded}")
+        if not math.isfinite(bound.value) or bound.value > MAX_LIST_ITEMS:
+            raise TypeDeclError(bound, "E0221", f"an item count is at most {MAX_LIST_ITEMS:,}",
+                                "no answer holds more items than max_tokens allows tokens; "
+                                f"for no bound on this side, leave it empty: {unbounded}")
+        if not bound.value.is_integer():
+            raise TypeDeclError(bound, "E0221", f"an item count is a whole number, not {_num(bound.value)}",
+                                f"write {math.floor(bound.value)} or {math.ceil(bound.value)}")
+    low = int(bounds.low.value) if bounds.low is not None else None
+    high = int(bounds.high.value) if bounds.high is not None else None
+    if low is not None and high is not None and low > high:
+        raise TypeDeclError(bounds, "E0221", f"no list has at least {low} and at most {high} items",
+                            f"write the fewest first: {example}[{high}, {low}]")
+    return (None, None) if low == 0 and high is None else (low, high)
+
+
+def _bounds_text(bounds: ast.TypeBounds, without: ast.TypeBound | None = None) -> str:
+    """`[low, high]` as written (numbers normalised), the side ``without`` left empty."""
+    low, high = ("" if b is None or b is without else str(_num(b.value)) for b in (bounds.low, bounds.high))
+    return f"[{low}, {high}]" if low or high else "[1, 5]"
+
+
 def _num(x: float) -> int | float:
-    return int(x) if float(x).is_integer() else x
+    return int(x) if math.isfinite(x) and float(x).is_integer() else x
 
 
 def stored_type(t: Type) -> Type:
@@ -272,7 +355,7 @@ def stored_type(t: Type) -> Type:
     if isinstance(t, SetT):
         return ListT(stored_type(t.elem))
     if isinstance(t, ListT):
-        return ListT(stored_type(t.elem))
+        return ListT(stored_type(t.elem), t.min_items, t.max_items)
     if isinstance(t, DictT):
         return DictT(t.key, stored_type(t.value))
     if isinstance(t, OptionalT):

@@ -13,7 +13,8 @@ from octo.compiler.kinds import StepContext, StepKind, template_ir
 from octo.compiler.loader import MAX_YAML_DEPTH
 from octo.compiler.language import MAX_OUTPUT_TOKENS, TEMPLATE
 from octo.compiler.program import Step
-from octo.compiler.types import ANY, BOOL, FLOAT, INT, STR, EnumT, ListT, RecordT, Type, optional, record
+from octo.compiler.types import (ANY, BOOL, FLOAT, INT, MAX_LIST_ITEMS, STR, EnumT, ListT, RecordT, Type, optional,
+                                 record)
 from octo.compiler.yamlnodes import YMap, YScalar
 
 TEXT_OUTPUT = "text"  # the single output of a step without `output:`
@@ -149,12 +150,26 @@ def _schema_type(schema: dict, what: str = "record") -> Type:
     if t in simple:
         return simple[t]
     if t == "array":
-        return ListT(_schema_type(schema.get("items", {})))
+        return ListT(_schema_type(schema.get("items", {})), *_item_counts(schema))
     if t == "object" or "properties" in schema:
         props, required = schema.get("properties", {}), set(schema.get("required", []))
         return record({k: (_schema_type(v, "a nested object") if k in required else optional(_schema_type(v, "a nested object")))
                        for k, v in props.items()}, what)
     return ANY
+
+
+def _item_counts(schema: dict) -> tuple[int | None, int | None]:
+    """`minItems`/`maxItems` of an array schema as the list type's counts, when they are counts a list
+    can meet (a schema file is only known to be a valid JSON Schema, not a satisfiable one)."""
+    def count(key: str) -> int | None:
+        value = schema.get(key)
+        ok = isinstance(value, (int, float)) and not isinstance(value, bool) and float(value).is_integer()
+        return int(value) if ok and 0 <= value <= MAX_LIST_ITEMS else None
+
+    low, high = count("minItems"), count("maxItems")
+    if low is not None and high is not None and low > high:
+        return None, None
+    return (None, None) if low == 0 and high is None else (low, high)
 
 
 KIND = Generate()

@@ -59,6 +59,9 @@ EXACT_SPANS: dict[str, list[tuple[str, str]]] = {
     "120_data_path_outside_folder": [("E0010", "../shared/scores.csv")],
     "121_data_path_is_a_directory": [("E0011", "data")],
     "122_data_file_too_large": [("E0012", "data/oversized.csv")],
+    "170_list_item_counts": [("E0221", "[5, 2]"), ("E0221", "-1"), ("E0221", "1.5"), ("E0221", "[,]"),
+                             ("E0221", "2000000")],
+    "171_list_counts_without_element": [("E0222", "list[3, 3]")],
 }
 
 # Corpus files checked with the data file size limit lowered to this many bytes
