@@ -17,11 +17,11 @@ from .graph import build_graph, dependency_order, infer_dependencies, report_cyc
 from .kinds import StepContext
 from .language import Language, document_schema
 from .loader import load
+from .models import check_models
 from .program import Program, Step
 from .scope import Binding, Scope
 from .source import Source, Span
 from .structure import validate
-from .suggest import did_you_mean
 from .types import ANY, ListT, RecordT, record, stored_type
 from .yamlnodes import YMap, YScalar, YSeq
 
@@ -82,8 +82,8 @@ def _check_program(program: Program, language: Language, reporter: Reporter) -> 
     for name in program.order:
         _typecheck_step(program.steps[name], program, ctx, on_cycle)
         _bind_step_output(ctx.base_scope, program.steps[name])
-    _check_models(program, language, reporter)
     _check_export(program, ctx)
+    check_models(program, ctx)  # after export: W0408 reads its columns
     _warn_unused(program, reporter)
 
 
@@ -184,78 +184,6 @@ def _no_aggregate_reads(expr, program: Program, ctx: StepContext, why: str) -> N
         if step is not None and not ctx.language.kinds[step.kind].per_unit:
             ctx.reporter.report("E0303", span, f"'{name}' is an aggregate over units; {why}",
                                 hint="aggregates appear in `octoc report`, not in per-unit results")
-
-
-def _check_models(program: Program, language: Language, reporter: Reporter) -> None:
-    default = program.root.get("defaults")
-    default_model = default.get("model") if isinstance(default, YMap) else None
-    for step in program.steps.values():
-        if language.kinds[step.kind].runs != "provider":
-            continue
-        node = step.settings.get("model") or default_model
-        if not isinstance(node, YScalar) or not node.is_str:
-            if node is None:
-                reporter.report("E0102", step.name_span, f"step '{step.name}' needs a model",
-                                hint="set `model:` on the step, or `defaults.model` for every step")
-            continue
-        step.model = node.value
-        _check_model(node, language, reporter)
-
-
-# A model name becomes part of a request — for Gemini, a segment of the URL's path — so it is made of
-# characters that stand for themselves there. `:` (OpenAI's fine-tuned `ft:...` names) is not a Gemini one.
-MODEL_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,127}")
-GEMINI_MODEL_NAME = re.compile(r"(?:models/|tunedModels/)?[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
-
-
-def _check_model(node: YScalar, language: Language, reporter: Reporter) -> None:
-    provider, _, name = node.value.partition(":")
-    if not name:
-        return  # reported by the structure check
-    if not _check_model_name(node, provider, name, reporter):
-        return
-    if provider not in language.providers:
-        reporter.report("E0104", node.sub_span(0, len(provider)), f"unknown provider '{provider}'",
-                        hint=did_you_mean(provider, language.providers) or f"providers: {', '.join(sorted(language.providers))}")
-        return
-    if provider != "emulator" and node.value not in language.models:
-        same = [m for m in language.models if m.startswith(provider + ":")]
-        hint = did_you_mean(node.value, same) or "octoc has no price for it, so `plan` cannot estimate its cost"
-        reporter.report("W0401", node.span, f"unknown model '{node.value}'", hint=hint)
-
-
-def _check_model_name(node: YScalar, provider: str, name: str, reporter: Reporter) -> bool:
-    gemini = provider == "gemini"
-    if (GEMINI_MODEL_NAME if gemini else MODEL_NAME).fullmatch(name) and ".." not in name:
-        return True
-    prefix = next((p for p in ("models/", "tunedModels/") if gemini and name.startswith(p)), "")
-    at, width, what = _first_fault(name[len(prefix):], "._-" if gemini else "._-:")
-    start = len(provider) + 1 + len(prefix) + at
-    allowed = "letters, digits, '.', '_' and '-'" if gemini else "letters, digits, '.', '_', '-' and ':'"
-    reporter.report("E0111", node.sub_span(start, start + width), f"model name '{name}' has {what}",
-                    label="not allowed in a model name",
-                    hint=f"a model name is made of {allowed}, starts with a letter or digit and has at most 128 "
-                         f"characters, e.g. {_EXAMPLE_MODELS.get(provider, 'openai:gpt-4.1-mini')}")
-    return False
-
-
-def _first_fault(name: str, punctuation: str) -> tuple[int, int, str]:
-    """Where a model name first goes wrong (offset, width), and how to say it."""
-    dots = name.find("..")
-    for i, ch in enumerate(name):
-        if 0 <= dots <= i:
-            break
-        if not (ch.isascii() and (ch.isalnum() or ch in punctuation)):
-            return i, 1, f"the character {ch!r}, which a model name cannot have"
-    if dots >= 0:
-        return dots, 2, "'..', which a model name cannot have"
-    if not name or not name[0].isalnum():
-        return 0, 1, "a first character that is not a letter or digit"
-    return 128, len(name) - 128, "more than 128 characters"
-
-
-_EXAMPLE_MODELS = {"openai": "openai:gpt-4.1-mini", "anthropic": "anthropic:claude-haiku-4-5",
-                   "gemini": "gemini:gemini-2.5-flash", "emulator": "emulator:gpt-4.1-mini"}
 
 
 def _check_export(program: Program, ctx: StepContext) -> None:

@@ -85,12 +85,15 @@ REGISTRY: dict[str, Code] = {
         Code("E0302", _E, "judge target is not an upstream provider step"),
         Code("E0303", _E, "aggregate result used per unit"),
         Code("E0304", _E, "invalid unit table"),
+        Code("E0311", _E, "model read from the unit is not a unit path"),
+        Code("E0312", _E, "a model read from the unit is not a `provider:model`"),
         # warnings
         Code("W0401", _W, "unknown model"),
         Code("W0402", _W, "unused step"),
         Code("W0403", _W, "expression is always the same"),
         Code("W0404", _W, "unused data table"),
         Code("W0405", _W, "value that may be null used without a check"),
+        Code("W0408", _W, "export leaves out which model answered"),
         # the plan
         Code("E0501", _E, "over budget"),
         Code("W0502", _W, "over budget in the worst case"),

@@ -47,8 +47,10 @@ def _defs() -> dict:
             "additionalProperties": {"anyOf": [{"type": "string"}, {"$ref": "#/$defs/typeDecl"}]},
         },
         "namedExpressions": {"type": "object", "additionalProperties": EXPR},
-        "model": {"type": "string", "description": "provider:model, e.g. openai:gpt-4.1-mini",
-                  "pattern": "^[A-Za-z0-9_-]+:.+$"},
+        "model": {"type": "string",
+                  "description": "provider:model, e.g. openai:gpt-4.1-mini; or a unit path that reads it from a data table, "
+                                 "e.g. unit.contender.model",
+                  "pattern": "^(?:[A-Za-z0-9_-]+:.+|unit(?:[^A-Za-z0-9_].*)?)$"},
         "mode": {"enum": ["batch", "realtime"]},
         "validateRules": {
             "type": "array",

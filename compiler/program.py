@@ -61,7 +61,9 @@ class Step:
     output_schema: dict | None = None  # JSON Schema of a provider step's output
     when: ast.Expr | None = None
     validate: list[tuple[ast.Expr, YScalar | None]] = field(default_factory=list)
-    model: str | None = None
+    model: str | None = None  # the fixed `provider:model`, or None when it is read from the unit
+    model_from: ast.Expr | None = None  # the unit path a per-unit model is read from (compiler/models.py)
+    models: list[str] = field(default_factory=list)  # every model the step may use
 
 
 @dataclass(eq=False)

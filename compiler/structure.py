@@ -164,7 +164,8 @@ def _pattern(error, path, node, root, reporter) -> None:
         return
     if path and path[-1] == "model" or (path and "model" in map(str, path)):
         reporter.report("E0104", node.span, f"model '{node.value}' must be written provider:model",
-                        hint="e.g. openai:gpt-4.1-mini, anthropic:claude-haiku-4-5, gemini:gemini-2.5-flash")
+                        hint="e.g. openai:gpt-4.1-mini, anthropic:claude-haiku-4-5, gemini:gemini-2.5-flash; "
+                             "or read it from the unit: unit.contender.model")
         return
     if path == ["name"]:
         reporter.report("E0109", node.span, f"invalid pipeline name '{node.value}'",
