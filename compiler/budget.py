@@ -12,11 +12,13 @@ def budget_verdict(program: Program, plan: dict, reporter: Reporter) -> dict:
     planned = totals["as_planned"]
     for name in totals["unknown_cost_steps"]:
         step = program.steps[name]
-        model = next(s["model"] for s in plan["steps"] if s["name"] == name)
+        record = next(s for s in plan["steps"] if s["name"] == name)
         node = step.settings.get("model")
-        reporter.report("W0503", node.span if node is not None else step.name_span,
-                        f"the cost of step '{name}' is unknown: no price for '{model}'",
-                        hint="add the model to a prices file (octoc plan --prices FILE); totals leave it out")
+        for model in (m["model"] for m in record["per_model"] if not m["price_known"]):  # each model of the step
+            part = "" if record["model_from"] is None else f" on the units that run '{model}'"
+            reporter.report("W0503", node.span if node is not None else step.name_span,
+                            f"the cost of step '{name}' is unknown{part}: no price for '{model}'",
+                            hint="add the model to a prices file (octoc plan --prices FILE); totals leave it out")
     limit = program.budget_usd
     if limit is None:
         return {"verdict": "none"}

@@ -48,20 +48,40 @@ _HEAD = ("step", "kind", "runs on", "units", "requests", "tokens in", "tokens ou
 
 
 def _row(s: dict) -> tuple:
-    units = count(s["units"]["count"]) + ("" if s["units"]["exact"] else "≤" if s["when"] else "~")
+    units = _units(s, s["units"])
     if "estimate" not in s:
         return (s["name"], s["kind"], "local", units, "-", "-", "-", "-", "-")
-    e = s["estimate"]
-    req = f"{count(e['requests']['expected'])} / {count(e['requests']['worst'])}"
+    return (s["name"], s["kind"], f"{runs_on(s)} ({s['mode']})", units, *_figures(s["estimate"]))
+
+
+def _rows(s: dict) -> list[tuple]:
+    """A step's row; a step with a model per unit adds a row per model under it."""
+    if s.get("model_from") is None:
+        return [_row(s)]
+    return [_row(s)] + [("", "", f"· {m['model']}", _units(s, m["units"]), *_figures(m["estimate"])) for m in s["per_model"]]
+
+
+def runs_on(s: dict) -> str:
+    """Where a step runs: its model, how many models it reads from the unit, or `local`."""
+    if "models" not in s:
+        return "local"
+    return s["model"] if s.get("model_from") is None else f"{len(s['models'])} models from {s['model_from']['text']}"
+
+
+def _units(s: dict, units: dict) -> str:
+    return count(units["count"]) + ("" if units["exact"] else "≤" if s["when"] else "~")
+
+
+def _figures(e: dict) -> tuple:
     cost = e["cost_usd"]
-    return (s["name"], s["kind"], f"{s['model']} ({s['mode']})", units, req,
+    return (f"{count(e['requests']['expected'])} / {count(e['requests']['worst'])}",
             count(e["tokens"]["input_expected"]), count(e["tokens"]["output_expected"]),
             f"{money(cost['batch']['expected'])} / {money(cost['batch']['worst'])}",
             f"{money(cost['realtime']['expected'])} / {money(cost['realtime']['worst'])}")
 
 
 def _table(p: dict) -> list[str]:
-    rows = [_HEAD] + [_row(s) for s in p["steps"]]
+    rows = [_HEAD] + [row for s in p["steps"] for row in _rows(s)]
     widths = [max(len(str(r[i])) for r in rows) for i in range(len(_HEAD))]
     right = {3, 4, 5, 6, 7, 8}
     out = []
@@ -139,7 +159,7 @@ def render_dot(plan: Plan) -> str:
     lines = [f'digraph "{plan.data["pipeline"]["name"]}" {{', "  rankdir=LR;", "  node [shape=box];"]
     for n in g["nodes"]:
         s = kinds[n]
-        where = s.get("model", "local")
+        where = runs_on(s)
         lines.append(f'  "{n}" [label="{n}\\n{s["kind"]} · {where}"];')
     for e in g["edges"]:
         if e["kind"] == "retry":
@@ -154,7 +174,7 @@ def render_mermaid(plan: Plan) -> str:
     kinds = {s["name"]: s for s in plan.steps}
     lines = ["flowchart LR"]
     for n in g["nodes"]:
-        lines.append(f'  {n}["{n}<br/>{kinds[n]["kind"]} · {kinds[n].get("model", "local")}"]')
+        lines.append(f'  {n}["{n}<br/>{kinds[n]["kind"]} · {runs_on(kinds[n])}"]')
     for e in g["edges"]:
         arrow = f'-. "retry ≤{e["max_reruns"]}" .->' if e["kind"] == "retry" else "-->"
         lines.append(f"  {e['from']} {arrow} {e['to']}")

@@ -12,6 +12,7 @@ from .estimate import (DEFAULT_RETRIES, Tries, cost, judge_tries, output_tokens,
                        typical_value, validation_tries)
 from .kinds import expr_ir, template_lines
 from .language import Language
+from .plan_models import split_count, step_models
 from .program import Program, Step
 from .yamlnodes import YScalar
 
@@ -71,38 +72,42 @@ def _setting(step: Step, name: str, defaults: dict, fallback):
     return value
 
 
-def _model(ctx: PlanContext, step: Step) -> str:
-    model = step.model or ""
-    target = ctx.provider
-    if not target:
-        return model
-    if ":" in target:
-        return target
-    if target == "emulator":
-        return f"emulator:{model.partition(':')[2] or model}"
-    return ctx.prices.get("default_models", {}).get(target, f"{target}:{model.partition(':')[2]}")
-
-
 def _provider_fields(ctx: PlanContext, step: Step, row: dict, units: list[dict]) -> dict:
     defaults = ctx.program.defaults
-    model = _model(ctx, step)
     mode = _setting(step, "mode", defaults, "batch")
     retries = _setting(step, "retries", {}, DEFAULT_RETRIES)
     cfg = row["config"]
     for key in ("temperature", "max_tokens"):  # resolve `defaults` so the runtime needs nothing else
         if cfg.get(key) is None and defaults.get(key) is not None:
             cfg[key] = defaults[key]
-    max_tokens = cfg.get("max_tokens")
     tries = _tries(ctx, step, retries)
+    models = step_models(ctx, step, units)
+    n = row["units"]["count"]
+    counts = [n] if models.model is not None else split_count(n, [len(models.units[m]) for m in models.models])
+    per_model = []
+    for model, count in zip(models.models, counts):  # each model costed on its own units, at its own price
+        price = price_of(model, ctx.prices)
+        estimate, notes = _estimate(ctx, step, cfg, count, tries, models.units[model], price)
+        row["notes"] += [note for note in dict.fromkeys(notes) if note not in row["notes"]]
+        per_model.append({"model": model, "units": {"count": count, "exact": row["units"]["exact"]},
+                          "price_known": price is not None, "estimate": estimate})
+    return {"model": models.model, "model_from": models.model_from, "model_map": models.model_map,
+            "models": models.models, "mode": mode, "retries": retries,
+            "tries_per_unit": {"expected": round(tries.expected, 3), "worst": tries.worst},
+            "estimate": per_model[0]["estimate"] if len(per_model) == 1 else _combined([m["estimate"] for m in per_model], n, tries),
+            "price_known": all(m["price_known"] for m in per_model), "per_model": per_model}
+
+
+def _estimate(ctx: PlanContext, step: Step, cfg: dict, n: int, tries: Tries, units: list[dict],
+              price: dict | None) -> tuple[dict, list[str]]:
+    """Requests, tokens and cost of ``n`` units at ``price``, prompts rendered for (a sample of) ``units``."""
     contexts = _prompt_contexts(ctx, step, units)
     prompt = prompt_tokens(cfg["prompt"]["text"] if cfg["prompt"] else "", (cfg.get("system") or {}).get("text"),
                            step.output_schema, contexts)
-    out_expected, out_worst = output_tokens(step.output_schema, max_tokens)
-    n = row["units"]["count"]
+    out_expected, out_worst = output_tokens(step.output_schema, cfg.get("max_tokens"))
     requests = Tries(n * tries.expected, n * tries.worst)
-    price = price_of(model, ctx.prices)
     discount = ctx.prices.get("batch_discount", 0.5)
-    estimate = {
+    return {
         "requests": {"expected": round(requests.expected, 1), "worst": requests.worst},
         "tokens_per_request": {"input": prompt.mean, "output_expected": out_expected, "output_worst": out_worst},
         "tokens": {"input_expected": round(requests.expected * prompt.mean), "output_expected": round(requests.expected * out_expected),
@@ -111,10 +116,28 @@ def _provider_fields(ctx: PlanContext, step: Step, row: dict, units: list[dict])
                          "worst": _money(cost(requests.worst * prompt.mean, requests.worst * out_worst, price, d))}
                      for m, d in (("batch", discount), ("realtime", 1.0))},
         "prompt_sample": len(prompt.tokens),
+    }, prompt.notes
+
+
+def _combined(estimates: list[dict], n: int, tries: Tries) -> dict:
+    """A step's estimate over its models (``n`` units): their sums; a cost leaves out the models without a price."""
+    worst = n * tries.worst
+    tokens = {k: sum(e["tokens"][k] for e in estimates) for k in estimates[0]["tokens"]}
+    per_request = dict(estimates[0]["tokens_per_request"])
+    if worst:
+        per_request["input"] = round(tokens["input_worst"] / worst)
+    return {
+        "requests": {"expected": round(n * tries.expected, 1), "worst": worst},
+        "tokens_per_request": per_request, "tokens": tokens,
+        "cost_usd": {m: {case: _known_sum([e["cost_usd"][m][case] for e in estimates]) for case in ("expected", "worst")}
+                     for m in ("batch", "realtime")},
+        "prompt_sample": sum(e["prompt_sample"] for e in estimates),
     }
-    row["notes"] += [n for n in dict.fromkeys(prompt.notes)]
-    return {"model": model, "mode": mode, "retries": retries, "tries_per_unit": {"expected": round(tries.expected, 3), "worst": tries.worst},
-            "estimate": estimate, "price_known": price is not None}
+
+
+def _known_sum(values: list[float | None]) -> float | None:
+    known = [v for v in values if v is not None]
+    return _money(sum(known)) if known else None
 
 
 def _money(x: float | None) -> float | None:
@@ -172,7 +195,7 @@ def dependency_graph(program: Program) -> nx.DiGraph:
 
 
 def prices_used(ctx: PlanContext, steps: list[dict]) -> dict:
-    models = sorted({s["model"] for s in steps if "model" in s})
+    models = sorted({m for s in steps for m in s.get("models", ())})
     return {"as_of": ctx.prices.get("as_of"), "currency": ctx.prices.get("currency", "USD"),
             "per": ctx.prices.get("per", "1M tokens"), "batch_discount": ctx.prices.get("batch_discount", 0.5),
             "models": {m: price_of(m, ctx.prices) for m in models}}
