@@ -20,7 +20,7 @@ from typing import Any
 
 from .templates import make_environment
 from .tokens import MESSAGE_OVERHEAD, count_tokens
-from .types import ANY, BOOL, FLOAT, INT, STR, EnumT, ListT, OptionalT, RecordT, SetT, Type
+from .types import ANY, BOOL, FLOAT, INT, MAX_LIST_ITEMS, STR, EnumT, ListT, OptionalT, RecordT, SetT, Type
 
 JUDGE_FAIL_RATE = 0.2  # share of verdicts assumed to fail, for the expected case
 INVALID_OUTPUT_RATE = 0.05  # share of outputs assumed invalid (or errored), for the expected case
@@ -28,6 +28,8 @@ DEFAULT_RETRIES = 2  # re-tries of an invalid output when a step sets no `retrie
 FREE_TEXT_TOKENS = 300  # a typical free-text reply
 FREE_TEXT_WORST = 4096  # free text without max_tokens
 STR_FIELD_TOKENS = 40  # a typical string field of a structured output
+DEFAULT_LIST_ITEMS = 3  # a list without declared item counts
+TYPICAL_VALUE_ITEMS = 1_000  # at most this many items in all of one typical value (its lists nested included)
 
 
 @dataclass
@@ -54,20 +56,36 @@ def validation_tries(retries: int) -> Tries:
 
 # --- tokens ------------------------------------------------------------------------------
 
-def typical_value(t: Type, provider_output: bool = False, lists: int = 0) -> Any:
+def expected_items(min_items: int | None, max_items: int | None) -> float:
+    """The typical item count of a list with these declared counts: the midpoint of [min, max]
+    (a missing minimum is 0); with no maximum, 3 or the minimum, whichever is more."""
+    if max_items is None:
+        return max(min_items or 0, DEFAULT_LIST_ITEMS)
+    return ((min_items or 0) + max_items) / 2
+
+
+def typical_value(t: Type, provider_output: bool = False, lists: int = 0, room: int = TYPICAL_VALUE_ITEMS) -> Any:
     """A value of type ``t`` of typical size, to render prompts with.
 
-    A list holds 3 items, and a list inside a list 1: three items at every level would make a
-    type of n nested lists a value of 3ⁿ items.
+    A list with declared item counts holds the expected count (:func:`expected_items`). A list
+    without holds 3 items, and inside another list 1: three items at every level would make a
+    type of n nested lists a value of 3ⁿ items. ``room`` caps the items of the whole value, so
+    large declared counts, nested, cannot build a value of millions of items.
     """
     if isinstance(t, OptionalT):
-        return typical_value(t.inner, provider_output, lists)
+        return typical_value(t.inner, provider_output, lists, room)
     if isinstance(t, EnumT):
         return t.values[0]
     if isinstance(t, RecordT):
-        return {k: typical_value(v, provider_output, lists) for k, v in t.fields}
+        return {k: typical_value(v, provider_output, lists, room) for k, v in t.fields}
     if isinstance(t, (ListT, SetT)):
-        return [typical_value(t.elem, provider_output, lists + 1) for _ in range(3 if lists == 0 else 1)]
+        if isinstance(t, ListT) and t.bounded:
+            count = round(expected_items(t.min_items, t.max_items))
+        else:
+            count = DEFAULT_LIST_ITEMS if lists == 0 else 1
+        count = min(count, room)
+        inner = room // count if count else room
+        return [typical_value(t.elem, provider_output, lists + 1, inner) for _ in range(count)]
     if t == INT:
         return 42
     if t == FLOAT:
@@ -100,7 +118,7 @@ def _schema_tokens(schema: dict) -> int:
         props = schema.get("properties", {})
         return 2 + sum(count_tokens(json.dumps(k)) + 2 + _schema_tokens(v) for k, v in props.items())
     if kind == "array":
-        return 2 + 3 * (_schema_tokens(schema.get("items", {})) + 1)
+        return 2 + round(_schema_items(schema) * (_schema_tokens(schema.get("items", {})) + 1))
     if kind == "string":
         return STR_FIELD_TOKENS
     if kind in ("integer", "number"):
@@ -108,6 +126,18 @@ def _schema_tokens(schema: dict) -> int:
     if kind == "boolean":
         return 1
     return 5
+
+
+def _schema_items(schema: dict) -> float:
+    """The expected item count of an array schema, from its `minItems`/`maxItems` (the declared
+    item counts of `list[T][min, max]`, or a schema file's)."""
+    def count(key: str) -> int | None:  # no answer holds more than MAX_LIST_ITEMS items
+        value = schema.get(key)
+        ok = isinstance(value, (int, float)) and not isinstance(value, bool) and value >= 0
+        return int(min(value, MAX_LIST_ITEMS)) if ok else None  # min() also takes an infinite count
+
+    low, high = count("minItems"), count("maxItems")
+    return expected_items(low, high if high is None or low is None or high >= low else low)
 
 
 @dataclass

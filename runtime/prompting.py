@@ -88,7 +88,7 @@ class StepRequests:
             if error is not None:
                 where = "/".join(str(p) for p in error.absolute_path)
                 raise AnswerError(f"the answer does not match the output schema"
-                                  f"{f' at {where}' if where else ''}: {error.message}")
+                                  f"{f' at {where}' if where else ''}: {_schema_error(error)}")
         self._check_rules(output, env)
         if self.judge:
             output[PASSED] = self._verdict(output)
@@ -115,6 +115,14 @@ class StepRequests:
             return bool(self._passes.evaluate(dict(output)))
         except EvalError as err:
             raise AnswerError(f"`pass` failed to evaluate: {failure_reason(err)}") from None
+
+
+def _schema_error(error: jsonschema.ValidationError) -> str:
+    """What is wrong, in words; a list of the wrong length is counted rather than quoted whole."""
+    if error.validator in ("minItems", "maxItems") and isinstance(error.instance, list):
+        side = "at least" if error.validator == "minItems" else "at most"
+        return f"{len(error.instance)} items where the output declares {side} {error.validator_value}"
+    return error.message
 
 
 def _clip(text: str | None, limit: int = 120) -> str:

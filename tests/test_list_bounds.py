@@ -149,3 +149,61 @@ def test_a_schema_file_gives_its_counts(language, tmp_path):
     assert fields["a"] == ListT(STR, 2, 4)
     assert fields["b"] == ListT(STR)  # counts no list meets: none taken
     assert fields["c"] == ListT(STR, None, 3)
+
+
+# --- estimates --------------------------------------------------------------------------------
+
+def test_expected_items_is_the_midpoint_of_the_counts():
+    assert estimate.expected_items(None, None) == 3  # no counts: today's guess
+    assert estimate.expected_items(10, 20) == 15
+    assert estimate.expected_items(None, 5) == 2.5
+    assert estimate.expected_items(0, 0) == 0
+    assert estimate.expected_items(8, None) == 8  # no maximum: the minimum when it is more than 3
+    assert estimate.expected_items(1, None) == 3
+
+
+def test_typical_value_holds_the_expected_count_and_stays_small():
+    assert len(estimate.typical_value(ListT(STR, 10, 20))) == 15
+    assert len(estimate.typical_value(ListT(STR))) == 3
+    assert estimate.typical_value(ListT(STR, 0, 0)) == []
+    huge = estimate.typical_value(ListT(ListT(INT, 1000, 1000), 1000, 1000))
+    assert sum(len(inner) for inner in huge) <= estimate.TYPICAL_VALUE_ITEMS
+
+
+def test_output_tokens_count_the_expected_items():
+    item = {"type": "integer"}  # 3 tokens, plus 1 for the comma
+    assert estimate.output_tokens({"type": "array", "items": item}, None)[0] == 2 + 3 * 4
+    assert estimate.output_tokens({"type": "array", "items": item, "minItems": 10, "maxItems": 20}, None)[0] == 2 + 15 * 4
+    assert estimate.output_tokens({"type": "array", "items": item, "maxItems": 1e999}, None)[0] > 0  # a schema file's
+
+
+PLANNED = """\
+octo: 1
+defaults: {model: openai:gpt-4.1-mini}
+steps:
+  ideas:
+    generate:
+      prompt: Give story ideas.
+      output:
+        titles: %s
+  stories:
+    generate:
+      prompt: "Write a story about {{ ideas.titles | join(', ') }}."
+      output: {story: str}
+"""
+
+
+def _tokens(language, titles: str) -> dict[str, dict]:
+    from test_plan import plan_of
+
+    plan, _ = plan_of(PLANNED % titles, language)
+    return {s["name"]: s["estimate"]["tokens_per_request"] for s in plan.data["steps"]}
+
+
+def test_plan_estimates_from_the_counts(language):
+    plain, counted = _tokens(language, "list[str]"), _tokens(language, "list[str][10, 20]")
+    # 15 items expected instead of 3: about five times the list's tokens, in the answer and downstream
+    assert 4 * plain["ideas"]["output_expected"] < counted["ideas"]["output_expected"] < 6 * plain["ideas"]["output_expected"]
+    assert counted["stories"]["input"] > 3 * plain["stories"]["input"]
+    few = _tokens(language, "list[str][, 1]")
+    assert few["ideas"]["output_expected"] < plain["ideas"]["output_expected"]

@@ -21,7 +21,10 @@ Structured output arrives as ``output_config.format.schema``. The SDK's
 ``transform_schema`` moves keywords the API does not enforce (``minimum``,
 ``maxLength``, …) into the description as ``{minimum: 1, maximum: 10}``; the
 emulator reads them back so its answers honour them, as a model reading the
-hint would.
+hint would. A schema that still carries one of them (sent without the transform)
+is refused as the API refuses it (``schema_limits``): a 400 for a realtime call,
+an errored result in a batch (the refused request fails alone; the others are
+answered).
 """
 
 from __future__ import annotations
@@ -31,6 +34,7 @@ import re
 from datetime import datetime, timedelta, timezone
 
 from . import synth
+from .schema_limits import anthropic_refusal
 from .core import EmuAnswer, EmuBatch, Emulator, EmuRequest
 from .server import HttpCall, HttpReply, Route
 
@@ -101,12 +105,13 @@ def _restore_hints(schema):
 
 
 def _schema_of(params: dict) -> dict | None:
+    """The schema as sent (``transform_schema``'s output, when the client used it)."""
     fmt = (params.get("output_config") or {}).get("format")
     if not fmt:
         return None
     if fmt.get("type") != "json_schema" or not isinstance(fmt.get("schema"), dict):
         raise ValueError("output_config.format must be {\"type\": \"json_schema\", \"schema\": {...}}")
-    return _restore_hints(fmt["schema"])
+    return fmt["schema"]
 
 
 def decode(params: dict, custom_id: str | None = None) -> EmuRequest:
@@ -118,10 +123,13 @@ def decode(params: dict, custom_id: str | None = None) -> EmuRequest:
     if not user_turns:
         raise ValueError("messages: at least one user message is required")
     system = params.get("system")
+    schema = _schema_of(params)
+    # A schema with a keyword the API refuses fails this request alone (in a batch, in its result).
     return EmuRequest(provider=PROVIDER, model=str(params["model"]),
                       prompt="\n\n".join(_text_of(m["content"]) for m in user_turns),
-                      system=_text_of(system) if system else None, schema=_schema_of(params),
-                      max_tokens=max_tokens, custom_id=custom_id)
+                      system=_text_of(system) if system else None,
+                      schema=_restore_hints(schema) if schema is not None else None,
+                      max_tokens=max_tokens, custom_id=custom_id, refusal=anthropic_refusal(schema))
 
 
 # --- encoding -------------------------------------------------------------------------------

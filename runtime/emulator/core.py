@@ -31,6 +31,7 @@ class EmuRequest:
     schema: dict | None = None
     max_tokens: int = 1024
     custom_id: str | None = None  # batch requests only
+    refusal: str | None = None  # set by a wire: why the provider refuses this request (answered 400, never run)
 
     def fingerprint(self) -> str:
         body = json.dumps([self.provider, self.model, self.system, self.prompt, self.schema], sort_keys=True)
@@ -97,6 +98,8 @@ class Emulator:
 
     def answer(self, request: EmuRequest, how: str) -> EmuAnswer:
         """Answer one request (``how``: "batch" or "realtime"), applying per-request faults."""
+        if request.refusal is not None:
+            return EmuAnswer(None, synth.EmuUsage(0, 0, 0, 0), EmuError(400, request.refusal))
         fingerprint = request.fingerprint()
         with self._lock:
             n = self._seen.get(fingerprint, 0)
