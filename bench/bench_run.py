@@ -8,8 +8,12 @@
     process.
 (b) A 1,000,000-unit `compute` pipeline: peak RSS (target < 1 GiB) and units
     per second.
+(c) A provider step on the emulator (`--provider emulator`, in process, over
+    HTTP through the real SDKs): 2 × N units, batch mode, first with one fixed
+    model, then with a model per unit (two models of two providers), requests
+    per second. The provider path's speed, before and after a change.
 
-    python bench/bench_run.py [--walks N] [--units N] [--only walks|units] [--rounds K]
+    python bench/bench_run.py [--walks N] [--units N] [--requests N] [--only walks|units|provider] [--rounds K]
 """
 
 from __future__ import annotations
@@ -58,6 +62,23 @@ steps:
 """
 
 
+PROVIDER = """octo: 1
+name: provider-bench
+seed: 1
+data:
+  contenders:
+    - {{id: mini, model: "openai:gpt-4.1-mini"}}
+    - {{id: haiku, model: "anthropic:claude-haiku-4-5"}}
+units: {{for: {{contender: contenders}}, repeat: {n}}}
+steps:
+  answer:
+    generate:
+      model: {model}
+      prompt: "Question {{{{ unit.repeat }}}} for {{{{ unit.contender.id }}}}: name a sea creature."
+      output: {{name: str, legs: "int[0, 10]"}}
+"""
+
+
 def python_walks(n: int) -> float:
     from octo.compiler.evalsupport import unit_stream
 
@@ -77,13 +98,13 @@ def python_walks(n: int) -> float:
     return time.perf_counter() - t
 
 
-def octoc_run(text: str, tmp: Path, name: str) -> float:
+def octoc_run(text: str, tmp: Path, name: str, *flags: str) -> float:
     from octo.cli.main import main
 
     path = tmp / f"{name}.octo"
     path.write_text(text)
     t = time.perf_counter()
-    code = main(["run", str(path), "--run-dir", str(tmp / name)])
+    code = main(["run", str(path), "--run-dir", str(tmp / name), *flags])
     assert code == 0, code
     return time.perf_counter() - t
 
@@ -104,7 +125,8 @@ def main() -> None:
     args = argparse.ArgumentParser()
     args.add_argument("--walks", type=int, default=100_000)
     args.add_argument("--units", type=int, default=1_000_000)
-    args.add_argument("--only", choices=("walks", "units"))
+    args.add_argument("--requests", type=int, default=2_500, help="(c): units per model")
+    args.add_argument("--only", choices=("walks", "units", "provider"))
     args.add_argument("--rounds", type=int, default=1, help="repeat (a) in this many fresh processes")
     a = args.parse_args()
     if a.rounds > 1 and a.only != "units":
@@ -112,6 +134,9 @@ def main() -> None:
         if a.only == "walks":
             return
         a.only = "units"
+    if a.only == "provider":
+        provider_bench(a.requests)
+        return
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         if a.only != "units":
@@ -138,6 +163,23 @@ def main() -> None:
                                   capture_output=True, text=True)
             print(f"(b) compute, {a.units:,} units: {t:.1f} s, {a.units / t:,.0f} units/s, "
                   f"peak RSS {rss:.0f} MiB (target < 1024; importing octo alone: {float(base.stdout):.0f} MiB)")
+
+
+def provider_bench(n: int) -> None:
+    """(c): one fixed model, then a model per unit; each in a fresh process (no warm caches shared)."""
+    print(f"(c) a generate step on the emulator, {2 * n:,} units (batch mode)")
+    for label, model in (("one model", '"openai:gpt-4.1-mini"'), ("a model per unit", "unit.contender.model")):
+        code = (f"import sys, io, contextlib; sys.path.insert(0, {str(Path(__file__).parent)!r})\n"
+                f"import tempfile\nfrom pathlib import Path\nfrom bench_run import octoc_run, PROVIDER\n"
+                f"with tempfile.TemporaryDirectory() as tmp, contextlib.redirect_stdout(io.StringIO()):\n"
+                f"    t = octoc_run(PROVIDER.format(n={n}, model={model!r}), Path(tmp), 'p', '--provider', 'emulator')\n"
+                f"print(t)\n")
+        out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+        if out.returncode != 0:
+            print(f"    {label:<18} failed: {out.stderr.strip().splitlines()[-1] if out.stderr.strip() else out.returncode}")
+            continue
+        t = float(out.stdout.split()[-1])
+        print(f"    {label:<18} {t:7.2f} s  ({2 * n / t:,.0f} units/s)")
 
 
 if __name__ == "__main__":

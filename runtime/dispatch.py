@@ -50,8 +50,8 @@ class ProviderSteps:
     def advance(self, step: dict, should_stop) -> int:
         """One tick's work on ``step``; how many things happened (0: nothing to do right now)."""
         req = self.requests(step)
-        done = self.sender.reconcile(step["name"], req.model.provider)
-        done += self.sender.poll(step["name"], req.model.provider)
+        done = self.sender.reconcile(step["name"])  # each batch at its own provider (a step may use several)
+        done += self.sender.poll(step["name"])
         done += self._decide(step)
         done += self._queue_ready(step, should_stop)
         if not should_stop():

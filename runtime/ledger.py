@@ -125,10 +125,10 @@ class Ledger:
     def polled(self, key: str) -> None:
         self.db.execute("UPDATE batches SET polled = ? WHERE key = ?", (time.time(), key))
 
-    def batches(self, step: str, state: str) -> list[tuple[str, str | None, float | None]]:
-        """(key, provider id, last polled) of the step's batches in ``state``."""
-        return self.db.execute("SELECT key, provider_id, polled FROM batches WHERE step = ? AND state = ? ORDER BY created",
-                               (step, state)).fetchall()
+    def batches(self, step: str, state: str) -> list[tuple[str, str | None, float | None, str]]:
+        """(key, provider id, last polled, provider) of the step's batches in ``state``."""
+        return self.db.execute("SELECT key, provider_id, polled, provider FROM batches WHERE step = ? AND state = ? "
+                               "ORDER BY created", (step, state)).fetchall()
 
     def known_ids(self) -> frozenset[str]:
         """Every provider batch id this run has recorded."""

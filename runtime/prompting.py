@@ -49,7 +49,10 @@ class StepRequests:
     def __init__(self, step: dict, functions):
         cfg = step["config"]
         self.name = step["name"]
-        self.model = Model.parse(step["model"])
+        self.model = Model.parse(step["model"]) if step.get("model") else None  # None: read from each unit
+        self._model_from = compiled(step.get("model_from"), functions)
+        self._model_text = (step.get("model_from") or {}).get("text")
+        self._model_map = {value: Model.parse(model) for value, model in (step.get("model_map") or {}).items()}
         self.at = step["at"]
         self._prompt = UnitTemplate.of(cfg["prompt"]) if cfg.get("prompt") else None
         self._system = UnitTemplate.of(cfg["system"]) if cfg.get("system") else None
@@ -61,9 +64,25 @@ class StepRequests:
         self._passes = compiled(cfg.get("pass"), functions) if step["kind"] == "judge" else None
         self.judge = step["kind"] == "judge"
 
+    def model_for(self, env: dict) -> Model:
+        """The model a unit's request goes to: the step's, or the one its unit names (`model: unit.contender.model`)."""
+        if self._model_from is None:
+            return self.model
+        try:
+            value = self._model_from.evaluate(env)
+        except EvalError as err:
+            raise PromptError(f"the model could not be read from the unit (`{self._model_text}`): "
+                              f"{failure_reason(err)}") from None
+        model = self._model_map.get(value) if isinstance(value, str) else None
+        if model is None:  # the plan enumerated every value of the run's data, so only a changed plan gets here
+            raise PromptError(f"the unit's model {value!r} (`{self._model_text}`) is not one of the plan's models "
+                              f"({', '.join(sorted(self._model_map))})")
+        return model
+
     def request(self, env: dict) -> dict:
-        """The request body for one unit (the custom id is added when it is sent)."""
-        return {"model": self.model.name, "prompt": self._render(self._prompt, env, "prompt"),
+        """The request body for one unit (the custom id is added when it is sent); ``provider`` says where it goes."""
+        model = self.model_for(env)
+        return {"provider": model.provider, "model": model.name, "prompt": self._render(self._prompt, env, "prompt"),
                 "system": self._render(self._system, env, "system") if self._system else None,
                 "schema": self.schema, "max_tokens": self.max_tokens, "temperature": self.temperature}
 

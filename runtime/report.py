@@ -12,6 +12,7 @@ Shapes (documented in docs/run.md):
 from __future__ import annotations
 
 import json
+import sqlite3
 from collections import defaultdict
 from pathlib import Path
 from typing import Iterator
@@ -37,6 +38,7 @@ def unit_rows(run_dir: Path, step: str | None = None) -> Iterator[dict]:
         data = data_env(plan) if export else None
         idx_of = {pos: idx for pos, idx, _ in store.units()} if export else None
         mark = {"synthetic": True} if json.loads(store.get("settings") or "{}").get("emulator") else {}
+        models = {n: _models_used(store, n) for n in names if plan.step(n).get("model_from")}
         for pos, uid in ids.items():
             if export:
                 steps = {n: dict(zip(("state", "output", "reason"), results[n].get(pos, ("pending", None, None)))) for n in names}
@@ -46,16 +48,30 @@ def unit_rows(run_dir: Path, step: str | None = None) -> Iterator[dict]:
                 continue
             if step:
                 state, output, reason = results[step].get(pos, ("pending", None, None))
-                fields = {(f"{step}.{k}" if k in _ROW_KEYS else k): v for k, v in (output or {}).items()}
-                yield {"unit": uid, "state": state, "reason": reason, **fields, **mark}
+                keys = _ROW_KEYS + (("model",) if step in models else ())
+                fields = {(f"{step}.{k}" if k in keys else k): v for k, v in (output or {}).items()}
+                model = {"model": models[step].get(pos)} if step in models else {}
+                yield {"unit": uid, "state": state, "reason": reason, **model, **fields, **mark}
                 continue
             steps = {n: dict(zip(("state", "output", "reason"), results[n].get(pos, ("pending", None, None)))) for n in names}
+            for n in models:  # which model answered, for a step that reads its model from the unit
+                steps[n]["model"] = models[n].get(pos)
             yield {"unit": uid, "state": _unit_state(steps), "reason": _first_reason(steps), "steps": steps, **mark}
     finally:
         store.close()
 
 
 _ROW_KEYS = ("unit", "state", "reason", "synthetic")  # an output field of these names is prefixed by its step
+
+
+def _models_used(store: Store, step: str) -> dict[int, str]:
+    """unit → the `provider:model` of the step's last request for it, as sent (a step with a model per unit)."""
+    try:
+        rows = store.db.execute("SELECT unit, json_extract(request, '$.provider') || ':' || json_extract(request, '$.model') "
+                                "FROM attempts WHERE step = ? ORDER BY id", (step,))
+        return dict(rows.fetchall())
+    except sqlite3.OperationalError:  # no provider step has run yet: there is no ledger
+        return {}
 
 
 def _export_columns(plan):

@@ -31,17 +31,19 @@ class Sender:
         self.providers, self.options = providers, options
         self.prices = plan.data.get("prices", {})
         self.budget = options.max_usd if options.max_usd is not None else (plan.data.get("budget") or {}).get("max_usd")
-        self.models = {s["name"]: s.get("model") for s in plan.steps}
+        self.fixed = {s["name"]: s.get("model") or "" for s in plan.steps}  # a step's one model, if it has one
         self.tag = run_tag
         self.backoff_until: dict[str, float] = {}  # provider → no submissions before this time
         self.trouble: dict[str, tuple[float, str]] = {}  # provider → (failing since, last transient error)
 
     # --- batches -----------------------------------------------------------------------------
 
-    def reconcile(self, step: str, provider: str) -> int:
-        """Batches recorded as intent but with no provider id: adopt them, or re-queue their attempts."""
+    def reconcile(self, step: str) -> int:
+        """Batches recorded as intent but with no provider id: adopt them, or re-queue their attempts.
+
+        Each batch is asked of its own provider: a step whose models span providers has batches at each."""
         changed = 0
-        for key, _, _ in self.ledger.batches(step, "intent"):
+        for key, _, _, provider in self.ledger.batches(step, "intent"):
             custom_ids = [self._custom_id(a) for a in self.ledger.batch_attempts(key)]
             try:
                 found = self._adapter(provider).find(key, custom_ids=custom_ids, claimed=self.ledger.known_ids())
@@ -58,9 +60,9 @@ class Sender:
             changed += 1
         return changed
 
-    def poll(self, step: str, provider: str) -> int:
+    def poll(self, step: str) -> int:
         ingested = 0
-        for key, batch_id, polled in self.ledger.batches(step, "submitted"):
+        for key, batch_id, polled, provider in self.ledger.batches(step, "submitted"):
             if polled is not None and time.time() - polled < self.options.poll_interval:
                 continue
             adapter = self._adapter(provider)
@@ -76,18 +78,18 @@ class Sender:
             self.ledger.polled(key)
             self._fine(provider)
             if status.ended:
-                self._ingest(step, key, batch_id, status, adapter)
+                self._ingest(step, key, batch_id, status, adapter, provider)
                 ingested += 1
         return ingested
 
-    def _ingest(self, step: str, key: str, batch_id: str, status, adapter) -> None:
+    def _ingest(self, step: str, key: str, batch_id: str, status, adapter, provider: str) -> None:
         attempts = self.ledger.batch_attempts(key)
         ids = [self._custom_id(a) for a in attempts]
         try:
             outcomes = {o.custom_id: o for o in adapter.results(batch_id, ids)}
         except ProviderError as err:
             if not status.failed:
-                self._transient_or_stop(self.models[step].partition(":")[0], err)
+                self._transient_or_stop(provider, err)
                 return
             outcomes = {}
         with self.store.transaction() as db:
@@ -111,19 +113,26 @@ class Sender:
         return self._submit(step, req)
 
     def _submit(self, step: dict, req) -> int:
-        provider = req.model.provider
-        if time.time() < self.backoff_until.get(provider, 0):
-            return 0
-        adapter = self._adapter(provider)
+        """The step's queued batch attempts, in batches of one model each (a batch at OpenAI or Gemini runs one)."""
         sent = 0
-        queued = self.ledger.attempts(step["name"], "queued", mode="batch")
-        for group in self._batches(queued, adapter):
-            if self.ledger.in_flight(provider) >= self.options.max_in_flight:
-                break
-            if not self._submit_one(step["name"], provider, adapter, group):
-                break
-            sent += len(group)
+        for (provider, _), queued in self._by_model(self.ledger.attempts(step["name"], "queued", mode="batch")).items():
+            if time.time() < self.backoff_until.get(provider, 0):
+                continue
+            adapter = self._adapter(provider)
+            for group in self._batches(queued, adapter):
+                if self.ledger.in_flight(provider) >= self.options.max_in_flight:
+                    break
+                if not self._submit_one(step["name"], provider, adapter, group):
+                    break
+                sent += len(group)
         return sent
+
+    def _by_model(self, attempts: list[Attempt]) -> dict[tuple[str, str], list[Attempt]]:
+        """Attempts grouped by (provider, model), each group in the order the attempts were queued."""
+        groups: dict[tuple[str, str], list[Attempt]] = {}
+        for attempt in attempts:
+            groups.setdefault((self._provider(attempt), attempt.request["model"]), []).append(attempt)
+        return groups
 
     def _batches(self, attempts: list[Attempt], adapter):
         size = min(self.options.batch_size or adapter.max_batch_requests, adapter.max_batch_requests)
@@ -174,29 +183,30 @@ class Sender:
                 self.store.event("realtime calls re-queued after an interruption", detail={"attempts": len(rows)}, db=db)
 
     def _call_realtime(self, step: dict, req) -> int:
-        provider = req.model.provider
-        if time.time() < self.backoff_until.get(provider, 0):
-            return 0
-        adapter = self._adapter(provider)
+        """A group of the step's queued realtime attempts, each sent to its own unit's model, at once."""
         queued = self.ledger.attempts(step["name"], "queued", mode="realtime", limit=self.options.concurrency * 8)
+        now = time.time()
+        queued = [a for a in queued if now >= self.backoff_until.get(self._provider(a), 0)]
         if not queued:
             return 0
+        adapters = {p: self._adapter(p) for p in dict.fromkeys(map(self._provider, queued))}
         with self.store.transaction() as db:
             self.ledger.mark_sent([a.id for a in queued], None, db)
         with ThreadPoolExecutor(self.options.concurrency) as pool:
-            answers = list(pool.map(lambda a: _call(adapter, self._request(a)), queued))
-        stop = None
+            answers = list(pool.map(lambda a: _call(adapters[self._provider(a)], self._request(a)), queued))
+        stops: dict[str, ProviderError] = {}
         with self.store.transaction() as db:
             for attempt, answer in zip(queued, answers):
                 if isinstance(answer, ProviderError):
                     self.ledger.requeue([attempt.id], db)
-                    stop = stop or answer
+                    stops.setdefault(self._provider(attempt), answer)
                 else:
                     self._record(attempt, answer, batch=False, db=db)
-        if stop is not None:
-            self._transient_or_stop(provider, stop)
-        else:
-            self._fine(provider)
+        for provider in adapters:
+            if provider not in stops:
+                self._fine(provider)
+        for provider, err in stops.items():
+            self._transient_or_stop(provider, err)
         return len(queued)
 
     # --- shared ------------------------------------------------------------------------------
@@ -212,10 +222,15 @@ class Sender:
         return f"{self.tag}-a{attempt.id}"
 
     def _request(self, attempt: Attempt) -> Request:
-        return Request(custom_id=self._custom_id(attempt), **attempt.request)
+        return Request(custom_id=self._custom_id(attempt), **{k: v for k, v in attempt.request.items() if k != "provider"})
+
+    def _provider(self, attempt: Attempt) -> str:
+        """The provider an attempt goes to: its request's (a model per unit), else its step's."""
+        return attempt.request.get("provider") or self.fixed[attempt.step].partition(":")[0]
 
     def _record(self, attempt: Attempt, outcome: Outcome, batch: bool, db) -> None:
-        price = self.prices.get("models", {}).get(self.models[attempt.step])
+        model = f"{self._provider(attempt)}:{attempt.request['model']}"  # the unit's own model, at its own price
+        price = self.prices.get("models", {}).get(model)
         discount = self.prices.get("batch_discount", 0.5)
         listed = outcome.usage.cost(price, batch, discount)
         cost = 0.0 if self.providers.emulated else listed

@@ -51,7 +51,8 @@ def options_from(settings: dict) -> DispatchOptions:
 
 
 def providers_needed(plan) -> set[str]:
-    return {s["model"].partition(":")[0] for s in plan.steps if s["runs"] == "provider" and s.get("model")}
+    """Every provider a run's steps may send to (a step with a model per unit may use several)."""
+    return {m.partition(":")[0] for s in plan.steps if s["runs"] == "provider" for m in s.get("models") or ()}
 
 
 def check_keys(plan, settings: dict) -> list[str]:

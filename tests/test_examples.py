@@ -56,3 +56,35 @@ def test_octoc_check_all_examples_json_has_no_diagnostics():
     assert proc.returncode == 0, proc.stdout + proc.stderr
     report = json.loads(proc.stdout)
     assert report["diagnostics"] == []
+
+
+def test_model_comparison_plans_each_model_and_runs_to_the_end(tmp_path, capsys):
+    """The A/B evaluation: two models of two providers in ONE generate step, 8 questions each; the run sends one
+    batch per model, answers each unit with its own contender's model, and the report compares the two."""
+    import sqlite3
+
+    from octo.cli.main import main
+
+    path = ROOT / "examples" / "model_comparison.octo"
+    plan = json.loads(_octoc("plan", str(path.relative_to(ROOT)), "--format", "json").stdout)["plan"]
+    answer = next(s for s in plan["steps"] if s["name"] == "answer")
+    models = ["openai:gpt-4.1-mini", "anthropic:claude-haiku-4-5"]
+    assert answer["models"] == models and answer["model_from"]["text"] == "unit.contender.model"
+    assert [(m["model"], m["units"]["count"]) for m in answer["per_model"]] == [(models[0], 8), (models[1], 8)]
+    assert main(["run", str(path), "--provider", "emulator", "--run-dir", str(tmp_path / "run")]) == 0
+    capsys.readouterr()
+    assert main(["results", str(tmp_path / "run")]) == 0
+    rows = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert len(rows) == 16 and all(r["state"] == "done" for r in rows)
+    db = sqlite3.connect(tmp_path / "run" / "run.db")
+    try:
+        sent = dict(db.execute("SELECT u.id, json_extract(a.request, '$.provider') || ':' || json_extract(a.request, '$.model') "
+                               "FROM attempts a JOIN units u ON u.pos = a.unit WHERE a.step = 'answer'").fetchall())
+        batches = sorted(db.execute("SELECT step, provider, requests FROM batches WHERE step = 'answer'").fetchall())
+    finally:
+        db.close()
+    assert all(sent[r["unit"]] == r["model"] for r in rows)  # each unit asked its own contender's model
+    assert batches == [("answer", "anthropic", 8), ("answer", "openai", 8)]  # one batch per model
+    assert main(["report", str(tmp_path / "run"), "--format", "json"]) == 0
+    groups = json.loads(capsys.readouterr().out)["aggregates"][0]["groups"]
+    assert sorted((g["by"]["model"], g["units"]) for g in groups) == sorted((m, 8) for m in models)
