@@ -17,6 +17,7 @@ from .graph import build_graph, dependency_order, infer_dependencies, report_cyc
 from .kinds import StepContext
 from .language import Language, document_schema
 from .loader import load
+from .loops import find_loops
 from .models import check_models
 from .program import Program, Step
 from .scope import Binding, Scope
@@ -77,6 +78,7 @@ def _check_program(program: Program, language: Language, reporter: Reporter) -> 
     graph = build_graph(program)
     on_cycle = report_cycles(program, graph, reporter)
     program.order = dependency_order(program, graph, on_cycle)
+    program.loops = find_loops(program, language, graph, on_cycle, reporter)  # before types: `feedback` needs them
     _check_where(program, ctx)
     ctx.base_scope = _base_scope(program)  # built once, and each step's binding updated once it is typed
     for name in program.order:
@@ -208,7 +210,7 @@ def _warn_unused(program: Program, reporter: Reporter) -> None:
     read |= {dep for _, e in program.export for dep in _roots(e)}
     exported_all = program.root.get("export") is None
     for step in program.steps.values():
-        judged_or_reducing = step.kind in ("judge", "aggregate")
+        judged_or_reducing = step.kind in ("judge", "gate", "aggregate")
         if step.name in read or exported_all or judged_or_reducing:
             continue
         reporter.report("W0402", step.name_span, f"step '{step.name}' is never used",

@@ -82,9 +82,11 @@ REGISTRY: dict[str, Code] = {
         Code("E0222", _E, "item counts without a list element type"),
         # the step graph
         Code("E0301", _E, "dependency cycle"),
-        Code("E0302", _E, "judge target is not an upstream provider step"),
+        Code("E0302", _E, "verdict target is not an upstream provider step"),
         Code("E0303", _E, "aggregate result used per unit"),
         Code("E0304", _E, "invalid unit table"),
+        Code("E0305", _E, "steps wait for each other"),
+        Code("E0306", _E, "loops overlap"),
         Code("E0311", _E, "model read from the unit is not a unit path"),
         Code("E0312", _E, "a model read from the unit is not a `provider:model`"),
         # warnings
@@ -93,6 +95,7 @@ REGISTRY: dict[str, Code] = {
         Code("W0403", _W, "expression is always the same"),
         Code("W0404", _W, "unused data table"),
         Code("W0405", _W, "value that may be null used without a check"),
+        Code("W0406", _W, "verdict reads nothing it sends back"),
         Code("W0408", _W, "export leaves out which model answered"),
         # the plan
         Code("E0501", _E, "over budget"),

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 PLAN_FORMAT = "octo-plan"
-PLAN_VERSION = 1
+PLAN_VERSION = 2  # 2: `waits_for` on every step and the plan's `loops` (retry loops over subgraphs)
 
 
 class PlanFormatError(ValueError):

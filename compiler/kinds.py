@@ -31,6 +31,8 @@ class StepKind:
     name: str = ""
     runs: str = "local"  # "local" | "provider"
     per_unit: bool = True  # False for kinds that reduce over units (aggregate)
+    # a verdict (judge, gate) may send its `of` back: its parsed config has `of`, `of_node` and `attempts`
+    verdict: bool = False
     summary: str = ""
     config_schema: dict = {}
     # step-level settings this kind accepts besides `when` and `validate`
@@ -45,6 +47,10 @@ class StepKind:
     def plan_config(self, step: Step) -> dict:
         """The step's compiled configuration for the Plan IR (JSON-ready)."""
         raise NotImplementedError
+
+    def feedback_fields(self, step: Step) -> dict[str, Type]:
+        """A verdict's `feedback` as the steps it sends back see it: its outputs but `passed`."""
+        return {n: t for n, t in (step.output.fields if step.output else ()) if n != "passed"}
 
 
 def expr_ir(expr: ast.Expr | None) -> dict | None:
@@ -191,16 +197,26 @@ class StepContext:
             parse_template(scalar, self.reporter)
 
     def feedback_binding(self, step: Step) -> dict[str, Binding]:
-        """`feedback`: the failed verdict of a judge of ``step``, for its retried prompt."""
-        judges = self.program.judges.get(step.name, [])
-        fields: dict[str, Type] = {}
-        for judge in judges:
-            out = self.program.steps[judge].output
-            for name, t in (out.fields if out else ()):
-                fields.setdefault(name, t)
-        if not judges:
+        """`feedback`: the failed verdict that last sent ``step`` back, in the templates of a provider step
+        in a loop body (compiler/loops.py). Its fields are those of the verdicts of every loop holding the
+        step; a field some of them lack may be null, one they type differently is `any`. It is null in
+        the first round."""
+        loops = self.program.loops.containing(step.name) if self.program.loops is not None else []
+        verdicts = [v for loop in loops for v in loop.verdicts]
+        if not verdicts or self.language.kinds[step.kind].runs != "provider":
             return {}
         from .types import optional
 
-        rec = record(fields, f"the feedback of judge '{judges[0]}'")
-        return {"feedback": Binding(optional(rec), "the judge's feedback")}
+        return {"feedback": Binding(optional(record(self.feedback_type(verdicts), f"the feedback of '{verdicts[0]}'")),
+                                    "the feedback")}
+
+    def feedback_type(self, verdicts: list[str]) -> dict[str, Type]:
+        from .types import optional
+
+        each = [self.language.kinds[self.program.steps[v].kind].feedback_fields(self.program.steps[v]) for v in verdicts]
+        fields: dict[str, Type] = {}
+        for name in dict.fromkeys(n for f in each for n in f):
+            types = [f[name] for f in each if name in f]
+            t = types[0] if all(x == types[0] for x in types) else ANY
+            fields[name] = t if len(types) == len(each) else optional(t)
+        return fields

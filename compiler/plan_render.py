@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from .diskspace import size_text
 from .ir import Plan
+from .loop_render import dot_loops, mermaid_loops
 
 
 def money(x: float | None) -> str:
@@ -137,7 +138,10 @@ def draw_graph(p: dict) -> list[str]:
         extra = [f"also reads {', '.join(x for x in parents[n][1:])}"] if len(parents[n]) > 1 else []
         if n in retries:
             r = retries[n]
-            extra.append(f"re-runs {r['to']} up to {r['max_reruns']} more time{'s' if r['max_reruns'] != 1 else ''}")
+            body = next((loop["body"] for loop in p.get("loops", []) if loop["verdict"] == n), [])
+            with_ = [b for b in body if b not in (n, r["to"])]  # the rest of its loop goes back too
+            extra.append(f"re-runs {r['to']}{' with ' + ', '.join(with_) if with_ else ''} "
+                         f"up to {r['max_reruns']} more time{'s' if r['max_reruns'] != 1 else ''}")
         return n + (f"  ({'; '.join(extra)})" if extra else "")
 
     def walk(n: str, prefix: str, last: bool, top: bool) -> None:
@@ -161,11 +165,8 @@ def render_dot(plan: Plan) -> str:
         s = kinds[n]
         where = runs_on(s)
         lines.append(f'  "{n}" [label="{n}\\n{s["kind"]} · {where}"];')
-    for e in g["edges"]:
-        if e["kind"] == "retry":
-            lines.append(f'  "{e["from"]}" -> "{e["to"]}" [style=dashed, label="retry ≤{e["max_reruns"]}"];')
-        else:
-            lines.append(f'  "{e["from"]}" -> "{e["to"]}";')
+    lines += dot_loops(plan.data)  # each loop's body grouped, and its back edge (compiler/loop_render.py)
+    lines += [f'  "{e["from"]}" -> "{e["to"]}";' for e in g["edges"] if e["kind"] != "retry"]
     return "\n".join(lines + ["}"]) + "\n"
 
 
@@ -175,7 +176,6 @@ def render_mermaid(plan: Plan) -> str:
     lines = ["flowchart LR"]
     for n in g["nodes"]:
         lines.append(f'  {n}["{n}<br/>{kinds[n]["kind"]} · {runs_on(kinds[n])}"]')
-    for e in g["edges"]:
-        arrow = f'-. "retry ≤{e["max_reruns"]}" .->' if e["kind"] == "retry" else "-->"
-        lines.append(f"  {e['from']} {arrow} {e['to']}")
+    lines += mermaid_loops(plan.data)
+    lines += [f"  {e['from']} --> {e['to']}" for e in g["edges"] if e["kind"] != "retry"]
     return "\n".join(lines) + "\n"

@@ -8,10 +8,11 @@ from typing import Callable
 import networkx as nx
 
 from .diagnostics import Reporter
-from .estimate import (DEFAULT_RETRIES, Tries, cost, judge_tries, output_tokens, price_of, prompt_tokens,
+from .estimate import (DEFAULT_RETRIES, Tries, cost, output_tokens, price_of, prompt_tokens,
                        typical_value, validation_tries)
 from .kinds import expr_ir, template_lines
 from .language import Language
+from .loops import loop_rounds, waits_for
 from .plan_models import split_count, step_models
 from .program import Program, Step
 from .yamlnodes import YScalar
@@ -50,7 +51,7 @@ def step_ir(ctx: PlanContext, step: Step, count: int, reach: dict[str, Reach], u
     row = {
         "name": step.name, "kind": step.kind, "runs": kind.runs,
         "at": f"{step.name_span.path}:{step.name_span.line}:{step.name_span.column}",
-        "depends_on": sorted(step.deps), "when": expr_ir(step.when),
+        "depends_on": sorted(step.deps), "waits_for": waits_for(ctx.program, step.name), "when": expr_ir(step.when),
         "config": kind.plan_config(step),
         "output": {n: t.describe() for n, t in step.output.fields} if step.output else {},
         "validate": [{"rule": expr_ir(rule), "message": msg.value if msg is not None else None,
@@ -145,19 +146,8 @@ def _money(x: float | None) -> float | None:
 
 
 def _tries(ctx: PlanContext, step: Step, retries: int) -> Tries:
-    """Requests per unit: re-runs on failed verdicts × re-tries of invalid outputs."""
-    valid = validation_tries(retries)
-    program = ctx.program
-    if step.kind == "judge":
-        judged = program.steps.get(step.parsed.of)
-        runs_of = _judged_tries(program, judged) if judged is not None else Tries(1, 1)
-        return runs_of * valid  # one verdict per try of the judged step
-    return _judged_tries(program, step) * valid
-
-
-def _judged_tries(program: Program, step: Step) -> Tries:
-    attempts = [program.steps[j].parsed.attempts for j in program.judges.get(step.name, [])]
-    return judge_tries(max(attempts)) if attempts else Tries(1, 1)
+    """Requests per unit: rounds of the loops the step is in (compiler/loops.py) × re-tries of invalid outputs."""
+    return loop_rounds(ctx.program, step.name) * validation_tries(retries)
 
 
 def _prompt_contexts(ctx: PlanContext, step: Step, units: list[dict]) -> list[dict]:

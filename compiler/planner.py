@@ -22,6 +22,7 @@ from .ir import PLAN_FORMAT, PLAN_VERSION, Plan
 from .budget import budget_verdict
 from .kinds import expr_ir
 from .language import Language
+from .loops import loops_ir
 from .plan_steps import PlanContext, Reach, graph_ir, prices_used, step_ir, totals
 from .program import Program, Step
 from .unitspace import MAX_UNITS, Selection, TableSpace, UnitSpace, row_key
@@ -60,6 +61,7 @@ def build_plan(program: Program, language: Language, reporter: Reporter, *, prov
         "units": _units_ir(program, space, count),
         "steps": steps,
         "export": [[column, expr_ir(expr)] for column, expr in program.export] if program.root.get("export") is not None else None,
+        "loops": loops_ir(program),
         "graph": graph_ir(program, ctx),
         "prices": prices_used(ctx, steps),
         "budget": {"max_usd": program.budget_usd},
@@ -176,8 +178,8 @@ def _reaches(ctx: PlanContext, units: list[dict], exact: bool) -> dict[str, Reac
     for name in ctx.program.order:
         step = ctx.program.steps[name]
         reach = _when_reach(ctx, step, units, exact)
-        of = step.parsed.of if step.kind == "judge" else None
-        if of in out:  # a judge runs only where its step ran
+        of = step.parsed.of if ctx.language.kinds[step.kind].verdict else None
+        if of in out:  # a verdict runs only where its step ran
             reach = Reach([a and b for a, b in zip(reach.runs, out[of].runs)], reach.exact and out[of].exact,
                           reach.notes + out[of].notes)
         out[name] = reach

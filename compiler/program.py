@@ -76,7 +76,8 @@ class Program:
     units: UnitsSpec | None = None
     steps: dict[str, Step] = field(default_factory=dict)
     order: list[str] = field(default_factory=list)  # steps in dependency order
-    judges: dict[str, list[str]] = field(default_factory=dict)  # judged step → its judges
+    judges: dict[str, list[str]] = field(default_factory=dict)  # judged step → its verdict steps (judges, gates)
+    loops: Any = None  # compiler.loops.Loops: the retry loops and every step's `waits_for` (set by check)
     export: list[tuple[str, ast.Expr]] = field(default_factory=list)
     defaults: dict[str, Any] = field(default_factory=dict)
     budget_usd: float | None = None

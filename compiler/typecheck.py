@@ -88,7 +88,7 @@ class ExprChecker:
             return binding.type
         hint = did_you_mean(expr.id, scope.names()) or _qualified_hint(expr.id, scope)
         if not hint and expr.id == "feedback":
-            hint = "`feedback` exists only in the templates of a step that a judge judges (`of:`)"
+            hint = "`feedback` exists only in the templates of a provider step in a loop (a step a judge or gate sends back)"
         elif not hint and expr.id in self.functions:
             hint = f"'{expr.id}' is a function: call it, e.g. {self.functions[expr.id].signature}"
         elif not hint and expr.id in ("self", "lambda", "import", "def", "class", "print", "open", "eval", "exec"):

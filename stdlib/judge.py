@@ -1,4 +1,5 @@
-"""`judge`: an LLM verdict on an upstream step; a failed `pass` re-runs that step."""
+"""`judge`: an LLM verdict on an upstream provider step; a failed `pass` re-runs its loop (that step and
+every step on a path from it to the judge)."""
 
 from __future__ import annotations
 
@@ -30,6 +31,7 @@ class JudgeConfig:
 class Judge(StepKind):
     name = "judge"
     runs = "provider"
+    verdict = True  # a failed `pass` sends its loop back (compiler/loops.py, runtime/loops.py)
     summary = "An LLM verdict on an upstream provider step (of); a failed pass re-runs that step, up to attempts."
     settings = frozenset({"model", "mode", "output", "retries"})
     config_schema = {
@@ -79,23 +81,29 @@ class Judge(StepKind):
                 "attempts": cfg.attempts}
 
     def _check_target(self, step: Step, ctx: StepContext) -> None:
-        cfg: JudgeConfig = step.parsed
-        if cfg.of_node is None:
-            return
-        steps = ctx.program.steps
-        if cfg.of == step.name:
-            ctx.reporter.report("E0302", cfg.of_node.span, f"judge '{step.name}' cannot judge itself")
-            return
-        if cfg.of not in steps:
-            providers = [n for n, s in steps.items() if ctx.language.kinds[s.kind].runs == "provider" and n != step.name]
-            ctx.reporter.report("E0302", cfg.of_node.span, f"judge '{step.name}' judges '{cfg.of}', which is not a step",
-                                hint=did_you_mean(cfg.of, providers) or "`of` names the generate step to judge")
-            return
-        target = steps[cfg.of]
-        if ctx.language.kinds[target.kind].runs != "provider":
-            ctx.reporter.report("E0302", cfg.of_node.span,
-                                f"judge '{step.name}' judges '{cfg.of}', a {target.kind} step; only provider steps can be re-run on a failed verdict",
-                                hint="judge a generate step; check local results with `validate` or an aggregate's `expect`")
+        check_target(step, ctx, "judge", "judges")
+
+
+def check_target(step: Step, ctx: StepContext, noun: str, verb: str,
+                 local_hint: str = "judge a generate step; check local results with `validate` or an aggregate's `expect`") -> None:
+    """E0302 unless a verdict's `of` names a provider step other than itself (shared with `gate`)."""
+    of, of_node = step.parsed.of, step.parsed.of_node
+    if of_node is None:
+        return
+    steps = ctx.program.steps
+    if of == step.name:
+        ctx.reporter.report("E0302", of_node.span, f"{noun} '{step.name}' cannot {verb.rstrip('s')} itself")
+        return
+    if of not in steps:
+        providers = [n for n, s in steps.items() if ctx.language.kinds[s.kind].runs == "provider" and n != step.name]
+        ctx.reporter.report("E0302", of_node.span, f"{noun} '{step.name}' {verb} '{of}', which is not a step",
+                            hint=did_you_mean(of, providers) or f"`of` names the generate step to {verb.rstrip('s')}")
+        return
+    target = steps[of]
+    if ctx.language.kinds[target.kind].runs != "provider":
+        ctx.reporter.report("E0302", of_node.span,
+                            f"{noun} '{step.name}' {verb} '{of}', a {target.kind} step; only provider steps can be re-run on a failed verdict",
+                            hint=local_hint)
 
 
 KIND = Judge()

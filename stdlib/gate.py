@@ -1,0 +1,105 @@
+"""`gate`: a local verdict on an upstream provider step.
+
+A gate's `pass` is an expression over the unit, the data and upstream steps,
+evaluated locally per unit; when it is false and the loop has rounds left, the
+gate sends its loop back (the step `of` and every step on a path from it to the
+gate), with its rendered `message` as the `feedback` the next round sees. On
+the last round it stores `passed: false` and the unit goes on, as a judge's
+final failed verdict does. Sending back is the runtime's (runtime/loops.py);
+this module computes the verdict.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from octo.compiler.codegen import EvalError
+from octo.compiler.kinds import StepContext, StepKind, expr_ir, template_ir
+from octo.compiler.language import EXPR, TEMPLATE
+from octo.compiler.program import Step
+from octo.compiler.types import BOOL, STR, RecordT, Type, optional, record
+from octo.compiler.yamlnodes import YMap, YScalar
+
+from .execution import compiled
+from .judge import check_target
+
+PASSED, MESSAGE = "passed", "message"
+
+
+@dataclass
+class GateConfig:
+    of: str | None
+    of_node: YScalar | None
+    passes: object  # the `pass` expression
+    message: YScalar | None
+    attempts: int
+
+
+class Gate(StepKind):
+    name = "gate"
+    runs = "local"
+    verdict = True
+    summary = "A local verdict on an upstream provider step (of): a false pass re-runs its loop, up to attempts."
+    settings = frozenset()
+    config_schema = {
+        "type": "object",
+        "required": ["of", "pass"],
+        "additionalProperties": False,
+        "properties": {
+            "of": {"type": "string", "description": "The provider step sent back when `pass` is false."},
+            "pass": {**EXPR, "description": "A bool over the unit, the data and upstream steps; false sends `of` back."},
+            "message": {**TEMPLATE, "description": "Why it failed (a template): `feedback.message` in the next round."},
+            "attempts": {"type": "integer", "minimum": 1, "maximum": 20,
+                         "description": "Tries of `of` in all, the first included (default 1)."},
+        },
+    }
+
+    def parse(self, step: Step, ctx: StepContext) -> None:
+        cfg = step.config if isinstance(step.config, YMap) else YMap(step.config.span)
+        of_node = cfg.get("of")
+        of = of_node.value if isinstance(of_node, YScalar) and of_node.is_str else None
+        attempts = cfg.get("attempts")
+        step.parsed = GateConfig(of, of_node if of else None, ctx.expr(cfg.get("pass"), "`pass`"),
+                                 ctx.template(cfg.get("message")),
+                                 attempts.value if isinstance(attempts, YScalar) and isinstance(attempts.value, int) else 1)
+        step.output = record({PASSED: BOOL, MESSAGE: optional(STR)}, f"step '{step.name}'")
+        if of in ctx.program.steps and of != step.name:
+            step.deps[of] = of_node.span
+            ctx.program.judges.setdefault(of, []).append(step.name)
+
+    def typecheck(self, step: Step, ctx: StepContext) -> RecordT | None:
+        cfg: GateConfig = step.parsed
+        check_target(step, ctx, "gate", "checks",
+                     local_hint="a gate sends a generate step back; check a local step with `validate`")
+        ctx.check_bool(cfg.passes, ctx.scope(), "`pass`")
+        ctx.check_template(cfg.message, ctx.scope())
+        return step.output
+
+    def plan_config(self, step: Step) -> dict:
+        cfg: GateConfig = step.parsed
+        return {"of": cfg.of, "pass": expr_ir(cfg.passes), "message": template_ir(cfg.message), "attempts": cfg.attempts}
+
+    def feedback_fields(self, step: Step) -> dict[str, Type]:
+        return {MESSAGE: STR}  # feedback exists only when the gate failed, and then it has its message
+
+    def executor(self, config: dict, functions, template):
+        """(env, rng) → {passed, message}; ``template`` compiles a Plan template record (runtime/templating)."""
+        passes = compiled(config["pass"], functions)
+        message = template(config["message"]) if config.get("message") else None
+        default = f"the check `{config['pass']['text']}` failed"
+
+        def run(env, rng) -> dict:
+            if passes.evaluate(env, rng):
+                return {PASSED: True, MESSAGE: None}
+            if message is None:
+                return {PASSED: False, MESSAGE: default}
+            try:
+                return {PASSED: False, MESSAGE: message.render(env).strip()}
+            except Exception as err:  # TemplateFailure: its text says what and where (file:line:col)
+                raise EvalError(f"the message did not render: {err}") from None
+
+        run.random = passes.random
+        return run
+
+
+KIND = Gate()
