@@ -19,6 +19,9 @@ from octo.runtime.rundir import CreationStopped
 from octo.runtime.runlock import run_lock
 
 
+STUCK = 5  # the exit code of a run that can never go on (docs/run.md)
+
+
 class _StopFlag:
     """Ctrl-C sets the flag; the engine stops between chunks (well within a second)."""
 
@@ -135,6 +138,12 @@ def _drive(engine, run_dir: Path, stop: "_StopFlag") -> int:
             progress.finish()
             sys.stdout.write(f"stopped. Resume with: octoc run --resume {run_dir}\n")
             return 130
+        if result.stuck:  # it would wait forever (runtime/stuck.py)
+            from octo.runtime.stuck import stuck_message
+
+            progress.finish()
+            sys.stderr.write(stuck_message(result.stuck, run_dir))
+            return STUCK
         if result.finished:
             progress.finish()
             _show_report(run_dir)
@@ -186,6 +195,11 @@ def tick_once(run_dir: str) -> int:
             except ProviderStop as err:
                 sys.stderr.write(f"octoc: stopped: {err}\nNothing is lost; fix it and tick again.\n")
                 return 2
+            if result.stuck:
+                from octo.runtime.stuck import stuck_message
+
+                sys.stderr.write(stuck_message(result.stuck, run_dir))
+                return STUCK
             state = "done" if result.finished else ("waiting for " + ", ".join(result.waiting) if result.waiting else "in progress")
             sys.stdout.write(f"tick: {result.processed:,} things done; {state}\n")
             return 0

@@ -8,6 +8,7 @@ exactly-once submission and ingestion:
 - ``before-submit``: the batch's intent is committed, the provider not yet called;
 - ``after-submit``: the provider accepted the batch, its id is not yet stored;
 - ``during-ingest``: answers of an ended batch are written but not committed;
+- ``during-send-back``: a failed verdict's send-back (runtime/loops.py) is written but not committed;
 
 and at the steps of creating a run (runtime/rundir.py):
 
@@ -20,7 +21,7 @@ from __future__ import annotations
 import os
 import sys
 
-POINTS = ("before-submit", "after-submit", "during-ingest", "create-before-plan", "create-last-units")
+POINTS = ("before-submit", "after-submit", "during-ingest", "during-send-back", "create-before-plan", "create-last-units")
 
 
 def crashpoint(name: str) -> None:

@@ -116,9 +116,7 @@ class ProviderSteps:
                 return (pos, "skipped", None, None)
         except Exception as err:  # EvalError from `when`
             return (pos, "failed", None, self.engine.reason(err))
-        round_, feedback = self.ledger.round_of(step["config"]["of"] if req.judge else name, pos)
-        if req.judge:  # a judge's tries are counted per round of the step it judges; feedback is that step's
-            feedback = None
+        round_, feedback = self.engine.loops.feedback(name, pos)  # tries count per round (runtime/loops.py)
         try:
             request = req.request({**env, "feedback": feedback})
         except PromptError as err:
@@ -142,6 +140,10 @@ class ProviderSteps:
     def _decide_one(self, step: dict, a: Attempt, env: dict, db) -> None:
         name, req = step["name"], self.requests(step)
         retries = step.get("retries", 2)
+        loops = self.engine.loops
+        if loops.in_loop(name) and a.round != loops.round_of(name, a.unit)[0]:  # its loop was sent back meanwhile
+            self.ledger.settle(a.id, f"stale: answered for round {a.round}, after '{name}' was sent back", db)
+            return
         try:
             if a.error is not None:
                 raise AnswerError(f"the provider answered with an error: {a.error}")
@@ -171,16 +173,11 @@ class ProviderSteps:
         self.ledger.settle(a.id, f"failed: {reason}", db)
 
     def _send_back(self, step: dict, a: Attempt, output: dict, db) -> bool:
-        """A failed verdict re-runs the judged step for this unit, if it has rounds left."""
-        target = step["config"]["of"]
-        round_, _ = self.ledger.round_of(target, a.unit)
-        if round_ >= step["config"].get("attempts", 1):
+        """A failed verdict sends its loop back for this unit, if it has rounds left (runtime/loops.py)."""
+        round_ = self.engine.loops.send_back(step["name"], a.unit, output, db)
+        if round_ is None:
             return False
-        feedback = {k: v for k, v in output.items() if k != "passed"}
-        self.ledger.add_rerun(target, a.unit, round_ + 1, feedback, db)
-        for member in self.engine.judged_group(target):  # the old answer and every verdict on it
-            db.execute("DELETE FROM results WHERE step = ? AND unit = ?", (member, a.unit))
-        self.ledger.settle(a.id, f"sent '{target}' back for round {round_ + 1}", db)
+        self.ledger.settle(a.id, f"sent '{step['config']['of']}' back for round {round_}", db)
         return True
 
 

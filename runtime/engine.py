@@ -22,6 +22,8 @@ from octo.stdlib import default_language
 from octo.stdlib.execution import compiled
 
 from .encoding import UnstorableValue, encode_plain
+from .loops import RunLoops
+from .stuck import stuck_steps
 from .rundir import open_plan, open_store
 from .store import Store
 from .units import data_env, unit_space
@@ -39,6 +41,7 @@ class TickResult:
     finished: bool = False
     stopped: bool = False
     waiting: list[str] = field(default_factory=list)  # steps that cannot run here yet
+    stuck: list[str] = field(default_factory=list)  # nothing ready, nothing in flight, steps unfinished (runtime/stuck.py)
 
 
 class Engine:
@@ -52,7 +55,8 @@ class Engine:
         self.seed = self.plan.data["pipeline"]["seed"]
         self.steps = {s["name"]: s for s in self.plan.steps}
         self.run_tag = self.store.get("tag") or "run"
-        self.deps = effective_deps(self.plan.steps)
+        self.deps = {s["name"]: s["waits_for"] for s in self.plan.steps}  # reads + final verdicts (compiler/loops.py)
+        self.loops = RunLoops(self.plan, self.store)
         self._executors: dict[str, object] = {}
         self._whens: dict[str, object] = {}
         self._complete: set[str] = set()
@@ -106,6 +110,10 @@ class Engine:
                 result.stopped = True
                 return result
         result.finished = self.finished()
+        if not result.finished and result.processed == 0:
+            result.stuck = stuck_steps(self)
+            if result.stuck:
+                self.store.event("stuck", detail=result.stuck)
         if result.finished and self.store.get("state") != "done":
             with self.store.transaction() as db:
                 self.store.put("state", "done", db)
@@ -123,9 +131,13 @@ class Engine:
             incomplete = self.store.result_count(step) < self._unit_count()
         else:
             incomplete = self.store.get(f"aggregated:{step}") is None
-        if not incomplete and self.steps[step]["runs"] == "local":
-            self._complete.add(step)  # local results are never withdrawn (only a judge sends provider answers back)
+        if not incomplete and self.steps[step]["runs"] == "local" and self._loops_final(step):
+            self._complete.add(step)  # complete for good: nothing can send it back any more
         return incomplete
+
+    def _loops_final(self, step: str) -> bool:
+        """Has every verdict that could withdraw ``step``'s results (runtime/loops.py) a result for every unit?"""
+        return all(self.store.result_count(v) >= self._unit_count() for v in self.loops.verdicts_over(step))
 
     def settled(self, step: str) -> bool:
         """Is ``step`` known complete for good (a local step whose every unit has its result)?"""
@@ -165,6 +177,7 @@ class Engine:
     def _commit(self, name: str, rows: list) -> None:
         """One chunk, one transaction: a kill loses at most the chunk in flight."""
         with self.store.transaction() as db:
+            rows = self.loops.decide_local(name, rows, db)  # a gate's failed verdict may send its loop back instead
             self.store.add_encoded_results(name, rows, db)
 
     # --- per-unit steps in worker processes -------------------------------------------------
@@ -309,27 +322,6 @@ class Engine:
 
     def reason(self, err: Exception) -> str:
         return _reason(err) if isinstance(err, EvalError) else f"{type(err).__name__}: {err}"
-
-    def judged_group(self, step: str) -> list[str]:
-        """``step`` and every judge of it: the steps whose results a failed verdict invalidates."""
-        return [step] + [s["name"] for s in self.plan.steps if s["kind"] == "judge" and s["config"].get("of") == step]
-
-
-def effective_deps(steps: list[dict]) -> dict[str, list[str]]:
-    """Each step's dependencies, plus the judges of what it reads: a judge may send a unit's answer
-    back, so nothing downstream of a judged step may use the answer before every verdict on it."""
-    judges: dict[str, list[str]] = {}
-    for s in steps:
-        if s["kind"] == "judge":
-            judges.setdefault(s["config"]["of"], []).append(s["name"])
-    group_of = {m: [target, *js] for target, js in judges.items() for m in (target, *js)}
-    out = {}
-    for s in steps:
-        deps = list(s["depends_on"])
-        for d in s["depends_on"]:
-            deps += [m for m in group_of.get(d, ()) if m != s["name"] and m not in deps and s["name"] not in group_of.get(d, ())]
-        out[s["name"]] = deps
-    return out
 
 
 def _group_json(group: dict) -> str:

@@ -1,13 +1,14 @@
-"""The provider side of the run store: attempts, batches and judge re-runs.
+"""The provider side of the run store: attempts and batches.
 
 Tables (in the same SQLite database as ``store``):
 - ``attempts``  one row per request sent (or to be sent) for a (step, unit):
-                its judge round and try, state, the request, the raw answer,
+                its round and try, state, the request, the raw answer,
                 the provider's error, usage and cost, and what was decided;
 - ``batches``   one row per batch: the client key written *before* the
-                provider is called, the provider's id written after;
-- ``reruns``    a judge's failed verdict sending a unit's step back, with the
-                judge's output as the next round's feedback.
+                provider is called, the provider's id written after.
+
+(A verdict sending a loop back is recorded in ``reruns``, runtime/loops.py:
+an attempt's round is its step's round there.)
 
 Attempt states: ``queued`` (to send) → ``sent`` (in a batch or a realtime
 call) → ``answered`` (the answer is stored) → ``settled`` (turned into a
@@ -38,9 +39,6 @@ CREATE INDEX IF NOT EXISTS attempts_by_batch ON attempts(batch);
 CREATE TABLE IF NOT EXISTS batches (
     key TEXT PRIMARY KEY, step TEXT NOT NULL, provider TEXT NOT NULL, provider_id TEXT,
     state TEXT NOT NULL, created REAL NOT NULL, requests INTEGER NOT NULL, polled REAL, detail TEXT);
-CREATE TABLE IF NOT EXISTS reruns (
-    step TEXT NOT NULL, unit INTEGER NOT NULL, round INTEGER NOT NULL, feedback TEXT,
-    PRIMARY KEY (step, unit, round)) WITHOUT ROWID;
 """
 
 OPEN = ("queued", "sent", "answered")
@@ -140,18 +138,6 @@ class Ledger:
 
     def batch_count(self) -> int:
         return self.db.execute("SELECT count(*) FROM batches").fetchone()[0]
-
-    # --- judge re-runs -------------------------------------------------------------------
-
-    def round_of(self, step: str, unit: int) -> tuple[int, dict | None]:
-        """The unit's current judge round for ``step`` (1 = first) and the feedback that started it."""
-        row = self.db.execute("SELECT round, feedback FROM reruns WHERE step = ? AND unit = ? ORDER BY round DESC LIMIT 1",
-                              (step, unit)).fetchone()
-        return (row[0], json.loads(row[1])) if row else (1, None)
-
-    def add_rerun(self, step: str, unit: int, round_: int, feedback: dict, db: sqlite3.Connection) -> None:
-        db.execute("INSERT OR IGNORE INTO reruns(step, unit, round, feedback) VALUES (?, ?, ?, ?)",
-                   (step, unit, round_, json.dumps(feedback)))
 
     # --- money -----------------------------------------------------------------------------
 

@@ -110,7 +110,7 @@ class StepRequests:
                                   f"{f' at {where}' if where else ''}: {_schema_error(error)}")
         self._check_rules(output, env)
         if self.judge:
-            output[PASSED] = self._verdict(output)
+            output[PASSED] = self._verdict(output, env)
         return output
 
     def _check_rules(self, output: dict, env: dict) -> None:
@@ -127,11 +127,12 @@ class StepRequests:
                     raise AnswerError(unrendered_message(rule, err)) from None
                 raise AnswerError(f"{text} (validate: `{rule.expr.span.text()}`)")
 
-    def _verdict(self, output: dict) -> bool:
+    def _verdict(self, output: dict, env: dict) -> bool:
+        """`pass` sees what a step expression sees (the unit, the data, the steps it reads) and the judge's outputs."""
         if self._passes is None:
             return True
         try:
-            return bool(self._passes.evaluate(dict(output)))
+            return bool(self._passes.evaluate({**env, **output}))
         except EvalError as err:
             raise AnswerError(f"`pass` failed to evaluate: {failure_reason(err)}") from None
 

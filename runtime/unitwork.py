@@ -24,7 +24,7 @@ from octo.stdlib import default_language
 from octo.stdlib.execution import compiled
 
 from .encoding import UnstorableValue, decode_output, encode_output, stored_value  # noqa: F401  (decode_output: re-exported)
-from .templating import TemplateFailure, message_template, rule_message, unrendered_message
+from .templating import TemplateFailure, UnitTemplate, message_template, rule_message, unrendered_message
 from .units import data_env, unit_space
 
 Unit = tuple[int, int, str]  # (position, index in the unit space, id)
@@ -34,11 +34,15 @@ ResultRow = tuple[int, str, "str | None", "str | None"]  # (position, state, out
 class StepExecutor:
     """One step compiled: its body (with `validate` rules), its `when`, and whether it needs a stream."""
 
-    __slots__ = ("run", "when", "needs_rng")
+    __slots__ = ("run", "when", "needs_rng", "judged")
 
     def __init__(self, step: dict, language):
         kind = language.kinds[step["kind"]]
-        run = kind.executor(step["config"], language.functions)
+        if kind.verdict:  # a gate: its `message` is a template, rendered (and placed) as prompts are
+            run = kind.executor(step["config"], language.functions, UnitTemplate.of)
+        else:
+            run = kind.executor(step["config"], language.functions)
+        self.judged = step["config"]["of"] if kind.verdict else None
         rules = [(compiled(v["rule"], language.functions), message_template(v)) for v in step.get("validate", [])]
         self.when = compiled(step["when"], language.functions)
         self.needs_rng = getattr(run, "random", True) or (self.when is not None and self.when.random)
@@ -83,6 +87,8 @@ class UnitWork:
         for dep, (state, _, _) in upstream.items():
             if state in ("failed", "blocked"):
                 return "blocked", None, f"upstream step '{dep}' failed"
+        if ex.judged is not None and upstream[ex.judged][0] == "skipped":
+            return "skipped", None, None  # a verdict on a skipped step has nothing to judge
         env = {"unit": self.space.unit(idx, unit_id), "data": self.data}
         for dep, (_, output, _) in upstream.items():
             env[dep] = decode(output) if decode is not None and output is not None else output

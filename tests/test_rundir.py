@@ -325,15 +325,16 @@ def test_a_store_of_another_schema_version_is_refused_with_what_to_do(tmp_path, 
         assert "with the octoc that created it" in err and "internal error" not in err
 
 
-def test_a_plan_of_another_version_is_refused_with_what_to_do(tmp_path, cli):
+@pytest.mark.parametrize("version", [1, 99])  # 1: a run created before loops (plan version 2) existed
+def test_a_plan_of_another_version_is_refused_with_what_to_do(tmp_path, cli, version):
     run_dir = _finished(tmp_path, cli)
     plan = json.loads((run_dir / "plan.json").read_text())
-    plan["version"] = 99
+    plan["version"] = version
     (run_dir / "plan.json").write_text(json.dumps(plan))
     for command in (["status"], ["results"], ["report"], ["tick"], ["run", "--resume"]):
         code, _, err = cli(*command, run_dir)
         assert code == 2, (command, err)
-        assert "plan version 99" in err and "reads plan version 1" in err, err
+        assert f"plan version {version}" in err and "reads plan version 2" in err, err
         assert "with the octoc that created it" in err
 
 
