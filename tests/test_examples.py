@@ -1,4 +1,4 @@
-"""Every example in examples/ checks clean: no errors and no warnings.
+"""Every example in examples/ checks clean (no errors and no warnings) and runs to the end on the emulator.
 
 The examples are the language's showcase (and what users copy from), so a
 change to the checker that starts rejecting or warning about one of them is
@@ -8,6 +8,8 @@ either a regression or a deliberate change that must update the example too.
 from __future__ import annotations
 
 import json
+import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -24,7 +26,8 @@ EXAMPLES = sorted((ROOT / "examples").glob("*.octo"))
 
 def test_examples_are_present():
     names = {p.name for p in EXAMPLES}
-    assert {"drunken_sailor.octo", "npc_dialogue.octo", "blackjack.octo", "support_replies.octo"} <= names
+    assert {"drunken_sailor.octo", "npc_dialogue.octo", "blackjack.octo", "support_replies.octo",
+            "draft_review.octo"} <= names
 
 
 @pytest.mark.parametrize("path", EXAMPLES, ids=[p.name for p in EXAMPLES])
@@ -88,3 +91,25 @@ def test_model_comparison_plans_each_model_and_runs_to_the_end(tmp_path, capsys)
     assert main(["report", str(tmp_path / "run"), "--format", "json"]) == 0
     groups = json.loads(capsys.readouterr().out)["aggregates"][0]["groups"]
     assert sorted((g["by"]["model"], g["units"]) for g in groups) == sorted((m, 8) for m in models)
+
+
+def _fewer_replicas(text: str, most: int = 20) -> str:
+    """The example with at most ``most`` replicas per row: the same pipeline, run in seconds."""
+    return re.sub(r"^(\s*repeat:\s*)(\d+)", lambda m: m.group(1) + str(min(int(m.group(2)), most)), text, flags=re.M)
+
+
+@pytest.mark.parametrize("path", EXAMPLES, ids=[p.name for p in EXAMPLES])
+def test_example_runs_to_the_end_on_the_emulator(path: Path, tmp_path: Path, capsys):
+    """In this process (the SDKs are imported once for all examples), every step of every unit finished."""
+    from octo.cli.main import main
+
+    shutil.copytree(ROOT / "examples" / "data", tmp_path / "data")  # its data files, beside it as in examples/
+    copy = tmp_path / path.name
+    copy.write_text(_fewer_replicas(path.read_text()))
+    code = main(["run", str(copy), "--provider", "emulator", "--mode", "realtime", "--run-dir", str(tmp_path / "run")])
+    out = capsys.readouterr()
+    assert code == 0, out.out + out.err
+    assert main(["status", str(tmp_path / "run"), "--format", "json"]) == 0
+    status = json.loads(capsys.readouterr().out)
+    assert status["state"] == "done"
+    assert all(step.get("pending", 0) == 0 for step in status["steps"]), status["steps"]
