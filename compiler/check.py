@@ -13,6 +13,7 @@ from pathlib import Path
 
 from .build import build_program
 from .diagnostics import Diagnostic, Reporter
+from .fanouts import check_fanouts
 from .graph import build_graph, dependency_order, infer_dependencies, report_cycles
 from .kinds import StepContext
 from .language import Language, document_schema
@@ -85,6 +86,7 @@ def _check_program(program: Program, language: Language, reporter: Reporter) -> 
         _typecheck_step(program.steps[name], program, ctx, on_cycle)
         _bind_step_output(ctx.base_scope, program.steps[name])
     _check_export(program, ctx)
+    check_fanouts(program, language, reporter)  # after export: its reads must lie in one fan-out too
     check_models(program, ctx)  # after export: W0408 reads its columns
     _warn_unused(program, reporter)
 

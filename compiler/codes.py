@@ -87,6 +87,9 @@ REGISTRY: dict[str, Code] = {
         Code("E0304", _E, "invalid unit table"),
         Code("E0305", _E, "steps wait for each other"),
         Code("E0306", _E, "loops overlap"),
+        Code("E0308", _E, "step reads two unrelated fan-outs"),
+        Code("E0309", _E, "verdict crosses a fan-out"),
+        Code("E0310", _E, "invalid fan-out"),
         Code("E0311", _E, "model read from the unit is not a unit path"),
         Code("E0312", _E, "a model read from the unit is not a `provider:model`"),
         # warnings
@@ -96,6 +99,7 @@ REGISTRY: dict[str, Code] = {
         Code("W0404", _W, "unused data table"),
         Code("W0405", _W, "value that may be null used without a check"),
         Code("W0406", _W, "verdict reads nothing it sends back"),
+        Code("W0407", _W, "fan-out without an upper bound"),
         Code("W0408", _W, "export leaves out which model answered"),
         # the plan
         Code("E0501", _E, "over budget"),

@@ -31,6 +31,8 @@ class StepKind:
     name: str = ""
     runs: str = "local"  # "local" | "provider"
     per_unit: bool = True  # False for kinds that reduce over units (aggregate)
+    # a fan-out (fanout) makes child units; the steps that read it run over them (compiler/fanouts.py)
+    expands: bool = False
     # a verdict (judge, gate) may send its `of` back: its parsed config has `of`, `of_node` and `attempts`
     verdict: bool = False
     summary: str = ""

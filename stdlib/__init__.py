@@ -12,10 +12,10 @@ from importlib import resources
 
 from octo.compiler.language import Language
 
-from . import aggregate, compute, gate, generate, judge, simulate
+from . import aggregate, compute, fanout, gate, generate, judge, simulate
 from .builtins import FUNCTIONS
 
-KINDS = {m.KIND.name: m.KIND for m in (generate, judge, gate, simulate, compute, aggregate)}
+KINDS = {m.KIND.name: m.KIND for m in (generate, judge, gate, simulate, compute, aggregate, fanout)}
 
 
 @functools.cache
