@@ -34,6 +34,8 @@ def estimate_bytes(program: Program, plan: dict, per_unit: set[str]) -> int:
             continue
         output = len(json.dumps(typical_value(step.output), default=str)) if step.output is not None else 0
         total += row["units"]["count"] * (RESULT_ROW_BYTES + output)
+        if "fanout" in row:  # each child: its unit's row, and the fan-out's result for it (its item)
+            total += row["fanout"]["children"]["expected"] * (UNIT_ROW_BYTES + RESULT_ROW_BYTES + output)
         estimate = row.get("estimate")
         if estimate is not None:
             tokens = estimate["tokens"]["input_expected"] + estimate["tokens"]["output_expected"]

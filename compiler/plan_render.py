@@ -27,6 +27,7 @@ def render_plan(plan: Plan) -> str:
     p = plan.data
     lines = [f"Plan for {p['pipeline']['name']} ({p['pipeline']['source']})", "", "  " + _units_line(p), ""]
     lines += _table(p)
+    lines += _fanouts(p)
     lines += ["", *_totals(p), *_notes(p), "", "Graph:", *draw_graph(p)]
     return "\n".join(lines) + "\n"
 
@@ -70,7 +71,9 @@ def runs_on(s: dict) -> str:
 
 
 def _units(s: dict, units: dict) -> str:
-    return count(units["count"]) + ("" if units["exact"] else "≤" if s["when"] else "~")
+    worst = units.get("worst", units["count"])  # in a fan-out, the worst case has more units
+    return (count(units["count"]) + ("" if units["exact"] else "≤" if s["when"] else "~")
+            + (f" / {count(worst)}" if worst != units["count"] else ""))
 
 
 def _figures(e: dict) -> tuple:
@@ -91,8 +94,26 @@ def _table(p: dict) -> list[str]:
         out.append("  " + "  ".join(cells).rstrip())
         if n == 0:
             out.append("  " + "  ".join("-" * w for w in widths))
-    out.append("  (requests and costs: expected / worst case; ≤ an upper bound, ~ estimated from a sample)")
+    what = "units in a fan-out, requests and costs" if any("fanout" in s for s in p["steps"]) else "requests and costs"
+    out.append(f"  ({what}: expected / worst case; ≤ an upper bound, ~ estimated from a sample)")
     return out
+
+
+def _fanouts(p: dict) -> list[str]:
+    """Per fan-out: its units, and the child units expected and at worst (docs/plan.md, Fan-out)."""
+    lines = []
+    for s in p["steps"]:
+        if "fanout" not in s:
+            continue
+        per, children = s["fanout"]["per_unit"], s["fanout"]["children"]
+        if per["max"] is None:
+            each = f"no most per unit; at worst {per['worst']:,}, the most a list holds"
+        else:
+            each = f"{per['max']:,}" if per["min"] == per["max"] else f"{per['min']:,} to {per['max']:,}"
+            each += " per unit"
+        lines.append(f"  {s['name']}: {s['units']['count']:,} units → {children['expected']:,} child units expected "
+                     f"({per['expected']:g} per unit), {children['worst']:,} at worst ({each})")
+    return ["", "Fan-out:", *lines] if lines else []
 
 
 def _totals(p: dict) -> list[str]:

@@ -10,6 +10,7 @@ import networkx as nx
 from .diagnostics import Reporter
 from .estimate import (DEFAULT_RETRIES, Tries, cost, output_tokens, price_of, prompt_tokens,
                        typical_value, validation_tries)
+from .fanouts import ScopeCount, merge_worst
 from .kinds import expr_ir, template_lines
 from .language import Language
 from .loops import loop_rounds, waits_for
@@ -45,9 +46,11 @@ class PlanContext:
     data_env: dict = field(default_factory=dict)
 
 
-def step_ir(ctx: PlanContext, step: Step, count: int, reach: dict[str, Reach], units: list[dict]) -> dict:
+def step_ir(ctx: PlanContext, step: Step, base: ScopeCount, reach: dict[str, Reach], units: list[dict]) -> dict:
+    """``base``: the units of the step's scope (the run's, or a fan-out's children: expected and at worst)."""
     kind = ctx.language.kinds[step.kind]
     r = reach[step.name]
+    count = base.expected
     row = {
         "name": step.name, "kind": step.kind, "runs": kind.runs,
         "at": f"{step.name_span.path}:{step.name_span.line}:{step.name_span.column}",
@@ -57,11 +60,18 @@ def step_ir(ctx: PlanContext, step: Step, count: int, reach: dict[str, Reach], u
         "validate": [{"rule": expr_ir(rule), "message": msg.value if msg is not None else None,
                       "message_lines": template_lines(msg) if msg is not None else None}
                      for rule, msg in step.validate],
-        "units": {"count": r.count(count) if kind.per_unit else count, "exact": r.exact},
+        "scope": base.name,
+        "units": {"count": r.count(count) if kind.per_unit else count, "exact": r.exact and base.exact,
+                  "worst": r.count(base.worst) if kind.per_unit else base.worst},
         "notes": list(dict.fromkeys(r.notes)),
     }
     if kind.runs == "provider":
-        row.update(_provider_fields(ctx, step, row, [u for u, run in zip(units, r.runs) if run]))
+        reached = [u for u, run in zip(units, r.runs) if run]
+        fields = _provider_fields(ctx, step, row, reached)
+        if row["units"]["worst"] != row["units"]["count"]:  # in a fan-out: the worst case has more units
+            shadow = {**row, "units": {**row["units"], "count": row["units"]["worst"]}, "notes": []}
+            fields = merge_worst(fields, _provider_fields(ctx, step, shadow, reached))
+        row.update(fields)
     return row
 
 

@@ -17,6 +17,7 @@ from .diagnostics import Reporter
 from .diskspace import estimate_bytes, free_bytes, size_text
 from .estimate import DEFAULT_RETRIES
 from .evalsupport import unit_stream
+from .fanouts import ScopeCounts
 from .graph import free_names
 from .ir import PLAN_FORMAT, PLAN_VERSION, Plan
 from .budget import budget_verdict
@@ -52,7 +53,11 @@ def build_plan(program: Program, language: Language, reporter: Reporter, *, prov
     units_ok = _check_unit_count(program, count, reporter) and where_bounded
     units = [space.unit(i) for i in sample] if _needs_units(ctx) else [{}] * len(sample)
     reach = _reaches(ctx, units, exact)
-    steps = [step_ir(ctx, program.steps[name], count, reach, units) for name in program.order]
+    counts = ScopeCounts(program, language, count)  # the units of each scope: the run's, and fan-outs' children
+    steps = []
+    for name in program.order:
+        steps.append(step_ir(ctx, program.steps[name], counts.of(name), reach, units))
+        counts.record(program.steps[name], steps[-1])
     plan = {
         "format": PLAN_FORMAT, "version": PLAN_VERSION,
         "pipeline": {"name": program.name, "source": program.source.path, "seed": program.seed,
