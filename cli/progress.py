@@ -31,7 +31,9 @@ class Progress:
                 done = self.engine.store.get(f"aggregated:{name}") is not None
                 out.append((name, f"{'done' if done else 'pending'} (aggregate)"))
                 continue
-            c = self.final.get(name) or self.engine.store.counts(name)
+            scopes = self.engine.scopes  # a step over a fan-out's children counts those (runtime/scopes.py)
+            c = self.final.get(name) or scopes.counts(self.engine.store, name)
+            units = scopes.unit_total(self.engine.store, scopes.scope[name]) if scopes.active else total
             if name not in self.final and self.engine.settled(name):
                 self.final[name] = c  # a settled step's counts no longer change: count them once
             finished = sum(c.values())
@@ -39,7 +41,7 @@ class Progress:
             rate = (finished - n0) / max(1e-9, time.monotonic() - t0)
             extra = f", {c['skipped']:,} skipped" if c["skipped"] else ""
             extra += f", {c['blocked']:,} blocked" if c["blocked"] else ""
-            out.append((name, f"{c['done']:,} done, {c['failed']:,} failed{extra}, {total - finished:,} pending"
+            out.append((name, f"{c['done']:,} done, {c['failed']:,} failed{extra}, {units - finished:,} pending"
                               + (f", {rate:,.0f}/s" if finished > n0 else "")))
         return [f"  {n:<16} {text}" for n, text in out] + [f"  elapsed {elapsed:.1f}s"]
 

@@ -9,6 +9,7 @@ exactly-once submission and ingestion:
 - ``after-submit``: the provider accepted the batch, its id is not yet stored;
 - ``during-ingest``: answers of an ended batch are written but not committed;
 - ``during-send-back``: a failed verdict's send-back (runtime/loops.py) is written but not committed;
+- ``during-fanout``: a chunk of a fan-out's parents, their child units and results are written but not committed;
 
 and at the steps of creating a run (runtime/rundir.py):
 
@@ -21,7 +22,8 @@ from __future__ import annotations
 import os
 import sys
 
-POINTS = ("before-submit", "after-submit", "during-ingest", "during-send-back", "create-before-plan", "create-last-units")
+POINTS = ("before-submit", "after-submit", "during-ingest", "during-send-back", "during-fanout",
+          "create-before-plan", "create-last-units")
 
 
 def crashpoint(name: str) -> None:

@@ -84,8 +84,8 @@ class ProviderSteps:
 
     def _ready(self, name: str) -> list[int]:
         """Units with no result and no open attempt for ``name`` whose upstream steps all have results."""
-        deps = self.engine.deps[name]
-        dep_clause = "".join(" AND EXISTS (SELECT 1 FROM results d WHERE d.step = ? AND d.unit = u.pos)" for _ in deps)
+        # the units of its scope (a fan-out's children, or the run's), each upstream step found where it is stored
+        dep_clause, deps = self.engine.scopes.ready_filter(self.store, name, self.engine.deps[name])
         sql = ("SELECT pos FROM units u WHERE NOT EXISTS (SELECT 1 FROM results r WHERE r.step = ? AND r.unit = u.pos) "
                "AND NOT EXISTS (SELECT 1 FROM attempts a WHERE a.step = ? AND a.unit = u.pos "
                "AND a.state IN ('queued', 'sent', 'answered'))" + dep_clause + f" ORDER BY pos LIMIT {CHUNK}")

@@ -24,7 +24,9 @@ from octo.stdlib.execution import compiled
 from .encoding import UnstorableValue, encode_plain
 from .loops import RunLoops
 from .stuck import stuck_steps
+from .fanout import run_chunk as run_fanout_chunk
 from .rundir import open_plan, open_store
+from .scopes import Scopes
 from .store import Store
 from .units import data_env, unit_space
 from .unitwork import UnitWork, decode_output, failure_reason, validated
@@ -57,6 +59,7 @@ class Engine:
         self.run_tag = self.store.get("tag") or "run"
         self.deps = {s["name"]: s["waits_for"] for s in self.plan.steps}  # reads + final verdicts (compiler/loops.py)
         self.loops = RunLoops(self.plan, self.store)
+        self.scopes = Scopes(self.plan, self.language)  # which units each step runs over (fan-out)
         self._executors: dict[str, object] = {}
         self._whens: dict[str, object] = {}
         self._complete: set[str] = set()
@@ -128,7 +131,8 @@ class Engine:
         if step in self._complete:
             return False
         if self.language.kinds[self.steps[step]["kind"]].per_unit:
-            incomplete = self.store.result_count(step) < self._unit_count()
+            incomplete = (self.scopes.incomplete(self.store, step, self._incomplete) if self.scopes.active
+                          else self.store.result_count(step) < self._unit_count())
         else:
             incomplete = self.store.get(f"aggregated:{step}") is None
         if not incomplete and self.steps[step]["runs"] == "local" and self._loops_final(step):
@@ -137,7 +141,11 @@ class Engine:
 
     def _loops_final(self, step: str) -> bool:
         """Has every verdict that could withdraw ``step``'s results (runtime/loops.py) a result for every unit?"""
-        return all(self.store.result_count(v) >= self._unit_count() for v in self.loops.verdicts_over(step))
+        return all(self.store.result_count(v) >= self._scope_count(v) for v in self.loops.verdicts_over(step))
+
+    def _scope_count(self, step: str) -> int:
+        """How many units ``step`` runs over (now: a fan-out's children are counted as they come)."""
+        return self.scopes.unit_total(self.store, self.scopes.scope[step]) if self.scopes.active else self._unit_count()
 
     def settled(self, step: str) -> bool:
         """Is ``step`` known complete for good (a local step whose every unit has its result)?"""
@@ -162,6 +170,8 @@ class Engine:
 
     def _run_chunk(self, step: dict, kind) -> int:
         name = step["name"]
+        if kind.expands:  # a fan-out: parents and their children, one transaction a chunk
+            return run_fanout_chunk(self, step)
         if self._pooled(name):
             return self._run_chunks_in_pool(step)
         positions = self._ready(name, self.deps[name])
@@ -172,7 +182,7 @@ class Engine:
         return len(rows)
 
     def _stored_upstream(self, step: dict, positions: list[int]) -> dict:
-        return {dep: self.store.raw_results(dep, positions) for dep in step["depends_on"]}
+        return self.scopes.upstream(self.store, self.scopes.scope[step["name"]], step["depends_on"], positions)
 
     def _commit(self, name: str, rows: list) -> None:
         """One chunk, one transaction: a kill loses at most the chunk in flight."""
@@ -232,7 +242,7 @@ class Engine:
 
     def _ready(self, step: str, deps: list[str]) -> list[int]:
         """Units with no result for ``step`` whose upstream steps all have one."""
-        dep_clause = "".join(f" AND EXISTS (SELECT 1 FROM results d WHERE d.step = ? AND d.unit = u.pos)" for _ in deps)
+        dep_clause, deps = self.scopes.ready_filter(self.store, step, deps)  # its scope's units; deps where stored
         sql = (f"SELECT pos FROM units u WHERE u.pos >= ? AND NOT EXISTS "
                f"(SELECT 1 FROM results r WHERE r.step = ? AND r.unit = u.pos){dep_clause} ORDER BY pos LIMIT {CHUNK}")
         positions = [r[0] for r in self.store.db.execute(sql, (self._cursor.get(step, 0), step, *deps))]
@@ -276,9 +286,10 @@ class Engine:
         deps = step["depends_on"]
         with_unit = runner.reads("unit") or (when is not None and "unit" in when.names)
         space, data, decode = self.space, self.data, decode_output
-        units = self.store.unit_range(0, CHUNK)
+        scope = self.scopes.scope[step["name"]]  # the units it reduces: the run's, or a fan-out's children
+        units = self.scopes.unit_chunk(self.store, scope, 0, CHUNK)
         while units:
-            upstream = [(d, self.store.raw_results(d, [pos for pos, _, _ in units])) for d in deps]
+            upstream = list(self.scopes.upstream(self.store, scope, deps, [pos for pos, _, _ in units]).items())
             for pos, idx, unit_id in units:
                 env = {"unit": space.unit(idx, unit_id)} if with_unit else {}
                 env["data"] = data
@@ -296,14 +307,14 @@ class Engine:
                             runner.leave_out("when", err, unit_id)
                             continue
                     runner.add(env, None if with_unit else lambda: space.unit(idx, unit_id))
-            units = self.store.unit_range(units[-1][0] + 1, units[-1][0] + 1 + CHUNK)
+            units = self.scopes.unit_chunk(self.store, scope, units[-1][0] + 1, CHUNK)
 
     # --- shared with the provider side ---------------------------------------------------
 
     def unit_envs(self, step: str, positions: list[int]):
         """(position, env, blocked reason or None, skipped upstream steps) per unit: what a step's
         expressions and prompts see, and what became of its upstream steps."""
-        upstream = {dep: self.store.results(dep, positions) for dep in self.deps[step]}
+        upstream = self.scopes.upstream(self.store, self.scopes.scope[step], self.deps[step], positions, decoded=True)
         for pos, idx, unit_id in self.store.units(positions):
             states = {d: r[pos] for d, r in upstream.items() if pos in r}
             failed = [d for d, (state, _, _) in states.items() if state in ("failed", "blocked")]

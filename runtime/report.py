@@ -17,9 +17,17 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Iterator
 
+from .lineage import result_rows
 from .rundir import open_plan, open_store
+from .scopes import ROOT, Scopes, unit_states
 from .store import Store
 from .units import data_env, unit_space
+
+
+def _scopes(plan) -> Scopes:
+    from octo.stdlib import default_language
+
+    return Scopes(plan, default_language())
 
 
 def _per_unit_steps(plan) -> list[str]:
@@ -31,31 +39,33 @@ def unit_rows(run_dir: Path, step: str | None = None) -> Iterator[dict]:
     store = open_store(run_dir, readonly=True)
     try:
         names = [step] if step else _per_unit_steps(plan)
-        ids = {pos: uid for pos, _, uid in store.units()}
         results = {n: {u: (s, o, r) for u, s, o, r in store.all_results(n)} for n in names}
         export = _export_columns(plan) if step is None else None
         space = unit_space(plan) if export else None
         data = data_env(plan) if export else None
-        idx_of = {pos: idx for pos, idx, _ in store.units()} if export else None
         mark = {"synthetic": True} if json.loads(store.get("settings") or "{}").get("emulator") else {}
         models = {n: _models_used(store, n) for n in names if plan.step(n).get("model_from")}
-        for pos, uid in ids.items():
+        # a row per unit; with a fan-out, per leaf unit, each step read where it is stored for it (runtime/lineage.py)
+        for pos, idx, uid, where in result_rows(store, _scopes(plan), names, step):
             if export:
-                steps = {n: dict(zip(("state", "output", "reason"), results[n].get(pos, ("pending", None, None)))) for n in names}
-                env = {"unit": space.unit(idx_of[pos], uid), "data": data, **{n: s["output"] for n, s in steps.items()}}
+                steps = {n: dict(zip(("state", "output", "reason"), results[n].get(at, ("pending", None, None))))
+                         for n, at in where.items()}
+                env = {**dict.fromkeys(names), "unit": space.unit(idx, uid), "data": data,
+                       **{n: s["output"] for n, s in steps.items()}}
                 yield {"unit": uid, "state": _unit_state(steps), "reason": _first_reason(steps),
                        **{column: _safe(expr, env) for column, expr in export}, **mark}
                 continue
             if step:
-                state, output, reason = results[step].get(pos, ("pending", None, None))
+                state, output, reason = results[step].get(where[step], ("pending", None, None))
                 keys = _ROW_KEYS + (("model",) if step in models else ())
                 fields = {(f"{step}.{k}" if k in keys else k): v for k, v in (output or {}).items()}
-                model = {"model": models[step].get(pos)} if step in models else {}
+                model = {"model": models[step].get(where[step])} if step in models else {}
                 yield {"unit": uid, "state": state, "reason": reason, **model, **fields, **mark}
                 continue
-            steps = {n: dict(zip(("state", "output", "reason"), results[n].get(pos, ("pending", None, None)))) for n in names}
-            for n in models:  # which model answered, for a step that reads its model from the unit
-                steps[n]["model"] = models[n].get(pos)
+            steps = {n: dict(zip(("state", "output", "reason"), results[n].get(at, ("pending", None, None))))
+                     for n, at in where.items()}
+            for n in (m for m in models if m in where):  # which model answered, for a step that reads its model from the unit
+                steps[n]["model"] = models[n].get(where[n])
             yield {"unit": uid, "state": _unit_state(steps), "reason": _first_reason(steps), "steps": steps, **mark}
     finally:
         store.close()
@@ -105,11 +115,26 @@ def _first_reason(steps: dict) -> str | None:
     return next((f"{n}: {s['reason']}" for n, s in steps.items() if s["state"] == "failed"), None)
 
 
+def _in_scope(plan, scopes: Scopes, scope: str) -> list[str]:
+    """The per-unit steps that run over the units of ``scope``."""
+    return [n for n in _per_unit_steps(plan) if scopes.scope[n] == scope]
+
+
+def _fanout(store: Store, plan, scopes: Scopes, name: str) -> dict:
+    """A fan-out in the report: its units by state (a parent skipped or failed has no children), its children
+    and their states over the steps that run over them."""
+    parents = scopes.counts(store, name)
+    parents["pending"] = scopes.unit_total(store, scopes.scope[name]) - sum(parents.values())
+    return {"step": name, "units": parents, "children": scopes.unit_total(store, name),
+            "states": unit_states(store, scopes, name, _in_scope(plan, scopes, name))}
+
+
 def report(run_dir: Path) -> dict:
     plan = open_plan(run_dir)
     store = open_store(run_dir, readonly=True)
     try:
-        states = store.unit_states(_per_unit_steps(plan))  # counted in SQL: no output is decoded
+        scopes = _scopes(plan)
+        states = unit_states(store, scopes, ROOT, _in_scope(plan, scopes, ROOT))  # counted in SQL: no output is decoded
         aggregates = []
         for step in (s for s in plan.steps if s["kind"] == "aggregate"):
             groups = []
@@ -136,10 +161,11 @@ def report(run_dir: Path) -> dict:
 
         cost, listed = spent(store)
         return {
-            "pipeline": plan.data["pipeline"]["name"], "units": store.unit_count(),
+            "pipeline": plan.data["pipeline"]["name"], "units": scopes.unit_total(store, ROOT),
             "synthetic": bool(json.loads(store.get("settings") or "{}").get("emulator")),
             "cost_usd": round(cost, 6), "list_cost_usd": round(listed, 6),
             "states": {k: states.get(k, 0) for k in ("done", "failed", "pending")},
+            "fanouts": [_fanout(store, plan, scopes, f) for f in (s["name"] for s in plan.steps) if f in scopes.fanouts],
             "aggregates": aggregates,
             "expectations": {"passed": sum(verdicts), "failed": len(verdicts) - sum(verdicts)},
             "failures": [{"step": s, "reason": r, "units": len(u), "examples": [ids[p] for p in u[:5]]}
@@ -157,9 +183,19 @@ def _show(v) -> str:
     return "null" if v is None else str(v)
 
 
+def _fanout_line(f: dict) -> str:
+    """``idea: 17 child units of 5 units — 15 done, 2 failed, 0 pending (1 unit failed: no children)``."""
+    units, c = f["units"], f["states"]
+    none = [f"{units[k]:,} {'unit' if units[k] == 1 else 'units'} {k}" for k in ("skipped", "failed", "blocked", "pending")
+            if units[k]]
+    return (f"{f['step']}: {f['children']:,} child units of {units['done']:,} units — {c['done']:,} done, "
+            f"{c['failed']:,} failed, {c['pending']:,} pending" + (f" ({', '.join(none)}: no children)" if none else ""))
+
+
 def render_report(data: dict) -> str:
     s = data["states"]
     lines = [f"{data['pipeline']}: {data['units']:,} units — {s['done']:,} done, {s['failed']:,} failed, {s['pending']:,} pending"]
+    lines += [_fanout_line(f) for f in data.get("fanouts", [])]
     if data["synthetic"]:
         lines.append(f"synthetic: every model output came from the emulator (cost $0; ${data['list_cost_usd']:.4f} at list prices)")
     elif data["cost_usd"]:

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from .ledger import Ledger
 from .rundir import open_plan, open_store
+from .scopes import ROOT, Scopes
 from .store import STATES, Store
 
 
@@ -15,7 +16,8 @@ def run_status(run_dir: Path) -> dict:
     plan = open_plan(run_dir)
     store = open_store(run_dir, readonly=True)
     try:
-        units = store.unit_count()
+        scopes = _scopes(plan)
+        units = scopes.unit_total(store, ROOT)  # the run's own; a fan-out's children are counted on its row
         created = float(store.get("created", "0"))
         finished = store.get("finished")
         steps = []
@@ -25,9 +27,12 @@ def run_status(run_dir: Path) -> dict:
                 steps.append({"name": step["name"], "kind": step["kind"],
                               "state": "done" if store.get(f"aggregated:{step['name']}") else "pending", "groups": groups})
                 continue
-            counts = store.counts(step["name"])
-            row = {"name": step["name"], "kind": step["kind"], "units": units, **counts,
-                   "pending": units - sum(counts.values())}
+            counts = scopes.counts(store, step["name"])
+            total = scopes.unit_total(store, scopes.scope[step["name"]])  # the units it runs over
+            row = {"name": step["name"], "kind": step["kind"], "units": total, **counts,
+                   "pending": total - sum(counts.values())}
+            if step["name"] in scopes.fanouts:
+                row["children"] = scopes.unit_total(store, step["name"])
             if step["runs"] == "provider":
                 row.update(_requests(store, step["name"]))
             steps.append(row)
@@ -46,6 +51,12 @@ def run_status(run_dir: Path) -> dict:
         }
     finally:
         store.close()
+
+
+def _scopes(plan) -> Scopes:
+    from octo.stdlib import default_language
+
+    return Scopes(plan, default_language())
 
 
 def spent(store: Store) -> tuple[float, float]:
@@ -74,6 +85,8 @@ def render_status(data: dict) -> str:
             lines.append(f"  {s['name']:<16} {s['state']} ({s['groups']} groups)")
         else:
             parts = [f"{s[k]:,} {k}" for k in (*STATES, "pending") if s[k] or k in ("done", "pending")]
+            if "children" in s:
+                parts.append(f"{s['children']:,} child units")
             if "requests" in s:
                 parts.append(f"{s['requests']:,} requests ({s['in_flight']:,} at the provider, {s['retried']:,} retried)")
             lines.append(f"  {s['name']:<16} " + ", ".join(parts))

@@ -2,7 +2,8 @@
 
 Tables:
 - ``meta``      key → value (the plan's hash, the run's state, times);
-- ``units``     the selected units: position in the unit space and id;
+- ``units``     the selected units: position in the unit space and id; a fan-out's child
+                units also their ``origin`` (the fan-out) and ``parent`` (its position);
 - ``results``   one row per (step, unit): state done | failed | skipped |
                 blocked, the output (JSON), the reason of a failure;
 - ``groups``    one row per (aggregate step, group): the metrics (JSON);
@@ -28,7 +29,8 @@ SCHEMA_VERSION = 1
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS units (pos INTEGER PRIMARY KEY, idx INTEGER NOT NULL, id TEXT NOT NULL UNIQUE);
+CREATE TABLE IF NOT EXISTS units (pos INTEGER PRIMARY KEY, idx INTEGER NOT NULL, id TEXT NOT NULL UNIQUE,
+    origin TEXT NOT NULL DEFAULT '', parent INTEGER);
 CREATE TABLE IF NOT EXISTS results (
     step TEXT NOT NULL, unit INTEGER NOT NULL, state TEXT NOT NULL, output TEXT, reason TEXT,
     PRIMARY KEY (step, unit)) WITHOUT ROWID;
@@ -87,6 +89,7 @@ class Store:
                 self.db.execute("PRAGMA journal_mode=WAL")
                 self.db.execute("PRAGMA synchronous=NORMAL")  # WAL + NORMAL: a commit survives a process kill
                 self.db.executescript(_SCHEMA)
+                self._add_lineage()
         except BaseException:
             self.db.close()
             raise
@@ -103,6 +106,17 @@ class Store:
             raise StoreError(f"it is run store version {found}{f' (written by octoc {made_by})' if made_by else ''}; "
                              f"this octoc ({_octoc_version()}) reads version {SCHEMA_VERSION}. Read or resume it "
                              "with the octoc that created it, or start the run again with this one")
+
+    def _add_lineage(self) -> None:
+        """A store made before fan-out has units without `origin` and `parent`: add them (each unit is then the
+        run's own). Child units of a fan-out are found by their origin (runtime/scopes.py), through an index
+        that leaves out the run's own units, so a run without fan-out pays nothing for it."""
+        columns = {row[1] for row in self.db.execute("PRAGMA table_info(units)")}
+        if "origin" not in columns:
+            self.db.execute("ALTER TABLE units ADD COLUMN origin TEXT NOT NULL DEFAULT ''")
+        if "parent" not in columns:
+            self.db.execute("ALTER TABLE units ADD COLUMN parent INTEGER")
+        self.db.execute("CREATE INDEX IF NOT EXISTS units_by_origin ON units(origin, pos) WHERE origin > ''")
 
     def has_table(self, name: str) -> bool:
         return self.db.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (name,)).fetchone() is not None
