@@ -61,6 +61,28 @@ def test_octoc_check_all_examples_json_has_no_diagnostics():
     assert report["diagnostics"] == []
 
 
+def test_idea_stories_plans_its_children_and_runs_to_the_end(tmp_path, capsys):
+    """The two-stage fan-out: 4 topics × 3 to 5 ideas is 16 stories expected, 20 at worst; the run writes one
+    story per idea the emulator suggested, grouped back by topic."""
+    from octo.cli.main import main
+
+    path = ROOT / "examples" / "idea_stories.octo"
+    plan = json.loads(_octoc("plan", str(path.relative_to(ROOT)), "--format", "json").stdout)["plan"]
+    steps = {s["name"]: s for s in plan["steps"]}
+    assert steps["idea"]["fanout"]["children"] == {"expected": 16, "worst": 20}
+    assert steps["story"]["scope"] == "idea" and steps["story"]["units"] == {"count": 16, "exact": False, "worst": 20}
+    assert main(["run", str(path), "--provider", "emulator", "--run-dir", str(tmp_path / "run")]) == 0
+    capsys.readouterr()
+    assert main(["report", str(tmp_path / "run"), "--format", "json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    fanout = report["fanouts"][0]
+    assert report["states"] == {"done": 4, "failed": 0, "pending": 0}
+    assert 12 <= fanout["children"] <= 20 and fanout["states"]["done"] == fanout["children"]
+    groups = report["aggregates"][0]["groups"]
+    assert len(groups) == 4 and sum(g["metrics"]["stories"] for g in groups) == fanout["children"]
+    assert all(3 <= g["metrics"]["stories"] <= 5 for g in groups)
+
+
 def test_model_comparison_plans_each_model_and_runs_to_the_end(tmp_path, capsys):
     """The A/B evaluation: two models of two providers in ONE generate step, 8 questions each; the run sends one
     batch per model, answers each unit with its own contender's model, and the report compares the two."""
