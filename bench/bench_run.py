@@ -9,9 +9,10 @@
 (b) A 1,000,000-unit `compute` pipeline: peak RSS (target < 1 GiB) and units
     per second.
 (c) A provider step on the emulator (`--provider emulator`, in process, over
-    HTTP through the real SDKs): 2 × N units, batch mode, first with one fixed
-    model, then with a model per unit (two models of two providers), requests
-    per second. The provider path's speed, before and after a change.
+    HTTP through the real SDKs): 2 × N units, batch mode, with one fixed model,
+    with a model per unit (two OpenAI models), and with a model per unit of two
+    providers (which also imports a second SDK); units per second. The provider
+    path's speed, before and after a change.
 
     python bench/bench_run.py [--walks N] [--units N] [--requests N] [--only walks|units|provider] [--rounds K]
 """
@@ -68,7 +69,7 @@ seed: 1
 data:
   contenders:
     - {{id: mini, model: "openai:gpt-4.1-mini"}}
-    - {{id: haiku, model: "anthropic:claude-haiku-4-5"}}
+    - {{id: big, model: "{other}"}}
 units: {{for: {{contender: contenders}}, repeat: {n}}}
 steps:
   answer:
@@ -168,11 +169,15 @@ def main() -> None:
 def provider_bench(n: int) -> None:
     """(c): one fixed model, then a model per unit; each in a fresh process (no warm caches shared)."""
     print(f"(c) a generate step on the emulator, {2 * n:,} units (batch mode)")
-    for label, model in (("one model", '"openai:gpt-4.1-mini"'), ("a model per unit", "unit.contender.model")):
+    cases = (("one model", '"openai:gpt-4.1-mini"', "openai:gpt-4.1"),
+             ("a model per unit", "unit.contender.model", "openai:gpt-4.1"),
+             ("two providers", "unit.contender.model", "anthropic:claude-haiku-4-5"))
+    for label, model, other in cases:
         code = (f"import sys, io, contextlib; sys.path.insert(0, {str(Path(__file__).parent)!r})\n"
                 f"import tempfile\nfrom pathlib import Path\nfrom bench_run import octoc_run, PROVIDER\n"
                 f"with tempfile.TemporaryDirectory() as tmp, contextlib.redirect_stdout(io.StringIO()):\n"
-                f"    t = octoc_run(PROVIDER.format(n={n}, model={model!r}), Path(tmp), 'p', '--provider', 'emulator')\n"
+                f"    t = octoc_run(PROVIDER.format(n={n}, model={model!r}, other={other!r}), Path(tmp), 'p', "
+                f"'--provider', 'emulator')\n"
                 f"print(t)\n")
         out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
         if out.returncode != 0:
