@@ -25,6 +25,7 @@ import sqlite3
 import time
 from dataclasses import dataclass
 
+from .loops import SCHEMA as LOOPS_SCHEMA
 from .store import Store
 
 _SCHEMA = """
@@ -62,7 +63,7 @@ class Ledger:
     def __init__(self, store: Store):
         self.store = store
         self.db = store.db
-        self.db.executescript(_SCHEMA)
+        self.db.executescript(_SCHEMA + LOOPS_SCHEMA)  # the loops' table too: a run's tables are all made at creation
 
     # --- attempts ------------------------------------------------------------------------
 

@@ -37,7 +37,7 @@ import sqlite3
 from .crashpoints import crashpoint
 from .encoding import decode_output
 
-_SCHEMA = """
+SCHEMA = """
 CREATE TABLE IF NOT EXISTS reruns (
     step TEXT NOT NULL, unit INTEGER NOT NULL, round INTEGER NOT NULL, feedback TEXT, loop TEXT NOT NULL,
     PRIMARY KEY (step, unit, round)) WITHOUT ROWID;
@@ -50,7 +50,8 @@ class RunLoops:
     def __init__(self, plan, store):
         self.store = store
         self.db = store.db
-        self.db.executescript(_SCHEMA)
+        if plan.data["loops"]:  # made with the ledger's tables when the run is created (runtime/rundir.py)
+            self.db.executescript(SCHEMA)
         steps = {s["name"]: s for s in plan.steps}
         self.by_verdict = {entry["verdict"]: entry for entry in plan.data["loops"]}
         self.local_verdicts = {v for v in self.by_verdict if steps[v]["runs"] == "local"}
