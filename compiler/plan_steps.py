@@ -100,8 +100,10 @@ def _provider_fields(ctx: PlanContext, step: Step, row: dict, units: list[dict])
         price = price_of(model, ctx.prices)
         estimate, notes = _estimate(ctx, step, cfg, count, tries, models.units[model], price)
         row["notes"] += [note for note in dict.fromkeys(notes) if note not in row["notes"]]
-        per_model.append({"model": model, "units": {"count": count, "exact": row["units"]["exact"]},
-                          "price_known": price is not None, "estimate": estimate})
+        shares = {"count": count, "exact": row["units"]["exact"]}
+        if "worst" in row["units"]:  # in a fan-out, estimated again with the worst count (compiler/fanouts.py)
+            shares["worst"] = count
+        per_model.append({"model": model, "units": shares, "price_known": price is not None, "estimate": estimate})
     return {"model": models.model, "model_from": models.model_from, "model_map": models.model_map,
             "models": models.models, "mode": mode, "retries": retries,
             "tries_per_unit": {"expected": round(tries.expected, 3), "worst": tries.worst},
