@@ -196,11 +196,11 @@ def _line_with(text: str, needle: str) -> str:
 
 
 def _unaccounted(run_dir: Path) -> list[str]:
-    """Per-unit steps some unit has no state for; aggregates not computed."""
+    """Per-unit steps some unit they run over has no state for; aggregates not computed. A step runs over the units
+    of its scope: the run's own, or a fan-out's children (docs/language.md, fanout)."""
     plan = json.loads((run_dir / "plan.json").read_text())
     db = sqlite3.connect(f"file:{run_dir / 'run.db'}?mode=ro", uri=True)
     try:
-        units = db.execute("SELECT count(*) FROM units").fetchone()[0]
         meta = dict(db.execute("SELECT key, value FROM meta").fetchall())
         missing = []
         for step in plan["steps"]:
@@ -208,8 +208,10 @@ def _unaccounted(run_dir: Path) -> list[str]:
                 if not meta.get(f"aggregated:{step['name']}"):
                     missing.append(f"aggregate '{step['name']}' was not computed")
                 continue
-            have = db.execute("SELECT count(*) FROM results WHERE step = ? AND state IN "
-                              "('done', 'failed', 'skipped', 'blocked')", (step["name"],)).fetchone()[0]
+            units = db.execute("SELECT count(*) FROM units WHERE origin = ?", (step["scope"],)).fetchone()[0]
+            have = db.execute("SELECT count(*) FROM results r JOIN units u ON u.pos = r.unit WHERE r.step = ? AND "
+                              "u.origin = ? AND r.state IN ('done', 'failed', 'skipped', 'blocked')",
+                              (step["name"], step["scope"])).fetchone()[0]
             if have != units:
                 missing.append(f"step '{step['name']}': {units - have} of {units} units have no state")
         if meta.get("state") != "done":
