@@ -84,7 +84,7 @@ steps:
   polish:
     generate:
       model: openai:gpt-4.1-mini
-      prompt: "Polish: {{ draft.s }}"
+      prompt: "Polish{% if feedback %} again{% endif %}: {{ draft.s }}"
       output: {s: str}
     retries: 1
   stats:
@@ -113,7 +113,7 @@ def loop_answers(request, nth):
     if p.startswith("Write about"):
         return {"s": LONG if "Rejected: too short" in p else "short"}
     if p.startswith("Polish"):
-        return {"s": p.split("Polish: ")[1].split("\n")[0].upper()} if "could not be used" in p else "{not json"
+        return {"s": p.split(": ", 1)[1].split("\n")[0].upper()} if "could not be used" in p else "{not json"
     return {"ok": "SHORT" not in p, "reason": "too short"}
 
 
@@ -134,6 +134,8 @@ def test_a_failed_verdict_re_runs_its_whole_loop_and_steps_outside_wait_for_the_
         assert "Rejected: too short" in draft[1][3] and "Rejected" not in draft[0][3]
         # polish's tries are counted per round: two in each, its `retries: 1` applying to each round
         assert [(r, t) for r, t, _, _ in polish] == [(1, 1), (1, 2), (2, 1), (2, 2)]
+        # `feedback` is bound in every provider step of the body, not only in the judged one
+        assert [prompt.startswith("Polish again:") for _, _, _, prompt in polish] == [False, False, True, True]
         assert [(r, v) for r, _, v, _ in review] == [(1, "sent 'draft' back for round 2"), (2, "done")]
     reruns = query(run_dir, "SELECT step, round, feedback, loop FROM reruns WHERE unit = 0 ORDER BY step")
     assert reruns == [(step, 2, json.dumps({"ok": False, "reason": "too short"}), "draft")
@@ -228,6 +230,56 @@ def test_an_inner_loop_runs_inside_its_outer_loop_and_starts_again_in_each_outer
         # starts again in the outer loop's second round), and the judge sends it back with its outline
         assert [(r, "Fix: too short" in prompt, prompt.split("Draft from ")[1][:2]) for r, _, _, prompt in drafts] == \
             [(1, False, "v1"), (2, True, "v1"), (3, False, "v2"), (4, True, "v2")]
+
+
+TWO_VERDICTS_ONE_STEP = """octo: 1
+name: two
+units:
+  repeat: 2
+steps:
+  draft:
+    generate:
+      model: openai:gpt-4.1-mini
+      prompt: "Draft {{ unit.repeat }}.{% if feedback %} Again: {{ feedback.message }}{% endif %}"
+      output: {s: str}
+  review:
+    judge:
+      of: draft
+      model: openai:gpt-4.1-mini
+      prompt: "Review: {{ draft.s }}"
+      output: {ok: bool}
+      pass: ok
+      attempts: 3
+  long_enough:
+    gate:
+      of: draft
+      pass: len(draft.s) > 5
+      message: too short
+      attempts: 2
+  after:
+    compute:
+      s: draft.s
+"""
+
+
+def test_two_verdicts_of_one_step_form_one_loop_and_an_answer_for_a_withdrawn_round_is_discarded(tmp_path):
+    """The gate sends `draft` back while the judge's request on the first draft is at the provider (a batch):
+    that answer comes back for a round that no longer exists, is paid for, and is settled as stale."""
+    answers = lambda request, nth: ({"ok": True} if request.prompt.startswith("Review")
+                                    else {"s": "a long draft" if "Again" in request.prompt else "tiny"})
+    out, run_dir, _ = run(tmp_path, TWO_VERDICTS_ONE_STEP, answers, "--mode", "batch", "--poll-interval", "0")
+    assert out.returncode == 0, out.stdout + out.stderr
+    for unit in ("r0", "r1"):
+        reviews = attempts(run_dir, "review")[unit]
+        assert [(r, v) for r, _, v, _ in reviews] == [
+            (1, "stale: answered for round 1, after 'review' was sent back"), (2, "done")]
+        assert "tiny" in reviews[0][3] and "a long draft" in reviews[1][3]
+    assert {u: r[1]["s"] for u, r in stored(run_dir, "after").items()} == {"r0": "a long draft", "r1": "a long draft"}
+    assert {u: (r[1]["passed"], r[1]["message"]) for u, r in stored(run_dir, "long_enough").items()} == \
+        {"r0": (True, None), "r1": (True, None)}
+    # one loop (of `draft`), sent back once per unit by the gate: a row for each step of the shared body
+    assert query(run_dir, "SELECT step, round, loop FROM reruns WHERE unit = 0 ORDER BY step") == \
+        [("draft", 2, "draft"), ("long_enough", 2, "draft"), ("review", 2, "draft")]
 
 
 # --- the loops drawn ---------------------------------------------------------------------------
@@ -406,3 +458,19 @@ def test_a_run_that_can_never_go_on_stops_with_the_stuck_steps_and_exit_5(tmp_pa
         assert "'b': 3 units without a result, waiting for 'a' (3 of them)" in err
         assert f"octoc results {run_dir}" in err and "Traceback" not in err
     assert query(run_dir, "SELECT count(*) FROM events WHERE kind = 'stuck'")[0][0] == 2
+
+
+# --- what the checker binds ----------------------------------------------------------------------
+
+def test_feedback_is_bound_in_a_loops_provider_steps_only_and_typed_from_its_verdicts(check_text):
+    program = LOOP.replace("  after:\n", """  outside:
+    generate:
+      model: openai:gpt-4.1-mini
+      prompt: "{{ stats.chars }}{% if feedback %}{{ feedback.reason }}{% endif %}"
+  after:
+""")
+    diags = check_text(program)
+    line = program[:program.rindex("feedback.reason")].count("\n") + 1  # `outside`'s prompt, outside every loop
+    assert {(d.code, d.span.line) for d in diags} == {("E0202", line)}
+    gate = GATE.replace("{{ feedback.message }}", "{{ feedback.message | upper }}{{ feedback.reason }}")
+    assert [(d.code, "has no field" in d.message or "reason" in d.message) for d in check_text(gate)] == [("E0203", True)]
