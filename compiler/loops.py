@@ -61,9 +61,6 @@ class Loops:
         """The loops whose body holds ``step``, outermost first."""
         return sorted((loop for loop in self.loops if step in loop.body), key=lambda loop: -len(loop.body))
 
-    def loop_of(self, verdict: str) -> Loop | None:
-        return next((loop for loop in self.loops if verdict in loop.verdicts), None)
-
 
 def verdict_target(program: Program, language, name: str) -> str | None:
     """The step a verdict step may send back, when that is a provider step other than itself (else None)."""
