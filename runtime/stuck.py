@@ -11,6 +11,8 @@ its waiting units lack.
 
 from __future__ import annotations
 
+from .scopes import ancestor_sql
+
 OPEN = ("queued", "sent", "answered")
 
 
@@ -35,12 +37,16 @@ def _line(engine, step: dict) -> str:
     if not engine.language.kinds[step["kind"]].per_unit:
         unfinished = [w for w in waits if engine._incomplete(w)]
         return f"'{name}' (an aggregate) waits for " + (_names(unfinished) if unfinished else "nothing, yet did not run")
-    missing = "NOT EXISTS (SELECT 1 FROM results r WHERE r.step = ? AND r.unit = u.pos)"
-    db = engine.store.db
-    pending = db.execute(f"SELECT count(*) FROM units u WHERE {missing}", (name,)).fetchone()[0]
+    scopes, db = engine.scopes, engine.store.db
+    scope = scopes.scope[name]  # its units: the run's, or a fan-out's children (runtime/scopes.py)
+    units = f"SELECT count(*) FROM units u WHERE NOT EXISTS (SELECT 1 FROM results r WHERE r.step = ? AND r.unit = u.pos)" \
+            f"{scopes.units_filter(engine.store, scope)}"
+    pending = db.execute(units, (name,)).fetchone()[0]
     lacking = []
-    for w in waits:
-        n = db.execute(f"SELECT count(*) FROM units u WHERE {missing} AND {missing}", (name, w)).fetchone()[0]
+    for w in waits:  # each found where it is stored for the unit: the unit itself, or an ancestor
+        at = ancestor_sql(scopes.hops(scope, w)) if scopes.active else "u.pos"
+        n = db.execute(f"{units} AND NOT EXISTS (SELECT 1 FROM results d WHERE d.step = ? AND d.unit = {at})",
+                       (name, w)).fetchone()[0]
         if n:
             lacking.append(f"'{w}' ({n:,} of them)")
     what = "waiting for " + ", ".join(lacking) if lacking else "none of them waiting for another step"
