@@ -19,8 +19,8 @@ import statistics
 import sys
 import time
 
-from octo.compiler.check import check_source
-from octo.compiler.source import Source
+from octo.compiler.base.source import Source
+from octo.compiler.frontend.check import check_source
 from octo.stdlib import default_language
 
 SIZES = (1000, 2000, 4000)

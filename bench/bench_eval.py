@@ -11,11 +11,11 @@ import random
 import sys
 import time
 
-from octo.compiler.codegen import compile_expression
-from octo.compiler.diagnostics import Reporter
-from octo.compiler.exprparse import Origin, parse_expression
-from octo.compiler.source import Source, Span
-from octo.compiler.yamlnodes import YScalar
+from octo.compiler.base.diagnostics import Reporter
+from octo.compiler.base.source import Source, Span
+from octo.compiler.base.yamlnodes import YScalar
+from octo.compiler.expressions.codegen import compile_expression
+from octo.compiler.expressions.exprparse import Origin, parse_expression
 from octo.stdlib.builtins import FUNCTIONS
 
 TEXT = "position + choice([-1, 1])"

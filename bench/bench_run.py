@@ -81,7 +81,7 @@ steps:
 
 
 def python_walks(n: int) -> float:
-    from octo.compiler.evalsupport import unit_stream
+    from octo.compiler.expressions.evalsupport import unit_stream
 
     t = time.perf_counter()
     ships = total_steps = 0

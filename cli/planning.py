@@ -8,12 +8,12 @@ import os
 import stat
 import sys
 
-from octo.compiler.check import check_file
-from octo.compiler.codes import REGISTRY, Severity
-from octo.compiler.diagnostics import Reporter
-from octo.compiler.planner import build_plan
-from octo.compiler.plan_render import render_dot, render_mermaid, render_plan
-from octo.compiler.render import render_summary, render_text, report_json
+from octo.compiler.base.codes import REGISTRY, Severity
+from octo.compiler.base.diagnostics import Reporter
+from octo.compiler.base.render import render_summary, render_text, report_json
+from octo.compiler.frontend.check import check_file
+from octo.compiler.planning.plan_render import render_dot, render_mermaid, render_plan
+from octo.compiler.planning.planner import build_plan
 from octo.stdlib import default_language
 
 

@@ -43,9 +43,9 @@ class _StopFlag:
 def run_file(path: str, run_dir: str | None, colour: bool, settings: dict | None = None,
              provider: str | None = None) -> int:
     from octo.cli.planning import _print_diagnostics
-    from octo.compiler.check import check_file
-    from octo.compiler.diagnostics import Reporter
-    from octo.compiler.planner import build_plan
+    from octo.compiler.base.diagnostics import Reporter
+    from octo.compiler.frontend.check import check_file
+    from octo.compiler.planning.planner import build_plan
     from octo.runtime.rundir import default_run_dir, snapshot_targets
     from octo.runtime.session import check_keys
     from octo.stdlib import default_language

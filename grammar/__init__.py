@@ -1,7 +1,7 @@
 """The .octo grammars (``*.lark``) and a cached loader for their parsers.
 
 This package owns the grammar text only; turning parse trees into AST nodes and
-errors into diagnostics is the compiler's job (``octo.compiler.exprparse``).
+errors into diagnostics is the compiler's job (``octo.compiler.expressions.exprparse``).
 """
 
 from __future__ import annotations

@@ -16,8 +16,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
-from octo.compiler.codegen import EvalError
-from octo.compiler.evalsupport import unit_stream
+from octo.compiler.expressions.codegen import EvalError
+from octo.compiler.expressions.evalsupport import unit_stream
 from octo.stdlib import default_language
 from octo.stdlib.execution import compiled
 
@@ -57,7 +57,8 @@ class Engine:
         self.seed = self.plan.data["pipeline"]["seed"]
         self.steps = {s["name"]: s for s in self.plan.steps}
         self.run_tag = self.store.get("tag") or "run"
-        self.deps = {s["name"]: s["waits_for"] for s in self.plan.steps}  # reads + final verdicts (compiler/loops.py)
+        # reads + final verdicts (compiler/frontend/loops.py)
+        self.deps = {s["name"]: s["waits_for"] for s in self.plan.steps}
         self.loops = RunLoops(self.plan, self.store)
         self.scopes = Scopes(self.plan, self.language)  # which units each step runs over (fan-out)
         self._executors: dict[str, object] = {}

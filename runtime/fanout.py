@@ -20,8 +20,8 @@ from __future__ import annotations
 import hashlib
 import json
 
-from octo.compiler.codegen import EvalError
-from octo.compiler.unitspace import MAX_ID
+from octo.compiler.expressions.codegen import EvalError
+from octo.compiler.frontend.unitspace import MAX_ID
 from octo.stdlib.execution import compiled
 
 from .crashpoints import crashpoint

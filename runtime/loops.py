@@ -1,6 +1,6 @@
 """Retry loops at run time: rounds, feedback, and sending a loop's body back for a unit.
 
-The Plan's `loops` (compiler/loops.py) name, per verdict step (a `judge` on the
+The Plan's `loops` (compiler/frontend/loops.py) name, per verdict step (a `judge` on the
 provider side, a `gate` computed locally), the step it may send back and the
 loop's body: every step on a path from that step to the verdict. A failed
 verdict with rounds left sends the body back for the unit in one transaction:

@@ -26,7 +26,7 @@ import threading
 import time
 from concurrent.futures import Future, ProcessPoolExecutor
 
-from octo.compiler.ir import Plan
+from octo.compiler.planning.ir import Plan
 
 from .unitwork import ResultRow, StoredResult, Unit, UnitWork
 

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 import jsonschema
 
-from octo.compiler.codegen import EvalError
+from octo.compiler.expressions.codegen import EvalError
 from octo.stdlib.execution import compiled
 
 from .templating import TemplateFailure, UnitTemplate, message_template, rule_message, unrendered_message

@@ -96,7 +96,7 @@ def _export_columns(plan):
 
 
 def _safe(expr, env):
-    from octo.compiler.codegen import EvalError
+    from octo.compiler.expressions.codegen import EvalError
 
     try:
         return expr.evaluate(env)

@@ -24,7 +24,7 @@ import time
 from pathlib import Path, PurePath
 from typing import Callable
 
-from octo.compiler.ir import PLAN_VERSION, Plan, PlanFormatError
+from octo.compiler.planning.ir import PLAN_VERSION, Plan, PlanFormatError
 
 from .crashpoints import crashpoint
 from .store import SCHEMA_VERSION, Store, StoreError

@@ -1,7 +1,7 @@
 """Which units each step runs over, and where a unit finds what its upstream steps stored for it.
 
 The Plan gives every step a ``scope``: "" for the run's own units, or the name of the fan-out
-whose child units it runs over (compiler/fanouts.py). A fan-out's output is stored in its
+whose child units it runs over (compiler/frontend/fanouts.py). A fan-out's output is stored in its
 children; any other step's in the units it runs over. A child unit reads a step of an enclosing
 scope at its ancestor in that scope — its parent, its parent's parent — so a parent's outputs are
 stored once and every child sees them as its own, whenever they were computed.

@@ -14,8 +14,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from octo.compiler.codegen import EvalError
-from octo.compiler.templates import make_environment
+from octo.compiler.expressions.codegen import EvalError
+from octo.compiler.expressions.templates import make_environment
 
 _ENV = make_environment()
 _FILENAME = "<template>"  # what Jinja names the frames of a template made from a string

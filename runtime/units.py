@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Iterator
 
-from octo.compiler.evalsupport import unit_stream  # noqa: F401  (re-exported for the engine)
-from octo.compiler.ir import Plan
-from octo.compiler.unitspace import Selection, TableSpace, UnitSpace, row_key
+from octo.compiler.expressions.evalsupport import unit_stream  # noqa: F401  (re-exported for the engine)
+from octo.compiler.frontend.unitspace import Selection, TableSpace, UnitSpace, row_key
+from octo.compiler.planning.ir import Plan
 from octo.stdlib import default_language
 from octo.stdlib.execution import compiled
 

@@ -16,10 +16,10 @@ from __future__ import annotations
 
 from typing import Any, Callable
 
-from octo.compiler.codegen import EvalError
-from octo.compiler.cpuclock import CLOCK
-from octo.compiler.evalsupport import unit_stream
-from octo.compiler.ir import Plan
+from octo.compiler.expressions.codegen import EvalError
+from octo.compiler.expressions.cpuclock import CLOCK
+from octo.compiler.expressions.evalsupport import unit_stream
+from octo.compiler.planning.ir import Plan
 from octo.stdlib import default_language
 from octo.stdlib.execution import compiled
 

@@ -10,7 +10,7 @@ import functools
 import json
 from importlib import resources
 
-from octo.compiler.language import Language
+from octo.compiler.frontend.language import Language
 
 from . import aggregate, compute, fanout, gate, generate, judge, simulate
 from .builtins import FUNCTIONS

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from octo.compiler import ast
-from octo.compiler.kinds import StepContext, StepKind, expr_ir, named_ir
-from octo.compiler.language import EXPR
-from octo.compiler.program import Step
-from octo.compiler.scope import Binding
-from octo.compiler.typecheck import dotted
-from octo.compiler.types import ANY, RecordT, Type, record, strip
-from octo.compiler.yamlnodes import YMap, YSeq
+from octo.compiler.base.yamlnodes import YMap, YSeq
+from octo.compiler.expressions import ast
+from octo.compiler.expressions.scope import Binding
+from octo.compiler.expressions.typecheck import dotted
+from octo.compiler.expressions.types import ANY, RecordT, Type, record, strip
+from octo.compiler.frontend.kinds import StepContext, StepKind, expr_ir, named_ir
+from octo.compiler.frontend.language import EXPR
+from octo.compiler.frontend.program import Step
 
 
 @dataclass

@@ -22,12 +22,12 @@ import dataclasses
 import json
 from typing import Any, Callable
 
-from octo.compiler import ast
-from octo.compiler.astjson import from_record
-from octo.compiler.codegen import EvalError, compile_expression
-from octo.compiler.evalmessages import plain_failure
-from octo.compiler.graph import free_names
-from octo.compiler.typecheck import dotted
+from octo.compiler.expressions import ast
+from octo.compiler.expressions.ast import free_names
+from octo.compiler.expressions.astjson import from_record
+from octo.compiler.expressions.codegen import EvalError, compile_expression
+from octo.compiler.expressions.evalmessages import plain_failure
+from octo.compiler.expressions.typecheck import dotted
 
 
 _SCALARS = frozenset({str, int, bool, type(None)})  # not float: 0.0 == -0.0 as keys, not as JSON

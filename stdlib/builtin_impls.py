@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 
-from octo.compiler.codegen import MAX_ITEMS, EvalError, describe, ordered, value_size
+from octo.compiler.expressions.codegen import MAX_ITEMS, EvalError, describe, ordered, value_size
 
 
 # --- implementations ----------------------------------------------------------------------

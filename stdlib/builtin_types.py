@@ -6,9 +6,9 @@ from __future__ import annotations
 import math
 from typing import Callable, Sequence
 
-from octo.compiler.functions import ArgError, Function
-from octo.compiler.types import (ANY, BOOL, FLOAT, INT, STR, EnumT, ListT, RecordT, SetT, Type, elem_of,
-                                 is_any, is_bool, is_number, is_str, join, record, strip)
+from octo.compiler.expressions.functions import ArgError, Function
+from octo.compiler.expressions.types import (ANY, BOOL, FLOAT, INT, STR, EnumT, ListT, RecordT, SetT, Type, elem_of,
+                                             is_any, is_bool, is_number, is_str, join, record, strip)
 
 Typer = Callable[[Sequence[Type]], Type]
 

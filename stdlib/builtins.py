@@ -1,13 +1,13 @@
 """The expression language's built-in functions: arity, typing rules, implementations.
 
 Each function is declared once here; the checker types calls with these rules
-(``octo.compiler.functions``), and compiled expressions (``octo.compiler.codegen``)
+(``octo.compiler.expressions.functions``), and compiled expressions (``octo.compiler.expressions.codegen``)
 call the same table's implementations.
 """
 
 from __future__ import annotations
 
-from octo.compiler.functions import Function
+from octo.compiler.expressions.functions import Function
 
 from .builtin_impls import *  # noqa: F401,F403  (impl_*: the implementations)
 from .builtin_impls import _NO  # noqa: F401

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from octo.compiler.kinds import StepContext, StepKind, named_ir
-from octo.compiler.program import Step
-from octo.compiler.scope import Binding
-from octo.compiler.types import ANY, RecordT, Type, record
+from octo.compiler.expressions.scope import Binding
+from octo.compiler.expressions.types import ANY, RecordT, Type, record
+from octo.compiler.frontend.kinds import StepContext, StepKind, named_ir
+from octo.compiler.frontend.program import Step
 
 from .execution import compiled_named
 

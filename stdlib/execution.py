@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any, Callable, Mapping
 
-from octo.compiler.astjson import from_record
-from octo.compiler.codegen import CompiledExpression, compile_expression
+from octo.compiler.expressions.astjson import from_record
+from octo.compiler.expressions.codegen import CompiledExpression, compile_expression
 
 
 def compiled(record: dict | None, functions) -> CompiledExpression | None:

@@ -3,25 +3,25 @@
 The step runs per (parent) unit: `each` gives the list, and the runtime
 (runtime/fanout.py) stores one child unit per item, in the transaction that
 stores the parent's result. Which steps run over the children — the steps
-that read the fan-out — is decided by compiler/fanouts.py.
+that read the fan-out — is decided by compiler/frontend/fanouts.py.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from octo.compiler import ast
-from octo.compiler.codegen import EvalError
-from octo.compiler.evalsupport import ordered
-from octo.compiler.kinds import StepContext, StepKind, expr_ir
-from octo.compiler.language import EXPR
-from octo.compiler.program import Step
-from octo.compiler.types import ANY, INT, STR, ListT, RecordT, SetT, is_any, record, strip
-from octo.compiler.yamlnodes import YMap, YScalar
+from octo.compiler.base.yamlnodes import YMap, YScalar
+from octo.compiler.expressions import ast
+from octo.compiler.expressions.codegen import EvalError
+from octo.compiler.expressions.evalsupport import ordered
+from octo.compiler.expressions.types import ANY, INT, STR, ListT, RecordT, SetT, is_any, record, strip
+from octo.compiler.frontend.kinds import StepContext, StepKind, expr_ir
+from octo.compiler.frontend.language import EXPR
+from octo.compiler.frontend.program import Step
 
 from .execution import compiled
 
-MAX_CHILDREN = 1_000_000  # the longest list an expression may build (compiler/evalsupport.py MAX_ITEMS)
+MAX_CHILDREN = 1_000_000  # the longest list an expression may build (compiler/expressions/evalsupport.py MAX_ITEMS)
 
 
 @dataclass

@@ -13,12 +13,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from octo.compiler.codegen import EvalError
-from octo.compiler.kinds import StepContext, StepKind, expr_ir, template_ir
-from octo.compiler.language import EXPR, TEMPLATE
-from octo.compiler.program import Step
-from octo.compiler.types import BOOL, STR, RecordT, Type, optional, record
-from octo.compiler.yamlnodes import YMap, YScalar
+from octo.compiler.base.yamlnodes import YMap, YScalar
+from octo.compiler.expressions.codegen import EvalError
+from octo.compiler.expressions.types import BOOL, STR, RecordT, Type, optional, record
+from octo.compiler.frontend.kinds import StepContext, StepKind, expr_ir, template_ir
+from octo.compiler.frontend.language import EXPR, TEMPLATE
+from octo.compiler.frontend.program import Step
 
 from .execution import compiled
 from .judge import check_target

@@ -8,14 +8,14 @@ from pathlib import Path
 
 import jsonschema
 
-from octo.compiler.datapath import DataPathError, read_data_file
-from octo.compiler.kinds import StepContext, StepKind, template_ir
-from octo.compiler.loader import MAX_YAML_DEPTH
-from octo.compiler.language import MAX_OUTPUT_TOKENS, TEMPLATE
-from octo.compiler.program import Step
-from octo.compiler.types import (ANY, BOOL, FLOAT, INT, MAX_LIST_ITEMS, STR, EnumT, ListT, RecordT, Type, optional,
-                                 record)
-from octo.compiler.yamlnodes import YMap, YScalar
+from octo.compiler.base.yamlnodes import YMap, YScalar
+from octo.compiler.expressions.types import (ANY, BOOL, FLOAT, INT, MAX_LIST_ITEMS, STR, EnumT, ListT, RecordT, Type,
+                                             optional, record)
+from octo.compiler.frontend.datapath import DataPathError, read_data_file
+from octo.compiler.frontend.kinds import StepContext, StepKind, template_ir
+from octo.compiler.frontend.language import MAX_OUTPUT_TOKENS, TEMPLATE
+from octo.compiler.frontend.loader import MAX_YAML_DEPTH
+from octo.compiler.frontend.program import Step
 
 TEXT_OUTPUT = "text"  # the single output of a step without `output:`
 

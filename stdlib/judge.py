@@ -5,13 +5,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from octo.compiler.kinds import StepContext, StepKind, expr_ir
-from octo.compiler.language import EXPR, TEMPLATE
-from octo.compiler.program import Step
-from octo.compiler.scope import Binding
-from octo.compiler.suggest import did_you_mean
-from octo.compiler.types import BOOL, RecordT
-from octo.compiler.yamlnodes import YMap, YScalar
+from octo.compiler.base.suggest import did_you_mean
+from octo.compiler.base.yamlnodes import YMap, YScalar
+from octo.compiler.expressions.scope import Binding
+from octo.compiler.expressions.types import BOOL, RecordT
+from octo.compiler.frontend.kinds import StepContext, StepKind, expr_ir
+from octo.compiler.frontend.language import EXPR, TEMPLATE
+from octo.compiler.frontend.program import Step
 
 from .generate import PROVIDER_SETTINGS, declare_output, provider_config
 
@@ -31,7 +31,7 @@ class JudgeConfig:
 class Judge(StepKind):
     name = "judge"
     runs = "provider"
-    verdict = True  # a failed `pass` sends its loop back (compiler/loops.py, runtime/loops.py)
+    verdict = True  # a failed `pass` sends its loop back (compiler/frontend/loops.py, runtime/loops.py)
     summary = "An LLM verdict on an upstream provider step (of); a failed pass re-runs that step, up to attempts."
     settings = frozenset({"model", "mode", "output", "retries"})
     config_schema = {

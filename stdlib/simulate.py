@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from octo.compiler.diagnostics import Reporter
-from octo.compiler.kinds import StepContext, StepKind, expr_ir, named_ir
-from octo.compiler.language import EXPR
-from octo.compiler.program import Step
-from octo.compiler.scope import Binding
-from octo.compiler.types import RecordT, Type, is_any, join, record, strip
-from octo.compiler.yamlnodes import YScalar
+from octo.compiler.base.diagnostics import Reporter
+from octo.compiler.base.yamlnodes import YScalar
+from octo.compiler.expressions.scope import Binding
+from octo.compiler.expressions.types import RecordT, Type, is_any, join, record, strip
+from octo.compiler.frontend.kinds import StepContext, StepKind, expr_ir, named_ir
+from octo.compiler.frontend.language import EXPR
+from octo.compiler.frontend.program import Step
 
 DEFAULT_MAX_ITERATIONS = 100_000
 # At a microsecond or more per iteration, a loop this long takes minutes per unit; the bound keeps
@@ -80,8 +80,8 @@ class Simulate(StepKind):
 
     def executor(self, config: dict, functions):
         """(env, rng) → outputs: the whole loop as one compiled function, one random stream for all of it."""
-        from octo.compiler.astjson import from_record
-        from octo.compiler.loopgen import compile_simulation
+        from octo.compiler.expressions.astjson import from_record
+        from octo.compiler.expressions.loopgen import compile_simulation
 
         def pairs(items):
             return [(name, from_record(record)) for name, record in items] if items is not None else None
@@ -157,7 +157,7 @@ class _Executor:
 
 
 def ctx_any() -> Type:
-    from octo.compiler.types import ANY
+    from octo.compiler.expressions.types import ANY
 
     return ANY
 

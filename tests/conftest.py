@@ -21,8 +21,8 @@ def language():
 @pytest.fixture
 def check_text(language):
     """Check a program given as text; returns the diagnostics."""
-    from octo.compiler.check import check_source
-    from octo.compiler.source import Source
+    from octo.compiler.base.source import Source
+    from octo.compiler.frontend.check import check_source
 
     def run(text: str, path: str = "t.octo"):
         return check_source(Source(path, text), language).diagnostics

@@ -17,19 +17,19 @@ from pathlib import Path
 
 import pytest
 
-from octo.compiler import diskspace
-from octo.compiler.check import check_source
-from octo.compiler.codegen import EvalError
-from octo.compiler.diagnostics import Reporter
-from octo.compiler.exprparse import MAX_EXPRESSION_DEPTH
-from octo.compiler.language import MAX_OUTPUT_TOKENS
-from octo.compiler.loader import ALIAS_BUDGET, MAX_YAML_DEPTH
-from octo.compiler.planner import build_plan
-from octo.compiler.source import Source
-from octo.compiler.templatebounds import (CALL_WORK, MAX_TEMPLATE_CHARS, MAX_TEMPLATE_DIGITS, MAX_TEMPLATE_OUTPUT,
-                                          MAX_TEMPLATE_WORK, TemplateLimitError)
-from octo.compiler.templates import MAX_TEMPLATE_DEPTH, MAX_TEMPLATE_LOOPS, make_environment
-from octo.compiler.unitspace import MAX_UNITS
+from octo.compiler.base.diagnostics import Reporter
+from octo.compiler.base.source import Source
+from octo.compiler.expressions.codegen import EvalError
+from octo.compiler.expressions.exprparse import MAX_EXPRESSION_DEPTH
+from octo.compiler.expressions.templatebounds import (CALL_WORK, MAX_TEMPLATE_CHARS, MAX_TEMPLATE_DIGITS,
+                                                      MAX_TEMPLATE_OUTPUT, MAX_TEMPLATE_WORK, TemplateLimitError)
+from octo.compiler.expressions.templates import MAX_TEMPLATE_DEPTH, MAX_TEMPLATE_LOOPS, make_environment
+from octo.compiler.frontend.check import check_source
+from octo.compiler.frontend.language import MAX_OUTPUT_TOKENS
+from octo.compiler.frontend.loader import ALIAS_BUDGET, MAX_YAML_DEPTH
+from octo.compiler.frontend.unitspace import MAX_UNITS
+from octo.compiler.planning import diskspace
+from octo.compiler.planning.planner import build_plan
 from octo.stdlib import default_language
 from octo.stdlib.execution import compiled
 from octo.stdlib.simulate import MAX_ITERATIONS
@@ -396,7 +396,7 @@ def test_a_schema_file_nested_too_deep_is_a_diagnostic(tmp_path, text):
     (tmp_path / "deep.json").write_text(text)
     path = tmp_path / "s.octo"
     path.write_text(schema_step("deep.json"))
-    from octo.compiler.check import check_file
+    from octo.compiler.frontend.check import check_file
     diagnostics = check_file(str(path), LANGUAGE).diagnostics
     assert codes(diagnostics) == ["E0007"] and "nests more than 100 levels deep" in diagnostics[0].message
     assert diagnostics[0].span.line == 7
@@ -434,7 +434,7 @@ def test_the_plan_shows_a_disk_estimate(tmp_path):
     assert not diagnostics
     expected = 1000 * diskspace.UNIT_ROW_BYTES + 1000 * (diskspace.RESULT_ROW_BYTES + len('{"x": 42}'))
     assert built.data["disk"] == {"estimated_bytes": expected}
-    from octo.compiler.plan_render import render_plan
+    from octo.compiler.planning.plan_render import render_plan
     assert f"Disk: about {diskspace.size_text(expected)} for the run's store (estimate)" in render_plan(built)
 
 

@@ -1,4 +1,4 @@
-"""The expression compiler (octo.compiler.codegen) and the built-in implementations."""
+"""The expression compiler (octo.compiler.expressions.codegen) and the built-in implementations."""
 
 import ast as pyast
 import math
@@ -8,12 +8,12 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from octo.compiler import codegen
-from octo.compiler.codegen import EvalError, compile_expression
-from octo.compiler.diagnostics import Reporter
-from octo.compiler.exprparse import Origin, parse_expression
-from octo.compiler.source import Source, Span
-from octo.compiler.yamlnodes import YScalar
+from octo.compiler.base.diagnostics import Reporter
+from octo.compiler.base.source import Source, Span
+from octo.compiler.base.yamlnodes import YScalar
+from octo.compiler.expressions import codegen
+from octo.compiler.expressions.codegen import EvalError, compile_expression
+from octo.compiler.expressions.exprparse import Origin, parse_expression
 from octo.stdlib.builtins import FUNCTIONS
 
 
@@ -253,7 +253,7 @@ def test_every_builtin_has_an_implementation_except_the_unit_tables():
 
 
 def _calls(text):
-    from octo.compiler import ast
+    from octo.compiler.expressions import ast
 
     return [n for n in ast.walk(parse(text)) if isinstance(n, ast.Call)]
 
@@ -513,7 +513,7 @@ def test_the_generated_source_is_one_function_of_env_and_rng():
 
 def test_compiled_once_evaluated_many_times_without_walking_the_ast(monkeypatch):
     c = compiled("position + choice([-1, 1])")
-    from octo.compiler import ast as octo_ast
+    from octo.compiler.expressions import ast as octo_ast
 
     monkeypatch.setattr(octo_ast, "walk", None)
     monkeypatch.setattr(octo_ast, "children", None)
@@ -529,7 +529,7 @@ def test_compiled_once_evaluated_many_times_without_walking_the_ast(monkeypatch)
 def _example_exprs(language):
     import pathlib
 
-    from octo.compiler.check import check_file
+    from octo.compiler.frontend.check import check_file
 
     for path in sorted((_root() / "examples").glob("*.octo")):
         result = check_file(str(path), language)
@@ -556,7 +556,7 @@ def test_every_expression_of_the_examples_compiles(language):
 
 
 def test_the_drunken_sailor_walks_like_the_theory_says(language):
-    from octo.compiler.check import check_file
+    from octo.compiler.frontend.check import check_file
 
     program = check_file(str(_root() / "examples" / "drunken_sailor.octo"), language).program
     cfg = program.steps["walk"].parsed

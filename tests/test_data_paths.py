@@ -19,10 +19,10 @@ from pathlib import Path
 import pytest
 
 from octo.cli.main import main
-from octo.compiler import datapath
-from octo.compiler.check import check_file
-from octo.compiler.data import DataPathError, read_data_file, resolve_data_path
-from octo.compiler.render import render_text
+from octo.compiler.base.render import render_text
+from octo.compiler.frontend import datapath
+from octo.compiler.frontend.check import check_file
+from octo.compiler.frontend.data import DataPathError, read_data_file, resolve_data_path
 from octo.stdlib import default_language
 
 ROOT = Path(__file__).resolve().parent.parent

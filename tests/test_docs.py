@@ -17,8 +17,8 @@ import re
 
 import pytest
 
-from octo.compiler.check import check_file
-from octo.compiler.codes import REGISTRY, Severity
+from octo.compiler.base.codes import REGISTRY, Severity
+from octo.compiler.frontend.check import check_file
 from octo.stdlib import default_language
 from octo.stdlib.builtins import FUNCTIONS
 
@@ -52,8 +52,8 @@ def _check(tmp_path: pathlib.Path, name: str, text: str, plan: bool = False):
     result = check_file(str(path), default_language())
     if not plan or not result.ok:
         return result.diagnostics
-    from octo.compiler.diagnostics import Reporter
-    from octo.compiler.planner import build_plan
+    from octo.compiler.base.diagnostics import Reporter
+    from octo.compiler.planning.planner import build_plan
 
     reporter = Reporter()
     build_plan(result.program, default_language(), reporter)  # budget and cost codes come from the plan
@@ -93,7 +93,7 @@ def test_section_states_the_severity(code):
 def _example_needs(code: str, tmp_path: pathlib.Path, monkeypatch) -> None:
     """E0012's example reads a data file over the size limit: lower the limit rather than write 64 MiB."""
     if code == "E0012":
-        monkeypatch.setattr("octo.compiler.datapath.MAX_DATA_FILE_BYTES", 16)
+        monkeypatch.setattr("octo.compiler.frontend.datapath.MAX_DATA_FILE_BYTES", 16)
         (tmp_path / "big.csv").write_text("id\n" + "".join(f"r{i}\n" for i in range(10)), encoding="utf-8")
 
 

@@ -17,16 +17,16 @@ import time
 import pytest
 
 from conftest import ROOT
-from octo.compiler import cpuclock
-from octo.compiler.codegen import MAX_ITEMS, EvalError, compile_expression, value_size
-from octo.compiler.cpuclock import CLOCK, cpu_seconds
-from octo.compiler.diagnostics import Reporter
-from octo.compiler.exprparse import Origin, parse_expression
-from octo.compiler.loopgen import compile_simulation
-from octo.compiler.source import Source, Span
-from octo.compiler.valuesize import TooDeep
-from octo.compiler.valuesize import value_size as raw_size
-from octo.compiler.yamlnodes import YScalar
+from octo.compiler.base.diagnostics import Reporter
+from octo.compiler.base.source import Source, Span
+from octo.compiler.base.yamlnodes import YScalar
+from octo.compiler.expressions import cpuclock
+from octo.compiler.expressions.codegen import MAX_ITEMS, EvalError, compile_expression, value_size
+from octo.compiler.expressions.cpuclock import CLOCK, cpu_seconds
+from octo.compiler.expressions.exprparse import Origin, parse_expression
+from octo.compiler.expressions.loopgen import compile_simulation
+from octo.compiler.expressions.valuesize import TooDeep
+from octo.compiler.expressions.valuesize import value_size as raw_size
 from octo.stdlib.builtins import FUNCTIONS
 
 RUN_TIMEOUT = 120  # seconds: today's failures were hangs; a bound run takes a few
@@ -142,7 +142,7 @@ def test_a_shared_value_fails_its_unit_and_the_run_finishes(tmp_path):
 
 
 def test_items_a_function_goes_through_count_as_comprehension_work(monkeypatch):
-    from octo.compiler import codegen
+    from octo.compiler.expressions import codegen
 
     monkeypatch.setattr(codegen, "WORK_BUDGET", 10_000)  # read when compiling
     xs = list(range(1000))

@@ -16,8 +16,8 @@ from pathlib import Path
 
 import pytest
 
-from octo.compiler.check import check_file
-from octo.compiler.render import render_text
+from octo.compiler.base.render import render_text
+from octo.compiler.frontend.check import check_file
 from octo.stdlib import default_language
 
 ROOT = Path(__file__).resolve().parent.parent

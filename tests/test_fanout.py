@@ -17,11 +17,11 @@ import pytest
 
 from conftest import ROOT
 from octo.cli.main import main
-from octo.compiler.check import check_source
-from octo.compiler.diagnostics import Reporter
-from octo.compiler.planner import build_plan
-from octo.compiler.render import render_text
-from octo.compiler.source import Source
+from octo.compiler.base.diagnostics import Reporter
+from octo.compiler.base.render import render_text
+from octo.compiler.base.source import Source
+from octo.compiler.frontend.check import check_source
+from octo.compiler.planning.planner import build_plan
 from octo.runtime import fanout
 from octo.runtime.encoding import decode_output
 from octo.runtime.fanout import child_id, child_ids

@@ -8,9 +8,9 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from octo.compiler.check import check_source
-from octo.compiler.render import render_text, report_json
-from octo.compiler.source import Source
+from octo.compiler.base.render import render_text, report_json
+from octo.compiler.base.source import Source
+from octo.compiler.frontend.check import check_source
 from octo.stdlib import default_language
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent

@@ -32,8 +32,8 @@ from hypothesis import HealthCheck, Phase, example, given, settings
 from hypothesis import strategies as st
 
 import octoproc
-from octo.compiler.check import check_source
-from octo.compiler.source import Source
+from octo.compiler.base.source import Source
+from octo.compiler.frontend.check import check_source
 from octo.stdlib import default_language
 
 ROOT = Path(__file__).resolve().parent.parent

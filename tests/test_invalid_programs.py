@@ -28,10 +28,10 @@ from unittest import mock
 
 import pytest
 
-from octo.compiler import datapath
-from octo.compiler.check import check_file
-from octo.compiler.codes import REGISTRY
-from octo.compiler.render import render_text, report_json
+from octo.compiler.base.codes import REGISTRY
+from octo.compiler.base.render import render_text, report_json
+from octo.compiler.frontend import datapath
+from octo.compiler.frontend.check import check_file
 from octo.stdlib import default_language
 
 ROOT = Path(__file__).resolve().parent.parent

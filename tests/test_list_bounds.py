@@ -10,19 +10,19 @@ import json
 
 import pytest
 
-from octo.compiler import estimate
-from octo.compiler.check import check_source
-from octo.compiler.diagnostics import Reporter
-from octo.compiler.exprparse import Origin, parse_type
-from octo.compiler.source import Source
-from octo.compiler.types import INT, STR, ListT, TypeDeclError, declared, join, optional, stored_type
+from octo.compiler.base.diagnostics import Reporter
+from octo.compiler.base.source import Source
+from octo.compiler.expressions.exprparse import Origin, parse_type
+from octo.compiler.expressions.types import INT, STR, ListT, TypeDeclError, declared, join, optional, stored_type
+from octo.compiler.frontend.check import check_source
+from octo.compiler.planning import estimate
 
 
 def _declare(text: str):
     """(static type, JSON Schema) of a type string, or the TypeDeclError it raises."""
     source = Source("t.octo", f"x: {json.dumps(text)}\n")
-    from octo.compiler.yamlnodes import YScalar  # the type string as the checker sees it: a YAML scalar
-    from octo.compiler.loader import load
+    from octo.compiler.base.yamlnodes import YScalar  # the type string as the checker sees it: a YAML scalar
+    from octo.compiler.frontend.loader import load
 
     scalar = load(source, Reporter()).items[0][1]
     assert isinstance(scalar, YScalar)

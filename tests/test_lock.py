@@ -56,9 +56,9 @@ def _octoc(*args, env=None) -> subprocess.Popen:
 
 
 def _plan(tmp_path, text):
-    from octo.compiler.check import check_file
-    from octo.compiler.diagnostics import Reporter
-    from octo.compiler.planner import build_plan
+    from octo.compiler.base.diagnostics import Reporter
+    from octo.compiler.frontend.check import check_file
+    from octo.compiler.planning.planner import build_plan
     from octo.stdlib import default_language
 
     f = tmp_path / "p.octo"

@@ -1,4 +1,4 @@
-"""The fused simulate loop (octo.compiler.loopgen) against a per-expression reference."""
+"""The fused simulate loop (octo.compiler.expressions.loopgen) against a per-expression reference."""
 
 import ast as pyast
 import random
@@ -7,13 +7,13 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from octo.compiler import codegen
-from octo.compiler.codegen import EvalError, compile_expression
-from octo.compiler.diagnostics import Reporter
-from octo.compiler.exprparse import Origin, parse_expression
-from octo.compiler.loopgen import compile_simulation
-from octo.compiler.source import Source, Span
-from octo.compiler.yamlnodes import YScalar
+from octo.compiler.base.diagnostics import Reporter
+from octo.compiler.base.source import Source, Span
+from octo.compiler.base.yamlnodes import YScalar
+from octo.compiler.expressions import codegen
+from octo.compiler.expressions.codegen import EvalError, compile_expression
+from octo.compiler.expressions.exprparse import Origin, parse_expression
+from octo.compiler.expressions.loopgen import compile_simulation
 from octo.stdlib.builtins import FUNCTIONS
 
 
@@ -127,7 +127,7 @@ def test_the_drunken_sailor_agrees_walk_by_walk():
 
 
 def test_the_drunken_sailor_of_the_example_file(language, root):
-    from octo.compiler.check import check_file
+    from octo.compiler.frontend.check import check_file
 
     cfg = check_file(str(root / "examples" / "drunken_sailor.octo"), language).program.steps["walk"].parsed
     sim = compile_simulation([(n, e) for n, _, e in cfg.init], [(n, e) for n, _, e in cfg.each], cfg.until,

@@ -143,9 +143,9 @@ def test_a_failed_verdict_re_runs_its_whole_loop_and_steps_outside_wait_for_the_
 
 
 def test_the_plan_puts_the_loop_and_the_waits_in_the_plan(tmp_path):
-    from octo.compiler.check import check_file
-    from octo.compiler.diagnostics import Reporter
-    from octo.compiler.planner import build_plan
+    from octo.compiler.base.diagnostics import Reporter
+    from octo.compiler.frontend.check import check_file
+    from octo.compiler.planning.planner import build_plan
     from octo.stdlib import default_language
 
     f = tmp_path / "p.octo"
@@ -436,10 +436,10 @@ def test_a_run_that_can_never_go_on_stops_with_the_stuck_steps_and_exit_5(tmp_pa
     """A plan octoc would never make (`a` waits for `b`, which reads `a`), written into a created run."""
     from pathlib import Path
 
-    from octo.compiler.check import check_file
-    from octo.compiler.diagnostics import Reporter
-    from octo.compiler.ir import Plan
-    from octo.compiler.planner import build_plan
+    from octo.compiler.base.diagnostics import Reporter
+    from octo.compiler.frontend.check import check_file
+    from octo.compiler.planning.ir import Plan
+    from octo.compiler.planning.planner import build_plan
     from octo.runtime.rundir import create_run
     from octo.stdlib import default_language
 

@@ -70,11 +70,11 @@ import pytest
 from hypothesis import HealthCheck, assume, example, given, settings
 from hypothesis import strategies as st
 
-from octo.compiler.codegen import EvalError, compile_expression
-from octo.compiler.diagnostics import Reporter
-from octo.compiler.exprparse import Origin, parse_expression
-from octo.compiler.source import Source, Span
-from octo.compiler.yamlnodes import YScalar
+from octo.compiler.base.diagnostics import Reporter
+from octo.compiler.base.source import Source, Span
+from octo.compiler.base.yamlnodes import YScalar
+from octo.compiler.expressions.codegen import EvalError, compile_expression
+from octo.compiler.expressions.exprparse import Origin, parse_expression
 from octo.stdlib.builtins import FUNCTIONS
 
 EXAMPLES = int(os.environ.get("OCTO_ORACLE_EXAMPLES", "300"))

@@ -6,12 +6,12 @@ import re
 import pytest
 
 from conftest import octoc
-from octo.compiler.check import check_source
-from octo.compiler.diagnostics import Reporter
-from octo.compiler.ir import Plan
-from octo.compiler.planner import build_plan, unit_space
-from octo.compiler.source import Source
-from octo.compiler.unitspace import Selection
+from octo.compiler.base.diagnostics import Reporter
+from octo.compiler.base.source import Source
+from octo.compiler.frontend.check import check_source
+from octo.compiler.frontend.unitspace import Selection
+from octo.compiler.planning.ir import Plan
+from octo.compiler.planning.planner import build_plan, unit_space
 
 
 def plan_of(text: str, language, **kw):
@@ -54,8 +54,8 @@ def test_sample_is_seeded_and_where_applies_first(language):
             "steps:\n  s: {compute: {x: 'unit.id'}}\n")
     result = check_source(Source("t.octo", text), language)
     program = result.program
-    from octo.compiler.planner import _where, PlanContext
-    ctx = PlanContext(program, language, Reporter(), lambda e: __import__("octo.compiler.codegen", fromlist=["x"]).compile_expression(e, language.functions).evaluate, {})
+    from octo.compiler.planning.planner import _where, PlanContext
+    ctx = PlanContext(program, language, Reporter(), lambda e: __import__("octo.compiler.expressions.codegen", fromlist=["x"]).compile_expression(e, language.functions).evaluate, {})
     sel = Selection(unit_space(program), _where(ctx), 30, None, 7)
     first, second = list(sel.indices()), list(sel.indices())
     assert first == second and len(first) == 30
@@ -178,8 +178,8 @@ def test_plan_round_trips_through_json(language, root):
 
 
 def test_plan_expressions_rebuild_without_the_parser(language):
-    from octo.compiler.astjson import from_record
-    from octo.compiler.codegen import compile_expression
+    from octo.compiler.expressions.astjson import from_record
+    from octo.compiler.expressions.codegen import compile_expression
 
     plan, _ = plan_of(SHANTY, language)
     (name, record), = plan.step("walk")["config"]["values"]

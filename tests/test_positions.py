@@ -77,7 +77,7 @@ def test_syntax_errors_say_what_was_expected_in_words(check_text, expr, word):
 
 def test_unknown_field_message_matches_the_issue(check_text, root):
     src = (root / "examples" / "drunken_sailor.octo").read_text().replace("mean(walk.steps)", "mean(walk.stepz)")
-    from octo.compiler.render import render_text
+    from octo.compiler.base.render import render_text
 
     diags = check_text(src, "examples/drunken_sailor.octo")
     (d,) = [d for d in diags if d.code == "E0203"]

@@ -166,9 +166,9 @@ def test_a_failing_expression_fails_that_unit_with_its_reason(tmp_path):
 def test_tick_does_one_tick_and_status_reads_the_store(tmp_path):
     f = tmp_path / "t.octo"
     f.write_text(SAILOR.format(seed=1, repeat=50))
-    from octo.compiler.check import check_file
-    from octo.compiler.diagnostics import Reporter
-    from octo.compiler.planner import build_plan
+    from octo.compiler.base.diagnostics import Reporter
+    from octo.compiler.frontend.check import check_file
+    from octo.compiler.planning.planner import build_plan
     from octo.runtime.rundir import create_run
     from octo.stdlib import default_language
 

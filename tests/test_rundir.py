@@ -62,9 +62,9 @@ def cli(capsys):
 
 
 def plan_of(path):
-    from octo.compiler.check import check_file
-    from octo.compiler.diagnostics import Reporter
-    from octo.compiler.planner import build_plan
+    from octo.compiler.base.diagnostics import Reporter
+    from octo.compiler.frontend.check import check_file
+    from octo.compiler.planning.planner import build_plan
     from octo.stdlib import default_language
 
     result = check_file(str(path), default_language())

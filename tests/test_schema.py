@@ -4,7 +4,7 @@ import json
 
 import jsonschema
 
-from octo.compiler.language import document_schema
+from octo.compiler.frontend.language import document_schema
 
 
 def test_published_schema_is_up_to_date(root, language):

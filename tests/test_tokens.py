@@ -1,6 +1,6 @@
 """The offline token estimate follows its documented rule."""
 
-from octo.compiler.tokens import count_tokens
+from octo.compiler.planning.tokens import count_tokens
 
 
 def test_letters_digits_and_symbols():

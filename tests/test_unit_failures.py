@@ -343,7 +343,7 @@ def test_a_template_cannot_change_the_data_other_units_see():
     """Templates render in Jinja2's immutable sandbox: `append`, `update`, `pop`... are refused, nothing changes."""
     from jinja2.sandbox import SecurityError
 
-    from octo.compiler.templates import make_environment
+    from octo.compiler.expressions.templates import make_environment
 
     rows = [{"xs": [1, 2]}]
     env = make_environment()

@@ -13,11 +13,11 @@ import sqlite3
 
 import pytest
 
-from octo.compiler.check import check_source
-from octo.compiler.diagnostics import Reporter
-from octo.compiler.planner import build_plan
-from octo.compiler.render import render_text
-from octo.compiler.source import Source
+from octo.compiler.base.diagnostics import Reporter
+from octo.compiler.base.render import render_text
+from octo.compiler.base.source import Source
+from octo.compiler.frontend.check import check_source
+from octo.compiler.planning.planner import build_plan
 from octo.runtime.emulator.core import Emulator
 from octo.runtime.emulator.server import EmulatorServer
 from octo.stdlib import default_language
@@ -139,7 +139,7 @@ def test_a_model_in_a_data_file_is_checked_with_its_row_number(tmp_path):
     - {id: haiku, model: "anthropic:claude-haiku-4-5"}
     - {id: flash, model: "gemini:gemini-2.5-flash"}''', "  contenders: {file: models.csv}")
     (tmp_path / "p.octo").write_text(text)
-    from octo.compiler.check import check_file
+    from octo.compiler.frontend.check import check_file
 
     diags = check_file(str(tmp_path / "p.octo"), LANGUAGE).diagnostics
     assert {(d.code, d.label) for d in diags} == {("W0401", "row 2 of models.csv"), ("E0312", "row 3 of models.csv")}
@@ -190,8 +190,8 @@ def test_the_plan_costs_each_model_on_its_own_units_and_the_step_is_their_sum():
 
 
 def test_the_plan_text_shows_a_row_per_model():
-    from octo.compiler.ir import Plan
-    from octo.compiler.plan_render import render_plan
+    from octo.compiler.planning.ir import Plan
+    from octo.compiler.planning.plan_render import render_plan
 
     plan, _ = plan_of(pipeline(questions=2))
     lines = render_plan(Plan(plan)).splitlines()

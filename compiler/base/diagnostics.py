@@ -2,7 +2,7 @@
 
 Checking never stops at the first problem: every phase reports into a
 :class:`Reporter`, and the caller renders what was collected, sorted in source
-order (``octo.compiler.render``).
+order (``octo.compiler.base.render``).
 """
 
 from __future__ import annotations

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 
-# A pipeline file is a few kilobytes; data belongs in data files (compiler/datapath.py bounds those).
+# A pipeline file is a few kilobytes; data belongs in data files (compiler/frontend/datapath.py bounds those).
 MAX_SOURCE_BYTES = 16 * 1024 * 1024
 
 

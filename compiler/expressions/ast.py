@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Union
 
-from .source import Span
+from ..base.source import Span
 
 
 @dataclass(frozen=True)
@@ -160,6 +160,33 @@ def walk(node: Node):
     yield node
     for child in children(node):
         yield from walk(child)
+
+
+def free_names(expr: Expr) -> list[tuple[str, Span]]:
+    """Names an expression reads that it does not bind itself (comprehension targets)."""
+    out: list[tuple[str, Span]] = []
+    _collect(expr, frozenset(), out)
+    return out
+
+
+def _collect(node: Node, bound: frozenset[str], out: list) -> None:
+    if isinstance(node, Name):
+        if node.id not in bound:
+            out.append((node.id, node.span))
+        return
+    if isinstance(node, Comprehension):
+        inner = bound
+        for gen in node.generators:
+            _collect(gen.iter, inner, out)
+            inner = inner | {t.id for t in gen.targets}
+            for cond in gen.conditions:
+                _collect(cond, inner, out)
+        for part in (node.key, node.element):
+            if part is not None:
+                _collect(part, inner, out)
+        return
+    for child in children(node):
+        _collect(child, bound, out)
 
 
 # --- type declarations ----------------------------------------------------------------

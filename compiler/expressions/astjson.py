@@ -11,8 +11,8 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
+from ..base.source import Source, Span
 from . import ast
-from .source import Source, Span
 
 _NODES = {cls.__name__: cls for cls in (
     ast.Literal, ast.Name, ast.Attribute, ast.Index, ast.Slice, ast.Unary, ast.Binary, ast.BoolOp,

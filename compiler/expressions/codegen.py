@@ -33,14 +33,14 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping
 
+from ..base.source import Span
 from . import ast
 from .functions import Function
-from .source import Span
 
-from .evalsupport import *  # noqa: F401,F403
 from .cpuclock import CLOCK, LAP
-from .evalsupport import HELPERS, KNOWN, LAST, _where, forget_sizes  # noqa: F401
 from .evalmessages import _message, _plain, explain  # noqa: F401
+from .evalsupport import *  # noqa: F401,F403
+from .evalsupport import HELPERS, KNOWN, LAST, _where, forget_sizes  # noqa: F401
 from .evalsupport import describe  # noqa: F401
 
 

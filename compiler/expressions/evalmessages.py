@@ -8,8 +8,8 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping
 
+from ..base.source import Span
 from . import ast
-from .source import Span
 
 from .evalsupport import *  # noqa: F401,F403  (limits and helpers the messages name)
 from .evalsupport import _kind_word, _short_repr, _sized_word, _where, describe  # noqa: F401

@@ -1,6 +1,6 @@
 """What compiled expressions call at run time: the limits, EvalError, and helpers.
 
-The code :mod:`octo.compiler.codegen` generates can reach only these helpers
+The code :mod:`octo.compiler.expressions.codegen` generates can reach only these helpers
 (``HELPERS``) and the built-in functions' implementations.
 """
 
@@ -15,9 +15,9 @@ from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping
 
+from ..base.source import Span
 from . import ast
 from .cpuclock import CLOCK, LAP
-from .source import Span
 from .valuesize import _CONTAINERS, TooDeep, measure
 
 

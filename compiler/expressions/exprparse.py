@@ -1,7 +1,7 @@
 """Expression and type strings → AST, with syntax errors in words.
 
 The parsers come from ``octo.grammar``; this module turns Lark's parse trees
-into :mod:`octo.compiler.ast` nodes whose spans point into the .octo file, and
+into :mod:`octo.compiler.expressions.ast` nodes whose spans point into the .octo file, and
 Lark's exceptions into E0201/E0209 diagnostics that never show a token name.
 """
 
@@ -15,10 +15,10 @@ from lark.exceptions import LarkError, UnexpectedCharacters, UnexpectedEOF, Unex
 
 from octo.grammar import expression_parser, type_parser
 
+from ..base.diagnostics import Reporter
+from ..base.source import Span
+from ..base.yamlnodes import YScalar
 from . import ast
-from .diagnostics import Reporter
-from .source import Span
-from .yamlnodes import YScalar
 
 # How deep an expression (or a type) may nest: each bracket pair, operator, call, index and attribute
 # access is a level around what it holds, so a chain `a + b + ...` or `x if c else y if d else ...`

@@ -54,13 +54,13 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping
 
+from ..base.source import Span
 from . import ast, codegen
 from .codegen import _NOCONST, EvalError, _Generator, _Site, _Val
-from .evalmessages import _plain, explain
 from .cpuclock import CLOCK, FIRST_LAP, LAP
+from .evalmessages import _plain, explain
 from .evalsupport import HELPERS, KNOWN, LAST, forget_sizes
 from .functions import Function
-from .source import Span
 
 _counter = itertools.count()
 

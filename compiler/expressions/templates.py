@@ -15,12 +15,12 @@ from dataclasses import dataclass, field
 from jinja2 import TemplateSyntaxError, nodes
 from jinja2.sandbox import SandboxedEnvironment
 
-from .diagnostics import Reporter
+from ..base.diagnostics import Reporter
+from ..base.suggest import closest, did_you_mean
+from ..base.yamlnodes import YScalar
 from .scope import Binding, Scope
-from .suggest import closest, did_you_mean
 from .templatebounds import BoundedSandbox
 from .types import ANY, ListT, OptionalT, RecordT, Type, elem_of, is_any, strip
-from .yamlnodes import YScalar
 
 
 def make_environment() -> SandboxedEnvironment:

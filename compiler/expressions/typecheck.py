@@ -11,11 +11,11 @@ from __future__ import annotations
 
 from typing import Mapping
 
+from ..base.diagnostics import Reporter
+from ..base.suggest import closest, did_you_mean
 from . import ast
-from .diagnostics import Reporter
 from .functions import ArgError, Function
 from .scope import Binding, Scope
-from .suggest import closest, did_you_mean
 from .types import (ANY, BOOL, FLOAT, INT, NULL, STR, DictT, EnumT, ListT, RecordT, SetT, Type,
                     elem_of, is_any, is_bool, is_number, is_str, join, literal_type, strip)
 
@@ -347,8 +347,6 @@ class ExprChecker:
 
     def _varies(self, expr: ast.Expr, scope: Scope) -> bool:
         """Does this expression read a per-unit value (one not fixed by `by`)?"""
-        from .graph import free_names
-
         for node in ast.walk(expr):
             path = dotted(node) if isinstance(node, (ast.Name, ast.Attribute)) else None
             if path is None:

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from ..base.diagnostics import Label, Reporter
+from ..base.source import Source
+from ..base.yamlnodes import YMap, YScalar
 from .data import load_table
-from .diagnostics import Label, Reporter
 from .language import COMMON_SETTINGS, RESERVED_NAMES, Language
 from .program import Program, Step
-from .source import Source
 from .units import read_units
-from .yamlnodes import YMap, YScalar
 
 # settings that may be written beside the kind or inside its mapping (as in LANGUAGE.md)
 _MOVABLE = ("model", "mode", "output", "retries")

@@ -11,8 +11,12 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..base.diagnostics import Diagnostic, Reporter
+from ..base.source import Source, Span
+from ..base.yamlnodes import YMap, YScalar, YSeq
+from ..expressions.scope import Binding, Scope
+from ..expressions.types import ANY, ListT, RecordT, record, stored_type
 from .build import build_program
-from .diagnostics import Diagnostic, Reporter
 from .fanouts import check_fanouts
 from .graph import build_graph, dependency_order, infer_dependencies, report_cycles
 from .kinds import StepContext
@@ -21,11 +25,7 @@ from .loader import load
 from .loops import find_loops
 from .models import check_models
 from .program import Program, Step
-from .scope import Binding, Scope
-from .source import Source, Span
 from .structure import validate
-from .types import ANY, ListT, RecordT, record, stored_type
-from .yamlnodes import YMap, YScalar, YSeq
 
 
 @dataclass
@@ -134,7 +134,7 @@ def _check_where(program: Program, ctx: StepContext) -> None:
         base = _base_scope(program)
         scope = Scope({"unit": base.lookup("unit"), "data": base.lookup("data")})
         if expr is not None:
-            from .graph import free_names
+            from ..expressions.ast import free_names
             for name, span in free_names(expr):
                 if name in program.steps:
                     ctx.reporter.report("E0202", span, f"`units.where` runs before any step, so it cannot read step '{name}'",
@@ -181,7 +181,7 @@ def _check_aggregate_reads(step: Step, program: Program, ctx: StepContext) -> No
 
 
 def _no_aggregate_reads(expr, program: Program, ctx: StepContext, why: str) -> None:
-    from .graph import free_names
+    from ..expressions.ast import free_names
 
     for name, span in free_names(expr):
         step = program.steps.get(name)
@@ -234,13 +234,13 @@ def _warn_unused(program: Program, reporter: Reporter) -> None:
 
 
 def _roots(expr) -> set[str]:
-    from .graph import free_names
+    from ..expressions.ast import free_names
 
     return {n for n, _ in free_names(expr)}
 
 
 def _data_refs(expr) -> set[str]:
-    from . import ast
+    from ..expressions import ast
 
     out = set()
     for node in ast.walk(expr):

@@ -9,12 +9,12 @@ from typing import Any
 
 import yaml
 
+from ..base.diagnostics import Reporter
+from ..base.source import Source, Span, decode_text
+from ..base.yamlnodes import YMap, YNode, YScalar, YSeq, to_python
+from ..expressions.types import ANY, BOOL, FLOAT, INT, STR, RecordT, Type, join, optional, value_type
 from .datapath import DataPathError, clip, read_data_file, resolve_data_path
-from .diagnostics import Reporter
 from .program import DataTable
-from .source import Source, Span, decode_text
-from .types import ANY, BOOL, FLOAT, INT, STR, RecordT, Type, join, optional, value_type
-from .yamlnodes import YMap, YNode, YScalar, YSeq, to_python
 
 FORMATS = (".yaml", ".yml", ".json", ".jsonl", ".csv")
 

@@ -15,13 +15,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .diagnostics import Label, Reporter
-from .graph import free_names
+from ..base.diagnostics import Label, Reporter
+from ..base.source import Span
+from ..expressions.ast import free_names
 from .program import Program, Step
-from .source import Span
 
 ROOT = ""  # the scope of the run's own units
-MAX_CHILDREN = 1_000_000  # a list holds at most this many items (compiler/evalsupport.py MAX_ITEMS)
+MAX_CHILDREN = 1_000_000  # a list holds at most this many items (compiler/expressions/evalsupport.py MAX_ITEMS)
 TYPICAL_ITEMS = 3  # a list of unknown length, as the token estimates assume (estimate.typical_value)
 
 

@@ -4,38 +4,11 @@ from __future__ import annotations
 
 import networkx as nx
 
-from . import ast
-from .diagnostics import Label, Reporter
+from ..base.diagnostics import Label, Reporter
+from ..expressions import ast
+from ..expressions.ast import free_names
+from ..expressions.templates import template_roots
 from .program import Program
-from .source import Span
-from .templates import template_roots
-
-
-def free_names(expr: ast.Expr) -> list[tuple[str, Span]]:
-    """Names an expression reads that it does not bind itself (comprehension targets)."""
-    out: list[tuple[str, Span]] = []
-    _collect(expr, frozenset(), out)
-    return out
-
-
-def _collect(node: ast.Node, bound: frozenset[str], out: list) -> None:
-    if isinstance(node, ast.Name):
-        if node.id not in bound:
-            out.append((node.id, node.span))
-        return
-    if isinstance(node, ast.Comprehension):
-        inner = bound
-        for gen in node.generators:
-            _collect(gen.iter, inner, out)
-            inner = inner | {t.id for t in gen.targets}
-            for cond in gen.conditions:
-                _collect(cond, inner, out)
-        for part in (node.key, node.element):
-            if part is not None:
-                _collect(part, inner, out)
-        return
-    for child in ast.children(node):
-        _collect(child, bound, out)
 
 
 def infer_dependencies(program: Program) -> None:

@@ -12,16 +12,16 @@ from __future__ import annotations
 import re
 from typing import TYPE_CHECKING, Mapping
 
-from . import ast
-from .diagnostics import Reporter
-from .exprparse import Origin, parse_expression, parse_type
-from .functions import Function
+from ..base.diagnostics import Reporter
+from ..base.yamlnodes import YMap, YNode, YScalar, YSeq
+from ..expressions import ast
+from ..expressions.exprparse import Origin, parse_expression, parse_type
+from ..expressions.functions import Function
+from ..expressions.scope import Binding, Scope
+from ..expressions.templates import check_template, parse_template, template_roots
+from ..expressions.typecheck import ExprChecker
+from ..expressions.types import ANY, RecordT, Type, TypeDeclError, declared, record
 from .program import Program, Step
-from .scope import Binding, Scope
-from .templates import check_template, parse_template, template_roots
-from .typecheck import ExprChecker
-from .types import ANY, RecordT, Type, TypeDeclError, declared, record
-from .yamlnodes import YMap, YNode, YScalar, YSeq
 
 if TYPE_CHECKING:
     from .language import Language
@@ -31,7 +31,7 @@ class StepKind:
     name: str = ""
     runs: str = "local"  # "local" | "provider"
     per_unit: bool = True  # False for kinds that reduce over units (aggregate)
-    # a fan-out (fanout) makes child units; the steps that read it run over them (compiler/fanouts.py)
+    # a fan-out (fanout) makes child units; the steps that read it run over them (compiler/frontend/fanouts.py)
     expands: bool = False
     # a verdict (judge, gate) may send its `of` back: its parsed config has `of`, `of_node` and `attempts`
     verdict: bool = False
@@ -56,7 +56,7 @@ class StepKind:
 
 
 def expr_ir(expr: ast.Expr | None) -> dict | None:
-    from .astjson import expression_record
+    from ..expressions.astjson import expression_record
 
     return expression_record(expr) if expr is not None else None
 
@@ -200,20 +200,20 @@ class StepContext:
 
     def feedback_binding(self, step: Step) -> dict[str, Binding]:
         """`feedback`: the failed verdict that last sent ``step`` back, in the templates of a provider step
-        in a loop body (compiler/loops.py). Its fields are those of the verdicts of every loop holding the
+        in a loop body (compiler/frontend/loops.py). Its fields are those of the verdicts of every loop holding the
         step; a field some of them lack may be null, one they type differently is `any`. It is null in
         the first round."""
         loops = self.program.loops.containing(step.name) if self.program.loops is not None else []
         verdicts = [v for loop in loops for v in loop.verdicts]
         if not verdicts or self.language.kinds[step.kind].runs != "provider":
             return {}
-        from .types import optional
+        from ..expressions.types import optional
 
         return {"feedback": Binding(optional(record(self.feedback_type(verdicts), f"the feedback of '{verdicts[0]}'")),
                                     "the feedback")}
 
     def feedback_type(self, verdicts: list[str]) -> dict[str, Type]:
-        from .types import optional
+        from ..expressions.types import optional
 
         each = [self.language.kinds[self.program.steps[v].kind].feedback_fields(self.program.steps[v]) for v in verdicts]
         fields: dict[str, Type] = {}

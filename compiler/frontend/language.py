@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Mapping
 
-from .functions import Function
+from ..expressions.functions import Function
 from .kinds import StepKind
 from .unitspace import MAX_UNITS
 

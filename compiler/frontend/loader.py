@@ -7,7 +7,7 @@ code. Composing is iterative and bounded: mappings and lists nest at most
 :data:`ALIAS_BUDGET` nodes in a whole file (E0013), so a "billion laughs" file
 is refused at the alias that would pass the budget instead of growing without
 end. :func:`load` then converts the node graph into
-:mod:`octo.compiler.yamlnodes` and reports duplicate keys, non-scalar keys and
+:mod:`octo.compiler.base.yamlnodes` and reports duplicate keys, non-scalar keys and
 the classic traps (tabs, a quoted expression, ``{{ }}`` in a plain scalar).
 """
 
@@ -18,9 +18,9 @@ import re
 import yaml
 from yaml.composer import ComposerError
 
-from .diagnostics import Label, Reporter
-from .source import Source, Span
-from .yamlnodes import YMap, YNode, YScalar, YSeq
+from ..base.diagnostics import Label, Reporter
+from ..base.source import Source, Span
+from ..base.yamlnodes import YMap, YNode, YScalar, YSeq
 
 # Mappings and lists inside each other: a pipeline needs well under 20 levels; the bound keeps every
 # recursive walk of the tree (conversion, the schema check, data typing) far from Python's stack limit.

@@ -35,9 +35,8 @@ from dataclasses import dataclass, field
 
 import networkx as nx
 
-from .diagnostics import Label, Reporter
-from .estimate import Tries, judge_tries
-from .graph import free_names
+from ..base.diagnostics import Label, Reporter
+from ..expressions.ast import free_names
 from .program import Program
 
 
@@ -234,15 +233,6 @@ def waits_for(program: Program, name: str) -> list[str]:
     if loops is None or name not in loops.waits_for:
         return sorted(program.steps[name].deps)
     return list(loops.waits_for[name])
-
-
-def loop_rounds(program: Program, name: str) -> Tries:
-    """How many rounds ``name`` runs per unit: the product over the loops holding it (nested loops
-    multiply) of the rounds of each, which lasts as long as its verdict with the most `attempts` allows."""
-    rounds = Tries(1, 1)
-    for loop in program.loops.containing(name) if program.loops is not None else ():
-        rounds = rounds * judge_tries(max(program.steps[v].parsed.attempts for v in loop.verdicts))
-    return rounds
 
 
 def loops_ir(program: Program) -> list[dict]:

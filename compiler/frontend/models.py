@@ -13,16 +13,16 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from . import ast
-from .diagnostics import Reporter
-from .exprparse import Origin, parse_expression
+from ..base.diagnostics import Reporter
+from ..base.source import Span
+from ..base.suggest import did_you_mean
+from ..base.yamlnodes import YMap, YNode, YScalar, YSeq
+from ..expressions import ast
+from ..expressions.exprparse import Origin, parse_expression
+from ..expressions.types import STR, OptionalT, RecordT
 from .kinds import StepContext
 from .program import Program, Step
-from .source import Span
-from .suggest import did_you_mean
-from .types import STR, OptionalT, RecordT
 from .units import UNIT_BUILTINS
-from .yamlnodes import YMap, YNode, YScalar, YSeq
 
 LITERAL = re.compile(r"[A-Za-z0-9_-]+:")  # `provider:` starts a literal model; a unit path has no such prefix
 UNIT_PATH = re.compile(r"unit(?![A-Za-z0-9_])")

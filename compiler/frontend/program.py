@@ -5,10 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from . import ast
-from .source import Source, Span
-from .types import RecordT, Type
-from .yamlnodes import YMap, YNode, YScalar
+from ..base.source import Source, Span
+from ..base.yamlnodes import YMap, YNode, YScalar
+from ..expressions import ast
+from ..expressions.types import RecordT, Type
 
 
 @dataclass(eq=False)
@@ -62,7 +62,7 @@ class Step:
     when: ast.Expr | None = None
     validate: list[tuple[ast.Expr, YScalar | None]] = field(default_factory=list)
     model: str | None = None  # the fixed `provider:model`, or None when it is read from the unit
-    model_from: ast.Expr | None = None  # the unit path a per-unit model is read from (compiler/models.py)
+    model_from: ast.Expr | None = None  # the unit path a per-unit model is read from (compiler/frontend/models.py)
     models: list[str] = field(default_factory=list)  # every model the step may use
 
 

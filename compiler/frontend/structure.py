@@ -13,9 +13,9 @@ from typing import Iterable
 
 import jsonschema
 
-from .diagnostics import Label, Reporter
-from .suggest import did_you_mean
-from .yamlnodes import YMap, YNode, YScalar, YSeq, to_python
+from ..base.diagnostics import Label, Reporter
+from ..base.suggest import did_you_mean
+from ..base.yamlnodes import YMap, YNode, YScalar, YSeq, to_python
 
 _JSON_KIND = {"string": "a string", "integer": "a whole number", "number": "a number", "boolean": "true or false",
               "object": "a mapping", "array": "a list", "null": "nothing"}

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from . import ast
-from .diagnostics import Reporter
-from .exprparse import Origin, parse_expression
+from ..base.diagnostics import Reporter
+from ..base.suggest import did_you_mean
+from ..base.yamlnodes import YMap, YNode, YScalar
+from ..expressions import ast
+from ..expressions.exprparse import Origin, parse_expression
+from ..expressions.types import ANY, INT, STR, ListT, RecordT, Type
 from .program import DataTable, UnitsSpec, UnitTable
-from .suggest import did_you_mean
-from .types import ANY, INT, STR, ListT, RecordT, Type
-from .yamlnodes import YMap, YNode, YScalar
 
 ARRANGEMENTS = ("permutations", "combinations")
 UNIT_BUILTINS = ("id", "repeat")

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from .diagnostics import Reporter
-from .program import Program
-from .yamlnodes import YMap
+from ..base.diagnostics import Reporter
+from ..base.yamlnodes import YMap
+from ..frontend.program import Program
 
 
 def budget_verdict(program: Program, plan: dict, reporter: Reporter) -> dict:

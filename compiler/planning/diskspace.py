@@ -12,8 +12,8 @@ import json
 import shutil
 from pathlib import Path
 
+from ..frontend.program import Program
 from .estimate import typical_value
-from .program import Program
 
 # Measured on runs of the examples (SQLite pages per row, indexes included), rounded up.
 UNIT_ROW_BYTES = 60  # a unit: position, index, id (up to 64 characters) and the id's unique index

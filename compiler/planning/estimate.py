@@ -18,9 +18,9 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-from .templates import make_environment
+from ..expressions.templates import make_environment
+from ..expressions.types import ANY, BOOL, FLOAT, INT, MAX_LIST_ITEMS, STR, EnumT, ListT, OptionalT, RecordT, SetT, Type
 from .tokens import MESSAGE_OVERHEAD, count_tokens
-from .types import ANY, BOOL, FLOAT, INT, MAX_LIST_ITEMS, STR, EnumT, ListT, OptionalT, RecordT, SetT, Type
 
 JUDGE_FAIL_RATE = 0.2  # share of verdicts assumed to fail, for the expected case
 INVALID_OUTPUT_RATE = 0.05  # share of outputs assumed invalid (or errored), for the expected case

@@ -1,6 +1,6 @@
 """The Plan IR: everything the runtime needs, as pure, versioned JSON data.
 
-A Plan is built by ``octo.compiler.planner`` from a checked program. It holds
+A Plan is built by ``octo.compiler.planning.planner`` from a checked program. It holds
 compiled step configs (expressions as AST records, templates as text with
 their positions), each output's JSON Schema, the units spec and the data rows
 it draws from, seeds, the models and the prices used, the DAG, and the cost

@@ -1,16 +1,16 @@
 """A provider step's models in the plan: which model each unit runs on, and how many units each model gets.
 
 A step's model is fixed (`model: openai:gpt-4.1-mini`) or read from the unit (`model: unit.contender.model`,
-compiler/models.py). `--provider` maps every model the same way (`effective_model`). The units of the estimation
-sample are split by the model they run on, so each model is costed on its own units and at its own price.
+compiler/frontend/models.py). `--provider` maps every model the same way (`effective_model`). The units of the
+estimation sample are split by the model they run on, so each model is costed on its own units and at its own price.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from .kinds import expr_ir
-from .program import Step
+from ..frontend.kinds import expr_ir
+from ..frontend.program import Step
 
 
 @dataclass

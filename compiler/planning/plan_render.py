@@ -186,7 +186,7 @@ def render_dot(plan: Plan) -> str:
         s = kinds[n]
         where = runs_on(s)
         lines.append(f'  "{n}" [label="{n}\\n{s["kind"]} · {where}"];')
-    lines += dot_loops(plan.data)  # each loop's body grouped, and its back edge (compiler/loop_render.py)
+    lines += dot_loops(plan.data)  # each loop's body grouped, and its back edge (compiler/planning/loop_render.py)
     lines += [f'  "{e["from"]}" -> "{e["to"]}";' for e in g["edges"] if e["kind"] != "retry"]
     return "\n".join(lines + ["}"]) + "\n"
 

@@ -7,16 +7,16 @@ from typing import Callable
 
 import networkx as nx
 
-from .diagnostics import Reporter
-from .estimate import (DEFAULT_RETRIES, Tries, cost, output_tokens, price_of, prompt_tokens,
+from ..base.diagnostics import Reporter
+from ..base.yamlnodes import YScalar
+from ..frontend.fanouts import ScopeCount, merge_worst
+from ..frontend.kinds import expr_ir, template_lines
+from ..frontend.language import Language
+from ..frontend.loops import waits_for
+from ..frontend.program import Program, Step
+from .estimate import (DEFAULT_RETRIES, Tries, cost, judge_tries, output_tokens, price_of, prompt_tokens,
                        typical_value, validation_tries)
-from .fanouts import ScopeCount, merge_worst
-from .kinds import expr_ir, template_lines
-from .language import Language
-from .loops import loop_rounds, waits_for
 from .plan_models import split_count, step_models
-from .program import Program, Step
-from .yamlnodes import YScalar
 
 PROMPT_SAMPLE = 12  # units whose prompts are rendered and counted, per step
 
@@ -101,7 +101,7 @@ def _provider_fields(ctx: PlanContext, step: Step, row: dict, units: list[dict])
         estimate, notes = _estimate(ctx, step, cfg, count, tries, models.units[model], price)
         row["notes"] += [note for note in dict.fromkeys(notes) if note not in row["notes"]]
         shares = {"count": count, "exact": row["units"]["exact"]}
-        if "worst" in row["units"]:  # in a fan-out, estimated again with the worst count (compiler/fanouts.py)
+        if "worst" in row["units"]:  # in a fan-out, estimated again with the worst count (compiler/frontend/fanouts.py)
             shares["worst"] = count
         per_model.append({"model": model, "units": shares, "price_known": price is not None, "estimate": estimate})
     return {"model": models.model, "model_from": models.model_from, "model_map": models.model_map,
@@ -158,8 +158,18 @@ def _money(x: float | None) -> float | None:
 
 
 def _tries(ctx: PlanContext, step: Step, retries: int) -> Tries:
-    """Requests per unit: rounds of the loops the step is in (compiler/loops.py) × re-tries of invalid outputs."""
+    """Requests per unit: rounds of the loops the step is in (compiler/frontend/loops.py) × re-tries of invalid
+    outputs."""
     return loop_rounds(ctx.program, step.name) * validation_tries(retries)
+
+
+def loop_rounds(program: Program, name: str) -> Tries:
+    """How many rounds ``name`` runs per unit: the product over the loops holding it (nested loops
+    multiply) of the rounds of each, which lasts as long as its verdict with the most `attempts` allows."""
+    rounds = Tries(1, 1)
+    for loop in program.loops.containing(name) if program.loops is not None else ():
+        rounds = rounds * judge_tries(max(program.steps[v].parsed.attempts for v in loop.verdicts))
+    return rounds
 
 
 def _prompt_contexts(ctx: PlanContext, step: Step, units: list[dict]) -> list[dict]:

@@ -13,21 +13,21 @@ from __future__ import annotations
 import random
 from pathlib import Path
 
-from .diagnostics import Reporter
+from ..base.diagnostics import Reporter
+from ..base.yamlnodes import YMap
+from ..expressions.ast import free_names
+from ..expressions.evalsupport import unit_stream
+from ..frontend.fanouts import ScopeCounts
+from ..frontend.kinds import expr_ir
+from ..frontend.language import Language
+from ..frontend.loops import loops_ir
+from ..frontend.program import Program, Step
+from ..frontend.unitspace import MAX_UNITS, Selection, TableSpace, UnitSpace, row_key
+from .budget import budget_verdict
 from .diskspace import estimate_bytes, free_bytes, size_text
 from .estimate import DEFAULT_RETRIES
-from .evalsupport import unit_stream
-from .fanouts import ScopeCounts
-from .graph import free_names
 from .ir import PLAN_FORMAT, PLAN_VERSION, Plan
-from .budget import budget_verdict
-from .kinds import expr_ir
-from .language import Language
-from .loops import loops_ir
 from .plan_steps import PlanContext, Reach, graph_ir, prices_used, step_ir, totals
-from .program import Program, Step
-from .unitspace import MAX_UNITS, Selection, TableSpace, UnitSpace, row_key
-from .yamlnodes import YMap
 
 EXACT_LIMIT = 200_000  # evaluate conditions on every unit up to this many; sample beyond
 ESTIMATION_SAMPLE = 20_000
@@ -36,7 +36,7 @@ ESTIMATION_SAMPLE = 20_000
 def build_plan(program: Program, language: Language, reporter: Reporter, *, provider: str | None = None,
                prices: dict | None = None, run_root: Path | None = None) -> Plan:
     """The Plan; ``run_root`` is the folder the run will be created in (default `runs`), whose free space is checked."""
-    from .codegen import compile_expression  # the planner evaluates `where` and `when`
+    from ..expressions.codegen import compile_expression  # the planner evaluates `where` and `when`
 
     def compile_(expr):
         return compile_expression(expr, language.functions).evaluate
@@ -135,7 +135,7 @@ def _where(ctx: PlanContext):
     expr = ctx.program.units.where
     if expr is None:
         return None
-    from .codegen import EvalError
+    from ..expressions.codegen import EvalError
 
     evaluate = ctx.compile(expr)
     failed: list[str] = []
