@@ -74,9 +74,10 @@ class Fanout(StepKind):
                                 hint=(f"for a child per number below it, write range({cfg.each.span.text()})" if listed == INT
                                       else "give `each` a list, e.g. a generate step's `list[str]` output (ideas.ideas)"))
             return self._output(step, elem)
-        if cfg.max is not None and (cfg.min_items or 0) > cfg.max:
-            ctx.reporter.report("E0310", cfg.max_node.span, f"fan-out '{step.name}' allows at most {cfg.max:,} children "
-                                f"per unit, but its list has at least {cfg.min_items:,} items: every unit would fail",
+        if cfg.max is not None and cfg.max >= 1 and (cfg.min_items or 0) > cfg.max:  # below 1: the schema said so
+            ctx.reporter.report("E0310", cfg.max_node.span, f"fan-out '{step.name}' allows at most {cfg.max:,} {'child' if cfg.max == 1 else 'children'} "
+                                f"per unit, but its list has at least {cfg.min_items:,} {'item' if cfg.min_items == 1 else 'items'}: "
+                                f"every unit would fail",
                                 label="fewer than the list's fewest items",
                                 hint=f"set `max:` to at least {cfg.min_items:,}, or declare fewer items where the list is made")
         if cfg.each is not None and cfg.max is None and cfg.max_items is None:
