@@ -1,8 +1,6 @@
 """`octoc`: the command line.
 
-Exit codes: 0 clean (warnings allowed), 1 errors in the checked files, 2 usage
-or I/O problems (a missing file, an unreadable data file), 3 an internal error
-in octoc itself (reported in one line, never as a traceback).
+Exit codes: see cli/exitcodes.py (and docs/cli.md), one meaning each.
 """
 
 from __future__ import annotations
@@ -15,8 +13,10 @@ import sys
 from typing import Sequence
 
 from octo import __version__
+from octo.cli import exitcodes
 
-EXIT_OK, EXIT_ERRORS, EXIT_USAGE, EXIT_INTERNAL = 0, 1, 2, 3
+# Older names, kept for modules that import them.
+EXIT_OK, EXIT_ERRORS, EXIT_USAGE, EXIT_INTERNAL = exitcodes.OK, exitcodes.ERRORS, exitcodes.USAGE, exitcodes.INTERNAL
 
 
 class _Parser(argparse.ArgumentParser):
@@ -142,7 +142,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _COMMANDS[args.command](args)
     except KeyboardInterrupt:
         sys.stderr.write("octoc: interrupted\n")
-        return 130
+        return exitcodes.INTERRUPTED
     except BrokenPipeError:
         return EXIT_OK
     except Exception as err:  # a bug in octoc: one line, never a traceback
