@@ -199,7 +199,8 @@ def cmd_run(args) -> int:
         sys.stderr.write("octoc: error: give a FILE to start a run, or --resume DIR to continue one, not both\n")
         return EXIT_USAGE
     if args.resume:
-        return drive(Path(args.resume), {"max_usd": args.max_usd} if args.max_usd is not None else None)
+        return drive(Path(args.resume), {"max_usd": args.max_usd} if args.max_usd is not None else None,
+                     colour=_use_colour(args.color, sys.stdout))
     if not args.file:
         sys.stderr.write("octoc: error: octoc run needs a FILE (or --resume DIR)\n")
         return EXIT_USAGE

@@ -71,12 +71,12 @@ def run_file(path: str, run_dir: str | None, colour: bool, settings: dict | None
     previous = stop.install()
     try:  # a RunDirError (a directory in use, not empty, a full disk) is reported by octoc's main
         with storage_errors(target, restart=f"octoc run {path} --run-dir {target}"), run_lock(target, new=True):
-            return _create_and_drive(plan, target, settings, stop)
+            return _create_and_drive(plan, target, settings, stop, colour)
     finally:
         signal.signal(signal.SIGINT, previous)
 
 
-def _create_and_drive(plan, target: Path, settings: dict, stop: "_StopFlag") -> int:
+def _create_and_drive(plan, target: Path, settings: dict, stop: "_StopFlag", colour: bool | None = None) -> int:
     from octo.runtime.rundir import create_run
 
     sys.stdout.write(f"run directory: {target}\n")
@@ -87,7 +87,7 @@ def _create_and_drive(plan, target: Path, settings: dict, stop: "_StopFlag") -> 
         create_run(plan, target, settings, should_stop=stop, claimed=True)
     except (CreationStopped, KeyboardInterrupt):  # KeyboardInterrupt: a second Ctrl-C
         return _stopped_creating(target)
-    return drive(target, stop=stop)
+    return drive(target, stop=stop, colour=colour)
 
 
 def _stopped_creating(run_dir: Path) -> int:
@@ -101,7 +101,8 @@ def _stopped_creating(run_dir: Path) -> int:
     return 130
 
 
-def drive(run_dir: Path, changes: dict | None = None, stop: "_StopFlag | None" = None) -> int:
+def drive(run_dir: Path, changes: dict | None = None, stop: "_StopFlag | None" = None,
+          colour: bool | None = None) -> int:
     """Tick until done, waiting or stopped; print progress; say how to resume."""
     stop = stop or _StopFlag()
     previous = stop.install()
@@ -109,21 +110,21 @@ def drive(run_dir: Path, changes: dict | None = None, stop: "_StopFlag | None" =
         with storage_errors(run_dir), run_lock(run_dir):
             from octo.runtime.session import open_engine
 
+            from .progress import Progress
+
             try:
                 with open_engine(run_dir, changes, should_stop=stop) as engine:
-                    return _drive(engine, run_dir, stop)
+                    with Progress(engine, sys.stdout, colour) as progress:  # closed however the run ends
+                        return _drive(engine, run_dir, stop, progress)
             except CreationStopped:
                 return _stopped_creating(run_dir)
     finally:
         signal.signal(signal.SIGINT, previous)
 
 
-def _drive(engine, run_dir: Path, stop: "_StopFlag") -> int:
+def _drive(engine, run_dir: Path, stop: "_StopFlag", progress) -> int:
     from octo.runtime.sending import ProviderStop
 
-    from .progress import Progress
-
-    progress = Progress(engine, sys.stdout)
     idle = 0.0
     while True:
         try:
@@ -152,7 +153,7 @@ def _drive(engine, run_dir: Path, stop: "_StopFlag") -> int:
         if _outage(engine, run_dir):
             progress.finish()
             return 4
-        idle = _wait(engine, result, idle, stop)
+        idle = _wait(engine, result, idle, stop, progress.update)
 
 
 def _show_report(run_dir: Path) -> None:
@@ -172,7 +173,7 @@ def _outage(engine, run_dir: Path) -> bool:
     return False
 
 
-def _wait(engine, result, idle: float, stop) -> float:
+def _wait(engine, result, idle: float, stop, on_nap=lambda: None) -> float:
     """Nothing moved: the provider is working on our batches. Sleep (in short naps, for Ctrl-C), polling less often as time passes."""
     if result.processed:
         return 0.0
@@ -181,6 +182,7 @@ def _wait(engine, result, idle: float, stop) -> float:
     until = time.monotonic() + idle
     while time.monotonic() < until and not stop():
         time.sleep(min(0.1, idle))
+        on_nap()  # the progress display's clock and ETAs go on (it reads the store only when it changed)
     return idle
 
 
