@@ -26,6 +26,7 @@ import time
 from dataclasses import dataclass
 
 from .loops import SCHEMA as LOOPS_SCHEMA
+from .providers.base import redact
 from .store import Store
 
 _SCHEMA = """
@@ -98,10 +99,12 @@ class Ledger:
 
     def answer(self, attempt_id: int, text: str | None, error: str | None, retryable: bool, usage: dict,
                cost: float | None, list_cost: float | None, db: sqlite3.Connection) -> None:
-        """Store an answer once: an attempt already answered keeps its first answer."""
+        """Store an answer once: an attempt already answered keeps its first answer. A provider's error is
+        stored with anything like an API key in it redacted (`octoc show` prints it as stored)."""
         db.execute("UPDATE attempts SET state = 'answered', text = ?, error = ?, retryable = ?, usage = ?, cost = ?, "
                    "list_cost = ? WHERE id = ? AND state = 'sent'",
-                   (text, error, int(retryable), json.dumps(usage), cost, list_cost, attempt_id))
+                   (text, redact(error) if error is not None else None, int(retryable), json.dumps(usage), cost,
+                    list_cost, attempt_id))
 
     def settle(self, attempt_id: int, verdict: str, db: sqlite3.Connection) -> None:
         db.execute("UPDATE attempts SET state = 'settled', verdict = ? WHERE id = ?", (verdict, attempt_id))
