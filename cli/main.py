@@ -69,9 +69,15 @@ def build_parser() -> argparse.ArgumentParser:
     results.add_argument("run_dir", metavar="DIR")
     results.add_argument("--step", metavar="S")
     results.add_argument("--format", choices=("jsonl", "csv"), default="jsonl")
-    report = sub.add_parser("report", help="aggregates per group, expectations, failures by reason")
+    report = sub.add_parser("report", help="aggregates per group, expectations, failures grouped by kind and rule")
     report.add_argument("run_dir", metavar="DIR")
-    report.add_argument("--format", choices=("text", "json"), default="text")
+    report.add_argument("--format", choices=("text", "json", "markdown"), default="text")
+    show = sub.add_parser("show", help="one unit: each step's result, each attempt's prompts, answer, checks, "
+                                       "decision, tokens and cost")
+    show.add_argument("run_dir", metavar="DIR")
+    show.add_argument("unit", metavar="UNIT", help="a unit id (a fan-out's child id too), as `octoc results` lists them")
+    show.add_argument("--step", metavar="S", help="only this step")
+    show.add_argument("--format", choices=("text", "json"), default="text")
     emulator = sub.add_parser("emulator", help="serve the OpenAI, Anthropic and Gemini emulator on 127.0.0.1",
                               description="A local server speaking the batch and realtime APIs of OpenAI, Anthropic "
                                           "and Gemini, answering with synthetic outputs. Faults: " + _FAULTS_HELP)
@@ -257,6 +263,12 @@ def cmd_report(args) -> int:
     return report(args.run_dir, args.format)
 
 
+def cmd_show(args) -> int:
+    from octo.cli.showing import show
+
+    return show(args.run_dir, args.unit, args.step, args.format)
+
+
 def cmd_emulator(args) -> int:
     from octo.cli.emulating import serve
 
@@ -272,7 +284,7 @@ def cmd_schema(args) -> int:
 
 
 _COMMANDS = {"check": cmd_check, "plan": cmd_plan, "run": cmd_run, "tick": cmd_tick, "status": cmd_status,
-             "results": cmd_results, "report": cmd_report, "schema": cmd_schema, "emulator": cmd_emulator}
+             "results": cmd_results, "report": cmd_report, "show": cmd_show, "schema": cmd_schema, "emulator": cmd_emulator}
 
 
 if __name__ == "__main__":

@@ -11,6 +11,7 @@ from pathlib import Path
 
 from octo.runtime.diskerrors import storage_errors
 from octo.runtime.report import render_report, report as build_report, unit_rows
+from octo.runtime.reportmd import render_markdown
 from octo.runtime.rundir import open_plan
 from octo.runtime.strictjson import dumps, finite
 
@@ -55,6 +56,8 @@ def report(run_dir: str, fmt: str) -> int:
         data = build_report(Path(run_dir))
     if fmt == "json":
         sys.stdout.write(dumps(data, indent=2, ensure_ascii=False) + "\n")
+    elif fmt == "markdown":
+        sys.stdout.write(render_markdown(data))
     else:
         sys.stdout.write(render_report(data))
     return 0

@@ -4,19 +4,22 @@ Shapes (documented in docs/run.md):
 - results, one JSON object per unit: ``{"unit", "state", "reason", "steps": {step: {"state", "output", "reason"}}}``
   (or, with ``--step S``, that step's ``{"unit", "state", "reason", **output}``), plus ``"synthetic": true``
   on every row of a run on the emulator;
-- report: ``{"pipeline", "units", "synthetic", "cost_usd", "list_cost_usd", "states", "aggregates": [{"step", "groups": [{"by", "units", "metrics",
+- report: ``{"pipeline", "units", "synthetic", "cost_usd", "list_cost_usd", "states", "fanouts",
+  "aggregates": [{"step", "computed", "unreached", "groups": [{"by", "units", "metrics",
   "expects": [{"text", "at", "passed", "values"}]}]}], "expectations": {"passed", "failed"},
-  "failures": [{"step", "reason", "units", "examples"}]}``.
+  "failures": [{"step", "kind", "rule", "label", "units", "examples": [{"unit", "reason"}]}],
+  "blocked": [{"step", "upstream", "units", "examples"}]}``. Failures are grouped by step, kind and
+  rule (runtime/failures.py); the Markdown form is runtime/reportmd.py.
 """
 
 from __future__ import annotations
 
 import json
 import sqlite3
-from collections import defaultdict
 from pathlib import Path
 from typing import Iterator
 
+from .failures import failure_groups, failure_lines, unreached, upstream_step
 from .lineage import result_rows
 from .rundir import open_plan, open_store
 from .scopes import ROOT, Scopes, unit_states
@@ -148,14 +151,13 @@ def report(run_dir: Path) -> dict:
                         e["error"] = e["values"].pop("error")
                 groups.append({"by": data["by"], "units": units, "metrics": data["metrics"], "expects": expects,
                                "errors": data.get("errors", [])})
-            aggregates.append({"step": step["name"], "groups": groups})
+            computed = store.get(f"aggregated:{step['name']}") is not None
+            aggregates.append({"step": step["name"], "groups": groups, "computed": computed,
+                               "unreached": None if groups or not computed else unreached(store, plan, scopes, step)})
         verdicts = [e["passed"] for a in aggregates for g in a["groups"] for e in g["expects"]]
-        failures = defaultdict(list)
-        for name in _per_unit_steps(plan):
-            for pos, state, _, reason in store.all_results(name, outputs=False):
-                if state == "failed":
-                    failures[(name, reason)].append(pos)
-        examples = sorted({p for units in failures.values() for p in units[:5]})
+        failures = failure_groups(store, plan)
+        blocked = failure_groups(store, plan, "blocked")
+        examples = sorted({pos for g in failures + blocked for pos, _ in g.examples})
         ids = {pos: uid for pos, _, uid in store.units(examples)} if examples else {}
         from .status import spent
 
@@ -168,8 +170,11 @@ def report(run_dir: Path) -> dict:
             "fanouts": [_fanout(store, plan, scopes, f) for f in (s["name"] for s in plan.steps) if f in scopes.fanouts],
             "aggregates": aggregates,
             "expectations": {"passed": sum(verdicts), "failed": len(verdicts) - sum(verdicts)},
-            "failures": [{"step": s, "reason": r, "units": len(u), "examples": [ids[p] for p in u[:5]]}
-                         for (s, r), u in sorted(failures.items(), key=lambda kv: -len(kv[1]))],
+            "failures": [{"step": g.step, "kind": g.failure.kind, "rule": g.failure.rule, "label": g.failure.label,
+                          "units": g.units, "examples": [{"unit": ids[p], "reason": r} for p, r in g.examples]}
+                         for g in failures],
+            "blocked": [{"step": g.step, "upstream": upstream_step(g), "units": g.units,
+                         "examples": [ids[p] for p, _ in g.examples]} for g in blocked],
         }
     finally:
         store.close()
@@ -204,7 +209,7 @@ def render_report(data: dict) -> str:
     for agg in data["aggregates"]:
         lines.append(f"{agg['step']}:")
         if not agg["groups"]:
-            lines.append("  (not computed yet)")
+            lines.append(f"  {agg['unreached']['note']}" if agg.get("unreached") else "  (not computed yet)")
         for g in agg["groups"]:
             key = ", ".join(f"{k}={_show(v)}" for k, v in g["by"].items()) or "all units"
             lines.append(f"  {key}  ({g['units']:,} units)")
@@ -220,8 +225,5 @@ def render_report(data: dict) -> str:
     ex = data["expectations"]
     if ex["passed"] or ex["failed"]:
         lines.append(f"expectations: {ex['passed']} passed, {ex['failed']} failed")
-    if data["failures"]:
-        lines.append("failures by reason:")
-        for f in data["failures"]:
-            lines.append(f"  {f['units']:,} × {f['step']}: {f['reason']}  (e.g. {', '.join(f['examples'])})")
+    lines += failure_lines(data["failures"], data.get("blocked", []))
     return "\n".join(lines).rstrip() + "\n"

@@ -136,9 +136,10 @@ def test_a_shared_value_fails_its_unit_and_the_run_finishes(tmp_path):
     report = json.loads(_octoc("report", tmp_path / "r", "--format", "json").stdout)
     assert report["states"] == {"done": 2, "failed": 1, "pending": 0}
     (failed,) = report["failures"]
-    assert failed["examples"] == ["r0"]
-    assert failed["reason"].startswith("a list built by '*' would be too big to store")
-    assert failed["reason"].endswith("big.octo:7:15")  # where `[[0] * 100000] * 100000` starts
+    (example,) = failed["examples"]
+    assert example["unit"] == "r0"
+    assert example["reason"].startswith("a list built by '*' would be too big to store")
+    assert example["reason"].endswith("big.octo:7:15")  # where `[[0] * 100000] * 100000` starts
 
 
 def test_items_a_function_goes_through_count_as_comprehension_work(monkeypatch):
@@ -225,9 +226,10 @@ def test_a_long_loop_fails_its_unit_and_the_other_units_are_done(tmp_path):
     report = json.loads(_octoc("report", tmp_path / "r", "--format", "json").stdout)
     assert report["states"] == {"done": 2, "failed": 1, "pending": 0}
     (failed,) = report["failures"]
-    assert failed["examples"] == ["r0"]
-    assert "ran out of CPU time" in failed["reason"] and "more than 0.2 s" in failed["reason"]
-    assert "set OCTO_CPU_SECONDS to allow more" in failed["reason"] and "slow.octo:" in failed["reason"]
+    (example,) = failed["examples"]
+    assert example["unit"] == "r0"
+    assert "ran out of CPU time" in example["reason"] and "more than 0.2 s" in example["reason"]
+    assert "set OCTO_CPU_SECONDS to allow more" in example["reason"] and "slow.octo:" in example["reason"]
 
 
 def _octoc(*args, env: dict | None = None) -> subprocess.CompletedProcess:
@@ -257,4 +259,4 @@ def test_the_budget_is_per_unit_not_per_value(tmp_path):
     report = json.loads(_octoc("report", tmp_path / "r", "--format", "json").stdout)
     assert report["states"] == {"done": 1, "failed": 1, "pending": 0}
     (failed,) = report["failures"]
-    assert failed["examples"] == ["r0"] and "ran out of CPU time" in failed["reason"]
+    assert [e["unit"] for e in failed["examples"]] == ["r0"] and "ran out of CPU time" in failed["examples"][0]["reason"]

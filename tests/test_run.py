@@ -51,9 +51,10 @@ def start_run(tmp_path, text, name="p.octo", run="run", *extra):
     return octoc("run", str(f), "--run-dir", str(tmp_path / run), *extra), tmp_path / run
 
 
-def report_json(run_dir):
+def report_json(run_dir, code=0):
+    """The report of a finished run, whose verdict is ``code`` (0 passed, 6 units failed, 7 an expect failed)."""
     out = octoc("report", str(run_dir), "--format", "json")
-    assert out.returncode == 0, out.stderr
+    assert out.returncode == code, out.stderr
     return json.loads(out.stdout)
 
 
@@ -135,7 +136,7 @@ steps:
 
 def test_a_failing_expression_fails_that_unit_with_its_reason(tmp_path):
     out, run_dir = start_run(tmp_path, FAILING)
-    assert out.returncode == 0, out.stdout + out.stderr
+    assert out.returncode == 6, out.stdout + out.stderr  # done, some units failed
     status = json.loads(octoc("status", str(run_dir), "--format", "json").stdout)
     steps = {s["name"]: s for s in status["steps"]}
     assert steps["ratio"]["failed"] == 1 and steps["ratio"]["done"] == 7
@@ -150,17 +151,17 @@ def test_a_failing_expression_fails_that_unit_with_its_reason(tmp_path):
     assert "division by zero" in reason and "p.octo:7:10" in reason and "10 / (unit.repeat - 3)" in reason
     assert r3["steps"]["after"]["state"] == "blocked"
     assert sum(r["state"] == "failed" for r in rows) + sum(r["state"] == "done" for r in rows) == 8
-    rep = report_json(run_dir)
+    rep = report_json(run_dir, 6)
     assert rep["states"] == {"done": 3, "failed": 5, "pending": 0}
     per_step = {}
     for f in rep["failures"]:
         per_step[f["step"]] = per_step.get(f["step"], 0) + f["units"]
     assert per_step == {"ratio": 1, "picked": 5}
-    assert any("out of range" in f["reason"] for f in rep["failures"] if f["step"] == "picked")
+    assert any("out of range" in e["reason"] for f in rep["failures"] if f["step"] == "picked" for e in f["examples"])
     # an aggregate reduces the units whose steps it reads succeeded: all but r3 (its `after` is blocked)
     assert rep["aggregates"][0]["groups"][0]["metrics"]["n"] == 7
     text = octoc("report", str(run_dir)).stdout
-    assert "division by zero" in text and "failures by reason" in text
+    assert "division by zero" in text and "failures: 6 failed results in 2 groups (by step, kind and rule)" in text
 
 
 def test_tick_does_one_tick_and_status_reads_the_store(tmp_path):
@@ -175,7 +176,7 @@ def test_tick_does_one_tick_and_status_reads_the_store(tmp_path):
     result = check_file(str(f), default_language())
     create_run(build_plan(result.program, default_language(), Reporter()), tmp_path / "r")
     before = json.loads(octoc("status", str(tmp_path / "r"), "--format", "json").stdout)
-    assert before["state"] == "running" and before["steps"][0]["pending"] == 100
+    assert before["state"] == "interrupted" and before["steps"][0]["pending"] == 100  # created, nobody drives it
     out = octoc("tick", str(tmp_path / "r"))
     assert out.returncode == 0 and "done" in out.stdout
     after = json.loads(octoc("status", str(tmp_path / "r"), "--format", "json").stdout)
@@ -224,7 +225,7 @@ steps:
 
 def test_validate_rules_fail_units_with_their_message(tmp_path):
     out, run_dir = start_run(tmp_path, VALIDATED)
-    assert out.returncode == 0, out.stdout + out.stderr
+    assert out.returncode == 6, out.stdout + out.stderr
     rows = {json.loads(l)["unit"]: json.loads(l) for l in octoc("results", str(run_dir), "--step", "dice").stdout.splitlines()}
     assert [rows[f"r{i}"]["state"] for i in range(6)] == ["done"] * 4 + ["failed"] * 2
     assert rows["r5"]["reason"].startswith("rolled 6, more than 4 (validate: `roll <= 4`)")
@@ -248,8 +249,8 @@ def test_runtime_errors_outside_units_are_messages(tmp_path):
     agg = ("octo: 1\nunits: {repeat: 5}\nsteps:\n  a: {compute: {x: unit.repeat}}\n  s:\n    aggregate:\n"
            "      metrics: {m: mean(a.x), q: \"1 / (m - 2)\"}\n      expect: [\"q > 0\"]\n")
     out, run_dir = start_run(tmp_path, agg, "a.octo", "a")
-    assert out.returncode == 0, out.stdout + out.stderr
-    group = report_json(run_dir)["aggregates"][0]["groups"][0]
+    assert out.returncode == 7, out.stdout + out.stderr  # its expectation could not be evaluated: failed
+    group = report_json(run_dir, 7)["aggregates"][0]["groups"][0]
     assert group["metrics"] == {"m": 2, "q": None}
     assert group["errors"][0]["metric"] == "q" and "division by zero" in group["errors"][0]["reason"]
     assert group["expects"][0]["passed"] is False
