@@ -62,6 +62,16 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--color", choices=("auto", "always", "never"), default="auto")
     tick = sub.add_parser("tick", help="do one tick of a run and exit (for cron)")
     tick.add_argument("run_dir", metavar="DIR")
+    retry = sub.add_parser("retry", help="put a run's failed units back, with fresh tries, and go on with the run")
+    retry.add_argument("run_dir", metavar="DIR")
+    retry.add_argument("--step", metavar="S", help="only the units that failed at step S")
+    retry.add_argument("--reason", metavar="TEXT", help="only the units whose failure's reason contains TEXT")
+    revalidate = sub.add_parser("revalidate", help="check the answers a run has bought against its rules (or those of "
+                                                   "FILE, an edited copy of its pipeline), calling no provider, and go "
+                                                   "on with the run")
+    revalidate.add_argument("run_dir", metavar="DIR")
+    revalidate.add_argument("file", metavar="FILE", nargs="?")
+    revalidate.add_argument("--color", choices=("auto", "always", "never"), default="auto")
     status = sub.add_parser("status", help="units per step and state, elapsed, cost so far")
     status.add_argument("run_dir", metavar="DIR")
     status.add_argument("--format", choices=("text", "json"), default="text")
@@ -245,6 +255,22 @@ def cmd_tick(args) -> int:
     return tick_once(args.run_dir)
 
 
+def cmd_retry(args) -> int:
+    from octo.cli.fixing import retry
+
+    if _bad_cpu_setting():  # local steps may be computed again
+        return EXIT_USAGE
+    return retry(args.run_dir, args.step, args.reason)
+
+
+def cmd_revalidate(args) -> int:
+    from octo.cli.fixing import revalidate
+
+    if _bad_cpu_setting():
+        return EXIT_USAGE
+    return revalidate(args.run_dir, args.file, _use_colour(args.color, sys.stdout))
+
+
 def cmd_status(args) -> int:
     from octo.cli.running import status
 
@@ -283,7 +309,8 @@ def cmd_schema(args) -> int:
     return EXIT_OK
 
 
-_COMMANDS = {"check": cmd_check, "plan": cmd_plan, "run": cmd_run, "tick": cmd_tick, "status": cmd_status,
+_COMMANDS = {"check": cmd_check, "plan": cmd_plan, "run": cmd_run, "tick": cmd_tick, "retry": cmd_retry,
+             "revalidate": cmd_revalidate, "status": cmd_status,
              "results": cmd_results, "report": cmd_report, "show": cmd_show, "schema": cmd_schema, "emulator": cmd_emulator}
 
 

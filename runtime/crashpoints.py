@@ -10,6 +10,8 @@ exactly-once submission and ingestion:
 - ``during-ingest``: answers of an ended batch are written but not committed;
 - ``during-send-back``: a failed verdict's send-back (runtime/loops.py) is written but not committed;
 - ``during-fanout``: a chunk of a fan-out's parents, their child units and results are written but not committed;
+- ``during-retry``: a chunk of failed units put back by `octoc retry` is written but not committed;
+- ``during-revalidate``: a chunk of answers checked again by `octoc revalidate` is written but not committed;
 
 and at the steps of creating a run (runtime/rundir.py):
 
@@ -24,6 +26,7 @@ import sys
 
 POINTS = ("before-submit", "after-submit", "during-ingest", "during-send-back", "during-fanout",
           "create-before-plan", "create-last-units")
+FIX_POINTS = ("during-retry", "during-revalidate")  # reached only by `octoc retry` and `revalidate`, never by a run
 
 
 def crashpoint(name: str) -> None:

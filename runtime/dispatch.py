@@ -131,9 +131,15 @@ class ProviderSteps:
             answered = self.ledger.attempts(step["name"], "answered", limit=CHUNK)
             if not answered:
                 return decided
-            envs = {pos: env for pos, env, _, _ in self.engine.unit_envs(step["name"], sorted({a.unit for a in answered}))}
+            units = sorted({a.unit for a in answered})
+            envs = {pos: env for pos, env, _, _ in self.engine.unit_envs(step["name"], units)}
+            put_back = self.ledger.requeued(step["name"], units)  # by `octoc retry` / `revalidate` (runtime/withdraw.py)
             with self.store.transaction() as db:
                 for attempt in answered:
+                    if attempt.id <= put_back.get(attempt.unit, 0) or attempt.unit not in envs:
+                        self.ledger.settle(attempt.id, "stale: the unit was put back (octoc retry or revalidate) "
+                                                       "while this answer was on its way", db)
+                        continue
                     self._decide_one(step, attempt, envs[attempt.unit], db)
             decided += len(answered)
 

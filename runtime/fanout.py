@@ -112,6 +112,7 @@ def _commit(store, name: str, batch: list) -> None:
     """Parents' results, their children's unit rows and the fan-out's result for each child: one transaction."""
     with store.transaction() as db:
         next_pos = db.execute("SELECT coalesce(max(pos), -1) + 1 FROM units").fetchone()[0]
+        next_pos = max(next_pos, int(store.get("units_next") or 0))  # removed children's positions stay unused (withdraw.py)
         ids = iter(child_ids(db, name, [(unit[2], len(children)) for unit, state, _, children in batch if state == "done"]))
         results, units = [], []
         for (pos, idx, unit_id), state, reason, children in batch:

@@ -10,6 +10,14 @@ Tables (in the same SQLite database as ``store``):
 (A verdict sending a loop back is recorded in ``reruns``, runtime/loops.py:
 an attempt's round is its step's round there.)
 
+- ``requeues``  one row per (step, unit) put back by `octoc retry` or
+                `octoc revalidate` (runtime/withdraw.py): the attempts up to
+                ``after`` (an attempt id) are behind it. A unit's tries count
+                from there, so it gets its step's `retries` afresh; an attempt
+                of those still open is discarded when it is decided; and when
+                ``stale`` (what the step read changed) their answers no longer
+                answer the step's question.
+
 Attempt states: ``queued`` (to send) → ``sent`` (in a batch or a realtime
 call) → ``answered`` (the answer is stored) → ``settled`` (turned into a
 result or a new attempt). Batch states: ``intent`` → ``submitted`` →
@@ -38,6 +46,9 @@ CREATE TABLE IF NOT EXISTS attempts (
 CREATE INDEX IF NOT EXISTS attempts_by_state ON attempts(step, state);
 CREATE INDEX IF NOT EXISTS attempts_by_unit ON attempts(step, unit);
 CREATE INDEX IF NOT EXISTS attempts_by_batch ON attempts(batch);
+CREATE TABLE IF NOT EXISTS requeues (
+    step TEXT NOT NULL, unit INTEGER NOT NULL, after INTEGER NOT NULL, stale INTEGER NOT NULL, why TEXT NOT NULL,
+    at REAL NOT NULL, PRIMARY KEY (step, unit, after)) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS batches (
     key TEXT PRIMARY KEY, step TEXT NOT NULL, provider TEXT NOT NULL, provider_id TEXT,
     state TEXT NOT NULL, created REAL NOT NULL, requests INTEGER NOT NULL, polled REAL, detail TEXT);
@@ -86,12 +97,26 @@ class Ledger:
         return [Attempt(i, s, u, r, t, m, json.loads(q)) for i, s, u, r, t, m, q in rows]
 
     def tries(self, step: str, unit: int, round_: int) -> int:
-        return self.db.execute("SELECT count(*) FROM attempts WHERE step = ? AND unit = ? AND round = ?",
-                               (step, unit, round_)).fetchone()[0]
+        """The unit's tries of ``step`` in ``round_`` so far: since it was last put back, if it was (``requeues``)."""
+        return self.db.execute("SELECT count(*) FROM attempts WHERE step = ? AND unit = ? AND round = ? AND id > "
+                               "coalesce((SELECT max(after) FROM requeues WHERE step = ? AND unit = ?), 0)",
+                               (step, unit, round_, step, unit)).fetchone()[0]
+
+    def requeued(self, step: str, units: list[int]) -> dict[int, int]:
+        """unit → the last attempt id behind its latest requeue, for those of ``units`` that were put back."""
+        out = {}
+        for i in range(0, len(units), 900):
+            chunk = units[i:i + 900]
+            marks = ",".join("?" * len(chunk))
+            out.update(self.db.execute(f"SELECT unit, max(after) FROM requeues WHERE step = ? AND unit IN ({marks}) "
+                                       f"GROUP BY unit", (step, *chunk)).fetchall())
+        return out
 
     def mark_sent(self, ids: list[int], batch: str | None, db: sqlite3.Connection) -> None:
-        db.executemany("UPDATE attempts SET state = 'sent', batch = ? WHERE id = ? AND state = 'queued'",
-                       ((batch, i) for i in ids))
+        """Sent in ``batch``, or (None) as realtime calls: an attempt's mode is the way it was sent last (it was
+        queued the way the run sent then; a resume may have changed `--mode` since)."""
+        db.executemany("UPDATE attempts SET state = 'sent', batch = ?, mode = ? WHERE id = ? AND state = 'queued'",
+                       ((batch, "realtime" if batch is None else "batch", i) for i in ids))
 
     def requeue(self, ids: list[int], db: sqlite3.Connection) -> None:
         db.executemany("UPDATE attempts SET state = 'queued', batch = NULL WHERE id = ? AND state = 'sent'",

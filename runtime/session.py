@@ -17,6 +17,7 @@ from typing import Callable, Iterator
 
 from .dispatch import DispatchOptions
 from .engine import Engine
+from .fixes import complete as complete_fix
 from .providers import Providers, missing_keys
 from .rundir import complete_creation
 from .runlock import run_lock
@@ -65,10 +66,12 @@ def open_engine(run_dir, changes: dict | None = None, should_stop: Callable[[], 
     """An engine wired to the run's providers (and a private emulator when the run uses one).
 
     The run's lock is taken before anything is read, and held until the block ends; a creation
-    that was interrupted is completed first (CreationStopped if ``should_stop`` turns true meanwhile).
+    that was interrupted is completed first (CreationStopped if ``should_stop`` turns true meanwhile),
+    then a retry or revalidation that was interrupted (runtime/fixes.py).
     """
     with run_lock(run_dir):
         complete_creation(Path(run_dir), should_stop)
+        complete_fix(Path(run_dir))
         with _wired_engine(run_dir, changes) as engine:
             yield engine
 
