@@ -70,7 +70,8 @@ def _step(s: dict) -> list[str]:
         text = _pretty(s["output"])
         lines += _block("output", text, indent="  ") if "\n" in text else [f"  output: {text}"]
     elif s["reason"]:
-        lines += _block("reason", s["reason"], indent="  ")
+        short = "\n" not in s["reason"] and len(s["reason"]) <= 100
+        lines += [f"  reason: {s['reason']}"] if short else _block("reason", s["reason"], indent="  ")
     if s.get("validate"):
         lines.append("  validate: " + "; ".join(f"`{v}`" for v in s["validate"]))
     for n, a in enumerate(s.get("attempts", []), 1):

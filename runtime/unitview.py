@@ -233,12 +233,13 @@ def _either(ids: list[str]) -> str:
 
 
 def _close_ids(store, unit_id: str, limit: int = 3) -> list[str]:
-    """Ids like ``unit_id``: compared with the ids sharing its longest prefix found (at most 20,000 of them)."""
+    """Ids like ``unit_id``: compared with the ids sharing its longest prefix that some id has (at most 20,000
+    of them, found through the ids' unique index, so a run of millions of units answers at once)."""
     candidates: list[str] = []
     for length in range(min(len(unit_id), 8), -1, -1):
-        prefix = unit_id[:length].replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-        candidates = [r[0] for r in store.db.execute("SELECT id FROM units WHERE id LIKE ? ESCAPE '\\' LIMIT 20000",
-                                                     (prefix + "%",))]
+        prefix = unit_id[:length]
+        candidates = [r[0] for r in store.db.execute("SELECT id FROM units WHERE id >= ? AND id < ? LIMIT 20000",
+                                                     (prefix, prefix + "\U0010ffff"))]
         if candidates and (length == 0 or len(candidates) >= limit):
             break
     return difflib.get_close_matches(unit_id, candidates, n=limit, cutoff=0.6)
