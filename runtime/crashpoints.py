@@ -2,8 +2,9 @@
 
 ``OCTO_CRASHPOINT=NAME`` makes the process exit at once (``os._exit``: no
 cleanup, no commit, exactly as SIGKILL would) the first time it reaches the
-point called NAME. The points sit at the boundaries that matter for
-exactly-once submission and ingestion:
+point called NAME; ``NAME@N`` the N-th time (for a point in a loop of
+transactions: after N − 1 of them were committed). The points sit at the
+boundaries that matter for exactly-once submission and ingestion:
 
 - ``before-submit``: the batch's intent is committed, the provider not yet called;
 - ``after-submit``: the provider accepted the batch, its id is not yet stored;
@@ -12,6 +13,8 @@ exactly-once submission and ingestion:
 - ``during-fanout``: a chunk of a fan-out's parents, their child units and results are written but not committed;
 - ``during-retry``: a chunk of failed units put back by `octoc retry` is written but not committed;
 - ``during-revalidate``: a chunk of answers checked again by `octoc revalidate` is written but not committed;
+- ``before-edited-plan``: `octoc revalidate DIR FILE` recorded its fix and wrote the edited plan beside
+  ``plan.json``, which it has not replaced yet;
 
 and at the steps of creating a run (runtime/rundir.py):
 
@@ -26,10 +29,19 @@ import sys
 
 POINTS = ("before-submit", "after-submit", "during-ingest", "during-send-back", "during-fanout",
           "create-before-plan", "create-last-units")
-FIX_POINTS = ("during-retry", "during-revalidate")  # reached only by `octoc retry` and `revalidate`, never by a run
+FIX_POINTS = ("during-retry", "during-revalidate", "before-edited-plan")  # reached by `retry` and `revalidate` only
+
+_reached: dict[str, int] = {}
 
 
 def crashpoint(name: str) -> None:
-    if os.environ.get("OCTO_CRASHPOINT") == name:
+    wanted = os.environ.get("OCTO_CRASHPOINT")
+    if wanted is None or not wanted.startswith(name):
+        return
+    point, _, nth = wanted.partition("@")
+    if point != name:
+        return
+    _reached[name] = _reached.get(name, 0) + 1
+    if _reached[name] >= int(nth or 1):
         sys.stdout.flush()
         os._exit(137)

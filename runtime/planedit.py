@@ -32,6 +32,7 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from .crashpoints import crashpoint
 from .rundir import PLAN_FILE, RunDirError, _write_atomically
 
 STAGED = ".plan.next.json"  # the edited plan, before it takes plan.json's place
@@ -252,6 +253,7 @@ def put_in_place(run_dir: Path, fix: dict) -> None:
         staged.unlink(missing_ok=True)
         return
     if staged.is_file() and digest(staged.read_text(encoding="utf-8")) == wanted:
+        crashpoint("before-edited-plan")
         os.replace(staged, current)
         return
     raise RunDirError(f"the edited plan of the revalidation begun in '{run_dir}' is neither its {PLAN_FILE} nor "

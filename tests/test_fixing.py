@@ -329,19 +329,22 @@ def test_an_edit_revalidation_cannot_honour_is_refused_with_each_change_and_why(
     assert (run_dir / "run.db").read_bytes() == store
 
 
-def test_a_kill_during_revalidate_resumes_to_what_an_uninterrupted_revalidation_gives(run_dir, tmp_path):
+@pytest.mark.parametrize("point", ["before-edited-plan", "during-revalidate"])
+def test_a_kill_during_revalidate_resumes_to_what_an_uninterrupted_revalidation_gives(run_dir, tmp_path, point):
     edited = _edited(tmp_path, ("n >= 40", "n >= 20"), ('int[0, 100]', 'int[0, 80]'))
     twin = tmp_path / "twin"
     shutil.copytree(run_dir, twin)
-    before = _attempts(run_dir)
+    before, old_plan = _attempts(run_dir), (run_dir / "plan.json").read_text()
     assert _octoc(tmp_path, "revalidate", twin, edited).code in (OK, UNITS_FAILED, EXPECT_FAILED)
 
-    out = _octoc(tmp_path, "revalidate", run_dir, edited, env={"OCTO_CRASHPOINT": "during-revalidate"})
+    out = _octoc(tmp_path, "revalidate", run_dir, edited, env={"OCTO_CRASHPOINT": point})
     assert out.code == KILLED
     assert json.loads(_meta(run_dir, "fixing"))["kind"] == "revalidate"
-    assert _attempts(run_dir) == before  # the chunk was lost: nothing asked, nothing changed
+    assert _attempts(run_dir) == before  # nothing asked, nothing changed yet
+    assert ((run_dir / "plan.json").read_text() == old_plan) == (point == "before-edited-plan")
     out = _octoc(tmp_path, "run", "--resume", run_dir)
     assert out.code == _expected_code(run_dir), out.stdout + out.stderr
+    assert (run_dir / "plan.json").read_text() == (twin / "plan.json").read_text()
 
     _accounted(run_dir)
     _unchanged(before, _attempts(run_dir))
@@ -481,3 +484,44 @@ def test_a_fan_outs_list_that_fails_now_loses_its_children_which_are_made_again_
     children = [pos for pos, (_, parent) in now.items() if parent is not None]
     assert set(story_rows) == set(children)  # one story per child, none for a removed one
     assert sum(groups.values()) == len(children)  # the aggregate, computed again
+
+
+LOCAL = """octo: 1
+name: local
+seed: 1
+units:
+  repeat: 1300
+steps:
+  half:
+    compute:
+      x: 10 / (unit.repeat % 2)
+  next:
+    compute:
+      y: half.x + 1
+  total:
+    aggregate:
+      metrics:
+        n: count(next.y)
+"""
+
+
+def test_a_kill_between_two_chunks_of_a_retry_is_completed_by_the_resume(tmp_path):
+    source = _write(tmp_path / "src", LOCAL)
+    run_dir = tmp_path / "run"
+    assert _octoc(tmp_path, "run", source, "--run-dir", run_dir).code == UNITS_FAILED
+    assert len(_failed(run_dir, "half")) == 650  # two chunks of a retry: 500 and 150
+
+    out = _octoc(tmp_path, "retry", run_dir, env={"OCTO_CRASHPOINT": "during-retry@2"})
+    assert out.code == KILLED and "retrying 650 failed units" in out.stdout
+    assert len(_failed(run_dir, "half")) == 150 and len(_results(run_dir, "half")) == 800  # the first chunk was kept
+    assert _meta(run_dir, "aggregated:total") is None  # and what followed from it withdrawn with it
+
+    out = _octoc(tmp_path, "run", "--resume", run_dir)
+    assert out.code == UNITS_FAILED, out.stdout + out.stderr
+    with _db(run_dir) as db:
+        for step in ("half", "next"):
+            assert db.execute("SELECT count(*) FROM results WHERE step = ?", (step,)).fetchone()[0] == 1300
+        kinds = [k for k, in db.execute("SELECT kind FROM events WHERE kind LIKE 'retry%' ORDER BY seq")]
+        n = json.loads(db.execute("SELECT metrics FROM groups WHERE step = 'total'").fetchone()[0])["metrics"]["n"]
+    assert kinds == ["retry begun", "retry done"]  # begun once, completed once
+    assert len(_failed(run_dir, "half")) == 650 and n == 650  # a local step fails again the same way
