@@ -2,8 +2,8 @@
 
 On a terminal (and not TERM=dumb) a table is redrawn in place (cli/livetable.py, rich — imported
 only then). Otherwise — piped, redirected to a file, in CI — one summary line is printed every
-OCTO_PROGRESS_SECONDS (5) when something changed, at least once a minute while the run waits, and
-once at the end (cli/progresstext.py); never an escape code. What is counted is runtime/tally.py's.
+OCTO_PROGRESS_SECONDS (5) when something changed, at least once a minute while the run waits, once
+at the start and once at the end (cli/progresstext.py); never an escape code. What is counted is runtime/tally.py's.
 
 The display reads the store, so it is kept cheap: the store is read again only when it changed, at
 most twice a second, and never more often than keeps reading it under 5% of the run's time
@@ -51,8 +51,12 @@ class Progress:
     def __enter__(self) -> "Progress":
         return self
 
-    def __exit__(self, *exc) -> None:
-        self.finish()
+    def __exit__(self, kind, err, tb) -> None:
+        try:
+            self.finish()
+        except Exception:
+            if kind is None:
+                raise  # else the error that ended the run is the one to report, not the display's
 
     def update(self, force: bool = False) -> None:
         now = time.monotonic()
@@ -88,7 +92,7 @@ class PlainLines:
     def __init__(self, stream, synthetic: bool):
         self.stream, self.synthetic = stream, synthetic
         self.interval = _plain_seconds()
-        self.last_at = time.monotonic()  # the first line comes after one interval, not at once
+        self.last_at = -HEARTBEAT_SECONDS  # the first line at once: the run's steps, before anything ran
         self.last_words: str | None = None
 
     def due(self, now: float) -> bool:

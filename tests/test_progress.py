@@ -323,14 +323,17 @@ def test_piped_progress_is_plain_lines_without_escape_codes(tmp_path):
     assert any("retrying" in line for line in lines)
 
 
-def test_a_short_piped_run_prints_one_progress_line_at_the_end(tmp_path):
+def test_a_short_piped_run_prints_a_line_at_the_start_and_one_at_the_end(tmp_path):
     out = subprocess.run([sys.executable, "-m", "octo", "run", DRAFT_REVIEW, "--provider", "emulator",
                           "--run-dir", str(tmp_path / "run")], capture_output=True, text=True, cwd=ROOT,
                          env=_env(OCTO_PROGRESS_SECONDS="600"))
     assert out.returncode == 0, out.stderr
     progress = [line for line in out.stdout.splitlines() if line.startswith("progress ")]
-    assert len(progress) == 1 and progress[0].endswith("cost $0 (emulator; $0.0003 at list prices)")
-    assert out.stdout.index(progress[0]) < out.stdout.index("draft-review: 3 units")
+    assert len(progress) == 2
+    assert progress[0].split(" | ", 1)[1] == ("draft 0/3 accepted | stats 0/3 accepted | review 0/3 accepted | "
+                                              "summary pending | cost $0 (emulator; $0.0000 at list prices)")
+    assert progress[1].endswith("cost $0 (emulator; $0.0003 at list prices)")
+    assert out.stdout.index(progress[1]) < out.stdout.index("draft-review: 3 units")
 
 
 def test_a_bad_progress_interval_is_a_warning_and_the_default(tmp_path):
