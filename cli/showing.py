@@ -103,7 +103,7 @@ def _attempt(n: int, a: dict) -> list[str]:
         lines.append(f"    tokens: {u.get('input', 0):,} input, {u.get('cached_input', 0):,} cached input, "
                      f"{u.get('output', 0):,} output ({u.get('reasoning', 0):,} of them reasoning) · "
                      f"{_cost(a['cost_usd'], a['list_cost_usd'])}")
-    lines += [f"    then put back (octoc retry or revalidate): {why}" for why in a.get("put_back", [])]
+    lines += [f"    then put back: {why}" for why in a.get("put_back", [])]
     return lines
 
 
@@ -122,7 +122,16 @@ def _check(c: dict) -> str:
 
 
 def _decision(d: dict) -> list[str]:
+    lines = _decided(d)
+    if d.get("revalidated_was"):
+        lines.append(f"      (by octoc revalidate; before, it was: {d['revalidated_was']})")
+    return lines
+
+
+def _decided(d: dict) -> list[str]:
     verdict = d["verdict"]
+    if verdict == "revalidated":
+        return ["    decision: no longer used: octoc revalidate found it breaks the rules as they are now"]
     if verdict == "sent back":
         return ([f"    decision: sent '{d['target']}' back for round {d['round']}, with feedback:"]
                 + _gutter(_pretty(d["feedback"])))

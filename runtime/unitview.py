@@ -175,6 +175,8 @@ def _put_back(store, name: str, pos: int, ids: list[int], attempts: list[dict]) 
 
 
 _SENT_BACK = re.compile(r"^sent '(.+)' back for round (\d+)$")
+_REVALIDATED = re.compile(r"^(.*?) \(revalidated; was: (.*)\)$", re.S)
+_NOW_FAILS = re.compile(r"^revalidated: (.*?) \(was: (.*)\)$", re.S)
 
 
 def _decision(state: str, verdict: str | None, req: dict, nxt: dict | None, step: dict, store, pos: int,
@@ -183,6 +185,10 @@ def _decision(state: str, verdict: str | None, req: dict, nxt: dict | None, step
     if verdict is None:
         return {"verdict": {"queued": "queued", "sent": "at the provider", "answered": "answered, to be decided"}
                 .get(state, state)}
+    if m := _REVALIDATED.match(verdict):  # `octoc revalidate` made this answer the one used (runtime/revalidate.py)
+        return {**_decision(state, m.group(1), req, nxt, step, store, pos, round_), "revalidated_was": m.group(2)}
+    if m := _NOW_FAILS.match(verdict):  # ... or found it failing the rules as they are now
+        return {"verdict": "revalidated", "why": m.group(1), "revalidated_was": m.group(2)}
     if verdict == "done":
         return {"verdict": "done"}
     if m := _SENT_BACK.match(verdict):
@@ -205,7 +211,7 @@ def _check(text: str | None, error: str | None, decision: dict, req: dict, step:
     verdict = decision["verdict"]
     if error is not None:
         return {"ok": False, "kind": "provider", "rule": None, "message": error}
-    if verdict in ("retried", "failed"):
+    if verdict in ("retried", "failed", "revalidated"):
         failure = classify(decision.get("why", ""))
         return {"ok": False, "kind": failure.kind, "rule": failure.rule or None, "message": failure.detail}
     if verdict not in ("done", "sent back"):

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -230,3 +231,50 @@ def test_a_provider_error_is_stored_redacted(tmp_path):
     (error,) = store.db.execute("SELECT error FROM attempts").fetchone()
     assert error == "HTTP 401: bad key [redacted]"
     store.close()
+
+
+def test_show_marks_where_octoc_retry_put_the_unit_back(loop_run, tmp_path):
+    run_dir = tmp_path / "r"
+    shutil.copytree(loop_run, run_dir)
+    emulator = Emulator(seed=1, responder=loop_answers)  # r1's draft is refused again
+    with EmulatorServer(emulator):
+        out = octoc("retry", run_dir, "--step", "draft", emulator=emulator)
+    assert out.returncode == 6, out.stdout + out.stderr
+    text = octoc("show", run_dir, "r1", "--step", "draft").stdout
+    first, second = text.split("\n  attempt ")[1:]
+    assert first.startswith("1 · round 1, try 1") and "\n    then put back: octoc retry" in first
+    assert second.startswith("2 · round 1, try 1") and "put back" not in second
+
+
+REVALIDATE = """octo: 1
+name: show-revalidate
+units:
+  repeat: 2
+steps:
+  ask:
+    generate:
+      model: openai:gpt-4.1-mini
+      prompt: "A number for {{ unit.repeat }}"
+      output: {n: int}
+    validate:
+      - rule: n < 0
+        message: "{{ n }} is not negative"
+    retries: 0
+"""
+
+
+def test_show_says_what_octoc_revalidate_changed(tmp_path):
+    f = tmp_path / "p.octo"
+    f.write_text(REVALIDATE)
+    out = octoc("run", f, "--provider", "emulator", "--run-dir", tmp_path / "r")
+    assert out.returncode == 6, out.stdout + out.stderr  # the emulator's numbers are never negative
+    edited = tmp_path / "edited.octo"
+    edited.write_text(REVALIDATE.replace("n < 0", "n >= 0"))
+    out = octoc("revalidate", tmp_path / "r", edited)
+    assert out.returncode == 0, out.stdout + out.stderr
+    text = octoc("show", tmp_path / "r", "r1").stdout
+    assert "ask (generate) — done" in text and "decision: done\n" in text
+    assert "(by octoc revalidate; before, it was: failed: " in text and "is not negative (validate: `n < 0`)" in text
+    view = json.loads(octoc("show", tmp_path / "r", "r1", "--format", "json").stdout)
+    (attempt,) = view["steps"][0]["attempts"]
+    assert attempt["decision"]["verdict"] == "done" and attempt["decision"]["revalidated_was"].startswith("failed: ")
