@@ -141,7 +141,7 @@ def _edit(run_dir: Path, file: str, old_text: str, colour: bool) -> dict | int:
     if isinstance(new, int):
         return new
     edit = compare(old, new, kinds)
-    model = _made_with_provider(run_dir, old, colour) if any("model" in r for r in edit.refused) else None
+    model = _made_with_provider(run_dir, old) if any("model" in r for r in edit.refused) else None
     if model:  # FILE as `octoc run FILE --provider MODEL` made the run
         again = _compile(file, old, model, colour)
         if not isinstance(again, int):
@@ -191,18 +191,23 @@ def _models(plan: dict) -> set[str]:
     return {m for s in plan["steps"] if s["runs"] == "provider" for m in s.get("models") or ()}
 
 
-def _made_with_provider(run_dir: Path, old: dict, colour: bool) -> str | None:
+def _made_with_provider(run_dir: Path, old: dict) -> str | None:
     """MODEL, if the run was made with `--provider MODEL`: all its steps use MODEL, and its own pipeline (its snapshot
     in source/) names other models. (A run does not record the flag; its plan and its source say it.)"""
     import contextlib
     import io
 
-    from octo.runtime.rundir import SOURCE_DIR
+    from octo.runtime.rundir import SOURCE_DIR, open_store
 
     models = _models(old)
     if len(models) != 1:
         return None
-    source = run_dir / SOURCE_DIR / Path(old["pipeline"]["source"]).name
+    store = open_store(run_dir, readonly=True)
+    try:
+        made_from = store.get("source") or old["pipeline"]["source"]  # the file the run was made from, not an edit
+    finally:
+        store.close()
+    source = run_dir / SOURCE_DIR / Path(made_from).name
     with contextlib.redirect_stdout(io.StringIO()):  # the snapshot's own diagnostics are not the user's concern here
         own = _compile(str(source), old, None, False) if source.is_file() else None
     return next(iter(models)) if isinstance(own, dict) and _models(own) != models else None

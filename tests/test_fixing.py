@@ -525,3 +525,22 @@ def test_a_kill_between_two_chunks_of_a_retry_is_completed_by_the_resume(tmp_pat
         n = json.loads(db.execute("SELECT metrics FROM groups WHERE step = 'total'").fetchone()[0])["metrics"]["n"]
     assert kinds == ["retry begun", "retry done"]  # begun once, completed once
     assert len(_failed(run_dir, "half")) == 650 and n == 650  # a local step fails again the same way
+
+
+def test_a_run_made_with_provider_model_is_compared_with_the_file_planned_for_that_model(tmp_path):
+    from chaos import provider_env
+    from octo.runtime.emulator.core import Emulator
+    from octo.runtime.emulator.server import EmulatorServer
+
+    source = _write(tmp_path / "src", PIPELINE)
+    run_dir = tmp_path / "run"
+    with EmulatorServer(Emulator(seed=2)) as server:  # the real SDKs, pointed at the emulator
+        env = provider_env(server.url)
+        _octoc(tmp_path, "run", source, "--run-dir", run_dir, "--provider", "anthropic:claude-sonnet-4-5",
+               "--mode", "realtime", env=env)
+        before = _attempts(run_dir)
+        out = _octoc(tmp_path, "revalidate", run_dir, _edited(tmp_path, ("n >= 40", "n >= 20")), env=env)
+    assert "  step 'ask': validate rules\n" in out.stdout  # not refused as a change of model
+    assert out.code == _expected_code(run_dir), out.stdout + out.stderr
+    _unchanged(before, _attempts(run_dir))
+    assert {json.loads(row[5])["model"] for row in _attempts(run_dir)} == {"claude-sonnet-4-5"}
