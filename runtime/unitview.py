@@ -103,13 +103,15 @@ def _lineage(store, origin: str, parent: int | None, pos: int) -> dict:
 
 
 def _unit_state(store, pos: int, steps: list[str]) -> str:
-    states = {s for s, in store.db.execute("SELECT state FROM results WHERE unit = ? AND step IN (%s)"
-                                           % ",".join("?" * len(steps)), (pos, *steps))} if steps else set()
-    if states & {"failed", "blocked"}:
+    """failed (a step failed or was blocked), done (every step has a result) or pending, over the unit's steps."""
+    if not steps:
+        return "done"
+    marks = ",".join("?" * len(steps))
+    states = [s for s, in store.db.execute(f"SELECT state FROM results WHERE unit = ? AND step IN ({marks})",
+                                           (pos, *steps))]
+    if {"failed", "blocked"} & set(states):
         return "failed"
-    n = store.db.execute("SELECT count(*) FROM results WHERE unit = ? AND step IN (%s)" % ",".join("?" * len(steps)),
-                         (pos, *steps)).fetchone()[0] if steps else 0
-    return "done" if n == len(steps) else "pending"
+    return "done" if len(states) == len(steps) else "pending"
 
 
 def _result(store, name: str, pos: int) -> tuple[str, object, str | None]:
@@ -122,13 +124,13 @@ def _result(store, name: str, pos: int) -> tuple[str, object, str | None]:
 
 def _rounds(store, plan, name: str, pos: int) -> list[dict]:
     """The rounds a verdict started for this step and unit (round 1 has no row): which loop, and its feedback."""
-    verdicts = {}
+    verdicts: dict[str, list[str]] = {}  # a loop's target → the verdicts that may send it back
     for entry in plan.data.get("loops") or ():
         verdicts.setdefault(entry["of"], []).append(entry["verdict"])
-    return [{"round": r, "sent_back_by": verdicts.get(loop, [None])[0] if len(verdicts.get(loop, [])) == 1 else
-             " or ".join(verdicts.get(loop, [])), "loop": loop, "feedback": json.loads(fb) if fb else None}
-            for r, fb, loop in store.db.execute("SELECT round, feedback, loop FROM reruns WHERE step = ? AND unit = ? "
-                                                "ORDER BY round", (name, pos))]
+    rows = store.db.execute("SELECT round, feedback, loop FROM reruns WHERE step = ? AND unit = ? ORDER BY round",
+                            (name, pos))
+    return [{"round": r, "sent_back_by": " or ".join(verdicts.get(loop, [])) or None, "loop": loop,
+             "feedback": json.loads(feedback) if feedback else None} for r, feedback, loop in rows]
 
 
 # --- attempts ------------------------------------------------------------------------------------
