@@ -33,6 +33,7 @@ KINDS = {  # kind → how a group's line names it
     "pass": "judge's `pass` did not evaluate",
     "model": "no model",
     "unstorable": "cannot be stored",
+    "fanout": "fan-out",
     "expression": "expression failed",
     "upstream": "upstream failed",
     "unexpected": "unexpected failure",
@@ -61,6 +62,7 @@ _UNRENDERED = re.compile(r"^validate rule `(.+?)` at (\S+:\d+:\d+) is false for 
 _RENDER = re.compile(r"^the (prompt|system|message) did not render: (.*)$", re.S)
 _SCHEMA = re.compile(r"^the answer does not match the output schema(?: at (\S+))?: (.*)$", re.S)
 _UPSTREAM = re.compile(r"^upstream step '(.+)' failed$")
+_FANOUT = re.compile(r"^`each` gave (?:[\d,]+ items?, more than (`max: [\d,]+`)|.*, (not a list))$", re.S)
 _OUTPUT = re.compile(r"^output '(.+?)' cannot be stored: (.*)$", re.S)
 _PREFIXES = (  # (start of a reason, kind): reasons whose rule is their position, or nothing more
     ("a validate rule failed to evaluate: ", "validate-error"),
@@ -106,8 +108,12 @@ def classify(reason: str, rule_positions: dict[str, str] | None = None) -> Failu
             rule = f"at {at}" if at else mask_values(prefix.rstrip(": "))
             return Failure(kind, rule, body[len(prefix):] if prefix.endswith(": ") else body)
     body, at = _split_position(reason)
+    quote = body.rfind(" in `")
+    if (m := _FANOUT.match(body[:quote] if quote >= 0 else body)) is not None:  # stdlib/fanout.py
+        what = f"more items than {m.group(1)}" if m.group(1) else "`each` is not a list"
+        source = f" from {body[quote + 4:]}" if quote >= 0 else ""
+        return Failure("fanout", what + source + (f" at {at}" if at else ""), body[:quote] if quote >= 0 else body)
     if at:  # an expression that raised: its message, the expression quoted (when short), where it is
-        quote = body.rfind(" in `")
         if quote >= 0 and body.endswith("`"):
             return Failure("expression", f"{body[quote + 4:]} at {at}", body[:quote])
         return Failure("expression", f"at {at}", body)

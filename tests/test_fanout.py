@@ -213,7 +213,8 @@ def test_a_parent_that_fails_or_is_skipped_has_no_children_and_is_reported(local
                                   "blocked": 0, "pending": 0}, "states": {"done": 3, "failed": 0, "pending": 0}}
     text = read(local_run, "report", capsys=capsys)
     assert "idea: 3 child units of 2 units — 3 done, 0 failed, 0 pending (2 units skipped, 1 unit failed: no children)" in text
-    assert "1 × idea: `each` gave 7 items, more than `max: 5`" in text
+    assert "1 × idea: fan-out: more items than `max: 5` from `ideas.list` at " in text
+    assert "      storms: `each` gave 7 items, more than `max: 5`\n" in text
 
 
 def test_status_counts_each_step_over_the_units_it_runs_over(local_run, capsys):
