@@ -197,3 +197,11 @@ def test_a_reason_of_no_known_shape_groups_by_its_text_without_its_values():
     assert mask_ids("HTTP 500: batch batch_6789abcdef012345 failed") == "HTTP 500: batch … failed"
     err = classify("the provider answered with an error: not run (expired): request req_0a1b2c3d4e5f6a7b (after 3 tries)")
     assert (err.kind, err.rule) == ("provider", "not run (expired): request …")
+
+
+def test_markdown_escapes_what_a_unit_wrote():
+    from octo.runtime.reportmd import cell, text
+
+    assert text("a | b `c` *d* <script> _e_ snake_case [l](u)\nnext") == \
+        "a \\| b \\`c\\` \\*d\\* \\<script> \\_e\\_ snake_case [l\\](u) next"
+    assert cell("validate rule `a | b` at x.octo:1:2, 'n*'") == "validate rule `a \\| b` at x.octo:1:2, 'n\\*'"
