@@ -40,6 +40,8 @@ def build_parser() -> argparse.ArgumentParser:
     plan.add_argument("--graph", choices=("dot", "mermaid"), help="print the step graph in this format instead")
     plan.add_argument("--provider", metavar="P", help="run every provider step on P: a provider (its default model) or provider:model")
     plan.add_argument("--prices", metavar="FILE", help="a JSON price table merged over the built-in one")
+    plan.add_argument("--max-units", type=_whole(1, 100_000_000), metavar="N",
+                      help="plan only the first N selected units (what `run --max-units N` would run)")
     plan.add_argument("--color", choices=("auto", "always", "never"), default="auto")
     run = sub.add_parser("run", help="run a pipeline to the end (or resume a run directory)")
     run.add_argument("file", metavar="FILE", nargs="?")
@@ -49,6 +51,8 @@ def build_parser() -> argparse.ArgumentParser:
                      help="'emulator': run every step on the built-in emulator ($0, synthetic outputs); "
                           "or a provider / provider:model to run every provider step on")
     run.add_argument("--faults", metavar="SPEC", help="with --provider emulator: inject faults (see octoc emulator --help)")
+    run.add_argument("--max-units", type=_whole(1, 100_000_000), metavar="N",
+                     help="a smoke run: only the first N selected units (kept on resume)")
     run.add_argument("--mode", choices=("batch", "realtime"), help="send every provider step this way")
     run.add_argument("--batch-size", type=_whole(1, 1_000_000), metavar="N", help="at most N requests per batch")
     run.add_argument("--max-in-flight", type=_whole(1, 1000), metavar="N",
@@ -199,9 +203,10 @@ def cmd_check(args) -> int:
 def cmd_plan(args) -> int:
     from octo.cli.planning import plan_file
 
-    if _bad_cpu_setting():  # the planner evaluates `where` and `when`
+    if _bad_flags(args) or _bad_cpu_setting():  # the planner evaluates `where` and `when`
         return EXIT_USAGE
-    return plan_file(args.file, args.format, args.graph, args.provider, args.prices, _use_colour(args.color, sys.stdout))
+    return plan_file(args.file, args.format, args.graph, args.provider, args.prices, _use_colour(args.color, sys.stdout),
+                     max_units=args.max_units)
 
 
 def cmd_run(args) -> int:
@@ -215,8 +220,9 @@ def cmd_run(args) -> int:
         sys.stderr.write("octoc: error: give a FILE to start a run, or --resume DIR to continue one, not both\n")
         return EXIT_USAGE
     if args.resume:
-        return drive(Path(args.resume), {"max_usd": args.max_usd} if args.max_usd is not None else None,
-                     colour=_use_colour(args.color, sys.stdout))
+        resume = _resume_flags(args)  # each flag given with --resume is taken and recorded, or refused
+        return EXIT_USAGE if resume is None else drive(Path(args.resume), resume.changes, announce=resume.announcement(),
+                                                       colour=_use_colour(args.color, sys.stdout))
     if not args.file:
         sys.stderr.write("octoc: error: octoc run needs a FILE (or --resume DIR)\n")
         return EXIT_USAGE
@@ -227,24 +233,51 @@ def cmd_run(args) -> int:
 
 
 def _run_settings(args) -> tuple[dict | None, str | None]:
-    """The run's provider settings from the command line (stored in the run, reused on resume)."""
-    emulated = args.provider == "emulator"
-    if args.faults is not None:
-        if not emulated:
-            sys.stderr.write("octoc: error: --faults needs --provider emulator\n")
-            return None, None
-        from octo.runtime.emulator.faults import Faults, FaultSpecError
+    """The run's settings from the command line (stored in the run, reused on resume), checked before
+    anything is read or created (cli/runflags.py); (None, None) after saying what is wrong."""
+    from octo.cli.runflags import FlagError, new_run_settings
+    from octo.stdlib import default_language
 
-        try:
-            Faults.parse(args.faults)
-        except FaultSpecError as err:
-            sys.stderr.write(f"octoc: error: --faults: {err}\n")
-            return None, None
-    settings = {"emulator": emulated, "faults": args.faults, "mode": args.mode, "batch_size": args.batch_size,
-                "max_in_flight": args.max_in_flight, "concurrency": args.concurrency,
-                "poll_interval": args.poll_interval, "outage_timeout": args.outage_timeout,
-                "max_usd": args.max_usd}
-    return {k: v for k, v in settings.items() if v is not None and v is not False}, (None if emulated else args.provider)
+    try:
+        settings, provider, warnings = new_run_settings(args, default_language())
+    except FlagError as err:
+        sys.stderr.write(f"octoc: error: {err}\n")
+        return None, None
+    for warning in warnings:
+        sys.stderr.write(f"octoc: warning: {warning}\n")
+    return settings, provider
+
+
+def _resume_flags(args):
+    """What the flags given with --resume change in the run (cli/resumeflags.py); None after saying why not."""
+    from pathlib import Path
+
+    from octo.cli.resumeflags import resume_flags
+    from octo.cli.runflags import FlagError
+    from octo.stdlib import default_language
+
+    try:
+        return resume_flags(Path(args.resume), args, default_language())
+    except FlagError as err:
+        sys.stderr.write(f"octoc: error: {err}\n")
+        return None
+
+
+def _bad_flags(args) -> bool:
+    """`plan --provider P` with a P no run could use: say so (with a "did you mean") and refuse."""
+    if args.provider is None:
+        return False
+    from octo.cli.runflags import FlagError, check_provider
+    from octo.stdlib import default_language
+
+    try:
+        warnings = check_provider(args.provider, default_language())
+    except FlagError as err:
+        sys.stderr.write(f"octoc: error: {err}\n")
+        return True
+    for warning in warnings:
+        sys.stderr.write(f"octoc: warning: {warning}\n")
+    return False
 
 
 def cmd_tick(args) -> int:

@@ -68,21 +68,19 @@ def _amount(x) -> bool:
     return isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x) and x >= 0
 
 
-def plan_file(path: str, fmt: str, graph: str | None, provider: str | None, prices_path: str | None, colour: bool) -> int:
+def plan_file(path: str, fmt: str, graph: str | None, provider: str | None, prices_path: str | None, colour: bool,
+              max_units: int | None = None) -> int:
     language = default_language()
     try:
         prices = load_prices(prices_path, dict(language.prices))
     except UsageError as err:
         sys.stderr.write(f"octoc: error: {err}\n")
         return 2
-    if provider and provider.partition(":")[0] not in language.providers:
-        sys.stderr.write(f"octoc: error: unknown provider '{provider}' (providers: {', '.join(sorted(language.providers))})\n")
-        return 2
     result = check_file(path, language)
     if not result.ok or result.program is None:
         return _print_diagnostics(result.diagnostics, [path], fmt, colour)
     reporter = Reporter()
-    plan = build_plan(result.program, language, reporter, provider=provider, prices=prices)
+    plan = build_plan(result.program, language, reporter, provider=provider, prices=prices, max_units=max_units)
     diagnostics = result.diagnostics + reporter.sorted()
     if graph == "dot":
         sys.stdout.write(render_dot(plan))

@@ -43,6 +43,7 @@ class _StopFlag:
 def run_file(path: str, run_dir: str | None, colour: bool, settings: dict | None = None,
              provider: str | None = None) -> int:
     from octo.cli.planning import _print_diagnostics
+    from octo.cli.runflags import use_key_file
     from octo.compiler.base.diagnostics import Reporter
     from octo.compiler.frontend.check import check_file
     from octo.compiler.planning.planner import build_plan
@@ -56,10 +57,11 @@ def run_file(path: str, run_dir: str | None, colour: bool, settings: dict | None
     if not result.ok or result.program is None:
         return _print_diagnostics(result.diagnostics, [path], "text", colour)
     reporter = Reporter()
-    plan = build_plan(result.program, language, reporter, provider=provider,
+    plan = build_plan(result.program, language, reporter, provider=provider, max_units=settings.get("max_units"),
                       run_root=Path(run_dir) if run_dir else None)  # its free space must hold the run (E0506)
     if reporter.has_errors():
         return _print_diagnostics(reporter.sorted(), [path], "text", colour)
+    use_key_file(path, settings)  # keys may come from a .env next to the pipeline
     missing = check_keys(plan, settings)
     if missing:  # before anything is created or sent
         for message in missing:
@@ -77,11 +79,13 @@ def run_file(path: str, run_dir: str | None, colour: bool, settings: dict | None
 
 
 def _create_and_drive(plan, target: Path, settings: dict, stop: "_StopFlag", colour: bool | None = None) -> int:
+    from octo.cli.runflags import smoke_run_note
     from octo.runtime.rundir import create_run
 
     sys.stdout.write(f"run directory: {target}\n")
     if settings.get("emulator"):
         sys.stdout.write("provider: the built-in emulator — outputs are synthetic and cost $0\n")
+    sys.stdout.write(smoke_run_note(plan))
     sys.stdout.flush()
     try:
         create_run(plan, target, settings, should_stop=stop, claimed=True)
@@ -101,9 +105,10 @@ def _stopped_creating(run_dir: Path) -> int:
     return 130
 
 
-def drive(run_dir: Path, changes: dict | None = None, stop: "_StopFlag | None" = None,
+def drive(run_dir: Path, changes: dict | None = None, stop: "_StopFlag | None" = None, announce: str = "",
           colour: bool | None = None) -> int:
-    """Tick until done, waiting or stopped; print progress; say how to resume."""
+    """Tick until done, waiting or stopped; print progress; say how to resume. ``announce`` is printed once
+    the run is open and ``changes`` are stored in it (what a resume's flags changed, cli/resumeflags.py)."""
     stop = stop or _StopFlag()
     previous = stop.install()
     try:
@@ -114,6 +119,7 @@ def drive(run_dir: Path, changes: dict | None = None, stop: "_StopFlag | None" =
 
             try:
                 with open_engine(run_dir, changes, should_stop=stop) as engine:
+                    sys.stdout.write(announce)
                     with Progress(engine, sys.stdout, colour) as progress:  # closed however the run ends
                         return _drive(engine, run_dir, stop, progress)
             except CreationStopped:

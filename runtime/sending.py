@@ -115,7 +115,8 @@ class Sender:
     def _submit(self, step: dict, req) -> int:
         """The step's queued batch attempts, in batches of one model each (a batch at OpenAI or Gemini runs one)."""
         sent = 0
-        for (provider, _), queued in self._by_model(self.ledger.attempts(step["name"], "queued", mode="batch")).items():
+        # every queued attempt, whichever way it was queued: a resume may have changed `--mode` since (cli/resumeflags.py)
+        for (provider, _), queued in self._by_model(self.ledger.attempts(step["name"], "queued")).items():
             if time.time() < self.backoff_until.get(provider, 0):
                 continue
             adapter = self._adapter(provider)
@@ -184,7 +185,7 @@ class Sender:
 
     def _call_realtime(self, step: dict, req) -> int:
         """A group of the step's queued realtime attempts, each sent to its own unit's model, at once."""
-        queued = self.ledger.attempts(step["name"], "queued", mode="realtime", limit=self.options.concurrency * 8)
+        queued = self.ledger.attempts(step["name"], "queued", limit=self.options.concurrency * 8)  # however queued
         now = time.time()
         queued = [a for a in queued if now >= self.backoff_until.get(self._provider(a), 0)]
         if not queued:

@@ -1,11 +1,13 @@
 """How a run talks to providers, rebuilt from its stored settings every time it is opened.
 
 The settings (emulator or not, fault spec, batch size, in-flight limit, realtime
-concurrency, poll interval, mode) are written once when the run is created, so
-``octoc run --resume`` and ``octoc tick`` behave exactly as the first process
-did. With the emulator, an emulator is started in this process; batches a
-previous process left in its own emulator are gone, and the dispatcher
-re-queues their attempts (they were never paid for).
+concurrency, poll interval, mode, the `.env` file keys may come from) are written
+when the run is created, so ``octoc run --resume`` and ``octoc tick`` behave
+exactly as the first process did; a resume may change some of them
+(cli/resumeflags.py says which, and why not the others). With the emulator, an
+emulator is started in this process; batches a previous process left in its own
+emulator are gone, and the dispatcher re-queues their attempts (they were never
+paid for).
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from .dispatch import DispatchOptions
 from .engine import Engine
 from .fixes import complete as complete_fix
 from .providers import Providers, missing_keys
+from .providers.keyfile import load_key_file
 from .rundir import complete_creation
 from .runlock import run_lock
 from .store import Store
@@ -93,6 +96,7 @@ def _wired_engine(run_dir, changes: dict | None) -> Iterator[Engine]:
             # the emulator answers at once: no reason to wait seconds between retries of injected faults
             engine.providers = Providers(emulator_url=server.url, options={"gemini": {"retry_delay": 0.05}})
         else:
+            load_key_file(settings.get("key_file"))  # keys may come from the .env next to the pipeline, read again now
             engine.providers = Providers()
         engine.dispatch_options = options_from(settings)
         yield engine

@@ -40,10 +40,16 @@ def _units_line(p: dict) -> str:
         parts.append(f"repeat {u['repeat']:,}")
     shape = " × ".join(parts) if parts else "1"
     filters = [f"where {u['where']['text']}" if u["where"] else "", f"sample {u['sample']:,}" if u["sample"] else "",
-               f"limit {u['limit']:,}" if u["limit"] else ""]
+               _limit_text(u)]
     extra = ", ".join(f for f in filters if f)
     total = f"{u['total']:,}"
     return f"units: {u['selected']:,}" + (f" of {total}" if u["selected"] != u["total"] else "") + f" = {shape}" + (f"; {extra}" if extra else "")
+
+
+def _limit_text(u: dict) -> str:
+    if u.get("max_units") is not None and u["max_units"] == u["limit"]:
+        return f"the first {u['limit']:,} (--max-units {u['max_units']:,}: a smoke run)"
+    return f"limit {u['limit']:,}" if u["limit"] else ""
 
 
 _HEAD = ("step", "kind", "runs on", "units", "requests", "tokens in", "tokens out", "batch $", "realtime $")

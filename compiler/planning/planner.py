@@ -34,8 +34,9 @@ ESTIMATION_SAMPLE = 20_000
 
 
 def build_plan(program: Program, language: Language, reporter: Reporter, *, provider: str | None = None,
-               prices: dict | None = None, run_root: Path | None = None) -> Plan:
-    """The Plan; ``run_root`` is the folder the run will be created in (default `runs`), whose free space is checked."""
+               prices: dict | None = None, run_root: Path | None = None, max_units: int | None = None) -> Plan:
+    """The Plan; ``run_root`` is the folder the run will be created in (default `runs`), whose free space is checked;
+    ``max_units`` (`--max-units`, a smoke run) keeps only the first N selected units, on top of `units.limit`."""
     from ..expressions.codegen import compile_expression  # the planner evaluates `where` and `when`
 
     def compile_(expr):
@@ -46,7 +47,8 @@ def build_plan(program: Program, language: Language, reporter: Reporter, *, prov
     space = unit_space(program)
     where_bounded = _where_is_bounded(program, space, reporter)
     where = _where(ctx) if where_bounded else None
-    selection = Selection(space, where, program.units.sample, program.units.limit, program.seed)
+    limit = _limit(program.units.limit, max_units)
+    selection = Selection(space, where, program.units.sample, limit, program.seed)
     count = selection.count() if selection.where is None else None
     sample, exact, counted = estimation_sample(selection, count)
     count = counted if count is None else count
@@ -63,7 +65,7 @@ def build_plan(program: Program, language: Language, reporter: Reporter, *, prov
         "pipeline": {"name": program.name, "source": program.source.path, "seed": program.seed,
                      "description": _text(program.root.get("description"))},
         "data": {name: {"file": t.file, "rows": t.rows} for name, t in program.data.items()},
-        "units": _units_ir(program, space, count),
+        "units": _units_ir(program, space, count, limit, max_units),
         "steps": steps,
         "export": [[column, expr_ir(expr)] for column, expr in program.export] if program.root.get("export") is not None else None,
         "loops": loops_ir(program),
@@ -210,13 +212,19 @@ def _when_reach(ctx: PlanContext, step: Step, units: list[dict], exact: bool) ->
     return Reach(runs, exact)
 
 
-def _units_ir(program: Program, space: UnitSpace, count: int) -> dict:
+def _limit(limit: int | None, max_units: int | None) -> int | None:
+    """The first how many selected units the run keeps: the smaller of `units.limit` and `--max-units`."""
+    return min((n for n in (limit, max_units) if n is not None), default=None)
+
+
+def _units_ir(program: Program, space: UnitSpace, count: int, limit: int | None, max_units: int | None) -> dict:
+    """`limit` is the one the run applies (so the runtime needs nothing else); `max_units` says a smoke run set it."""
     u = program.units
     return {
         "tables": [{"field": t.field, "table": t.table, "arrangement": t.arrangement, "k": t.k, "size": ts.size}
                    for t, ts in zip(u.tables, space.tables)],
-        "repeat": u.repeat, "where": expr_ir(u.where), "sample": u.sample, "limit": u.limit,
-        "total": space.total, "selected": count,
+        "repeat": u.repeat, "where": expr_ir(u.where), "sample": u.sample, "limit": limit,
+        "max_units": max_units, "total": space.total, "selected": count,
         "order": "replica-major: unit i is replica i // base of combination i % base; the last table varies fastest",
     }
 

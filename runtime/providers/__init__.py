@@ -1,8 +1,9 @@
 """The providers a run talks to: which adapter, which key, which endpoint.
 
 ``Providers`` builds one adapter per provider on first use. Keys come from the
-environment only (never from the .octo file or the run directory); a run that
-needs a key that is not set stops before anything is sent, naming the variable.
+environment, or else from a `.env` file next to the pipeline (keyfile.py) —
+never from the .octo file or the run directory; a run that needs a key that is
+not set stops before anything is sent, naming the variable.
 Base URLs come from the SDKs' usual variables (``OPENAI_BASE_URL``,
 ``ANTHROPIC_BASE_URL``, ``GOOGLE_GEMINI_BASE_URL``), so a proxy or a standalone
 ``octoc emulator`` can stand in for a provider. With ``emulator_url`` every
@@ -16,6 +17,7 @@ import importlib
 import os
 
 from .base import Adapter, ProviderError, register_secret
+from .keyfile import file_key, where_to_set
 
 KEY_ENV = {"openai": ("OPENAI_API_KEY",), "anthropic": ("ANTHROPIC_API_KEY",),
            "gemini": ("GEMINI_API_KEY", "GOOGLE_API_KEY")}
@@ -26,11 +28,10 @@ EMULATOR_KEY = "emulator-key"
 
 
 def key_of(provider: str) -> str | None:
-    for name in KEY_ENV.get(provider, ()):
-        value = os.environ.get(name)
-        if value:
-            return value
-    return None
+    """The provider's key: from the environment (any of its names), else from the key file."""
+    names = KEY_ENV.get(provider, ())
+    return next((os.environ[n] for n in names if os.environ.get(n)), None) or next(
+        (file_key(n) for n in names if file_key(n)), None)
 
 
 def missing_keys(providers: set[str]) -> list[str]:
@@ -39,7 +40,7 @@ def missing_keys(providers: set[str]) -> list[str]:
     for provider in sorted(providers):
         if provider in KEY_ENV and key_of(provider) is None:
             names = " or ".join(KEY_ENV[provider])
-            out.append(f"{provider}: no API key — set {names} in the environment "
+            out.append(f"{provider}: no API key — {where_to_set(names)} "
                        f"(or try the pipeline for $0 with --provider emulator)")
     return out
 
