@@ -44,7 +44,7 @@ def main() -> int:
             server.stop()
         elapsed = time.monotonic() - start
         print("\n".join(chaos.log))
-        if final.code != 0:
+        if final.code not in (0, 6, 7):  # done (6: some units failed, 7: an expect failed)
             print(f"the final resume failed (exit {final.code}):\n{final.stdout[-3000:]}\n{final.stderr[-3000:]}")
             return 1
         ledger = check_ledger(folder / "run", emulator, prices)

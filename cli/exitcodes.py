@@ -32,3 +32,6 @@ WAITING = 8
 
 INTERRUPTED = 130
 """Stopped by Ctrl-C, SIGTERM or a closed stdout; the run is resumable."""
+
+DONE = (OK, UNITS_FAILED, EXPECT_FAILED)
+"""The codes of a run that finished, whatever its verdict."""

@@ -76,9 +76,13 @@ def build_parser() -> argparse.ArgumentParser:
     revalidate.add_argument("run_dir", metavar="DIR")
     revalidate.add_argument("file", metavar="FILE", nargs="?")
     revalidate.add_argument("--color", choices=("auto", "always", "never"), default="auto")
-    status = sub.add_parser("status", help="units per step and state, elapsed, cost so far")
+    status = sub.add_parser("status", help="the run's state (running, stopped, interrupted, waiting, stuck, done), "
+                                           "units per step and state, elapsed, cost so far")
     status.add_argument("run_dir", metavar="DIR")
     status.add_argument("--format", choices=("text", "json"), default="text")
+    runs = sub.add_parser("runs", help="the runs under DIR (runs/): state, units, failed, cost, age")
+    runs.add_argument("dir", metavar="DIR", nargs="?", default="runs")
+    runs.add_argument("--format", choices=("text", "json"), default="text")
     results = sub.add_parser("results", help="per-unit outputs of a run, to stdout")
     results.add_argument("run_dir", metavar="DIR")
     results.add_argument("--step", metavar="S")
@@ -163,7 +167,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         sys.stderr.write("octoc: interrupted\n")
         return exitcodes.INTERRUPTED
-    except BrokenPipeError:
+    except BrokenPipeError:  # a reader of the output that stopped reading (`| head`)
+        if args.command in ("run", "tick"):  # a run is left unfinished: never a silent 0 (docs/cli.md#exit-codes)
+            sys.stderr.write("octoc: stopped: its standard output was closed\n")
+            return exitcodes.INTERRUPTED
         return EXIT_OK
     except Exception as err:  # a bug in octoc: one line, never a traceback
         message = _user_problem(err, args)
@@ -185,7 +192,7 @@ def _user_problem(err: Exception, args) -> str | None:
     if isinstance(err, RunDirError):
         return str(err)
     run_dir = getattr(args, "resume", None) or getattr(args, "run_dir", None)  # storage errors no command caught
-    return describe(err, Path(run_dir) if run_dir else None, reading=args.command in ("status", "results", "report"))
+    return describe(err, Path(run_dir) if run_dir else None, reading=args.command in ("status", "results", "report", "runs"))
 
 
 def _use_colour(choice: str, stream) -> bool:
@@ -310,6 +317,12 @@ def cmd_status(args) -> int:
     return status(args.run_dir, args.format)
 
 
+def cmd_runs(args) -> int:
+    from octo.cli.listing import list_runs
+
+    return list_runs(args.dir, args.format)
+
+
 def cmd_results(args) -> int:
     from octo.cli.reading import results
 
@@ -343,7 +356,7 @@ def cmd_schema(args) -> int:
 
 
 _COMMANDS = {"check": cmd_check, "plan": cmd_plan, "run": cmd_run, "tick": cmd_tick, "retry": cmd_retry,
-             "revalidate": cmd_revalidate, "status": cmd_status,
+             "revalidate": cmd_revalidate, "status": cmd_status, "runs": cmd_runs,
              "results": cmd_results, "report": cmd_report, "show": cmd_show, "schema": cmd_schema, "emulator": cmd_emulator}
 
 

@@ -52,12 +52,27 @@ def _results(path: Path, step: str | None, fmt: str) -> int:
 
 
 def report(run_dir: str, fmt: str) -> int:
+    """Print the report; exit with the run's verdict, or for an unfinished run its state's code (cli/verdicts.py)."""
     with storage_errors(Path(run_dir), reading=True):
         data = build_report(Path(run_dir))
+        code = _verdict_code(Path(run_dir))
     if fmt == "json":
         sys.stdout.write(dumps(data, indent=2, ensure_ascii=False) + "\n")
     elif fmt == "markdown":
         sys.stdout.write(render_markdown(data))
     else:
         sys.stdout.write(render_report(data))
-    return 0
+    return code
+
+
+def _verdict_code(path: Path) -> int:
+    from octo.runtime.liveness import run_state
+    from octo.runtime.rundir import open_store
+
+    from .verdicts import state_code
+
+    store = open_store(path, readonly=True)
+    try:
+        return state_code(run_state(path, store), store)
+    finally:
+        store.close()

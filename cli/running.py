@@ -5,39 +5,24 @@ Driving a run (creating it, resuming it, ticking it) holds the run's lock
 of octoc are imported only once the lock is held, so a second process on the
 same run is refused at once. Storage errors (a full disk, an I/O error, a
 damaged store) become messages that say what to do (runtime/diskerrors.py).
+
+Each driving process records in the store when it begins and how it ends
+(runtime/liveness.py), which `status` and `runs` read; its exit code says the
+same (cli/exitcodes.py). Ctrl-C, SIGTERM, SIGHUP and a closed stdout stop it
+cleanly (cli/stopping.py).
 """
 
 from __future__ import annotations
 
-import signal
 import sys
 import time
 from pathlib import Path
 
+from octo.cli.exitcodes import INTERRUPTED, PROVIDER, STUCK, USAGE, WAITING
+from octo.cli.stopping import CLOSED_STDOUT, StopFlag as _StopFlag, guarded_stdout
 from octo.runtime.diskerrors import storage_errors
 from octo.runtime.rundir import CreationStopped
 from octo.runtime.runlock import run_lock
-
-
-STUCK = 5  # the exit code of a run that can never go on (docs/run.md)
-
-
-class _StopFlag:
-    """Ctrl-C sets the flag; the engine stops between chunks (well within a second)."""
-
-    def __init__(self):
-        self.set = False
-
-    def __call__(self) -> bool:
-        return self.set
-
-    def install(self):
-        def handler(signum, frame):
-            if self.set:  # a second Ctrl-C: stop now
-                raise KeyboardInterrupt
-            self.set = True
-
-        return signal.signal(signal.SIGINT, handler)
 
 
 def run_file(path: str, run_dir: str | None, colour: bool, settings: dict | None = None,
@@ -66,16 +51,16 @@ def run_file(path: str, run_dir: str | None, colour: bool, settings: dict | None
     if missing:  # before anything is created or sent
         for message in missing:
             sys.stderr.write(f"octoc: error: {message}\n")
-        return 2
+        return USAGE
     snapshot_targets(plan)  # a data path that would be copied outside the run is refused before anything is made
     target = Path(run_dir) if run_dir else default_run_dir(plan)
-    stop = _StopFlag()
-    previous = stop.install()
+    stop = _StopFlag().install()
     try:  # a RunDirError (a directory in use, not empty, a full disk) is reported by octoc's main
-        with storage_errors(target, restart=f"octoc run {path} --run-dir {target}"), run_lock(target, new=True):
+        with guarded_stdout(stop), storage_errors(target, restart=f"octoc run {path} --run-dir {target}"), \
+                run_lock(target, new=True):
             return _create_and_drive(plan, target, settings, stop, colour)
     finally:
-        signal.signal(signal.SIGINT, previous)
+        stop.restore()
 
 
 def _create_and_drive(plan, target: Path, settings: dict, stop: "_StopFlag", colour: bool | None = None) -> int:
@@ -90,29 +75,33 @@ def _create_and_drive(plan, target: Path, settings: dict, stop: "_StopFlag", col
     try:
         create_run(plan, target, settings, should_stop=stop, claimed=True)
     except (CreationStopped, KeyboardInterrupt):  # KeyboardInterrupt: a second Ctrl-C
-        return _stopped_creating(target)
+        return _stopped_creating(target, stop)
     return drive(target, stop=stop, colour=colour)
 
 
-def _stopped_creating(run_dir: Path) -> int:
+def _stopped_creating(run_dir: Path, stop: _StopFlag) -> int:
     from octo.runtime.rundir import PLAN_FILE
 
     if not (run_dir / PLAN_FILE).exists():  # stopped before there was anything to resume: nothing was kept
-        sys.stdout.write("stopped before the run was created; nothing was kept\n")
+        _say(stop, "stopped before the run was created; nothing was kept\n")
     else:
-        sys.stdout.write(f"stopped while creating the run (no unit has run yet). "
-                         f"Resume with: octoc run --resume {run_dir}\n")
-    return 130
+        _say(stop, f"stopped while creating the run (no unit has run yet). "
+                   f"Resume with: octoc run --resume {run_dir}\n")
+    return INTERRUPTED
+
+
+def _say(stop: _StopFlag, text: str) -> None:
+    """A stop's message: on stdout, unless a closed stdout is what stopped the run."""
+    (sys.stderr if stop.reason == CLOSED_STDOUT else sys.stdout).write(text)
 
 
 def drive(run_dir: Path, changes: dict | None = None, stop: "_StopFlag | None" = None, announce: str = "",
           colour: bool | None = None) -> int:
     """Tick until done, waiting or stopped; print progress; say how to resume. ``announce`` is printed once
     the run is open and ``changes`` are stored in it (what a resume's flags changed, cli/resumeflags.py)."""
-    stop = stop or _StopFlag()
-    previous = stop.install()
+    stop = (stop or _StopFlag()).install()
     try:
-        with storage_errors(run_dir), run_lock(run_dir):
+        with guarded_stdout(stop), storage_errors(run_dir), run_lock(run_dir):
             from octo.runtime.session import open_engine
 
             from .progress import Progress
@@ -121,11 +110,56 @@ def drive(run_dir: Path, changes: dict | None = None, stop: "_StopFlag | None" =
                 with open_engine(run_dir, changes, should_stop=stop) as engine:
                     sys.stdout.write(announce)
                     with Progress(engine, sys.stdout, colour) as progress:  # closed however the run ends
-                        return _drive(engine, run_dir, stop, progress)
+                        return _session(engine, lambda: _drive(engine, run_dir, stop, progress))
             except CreationStopped:
-                return _stopped_creating(run_dir)
+                return _stopped_creating(run_dir, stop)
     finally:
-        signal.signal(signal.SIGINT, previous)
+        stop.restore()
+
+
+def _session(engine, body) -> int:
+    """Run ``body`` as one session of the run: recorded when it begins; an escaping error or second
+    Ctrl-C recorded as its end (``body`` records every other end itself)."""
+    from octo.runtime import liveness
+
+    liveness.begin(engine.store)
+    try:
+        return body()
+    except KeyboardInterrupt:
+        _end(engine, "stopped", "a second Ctrl-C")
+        raise
+    except Exception as err:
+        _end(engine, "error", f"{type(err).__name__}: {err}")
+        raise
+
+
+def _end(engine, how: str, message: str | None = None) -> None:
+    """Record how the session ended. Best effort: a full disk that stopped the run may refuse this too
+    (the run then reads as interrupted, which is true enough: it resumes the same)."""
+    from octo.runtime import liveness
+
+    try:
+        liveness.end(engine.store, how, message)
+    except Exception:
+        pass
+
+
+def _finished(engine, run_dir: Path, stop: _StopFlag) -> int:
+    """The run is done: record it, show the report, exit with its verdict."""
+    from .verdicts import finished_code
+
+    _end(engine, "finished")
+    _show_report(run_dir)
+    sys.stdout.write(f"done. Results: octoc results {run_dir}   Report: octoc report {run_dir}\n")
+    if stop.reason == CLOSED_STDOUT:
+        sys.stderr.write(f"octoc: the run finished, but its standard output was closed: octoc report {run_dir}\n")
+    return finished_code(engine.store)
+
+
+def _stopped(engine, run_dir: Path, stop: _StopFlag) -> int:
+    _end(engine, "stopped", stop.reason)
+    _say(stop, f"stopped ({stop.reason}). Resume with: octoc run --resume {run_dir}\n")
+    return INTERRUPTED
 
 
 def _drive(engine, run_dir: Path, stop: "_StopFlag", progress) -> int:
@@ -137,28 +171,29 @@ def _drive(engine, run_dir: Path, stop: "_StopFlag", progress) -> int:
             result = engine.tick(should_stop=stop, deadline=time.monotonic() + 0.5)
         except ProviderStop as err:
             progress.finish()
+            _end(engine, "provider", str(err))
             sys.stderr.write(f"octoc: stopped: {err}\nNothing is lost. Fix it, then resume with: "
                              f"octoc run --resume {run_dir}\n")
-            return 2
+            return PROVIDER
         progress.update()
+        if result.finished:  # done, even if a stop came in the same moment
+            progress.finish()
+            return _finished(engine, run_dir, stop)
         if stop():
             progress.finish()
-            sys.stdout.write(f"stopped. Resume with: octoc run --resume {run_dir}\n")
-            return 130
+            return _stopped(engine, run_dir, stop)
         if result.stuck:  # it would wait forever (runtime/stuck.py)
             from octo.runtime.stuck import stuck_message
 
             progress.finish()
+            _end(engine, "stuck", "; ".join(result.stuck))
             sys.stderr.write(stuck_message(result.stuck, run_dir))
             return STUCK
-        if result.finished:
+        outage = _outage(engine, run_dir)
+        if outage:
             progress.finish()
-            _show_report(run_dir)
-            sys.stdout.write(f"done. Results: octoc results {run_dir}   Report: octoc report {run_dir}\n")
-            return 0
-        if _outage(engine, run_dir):
-            progress.finish()
-            return 4
+            _end(engine, "provider", outage)
+            return PROVIDER
         idle = _wait(engine, result, idle, stop, progress.update)
 
 
@@ -168,15 +203,15 @@ def _show_report(run_dir: Path) -> None:
     sys.stdout.write("\n" + render_report(report(run_dir)) + "\n")
 
 
-def _outage(engine, run_dir: Path) -> bool:
-    """Has a provider been failing for longer than the run is willing to wait? Then say so and stop."""
+def _outage(engine, run_dir: Path) -> str | None:
+    """Has a provider been failing for longer than the run is willing to wait? Then say so and stop (the reason)."""
     limit = engine.dispatch_options.outage_timeout if engine.dispatch_options else 600.0
     for provider, (since, message) in engine.provider_trouble().items():
         if time.time() - since >= limit:
-            sys.stderr.write(f"octoc: {provider} has been failing for {time.time() - since:.0f}s: {message}\n"
-                             f"Nothing is lost. Resume when it is back: octoc run --resume {run_dir}\n")
-            return True
-    return False
+            reason = f"{provider} has been failing for {time.time() - since:.0f}s: {message}"
+            sys.stderr.write(f"octoc: {reason}\nNothing is lost. Resume when it is back: octoc run --resume {run_dir}\n")
+            return reason
+    return None
 
 
 def _wait(engine, result, idle: float, stop, on_nap=lambda: None) -> float:
@@ -193,24 +228,50 @@ def _wait(engine, result, idle: float, stop, on_nap=lambda: None) -> float:
 
 
 def tick_once(run_dir: str) -> int:
-    with storage_errors(Path(run_dir)), run_lock(Path(run_dir)):
-        from octo.runtime.sending import ProviderStop
-        from octo.runtime.session import open_engine
+    """One tick: OK, UNITS_FAILED or EXPECT_FAILED once the run is done, WAITING while it is not."""
+    stop = _StopFlag().install()
+    try:
+        with guarded_stdout(stop), storage_errors(Path(run_dir)), run_lock(Path(run_dir)):
+            from octo.runtime.session import open_engine
 
-        with open_engine(Path(run_dir)) as engine:
             try:
-                result = engine.tick()
-            except ProviderStop as err:
-                sys.stderr.write(f"octoc: stopped: {err}\nNothing is lost; fix it and tick again.\n")
-                return 2
-            if result.stuck:
-                from octo.runtime.stuck import stuck_message
+                with open_engine(Path(run_dir), should_stop=stop) as engine:
+                    return _session(engine, lambda: _tick(engine, Path(run_dir), stop))
+            except CreationStopped:
+                return _stopped_creating(Path(run_dir), stop)
+    finally:
+        stop.restore()
 
-                sys.stderr.write(stuck_message(result.stuck, run_dir))
-                return STUCK
-            state = "done" if result.finished else ("waiting for " + ", ".join(result.waiting) if result.waiting else "in progress")
-            sys.stdout.write(f"tick: {result.processed:,} things done; {state}\n")
-            return 0
+
+def _tick(engine, run_dir: Path, stop: _StopFlag) -> int:
+    from octo.runtime.sending import ProviderStop
+
+    from .verdicts import finished_code
+
+    try:
+        result = engine.tick(should_stop=stop)
+    except ProviderStop as err:
+        _end(engine, "provider", str(err))
+        sys.stderr.write(f"octoc: stopped: {err}\nNothing is lost; fix it and tick again.\n")
+        return PROVIDER
+    if result.finished:
+        _end(engine, "finished")
+        sys.stdout.write(f"tick: {result.processed:,} things done; done\n")
+        return finished_code(engine.store)
+    if stop():
+        _end(engine, "stopped", stop.reason)
+        _say(stop, f"tick stopped ({stop.reason}); tick again: octoc tick {run_dir}\n")
+        return INTERRUPTED
+    if result.stuck:
+        from octo.runtime.stuck import stuck_message
+
+        _end(engine, "stuck", "; ".join(result.stuck))
+        sys.stderr.write(stuck_message(result.stuck, run_dir))
+        return STUCK
+    state = "waiting for " + ", ".join(result.waiting) if result.waiting else "more to do"
+    _end(engine, "waiting", state)
+    sys.stdout.write(f"tick: {result.processed:,} things done; {state}\n")
+    return WAITING
 
 
 def status(run_dir: str, fmt: str) -> int:

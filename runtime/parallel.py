@@ -8,8 +8,8 @@ process commits every chunk it gets back in one transaction, as it would a
 chunk it computed itself. Workers never touch the store.
 
 Workers are forked where the platform can and no other thread runs (starting
-is then a matter of milliseconds), else spawned. They ignore Ctrl-C (the
-tick's process decides when to stop) and exit on their own when that process
+is then a matter of milliseconds), else spawned. They ignore Ctrl-C, SIGTERM
+and SIGHUP (the tick's process decides when to stop) and exit on their own when that process
 dies, even by SIGKILL.
 
 ``OCTO_WORKERS=N`` sets how many worker processes a run may use (default: the
@@ -71,7 +71,8 @@ class ChunkPool:
 
 def _start_worker(plan_json: str, parent: int) -> None:
     global _work
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is for the tick's process: it stops between chunks
+    for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):  # for the tick's process: it stops between chunks
+        signal.signal(signum, signal.SIG_IGN)
     threading.Thread(target=_exit_with, args=(parent,), daemon=True).start()
     _work = UnitWork(Plan.from_json(plan_json))
 

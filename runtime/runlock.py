@@ -89,15 +89,30 @@ def _acquire(run_dir: Path) -> int:
         raise RunDirError(f"cannot lock the run directory '{run_dir}' ({err.strerror or err}); resuming and ticking "
                           "need to write there (status, results and report only read)") from None
     try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except OSError as err:
+        _lock(fd, run_dir)
+    except BaseException:
         os.close(fd)
-        if err.errno in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
-            raise RunInUse(_in_use(run_dir)) from None
-        raise RunDirError(f"cannot lock the run directory '{run_dir}': {err.strerror or err} (the file system "
-                          "may not support locks)") from None
+        raise
     _write_holder(fd)
     return fd
+
+
+def _lock(fd: int, run_dir: Path, patience: float = 1.0) -> None:
+    """Take the lock, or raise RunInUse naming its live holder. A reader (`octoc status`) tests the lock
+    with a shared lock it drops at once (runtime/liveness.py): while no live holder is written down,
+    the lock is tried again for a moment, so such a test never makes a driver refuse."""
+    until = time.monotonic() + patience
+    while True:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return
+        except OSError as err:
+            if err.errno not in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
+                raise RunDirError(f"cannot lock the run directory '{run_dir}': {err.strerror or err} (the file "
+                                  "system may not support locks)") from None
+        if _live_holder(run_dir) or time.monotonic() >= until:
+            raise RunInUse(_in_use(run_dir))
+        time.sleep(0.02)
 
 
 def _write_holder(fd: int) -> None:
@@ -117,17 +132,13 @@ def holder(run_dir: Path) -> dict | None:
     return data if isinstance(data, dict) else None
 
 
-def _current_holder(run_dir: Path, patience: float = 1.0) -> dict | None:
-    """The holder as it wrote itself down. It writes just after locking, so a process refused in that
-    instant may read nothing yet, or the previous holder's (dead) entry: it waits a moment for the live one."""
-    until = time.monotonic() + patience
-    while True:
-        who = holder(run_dir)
-        if who and (who.get("host") != socket.gethostname() or _alive(who.get("pid"))):
-            return who
-        if time.monotonic() >= until:
-            return None
-        time.sleep(0.02)
+def _live_holder(run_dir: Path) -> dict | None:
+    """The holder as it wrote itself down, if it may be alive. It writes just after locking, so a process
+    refused in that instant may read nothing yet, or the previous holder's (dead) entry."""
+    who = holder(run_dir)
+    if who and (who.get("host") != socket.gethostname() or _alive(who.get("pid"))):
+        return who
+    return None
 
 
 def _alive(pid) -> bool:
@@ -141,7 +152,7 @@ def _alive(pid) -> bool:
 
 
 def _in_use(run_dir: Path) -> str:
-    who = _current_holder(run_dir)
+    who = _live_holder(run_dir)
     if who:
         since = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(who.get("since", 0)))
         named = f"process {who.get('pid')} on {who.get('host')}, running since {since}: {who.get('command')}"

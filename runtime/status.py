@@ -1,4 +1,4 @@
-"""`octoc status`: units per step and state, elapsed time, cost so far."""
+"""`octoc status`: the run's state (runtime/liveness.py), units per step and state, elapsed time, cost so far."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import time
 from pathlib import Path
 
 from .ledger import Ledger
+from .liveness import run_state
 from .rundir import open_plan, open_store
 from .scopes import ROOT, Scopes
 from .store import STATES, Store
@@ -19,7 +20,7 @@ def run_status(run_dir: Path) -> dict:
         scopes = _scopes(plan)
         units = scopes.unit_total(store, ROOT)  # the run's own; a fan-out's children are counted on its row
         created = float(store.get("created", "0"))
-        finished = store.get("finished")
+        live = run_state(run_dir, store)  # its clock stops when nobody drives it
         steps = []
         for step in plan.steps:
             if step["kind"] == "aggregate":
@@ -41,9 +42,10 @@ def run_status(run_dir: Path) -> dict:
         cost, listed = spent(store)
         settings = json.loads(store.get("settings") or "{}")
         return {
-            "run": str(run_dir), "pipeline": plan.data["pipeline"]["name"], "state": store.get("state"),
-            "units": units, "failed_units": failed_units,
-            "elapsed_s": round((float(finished) if finished else time.time()) - created, 3),
+            "run": str(run_dir), "pipeline": plan.data["pipeline"]["name"], "state": live["state"],
+            **{k: live[k] for k in ("holder", "stopped_by", "ended") if k in live},
+            "batches_out": live["batches_out"], "units": units, "failed_units": failed_units,
+            "elapsed_s": round(max(0.0, live["active_until"] - created), 3),
             "cost_usd": round(cost, 6), "list_cost_usd": round(listed, 6),
             "synthetic": bool(settings.get("emulator")), "steps": steps,
             "batches": dict(store.db.execute("SELECT state, count(*) FROM batches GROUP BY state").fetchall())
@@ -77,9 +79,7 @@ def render_status(data: dict) -> str:
     money = (f"$0 (emulator, synthetic outputs; ${data['list_cost_usd']:.4f} at list prices)" if data["synthetic"]
              else f"${data['cost_usd']:.4f} spent")
     lines = [f"{data['pipeline']}: {data['state']} — {data['units']:,} units, {data['failed_units']:,} failed, "
-             f"{data['elapsed_s']:.1f}s, {money}", ""]
-    if data["state"] != "done" and data["state"] != "running":  # creating, or a creation that never began
-        lines[-1:] = [f"  the run's creation is not finished; complete it with: octoc run --resume {data['run']}", ""]
+             f"{data['elapsed_s']:.1f}s, {money}", f"  {explain_state(data)}", ""]
     for s in data["steps"]:
         if s["kind"] == "aggregate":
             lines.append(f"  {s['name']:<16} {s['state']} ({s['groups']} groups)")
@@ -91,3 +91,30 @@ def render_status(data: dict) -> str:
                 parts.append(f"{s['requests']:,} requests ({s['in_flight']:,} at the provider, {s['retried']:,} retried)")
             lines.append(f"  {s['name']:<16} " + ", ".join(parts))
     return "\n".join(lines) + "\n"
+
+
+def explain_state(data: dict) -> str:
+    """One line: what the state means here, and what to do (docs/run.md#run-states)."""
+    run, state, out = data["run"], data["state"], data.get("batches_out", 0)
+    resume = f"octoc run --resume {run}"
+    at_provider = f"; {out:,} batches are at a provider" if out else ""
+    if state == "running":
+        who = data.get("holder") or {}
+        if not who:
+            return "a process is starting to drive it"
+        since = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(who.get("since", 0)))
+        return f"driven by process {who.get('pid')} on {who.get('host')} since {since}: {who.get('command')}"
+    if state == "done":
+        return f"results: octoc results {run}   report: octoc report {run}"
+    if state == "creating":
+        return f"the run's creation is not finished; complete it with: {resume}"
+    ended = data.get("ended") or {}
+    when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(ended.get("at", 0)))
+    why = f" ({ended['message']})" if ended.get("message") else ""
+    if state == "interrupted":
+        return f"its process ended without stopping (killed?){at_provider}; resume with: {resume}"
+    if state == "waiting":
+        return f"the last tick ended at {when}{why}{at_provider}; tick again (octoc tick {run}) or: {resume}"
+    if state == "stuck":
+        return f"it cannot go on (since {when}): see the message of: {resume}"
+    return f"stopped by {data.get('stopped_by', 'the user')} at {when}{why}{at_provider}; resume with: {resume}"

@@ -123,6 +123,7 @@ def _fewer_replicas(text: str, most: int = 20) -> str:
 @pytest.mark.parametrize("path", EXAMPLES, ids=[p.name for p in EXAMPLES])
 def test_example_runs_to_the_end_on_the_emulator(path: Path, tmp_path: Path, capsys):
     """In this process (the SDKs are imported once for all examples), every step of every unit finished."""
+    from octo.cli.exitcodes import DONE
     from octo.cli.main import main
 
     shutil.copytree(ROOT / "examples" / "data", tmp_path / "data")  # its data files, beside it as in examples/
@@ -130,7 +131,7 @@ def test_example_runs_to_the_end_on_the_emulator(path: Path, tmp_path: Path, cap
     copy.write_text(_fewer_replicas(path.read_text()))
     code = main(["run", str(copy), "--provider", "emulator", "--mode", "realtime", "--run-dir", str(tmp_path / "run")])
     out = capsys.readouterr()
-    assert code == 0, out.out + out.err
+    assert code in DONE, out.out + out.err  # synthetic answers may fail units and expectations: the run still ends
     assert main(["status", str(tmp_path / "run"), "--format", "json"]) == 0
     status = json.loads(capsys.readouterr().out)
     assert status["state"] == "done"

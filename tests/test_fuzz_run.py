@@ -39,6 +39,7 @@ from octo.stdlib import default_language
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = sorted((ROOT / "examples").glob("*.octo"))
 RUN_TIMEOUT = 30.0
+FINISHED = (0, 6, 7)  # done: everything passed, some units failed, an `expect` failed (docs/cli.md#exit-codes)
 PHASES = [Phase.explicit, Phase.reuse, Phase.generate] + ([Phase.shrink] if os.environ.get("OCTO_FUZZ_RUN_SHRINK") else [])
 RUNS = settings(max_examples=int(os.environ.get("OCTO_FUZZ_RUN_EXAMPLES", "10")), deadline=None, phases=PHASES,
                 suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
@@ -182,11 +183,11 @@ def problems(outcome: octoproc.Outcome, run_dir: Path) -> list[str]:
         found.append("internal error: " + _line_with(said, "internal error"))
     if "Traceback" in said or outcome.code in (98, 99):
         found.append("a traceback or an exception escaped octoc's main")
-    if outcome.code not in (0, 1, 2, 3):
+    if outcome.code not in (*FINISHED, 1, 2, 3, 4):  # 4: a fuzzed budget may be spent
         found.append(f"exit code {outcome.code}")
-    if outcome.code in (1, 2) and not outcome.stderr.strip() and "error" not in outcome.stdout:
+    if outcome.code in (1, 2, 4) and not outcome.stderr.strip() and "error" not in outcome.stdout:
         found.append(f"exit {outcome.code} without a message")
-    if outcome.code == 0:
+    if outcome.code in FINISHED:
         found += _unaccounted(run_dir)
     return found
 

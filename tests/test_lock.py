@@ -23,6 +23,7 @@ import time
 import pytest
 
 from conftest import ROOT
+from octo.cli.exitcodes import DONE, WAITING
 from octo.runtime.emulator.core import Emulator
 from octo.runtime.emulator.server import EmulatorServer
 
@@ -124,7 +125,7 @@ def _race(run_dirs, emulator, env, out_dir) -> None:
         winners.append(winner)
     for winner in winners:
         _wait_released(winner, emulator)
-        assert winner.wait() == 0, winner.stdout() + winner.stderr()
+        assert winner.wait() in DONE, winner.stdout() + winner.stderr()  # faults may fail a unit
 
 
 def test_two_resumes_at_once_never_submit_an_id_twice_and_the_loser_names_the_holder(tmp_path):
@@ -163,7 +164,7 @@ def test_tick_refuses_a_run_in_use_and_reading_commands_do_not_wait(tmp_path):
         assert tick.returncode == 2 and f"process {os.getpid()} on " in tick.stderr, tick.stderr
         for command in ("status", "results", "report"):
             out = octoc_run([command, run_dir], tmp_path, timeout=60, name=command)
-            assert out.code == 0, (command, out.stderr)
+            assert out.code == (WAITING if command == "report" else 0), (command, out.stderr)  # report: not done yet
     holder = json.loads((run_dir / "run.lock").read_text())
     assert holder["pid"] == os.getpid() and holder["host"] and holder["since"] > 0
 

@@ -380,7 +380,7 @@ steps:
 
 def test_a_gate_whose_pass_or_message_fails_fails_that_unit_where_it_is_written(tmp_path):
     out, run_dir, _ = run(tmp_path, GATE_FAILS, lambda request, nth: {"n": 3 if "for 0" in request.prompt else 1})
-    assert out.returncode == 0, out.stdout + out.stderr
+    assert out.returncode == 6, out.stdout + out.stderr  # done, two units failed
     f = tmp_path / "p.octo"
     check = stored(run_dir, "check")
     assert check["r0"] == ("failed", None, f"division by zero in `10 / (guess.n - 3)` at {f}:14:13")

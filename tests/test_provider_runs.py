@@ -16,6 +16,7 @@ import sys
 import pytest
 
 from conftest import ROOT
+from octo.cli.exitcodes import DONE, PROVIDER
 from octo.runtime.emulator.core import Emulator
 from octo.runtime.emulator.server import EmulatorServer
 
@@ -217,11 +218,11 @@ def test_a_refused_key_stops_with_a_message_without_the_key_and_the_run_resumes(
     emulator = Emulator(seed=1, valid_keys={"the-right-key"})
     with EmulatorServer(emulator):
         out = octoc("run", pipeline(tmp_path), "--run-dir", tmp_path / "r", "--poll-interval", "0", emulator=emulator)
-        assert out.returncode == 2, out.stdout + out.stderr
+        assert out.returncode == PROVIDER, out.stdout + out.stderr
         assert "OPENAI_API_KEY" in out.stderr and "--resume" in out.stderr and "Traceback" not in out.stderr
         assert SECRET not in out.stdout + out.stderr
         fixed = octoc("run", "--resume", tmp_path / "r", emulator=emulator, key="the-right-key")
-    assert fixed.returncode == 0, fixed.stdout + fixed.stderr
+    assert fixed.returncode in DONE, fixed.stdout + fixed.stderr
     for path in (tmp_path / "r").rglob("*"):
         if path.is_file():
             assert SECRET.encode() not in path.read_bytes() and b"the-right-key" not in path.read_bytes()
@@ -230,14 +231,14 @@ def test_a_refused_key_stops_with_a_message_without_the_key_and_the_run_resumes(
 def test_provider_outage_leaves_the_run_resumable(tmp_path):
     out = octoc("run", pipeline(tmp_path), "--run-dir", tmp_path / "r", "--poll-interval", "0",
                 "--outage-timeout", "1", env={"OPENAI_API_KEY": SECRET, "OPENAI_BASE_URL": "http://127.0.0.1:9/v1"})
-    assert out.returncode in (2, 4), out.stdout + out.stderr
+    assert out.returncode == PROVIDER, out.stdout + out.stderr
     assert "Traceback" not in out.stderr and "--resume" in out.stdout + out.stderr
     assert SECRET not in out.stdout + out.stderr
 
 
 def test_emulator_runs_the_support_example_end_to_end_with_no_key(tmp_path):
     out = octoc("run", ROOT / "examples" / "support_replies.octo", "--provider", "emulator", "--run-dir", tmp_path / "r")
-    assert out.returncode == 0, out.stdout + out.stderr
+    assert out.returncode in DONE, out.stdout + out.stderr  # synthetic answers fail some units and expectations
     data = status(tmp_path / "r")
     assert data["synthetic"] and data["cost_usd"] == 0 and data["list_cost_usd"] > 0
     for step in data["steps"]:
@@ -254,7 +255,7 @@ def test_readme_command_runs_the_drunken_sailor_and_shows_the_aggregate_table(tm
     f = tmp_path / "drunken_sailor.octo"
     f.write_text(text)
     out = octoc("run", f, "--provider", "emulator", "--run-dir", tmp_path / "r")
-    assert out.returncode == 0, out.stdout + out.stderr
+    assert out.returncode in DONE, out.stdout + out.stderr  # 300 walks may miss an expectation's tolerance
     assert "odds:" in out.stdout and "p_ship" in out.stdout and "expect" in out.stdout
 
 
@@ -325,7 +326,7 @@ def test_a_batch_the_provider_no_longer_knows_is_sent_again_on_resume(tmp_path, 
     fresh = Emulator(seed=2)  # knows nothing of the first emulator's batches
     with EmulatorServer(fresh):
         out = octoc("run", "--resume", tmp_path / "r", emulator=fresh)
-    assert out.returncode == 0, out.stdout + out.stderr
+    assert out.returncode in DONE, out.stdout + out.stderr
     assert status(tmp_path / "r")["batches"].get("lost", 0) >= 1
 
 
@@ -334,8 +335,8 @@ def test_resuming_without_a_key_is_a_message(tmp_path, emu):
                    env={"OCTO_CRASHPOINT": "before-submit"})
     assert killed.returncode == 137
     out = octoc("run", "--resume", tmp_path / "r")
-    assert out.returncode == 2 and "OPENAI_API_KEY" in out.stderr and "Traceback" not in out.stderr
-    assert octoc("tick", tmp_path / "r").returncode == 2
+    assert out.returncode == PROVIDER and "OPENAI_API_KEY" in out.stderr and "Traceback" not in out.stderr
+    assert octoc("tick", tmp_path / "r").returncode == PROVIDER
 
 
 def test_the_budget_stops_sending_and_max_usd_on_resume_allows_more(tmp_path, emu):
@@ -344,8 +345,8 @@ def test_the_budget_stops_sending_and_max_usd_on_resume_allows_more(tmp_path, em
                  .replace("seed: 7", "seed: 7\nbudget:\n  max_usd: 1"))
     out = octoc("run", f, "--run-dir", tmp_path / "r", "--batch-size", "10", "--poll-interval", "0",
                 "--max-usd", "0.0000001", emulator=emu)
-    assert out.returncode == 2 and "budget is spent" in out.stderr and "--max-usd" in out.stderr
+    assert out.returncode == PROVIDER and "budget is spent" in out.stderr and "--max-usd" in out.stderr
     spent = run_cost(tmp_path / "r")
     assert spent > 0 and len(emu.batches) == 3  # one step's batches, then nothing more was sent
     more = octoc("run", "--resume", tmp_path / "r", "--max-usd", "5", emulator=emu)
-    assert more.returncode == 0, more.stdout + more.stderr
+    assert more.returncode in DONE, more.stdout + more.stderr

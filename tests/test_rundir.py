@@ -124,7 +124,7 @@ def test_resuming_an_interrupted_creation_keeps_the_stored_chunks_and_adds_the_r
         complete_creation(tmp_path / "k")
     every = "SELECT pos, idx, id FROM units ORDER BY pos"
     assert rows(tmp_path / "k", every) == rows(tmp_path / "ref", every)
-    assert status(cli, tmp_path / "k")["state"] == "running"
+    assert status(cli, tmp_path / "k")["state"] == "interrupted"  # created, no longer creating; its process was killed
 
 
 def test_a_kill_before_the_plan_is_written_is_refused_with_how_to_start_again(tmp_path, cli):
