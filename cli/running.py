@@ -151,6 +151,9 @@ def _finished(engine, run_dir: Path, stop: _StopFlag) -> int:
     _end(engine, "finished")
     _show_report(run_dir)
     sys.stdout.write(f"done. Results: octoc results {run_dir}   Report: octoc report {run_dir}\n")
+    if engine.store.db.execute("SELECT 1 FROM results WHERE state = 'failed' LIMIT 1").fetchone():
+        sys.stdout.write(f"Some units failed. To ask them again: octoc retry {run_dir}   After editing a rule, to "
+                         f"check the answers already bought: octoc revalidate {run_dir} FILE\n")
     if stop.reason == CLOSED_STDOUT:
         sys.stderr.write(f"octoc: the run finished, but its standard output was closed: octoc report {run_dir}\n")
     return finished_code(engine.store)

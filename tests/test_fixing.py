@@ -81,6 +81,8 @@ def made(tmp_path_factory) -> Path:
     source = _write(base / "src", PIPELINE)
     out = _octoc(base, "run", source, "--run-dir", base / "run", "--provider", "emulator", "--mode", "realtime")
     assert out.code in (UNITS_FAILED, EXPECT_FAILED), out.stdout + out.stderr
+    assert f"Some units failed. To ask them again: octoc retry {base / 'run'}   After editing a rule, to check the " \
+           f"answers already bought: octoc revalidate {base / 'run'} FILE\n" in out.stdout  # how to go on, said
     return base / "run"
 
 
