@@ -132,7 +132,7 @@ def test_a_shared_value_fails_its_unit_and_the_run_finishes(tmp_path):
     f.write_text("octo: 1\nname: big\nunits: {repeat: 3}\nsteps:\n  c:\n    compute:\n"
                  "      v: \"len([[0] * 100000] * 100000) if unit.repeat == 0 else unit.repeat\"\n")
     out = _octoc("run", f, "--run-dir", tmp_path / "r")
-    assert out.returncode == 0, out.stderr
+    assert out.returncode == 6, out.stderr  # done, one unit failed
     report = json.loads(_octoc("report", tmp_path / "r", "--format", "json").stdout)
     assert report["states"] == {"done": 2, "failed": 1, "pending": 0}
     (failed,) = report["failures"]
@@ -222,7 +222,7 @@ def test_a_long_loop_fails_its_unit_and_the_other_units_are_done(tmp_path):
         "      each: {i: \"i + 1 + len([x for x in range(2000) if x < 0])\"}\n"
         "      until: \"i >= (100000 if unit.repeat == 0 else 10)\"\n")
     out = _octoc("run", f, "--run-dir", tmp_path / "r", env={cpuclock.ENV: "0.2"})
-    assert out.returncode == 0, out.stderr
+    assert out.returncode == 6, out.stderr  # done, one unit failed
     report = json.loads(_octoc("report", tmp_path / "r", "--format", "json").stdout)
     assert report["states"] == {"done": 2, "failed": 1, "pending": 0}
     (failed,) = report["failures"]
@@ -255,7 +255,7 @@ def test_the_budget_is_per_unit_not_per_value(tmp_path):
     values = "".join(f"      v{i}: \"{value} if unit.repeat == 0 else {i}\"\n" for i in range(8))
     f.write_text(f"octo: 1\nname: many\nunits: {{repeat: 2}}\nsteps:\n  s:\n    compute:\n{values}")
     out = _octoc("run", f, "--run-dir", tmp_path / "r", env={cpuclock.ENV: f"{seconds:.4f}"})
-    assert out.returncode == 0, out.stderr
+    assert out.returncode == 6, out.stderr  # done, one unit failed
     report = json.loads(_octoc("report", tmp_path / "r", "--format", "json").stdout)
     assert report["states"] == {"done": 1, "failed": 1, "pending": 0}
     (failed,) = report["failures"]

@@ -53,7 +53,7 @@ def _run(tmp_path, name, workers, monkeypatch, repeat=9000):
     (tmp_path / name / "p.octo").write_text(PIPELINE.format(repeat=repeat))
     # the same relative path in both runs: failure reasons quote it
     out = octoc("run", "p.octo", "--run-dir", "run", cwd=tmp_path / name)
-    assert out.returncode == 0, out.stdout + out.stderr
+    assert out.returncode == 6, out.stdout + out.stderr  # done; `ratio` fails some units on purpose
     return tmp_path / name / "run"
 
 
