@@ -20,7 +20,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from .rundir import open_store
+from .rundir import open_plan, open_store
 
 KEY = "fixing"
 
@@ -47,6 +47,7 @@ def record(store, fix: dict, db, seed: int = 0) -> None:
 
 def complete(run_dir: Path) -> tuple[dict, dict] | None:
     """Complete the fix recorded in the run, if there is one: (the fix, what it did per step). The caller holds the lock."""
+    open_plan(run_dir)  # a damaged plan is said first, as every command that reads the run says it
     store = open_store(run_dir)
     try:
         fix = pending(store)

@@ -75,7 +75,8 @@ class Ledger:
     def __init__(self, store: Store):
         self.store = store
         self.db = store.db
-        self.db.executescript(_SCHEMA + LOOPS_SCHEMA)  # the loops' table too: a run's tables are all made at creation
+        if not store.readonly:  # a reader creates nothing: a run made before a table existed is read without it
+            self.db.executescript(_SCHEMA + LOOPS_SCHEMA)  # the loops' table too: a run's tables are all made at creation
 
     # --- attempts ------------------------------------------------------------------------
 

@@ -498,3 +498,21 @@ def test_results_report_and_status_write_nan_and_infinities_as_null(tmp_path, cl
     assert report["aggregates"][0]["groups"][0]["metrics"] == {"m": None, "n": None, "k": 3}
     _strict(cli("status", run_dir, "--format", "json")[1])
     assert "nan" not in cli("results", run_dir, "--format", "csv")[1].lower()
+
+
+# --- a run made before a table existed is still read ----------------------------------------------------
+
+def test_the_reading_commands_read_a_run_made_before_the_requeues_table_existed(tmp_path, cli):
+    """Readers open the store read-only and create nothing, so a run store without a table added
+    later (here `requeues`, added with `octoc retry`) must still be readable by status, report and runs."""
+    f = write(tmp_path, "octo: 1\nunits: {repeat: 3}\nsteps:\n  a: {compute: {x: unit.repeat}}\n")
+    run_dir = tmp_path / "runs" / "old"
+    code, _, err = cli("run", f, "--run-dir", run_dir)
+    assert code == 0, err
+    db = sqlite3.connect(run_dir / "run.db")
+    db.execute("DROP TABLE requeues")
+    db.close()
+    assert status(cli, run_dir)["state"] == "done"
+    for args in (("report", run_dir), ("runs", tmp_path / "runs"), ("results", run_dir)):
+        code, out, err = cli(*args)
+        assert code == 0 and "readonly" not in err, (args, out, err)
