@@ -21,7 +21,7 @@ from octo.compiler.frontend.language import EXPR, TEMPLATE
 from octo.compiler.frontend.program import Step
 
 from .execution import compiled
-from .judge import check_target
+from .judge import ATTEMPTS, check_target, depend_on_target, verdict_settings
 
 PASSED, MESSAGE = "passed", "message"
 
@@ -49,23 +49,18 @@ class Gate(StepKind):
             "of": {"type": "string", "description": "The provider step sent back when `pass` is false."},
             "pass": {**EXPR, "description": "A bool over the unit, the data and upstream steps; false sends `of` back."},
             "message": {**TEMPLATE, "description": "Why it failed (a template): `feedback.message` in the next round."},
-            "attempts": {"type": "integer", "minimum": 1, "maximum": 20,
-                         "description": "Tries of `of` in all, the first included (default 1)."},
+            "attempts": ATTEMPTS,
         },
     }
 
     def parse(self, step: Step, ctx: StepContext) -> None:
         cfg = step.config if isinstance(step.config, YMap) else YMap(step.config.span)
-        of_node = cfg.get("of")
-        of = of_node.value if isinstance(of_node, YScalar) and of_node.is_str else None
-        attempts = cfg.get("attempts")
-        step.parsed = GateConfig(of, of_node if of else None, ctx.expr(cfg.get("pass"), "`pass`"),
+        of, of_node, attempts = verdict_settings(cfg)
+        step.parsed = GateConfig(of, of_node, ctx.expr(cfg.get("pass"), "`pass`"),
                                  ctx.template(cfg.get("message")),
-                                 attempts.value if isinstance(attempts, YScalar) and isinstance(attempts.value, int) else 1)
+                                 attempts)
         step.output = record({PASSED: BOOL, MESSAGE: optional(STR)}, f"step '{step.name}'")
-        if of in ctx.program.steps and of != step.name:
-            step.deps[of] = of_node.span
-            ctx.program.judges.setdefault(of, []).append(step.name)
+        depend_on_target(step, ctx, of, of_node)
 
     def typecheck(self, step: Step, ctx: StepContext) -> RecordT | None:
         cfg: GateConfig = step.parsed

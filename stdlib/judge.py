@@ -28,6 +28,25 @@ class JudgeConfig:
     attempts: int
 
 
+ATTEMPTS = {"type": "integer", "minimum": 1, "maximum": 20,
+            "description": "Tries of `of` in all, the first included (default 1)."}
+
+
+def verdict_settings(cfg: YMap) -> tuple[str | None, YScalar | None, int]:
+    """A verdict step's (`of`, its node, `attempts`): what judge and gate share; bad values are the schema's to report."""
+    of_node = cfg.get("of")
+    of = of_node.value if isinstance(of_node, YScalar) and of_node.is_str else None
+    attempts = cfg.get("attempts")
+    return of, of_node if of else None, attempts.value if isinstance(attempts, YScalar) and isinstance(attempts.value, int) else 1
+
+
+def depend_on_target(step: Step, ctx: StepContext, of: str | None, of_node: YScalar | None) -> None:
+    """A verdict reads the step it may send back, and is one of that step's verdicts."""
+    if of in ctx.program.steps and of != step.name:
+        step.deps[of] = of_node.span
+        ctx.program.judges.setdefault(of, []).append(step.name)
+
+
 class Judge(StepKind):
     name = "judge"
     runs = "provider"
@@ -43,24 +62,19 @@ class Judge(StepKind):
             "of": {"type": "string", "description": "The step being judged."},
             "prompt": {**TEMPLATE, "description": "The judge's prompt (a template)."},
             "pass": {**EXPR, "description": "A bool over the judge's outputs; false re-runs `of` for the unit."},
-            "attempts": {"type": "integer", "minimum": 1, "maximum": 20,
-                         "description": "Tries of `of` in all, the first included (default 1)."},
+            "attempts": ATTEMPTS,
         },
     }
 
     def parse(self, step: Step, ctx: StepContext) -> None:
         cfg = step.config if isinstance(step.config, YMap) else YMap(step.config.span)
-        of_node = cfg.get("of")
-        of = of_node.value if isinstance(of_node, YScalar) and of_node.is_str else None
-        attempts = cfg.get("attempts")
+        of, of_node, attempts = verdict_settings(cfg)
         declare_output(step, ctx, cfg, extra={PASSED: BOOL})
-        step.parsed = JudgeConfig(of, of_node if of else None, ctx.template(cfg.get("prompt")),
+        step.parsed = JudgeConfig(of, of_node, ctx.template(cfg.get("prompt")),
                                   ctx.template(cfg.get("system")), None,
-                                  attempts.value if isinstance(attempts, YScalar) and isinstance(attempts.value, int) else 1)
+                                  attempts)
         step.local_names = set(step.output.names()) if step.output else set()
-        if of in ctx.program.steps and of != step.name:
-            step.deps[of] = of_node.span
-            ctx.program.judges.setdefault(of, []).append(step.name)
+        depend_on_target(step, ctx, of, of_node)
         if cfg.get("pass") is not None:
             step.parsed.passes = ctx.expr(cfg.get("pass"), "`pass`")
 
