@@ -59,6 +59,9 @@ class Outcome:
     usage: Usage = field(default_factory=Usage)
     error: str | None = None  # set when the provider did not answer this request
     retryable: bool = True    # may sending it again help? (False: e.g. the request itself is invalid)
+    # The provider returned no answer this request's key proves (an answer without a key, or none):
+    # the sender queues it again without spending a try (bounded, see docs/providers.md).
+    unmatched: bool = False
 
 
 @dataclass(frozen=True)
