@@ -72,6 +72,9 @@ class BatchStatus:
     state: str                # the provider's own word for it, for messages
     failed: str | None = None  # the batch as a whole failed or expired: why (its requests must be re-sent)
     counts: dict = field(default_factory=dict)
+    # The batch failed as a whole for an organisation-wide limit (e.g. OpenAI's enqueued-token limit),
+    # not for anything in its requests: they are sent again later without spending a try.
+    capacity: bool = False
 
 
 class ProviderError(Exception):
@@ -79,7 +82,10 @@ class ProviderError(Exception):
 
     ``kind`` says what a caller may do about it: "auth" (fix the key), "model"
     (fix the model name), "not_found" (the batch or file is unknown to the
-    provider), or "error" (anything else).
+    provider), "capacity" (a submission refused for an organisation-wide
+    limit, such as too many tokens or batches enqueued: always transient; the
+    sender backs off and sends smaller batches, spending no unit's try), or
+    "error" (anything else).
     """
 
     def __init__(self, message: str, transient: bool = False, kind: str = "error"):
@@ -113,6 +119,10 @@ class Adapter(Protocol):
         that answer by position). Requests the provider never ran come back as retryable errors."""
 
     def cancel(self, batch_id: str) -> None: ...
+
+    def delete_input(self, batch_id: str) -> None:
+        """Delete the input file uploaded for the batch, if any (idempotent: a file already gone is fine).
+        Providers that upload nothing do nothing."""
 
     def call(self, request: Request) -> Outcome:
         """One realtime request."""
