@@ -26,6 +26,10 @@ class Request:
     schema: dict | None = None  # JSON Schema of the output (an object); None asks for free text
     max_tokens: int = 1024
     temperature: float | None = None
+    top_p: float | None = None
+    seed: int | None = None
+    reasoning_effort: str | None = None   # "minimal" | "low" | "medium" | "high" (None: the model's default)
+    thinking_budget: int | None = None    # reasoning tokens allowed (Anthropic, Gemini); None: not sent
 
 
 @dataclass(frozen=True)
