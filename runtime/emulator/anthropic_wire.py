@@ -34,6 +34,7 @@ import re
 from datetime import datetime, timedelta, timezone
 
 from . import synth
+from . import param_rules
 from .schema_limits import anthropic_refusal
 from .core import EmuAnswer, EmuBatch, Emulator, EmuRequest
 from .server import HttpCall, HttpReply, Route
@@ -104,6 +105,12 @@ def _restore_hints(schema):
     return restored
 
 
+def _settings(params: dict) -> dict:
+    """What a request carried of sampling and reasoning (``thinking`` and ``output_config.effort`` as sent)."""
+    return param_rules.received([(k, params.get(k)) for k in ("temperature", "top_p", "top_k", "thinking")]
+                                + [("effort", (params.get("output_config") or {}).get("effort"))])
+
+
 def _schema_of(params: dict) -> dict | None:
     """The schema as sent (``transform_schema``'s output, when the client used it)."""
     fmt = (params.get("output_config") or {}).get("format")
@@ -129,7 +136,9 @@ def decode(params: dict, custom_id: str | None = None) -> EmuRequest:
                       prompt="\n\n".join(_text_of(m["content"]) for m in user_turns),
                       system=_text_of(system) if system else None,
                       schema=_restore_hints(schema) if schema is not None else None,
-                      max_tokens=max_tokens, custom_id=custom_id, refusal=anthropic_refusal(schema))
+                      max_tokens=max_tokens, custom_id=custom_id,
+                      refusal=param_rules.anthropic_param_refusal(params) or anthropic_refusal(schema),
+                      settings=_settings(params))
 
 
 # --- encoding -------------------------------------------------------------------------------

@@ -32,6 +32,7 @@ import time
 import uuid
 from datetime import datetime, timezone
 
+from . import param_rules
 from .core import EmuAnswer, EmuBatch, EmuRequest, Emulator
 from .server import HttpCall, HttpReply, Route
 
@@ -132,7 +133,9 @@ def _decode(body: dict, model: str, custom_id: str | None) -> EmuRequest:
         schema = _lower_types(config["responseSchema"])
     return EmuRequest(provider=PROVIDER, model=model, prompt=prompt, system=_texts(system) if system else None,
                       schema=schema, max_tokens=int(config.get("maxOutputTokens") or _DEFAULT_MAX_TOKENS),
-                      custom_id=custom_id)
+                      custom_id=custom_id, refusal=param_rules.gemini_refusal(model, config),
+                      settings=param_rules.received((k, config.get(k)) for k in ("temperature", "topP", "seed",
+                                                                                  "thinkingConfig")))
 
 
 # --- encoding answers --------------------------------------------------------------------

@@ -20,12 +20,14 @@ status ``failed`` with ``errors.data`` naming the lines.
 
 from __future__ import annotations
 
+import dataclasses
 import email.parser
 import email.policy
 import json
 import threading
 import time
 
+from . import param_rules
 from .core import EmuAnswer, EmuBatch, EmuRequest, Emulator
 from .server import HttpCall, HttpReply, Route
 
@@ -56,13 +58,13 @@ def key_of(call: HttpCall) -> str | None:
     return token.strip() or None
 
 
-def error_body(status: int, message: str) -> dict:
-    kind, code = _ERROR_KIND.get(status, ("server_error", None) if status >= 500 else ("invalid_request_error", None))
-    return {"error": {"message": message, "type": kind, "param": None, "code": code}}
+def error_body(status: int, message: str, param: str | None = None, code: str | None = None) -> dict:
+    kind, default_code = _ERROR_KIND.get(status, ("server_error", None) if status >= 500 else ("invalid_request_error", None))
+    return {"error": {"message": message, "type": kind, "param": param, "code": code or default_code}}
 
 
-def error_reply(status: int, message: str) -> HttpReply:
-    return HttpReply(status, error_body(status, message), headers={"x-request-id": _request_id()})
+def error_reply(status: int, message: str, param: str | None = None, code: str | None = None) -> HttpReply:
+    return HttpReply(status, error_body(status, message, param, code), headers={"x-request-id": _request_id()})
 
 
 def _request_id() -> str:
@@ -95,7 +97,8 @@ def decode_chat(body: dict, custom_id: str | None = None) -> EmuRequest:
     response_format = body.get("response_format") or {}
     schema = response_format["json_schema"]["schema"] if response_format.get("type") == "json_schema" else None
     max_tokens = body.get("max_completion_tokens") or body.get("max_tokens") or DEFAULT_MAX_TOKENS
-    return EmuRequest(PROVIDER, _model(body), prompt, system, schema, int(max_tokens), custom_id)
+    return _with_rules(EmuRequest(PROVIDER, _model(body), prompt, system, schema, int(max_tokens), custom_id),
+                       body, responses=False)
 
 
 def decode_responses(body: dict, custom_id: str | None = None) -> EmuRequest:
@@ -109,7 +112,19 @@ def decode_responses(body: dict, custom_id: str | None = None) -> EmuRequest:
     text_format = (body.get("text") or {}).get("format") or {}
     schema = text_format["schema"] if text_format.get("type") == "json_schema" else None
     max_tokens = body.get("max_output_tokens") or DEFAULT_MAX_TOKENS
-    return EmuRequest(PROVIDER, _model(body), prompt, system, schema, int(max_tokens), custom_id)
+    return _with_rules(EmuRequest(PROVIDER, _model(body), prompt, system, schema, int(max_tokens), custom_id),
+                       body, responses=True)
+
+
+def _with_rules(request: EmuRequest, body: dict, responses: bool) -> EmuRequest:
+    """The request with what it carried of sampling and reasoning, and OpenAI's refusal of it, if any."""
+    effort = (body.get("reasoning") or {}).get("effort") if responses else body.get("reasoning_effort")
+    settings = param_rules.received([(k, body.get(k)) for k in ("temperature", "top_p", "seed")]
+                                    + [("reasoning_effort", effort)])
+    refusal = param_rules.openai_refusal(body, responses)
+    message, param, code = refusal or (None, None, None)
+    return dataclasses.replace(request, settings=settings, refusal=request.refusal or message,
+                               refusal_param=param, refusal_code=code)
 
 
 def _model(body: dict) -> str:
@@ -182,7 +197,7 @@ def _realtime(endpoint: str):
         request = DECODERS[endpoint](body)
         answer = emu.answer(request, "realtime")
         if answer.error is not None:
-            return error_reply(answer.error.status, answer.error.message)
+            return error_reply(answer.error.status, answer.error.message, answer.error.param, answer.error.code)
         return HttpReply(200, answer_body(endpoint, request, answer, body), headers={"x-request-id": _request_id()})
     return handle
 
@@ -432,7 +447,8 @@ def _result_line(batch: EmuBatch, index: int, request: EmuRequest, answer: EmuAn
             "message": "This request could not be executed before the completion window expired."}}
     if answer.error is not None:
         response = {"status_code": answer.error.status, "request_id": _request_id(),
-                    "body": error_body(answer.error.status, answer.error.message)}
+                    "body": error_body(answer.error.status, answer.error.message, answer.error.param,
+                                       answer.error.code)}
     else:
         sent = batch.extra["bodies"][index]
         response = {"status_code": 200, "request_id": _request_id(),

@@ -34,8 +34,19 @@ expects to run past ten minutes (``max_tokens`` above about 21,000, less for som
 models). ``call`` then streams the same request and collects the final message,
 so the answer is not cut short. Batch requests have no such limit.
 
-``Request.temperature`` is not sent: the Messages API of this SDK (2.12,
-API version 2026-10-21) has no temperature parameter.
+Sampling: ``Request.temperature``, ``top_p`` and ``seed`` are not sent. The SDK
+(2.x, ``anthropic/types/message_create_params.py``) has no such arguments and
+the API version it speaks (2026-10-21, ``anthropic/_constants.py``) answers a
+body that carries them with a 400 ``Extra inputs are not permitted``; the
+checker says so where they are written (W0409). Reasoning:
+``reasoning_effort`` → ``output_config.effort``; ``thinking_budget`` →
+``thinking: {type: enabled, budget_tokens}`` (0: ``{type: disabled}``).
+
+Stop reasons: ``end_turn`` and ``stop_sequence`` are answers; ``max_tokens``
+and ``model_context_window_exceeded`` (the prompt and the answer outgrew the
+model's context window: the same request would again) cut the answer off, and
+``refusal`` refuses it — each fails the unit, not retryable; ``pause_turn`` and
+``tool_use`` (octo sends no tools) leave the turn unfinished: retryable.
 """
 
 from __future__ import annotations
@@ -82,8 +93,16 @@ class AnthropicAdapter:
                         "messages": [{"role": "user", "content": request.prompt}]}
         if request.system:
             params["system"] = request.system
+        output_config = {}
         if request.schema is not None:
-            params["output_config"] = {"format": {"type": "json_schema", "schema": self._api_schema(request.schema)}}
+            output_config["format"] = {"type": "json_schema", "schema": self._api_schema(request.schema)}
+        if request.reasoning_effort is not None:
+            output_config["effort"] = request.reasoning_effort
+        if output_config:
+            params["output_config"] = output_config
+        if request.thinking_budget is not None:
+            params["thinking"] = ({"type": "enabled", "budget_tokens": request.thinking_budget}
+                                  if request.thinking_budget else {"type": "disabled"})
         return params
 
     def _api_schema(self, schema: dict) -> dict:
@@ -261,11 +280,23 @@ def _nothing_ran(counts: dict) -> str | None:
 def _outcome_of_message(custom_id: str, message) -> Outcome:
     text = "".join(block.text for block in message.content if block.type == "text")
     usage = _usage_of(message.usage)
-    if message.stop_reason == "max_tokens":
-        return Outcome(custom_id, text, usage, error="anthropic: the answer was cut off at max_tokens", retryable=False)
-    if message.stop_reason == "refusal":
-        return Outcome(custom_id, text, usage, error="anthropic: the model refused to answer", retryable=False)
+    stopped = _STOPS.get(message.stop_reason)
+    if stopped is not None:
+        error, retryable = stopped
+        return Outcome(custom_id, text, usage, error=f"anthropic: {error}", retryable=retryable)
     return Outcome(custom_id, text, usage)
+
+
+# Stop reasons that are not an answer: (what to say, may the same request succeed another time?).
+# `end_turn` and `stop_sequence` are answers; a reason this SDK does not know yet is taken as one too.
+_STOPS = {
+    "max_tokens": ("the answer was cut off at max_tokens", False),
+    "model_context_window_exceeded": ("the answer was cut off: the prompt and the answer outgrew the model's "
+                                      "context window (stop reason model_context_window_exceeded)", False),
+    "refusal": ("the model refused to answer", False),
+    "pause_turn": ("the model paused its turn before answering (stop reason pause_turn)", True),
+    "tool_use": ("the model asked to use a tool instead of answering (stop reason tool_use)", True),
+}
 
 
 def _usage_of(usage) -> Usage:

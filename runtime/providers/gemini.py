@@ -49,6 +49,21 @@ _REFUSED_FINISH = {"SAFETY", "RECITATION", "BLOCKLIST", "PROHIBITED_CONTENT", "S
                    "IMAGE_SAFETY", "MALFORMED_FUNCTION_CALL"}
 
 
+# Gemini 3's thinking levels (google-genai's ThinkingLevel); on 2.5 models an effort arrives as the budget
+# Google maps it to (runtime/modelsettings.py), so only a model the capability table does not know sends one.
+_THINKING_LEVELS = {"minimal": "MINIMAL", "low": "LOW", "medium": "MEDIUM", "high": "HIGH", "xhigh": "XHIGH"}
+
+
+def _thinking(request: Request) -> dict:
+    """``thinking_config`` of a request: its thinking budget, or its effort as a thinking level ("none": budget 0)."""
+    if request.thinking_budget is not None:
+        return {"thinking_budget": request.thinking_budget}
+    if request.reasoning_effort == "none":
+        return {"thinking_budget": 0}
+    level = _THINKING_LEVELS.get(request.reasoning_effort or "")
+    return {"thinking_level": level} if level else {}
+
+
 def _transport_errors() -> tuple[type[BaseException], ...]:
     """Connection-level failures of whichever httpx flavour the SDK runs on."""
     found = []
@@ -93,6 +108,10 @@ class GeminiAdapter:
             config["system_instruction"] = request.system
         if request.temperature is not None:
             config["temperature"] = request.temperature
+        config.update({k: v for k, v in (("top_p", request.top_p), ("seed", request.seed)) if v is not None})
+        thinking = _thinking(request)
+        if thinking:
+            config["thinking_config"] = thinking
         if request.schema is not None:
             config["response_mime_type"] = "application/json"
             config["response_json_schema"] = request.schema
@@ -107,6 +126,14 @@ class GeminiAdapter:
         generation = {"maxOutputTokens": request.max_tokens}
         if request.temperature is not None:
             generation["temperature"] = request.temperature
+        if request.top_p is not None:
+            generation["topP"] = float(request.top_p)
+        if request.seed is not None:
+            generation["seed"] = request.seed
+        thinking = _thinking(request)
+        if thinking:  # the SDK's field names, camel-cased as it sends them
+            generation["thinkingConfig"] = {("thinkingBudget" if k == "thinking_budget" else "thinkingLevel"): v
+                                            for k, v in thinking.items()}
         if request.schema is not None:
             generation.update(responseMimeType="application/json", responseJsonSchema=request.schema)
         body: dict = {"contents": self._contents(request)}

@@ -136,8 +136,11 @@ def _chat_body(request: Request) -> dict:
                [{"role": "user", "content": request.prompt}]
     # max_completion_tokens, not the deprecated max_tokens that reasoning models refuse
     body = {"model": request.model, "messages": messages, "max_completion_tokens": request.max_tokens}
-    if request.temperature is not None:
-        body["temperature"] = request.temperature
+    body.update(_sampling(request))
+    if request.seed is not None:
+        body["seed"] = request.seed
+    if request.reasoning_effort is not None:
+        body["reasoning_effort"] = request.reasoning_effort
     if request.schema is not None:
         body["response_format"] = {"type": "json_schema", "json_schema": {
             "name": "output", "schema": request.schema, "strict": is_strict_compatible(request.schema)}}
@@ -149,12 +152,18 @@ def _responses_body(request: Request) -> dict:
             "max_output_tokens": request.max_tokens}
     if request.system:
         body["instructions"] = request.system
-    if request.temperature is not None:
-        body["temperature"] = request.temperature
+    body.update(_sampling(request))  # no seed: the Responses API has none (docs/providers.md)
+    if request.reasoning_effort is not None:
+        body["reasoning"] = {"effort": request.reasoning_effort}
     if request.schema is not None:
         body["text"] = {"format": {"type": "json_schema", "name": "output", "schema": request.schema,
                                    "strict": is_strict_compatible(request.schema)}}
     return body
+
+
+def _sampling(request: Request) -> dict:
+    """temperature and top_p, where the request carries them (runtime/modelsettings.py left out the refused)."""
+    return {k: v for k, v in (("temperature", request.temperature), ("top_p", request.top_p)) if v is not None}
 
 
 def is_strict_compatible(schema) -> bool:
