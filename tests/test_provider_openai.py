@@ -246,8 +246,9 @@ def test_polling_beyond_the_sdk_retries_is_a_transient_provider_error(start):
 def test_submission_limits_and_request_bytes(start):
     adapter, _, _ = start()
     request = requests(1)[0]
-    assert adapter.request_bytes(request) == len(json.dumps(adapter.line(request)).encode()) + 1
-    assert (adapter.max_batch_requests, adapter.max_batch_bytes) == (50_000, 200 * 1024 * 1024)
+    line = json.dumps(adapter.line(request), ensure_ascii=False, separators=(",", ":")).encode()
+    assert adapter.request_bytes(request) == len(line) + 1  # the file's own bytes: tests/test_wire_limits.py
+    assert (adapter.max_batch_requests, adapter.max_batch_bytes) == (50_000, 200_000_000)
     with pytest.raises(ValueError):
         adapter.submit("k", [])
 

@@ -18,6 +18,7 @@ from typing import Callable
 
 from . import synth
 from .faults import Faults
+from .limits import Limits
 
 
 @dataclass(frozen=True)
@@ -80,8 +81,9 @@ class Emulator:
     """Answers requests deterministically per (seed, request, nth occurrence), with faults on demand."""
 
     def __init__(self, seed: int = 0, faults: Faults | str | None = None, responder: Responder | None = None,
-                 valid_keys: set[str] | None = None):
+                 valid_keys: set[str] | None = None, limits: Limits | None = None):
         self.seed = seed
+        self.limits = limits or Limits()  # sizes and counts refused as the providers refuse them (limits.py)
         self.faults = faults if isinstance(faults, Faults) else Faults.parse(faults)
         self.responder = responder
         self.valid_keys = valid_keys  # None: any non-empty key is accepted

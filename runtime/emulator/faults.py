@@ -13,6 +13,8 @@ A spec is a comma-separated list of ``name=value``:
 | ``submit_429``, ``submit_5xx`` | count | the first N batch submissions answer HTTP 429 / 503 |
 | ``poll_429``, ``poll_5xx`` | count | the first N batch polls answer 429 / 503 |
 | ``call_429``, ``call_5xx`` | count | the first N realtime calls answer 429 / 503 |
+| ``nokeys`` | count | the first N Gemini batches answer without keys (inline: no ``metadata``; file: no ``key``) |
+| ``shuffle`` | count | the first N Gemini batches answer out of order (inline and file) |
 
 A fraction is a number from 0 to 1 (the three add up to at most 1), a count a
 whole number from 0 to 1,000,000,000; anything else is refused with a message.
@@ -28,7 +30,8 @@ import threading
 from dataclasses import dataclass, fields
 
 RATES = ("errored", "malformed", "invalid")
-COUNTS = ("expire", "fail", "slow", "submit_429", "submit_5xx", "poll_429", "poll_5xx", "call_429", "call_5xx")
+COUNTS = ("expire", "fail", "slow", "submit_429", "submit_5xx", "poll_429", "poll_5xx", "call_429", "call_5xx",
+          "nokeys", "shuffle")
 
 
 MAX_COUNT = 1_000_000_000
@@ -72,6 +75,8 @@ class Faults:
     poll_5xx: int = 0
     call_429: int = 0
     call_5xx: int = 0
+    nokeys: int = 0    # Gemini answers without metadata / key (googleapis/python-genai #2008)
+    shuffle: int = 0   # Gemini answers out of order (googleapis/python-genai #1909)
 
     def __post_init__(self):
         self._lock = threading.Lock()

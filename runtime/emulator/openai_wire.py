@@ -15,7 +15,9 @@ When a batch ends its output file (status-200 lines) and error file (non-200
 lines, and lines an expired batch never ran, with ``response: null`` and
 ``error.code = "batch_expired"``) are written into ``Emulator.files``.
 A batch whose input file has bad lines fails validation as the real API does:
-status ``failed`` with ``errors.data`` naming the lines.
+status ``failed`` with ``errors.data`` naming the lines (a duplicated ``custom_id``,
+more requests than ``Limits.openai_batch_requests``, …); a ``purpose=batch`` upload
+over ``Limits.openai_file_bytes`` is refused at once, 400 "File is too large.".
 """
 
 from __future__ import annotations
@@ -245,6 +247,8 @@ def upload_file(emu: Emulator, call: HttpCall) -> HttpReply:
     if purpose not in ("batch", "user_data", "assistants", "fine-tune", "vision", "evals"):
         raise ValueError(f"'{purpose}' is not a valid purpose")
     filename, data = fields["file"]
+    if purpose == "batch" and len(data) > emu.limits.openai_file_bytes:  # refused at upload, as OpenAI does
+        return error_reply(400, "File is too large.")
     file_id = _store_file(emu, filename or "upload", purpose, data)
     return HttpReply(200, _file_json(file_id, emu.files[file_id]))
 
@@ -273,31 +277,60 @@ def delete_file(emu: Emulator, call: HttpCall) -> HttpReply:
 
 # --- batches ---------------------------------------------------------------------------------
 
-def _read_lines(data: bytes, endpoint: str) -> tuple[list[EmuRequest], list[dict], list[dict]]:
-    """(requests, their bodies, validation errors) of a batch input file."""
+class _LineError(ValueError):
+    """A line the batch's validation refuses, with OpenAI's code for it."""
+
+    def __init__(self, code: str, param: str | None, message: str):
+        super().__init__(message)
+        self.code, self.param = code, param
+
+
+def _read_lines(data: bytes, endpoint: str, max_requests: int) -> tuple[list[EmuRequest], list[dict], list[dict]]:
+    """(requests, their bodies, validation errors) of a batch input file. The errors are what a real batch
+    reports when it fails validation: ``errors.data[]`` of ``{code, line, param, message}``, with the codes
+    OpenAI uses (``invalid_json_line``, ``duplicate_custom_id``, ``url_mismatch``, ``model_mismatch``,
+    ``empty_file``, ``too_many_tasks``)."""
     requests, bodies, errors, seen = [], [], [], set()
     for number, raw in enumerate(data.decode("utf-8").splitlines(), start=1):
         if not raw.strip():
             continue
         try:
-            line = json.loads(raw)
-            custom_id, body = line["custom_id"], line["body"]
-            if line.get("method", "POST") != "POST" or line.get("url") != endpoint:
-                raise ValueError(f"the line's method and url must be POST {endpoint}, the batch's endpoint")
-            if custom_id in seen:
-                raise ValueError(f"the custom_id '{custom_id}' is used by an earlier line")
-            seen.add(custom_id)
-            requests.append(DECODERS[endpoint](body, str(custom_id)))
+            custom_id, body = _line(raw, endpoint, seen)
+            requests.append(DECODERS[endpoint](body, custom_id))
             bodies.append(body)
+        except _LineError as err:
+            errors.append({"code": err.code, "line": number, "param": err.param, "message": str(err)})
         except (ValueError, KeyError, TypeError, AttributeError) as err:
             errors.append({"code": "invalid_request", "line": number, "param": None,
                            "message": f"Invalid line {number}: {err}"})
     if not requests and not errors:
         errors.append({"code": "empty_file", "line": None, "param": None, "message": "The input file has no requests."})
+    if len(requests) > max_requests:
+        errors.append({"code": "too_many_tasks", "line": None, "param": None,
+                       "message": f"The input file holds {len(requests)} requests; a batch takes at most {max_requests}."})
     if len({r.model for r in requests}) > 1:
-        errors.append({"code": "mixed_models", "line": None, "param": "body.model",
+        errors.append({"code": "model_mismatch", "line": None, "param": "body.model",
                        "message": "All requests in a batch must use the same model."})
     return requests, bodies, errors
+
+
+def _line(raw: str, endpoint: str, seen: set) -> tuple[str, dict]:
+    """(custom_id, body) of one input line; a _LineError for what the batch's validation refuses."""
+    try:
+        line = json.loads(raw)
+    except ValueError:
+        raise _LineError("invalid_json_line", None, "This line is not parseable as valid JSON.") from None
+    custom_id, body = line["custom_id"], line["body"]
+    if not isinstance(custom_id, str) or not custom_id:
+        raise _LineError("invalid_request", "custom_id", "The custom_id must be a non-empty string.")
+    if line.get("method", "POST") != "POST" or line.get("url") != endpoint:
+        raise _LineError("url_mismatch", "url", f"The line's method and url must be POST {endpoint}, "
+                                                "the batch's endpoint.")
+    if custom_id in seen:  # "Must be unique for each request in a batch"
+        raise _LineError("duplicate_custom_id", "custom_id", f"The custom_id '{custom_id}' is a duplicate of "
+                                                             "another request's; each must be unique in a batch.")
+    seen.add(custom_id)
+    return custom_id, body
 
 
 def create_batch(emu: Emulator, call: HttpCall) -> HttpReply:
@@ -312,7 +345,7 @@ def create_batch(emu: Emulator, call: HttpCall) -> HttpReply:
         return error_reply(400, f"Input file {sent['input_file_id']} does not exist "
                                 "or was not uploaded with purpose 'batch'.")
     meta = {"metadata": sent.get("metadata") or {}, "input_file_id": sent["input_file_id"], "endpoint": endpoint}
-    requests, bodies, errors = _read_lines(source["data"], endpoint)
+    requests, bodies, errors = _read_lines(source["data"], endpoint, emu.limits.openai_batch_requests)
     if errors:  # fails validation without running or using up injected batch faults
         batch = EmuBatch(emu.new_id("batch_"), PROVIDER, requests, meta, fate="failed", status="ended",
                          ended_at=time.time(), extra={"errors": errors})

@@ -55,8 +55,10 @@ import json
 from datetime import datetime, timedelta, timezone
 
 from .base import BatchStatus, Outcome, ProviderError, Request, Usage, redact, register_secret
+from .matching import attach
 
 KEY_ENV = "ANTHROPIC_API_KEY"
+_BODY_OVERHEAD = len('{"requests":[]}') - 1  # the wrapping around the lines, less the last line's missing comma
 
 # Error types (the ``error.type`` of an errored batch result) that another attempt may get past.
 _RETRYABLE_TYPES = {"rate_limit_error", "timeout_error", "api_error", "overloaded_error"}
@@ -67,7 +69,9 @@ _REQUEST_STATUSES = {400, 413, 422}
 class AnthropicAdapter:
     provider = "anthropic"
     max_batch_requests = 100_000
-    max_batch_bytes = 256_000_000
+    # 256 MB for the whole request body (read as 256,000,000 bytes, the smaller reading), less the
+    # body's own wrapping: request_bytes counts each line with its comma (see _BODY_OVERHEAD).
+    max_batch_bytes = 256_000_000 - _BODY_OVERHEAD
 
     def __init__(self, api_key: str, base_url: str | None = None, **options):
         """Options: ``max_retries`` (SDK retries of 429/5xx, default 2), ``timeout`` (seconds),
@@ -114,13 +118,19 @@ class AnthropicAdapter:
             return schema
 
     def request_bytes(self, request: Request) -> int:
-        line = {"custom_id": request.custom_id, "params": self.params(request)}
-        return len(json.dumps(line, ensure_ascii=False).encode("utf-8")) + 1
+        """The request's share of the ``messages.batches.create`` body as the SDK sends it: its line in
+        compact UTF-8 JSON and the comma after it (anthropic/_utils/_json.py: ``ensure_ascii=False``,
+        ``separators=(",", ":")``)."""
+        return len(_compact({"custom_id": request.custom_id, "params": self.params(request)})) + 1
 
     # --- batches ---------------------------------------------------------------------------
 
     def submit(self, key: str, requests: list[Request]) -> str:
         lines = [{"custom_id": r.custom_id, "params": self.params(r)} for r in requests]
+        size = len(_compact({"requests": lines}))
+        if len(lines) > self.max_batch_requests or size > self.max_batch_bytes + _BODY_OVERHEAD:
+            raise ValueError(f"an anthropic batch holds at most {self.max_batch_requests} requests and "
+                             f"{self.max_batch_bytes + _BODY_OVERHEAD} bytes, not {len(lines)} and {size}")
         # Remembered before sending: if the reply is lost (timeout), find(key) can still recognise the batch.
         self._sent_ids[key] = [r.custom_id for r in requests]
         batch = self._sdk_call("submitting a batch", lambda: self._client.messages.batches.create(requests=lines),
@@ -185,13 +195,13 @@ class AnthropicAdapter:
                            counts=counts)
 
     def results(self, batch_id: str, custom_ids: list[str]) -> list[Outcome]:
-        def read() -> dict[str, Outcome]:
-            return {line.custom_id: self._outcome_of(line) for line in self._client.messages.batches.results(batch_id)}
+        def read() -> list[tuple[str | None, Outcome]]:
+            return [(line.custom_id, self._outcome_of(line)) for line in self._client.messages.batches.results(batch_id)]
 
-        by_id = self._sdk_call(f"reading the results of batch {batch_id}", read)
-        return [by_id.get(cid) or Outcome(cid, error=f"anthropic: batch {batch_id} has no result for this request "
-                                                     "(it was never run)", retryable=True)
-                for cid in custom_ids]
+        answers = self._sdk_call(f"reading the results of batch {batch_id}", read)
+        never_ran = f"anthropic: batch {batch_id} has no result for this request (it was never run)"
+        # by custom_id only: a result whose id is not the batch's, or is on two results, is attached to nothing
+        return attach(answers, custom_ids, lambda cid: Outcome(cid, error=never_ran, retryable=True), "anthropic")
 
     def cancel(self, batch_id: str) -> None:
         self._sdk_call(f"cancelling batch {batch_id}", lambda: self._client.messages.batches.cancel(batch_id))
@@ -257,6 +267,11 @@ class AnthropicAdapter:
             return ProviderError(f"anthropic: HTTP {err.status_code} while {doing}: {_status_message(err)}",
                                  transient=transient)
         return ProviderError(f"anthropic: {doing} failed: {err}")
+
+
+def _compact(value) -> bytes:
+    """JSON as the anthropic SDK writes a request body."""
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
 
 
 def _until_older(page, since: datetime):

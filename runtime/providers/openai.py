@@ -29,6 +29,7 @@ from contextlib import contextmanager
 import openai
 
 from .base import BatchStatus, Outcome, ProviderError, Request, Usage, redact, register_secret
+from .matching import attach
 
 KEY_ENV = "OPENAI_API_KEY"
 METADATA_KEY = "octo_key"
@@ -41,7 +42,7 @@ _OPTIONS = {"endpoint", "max_retries", "timeout", "organization", "project"}
 class OpenAIAdapter:
     provider = "openai"
     max_batch_requests = 50_000
-    max_batch_bytes = 200 * 1024 * 1024
+    max_batch_bytes = 200_000_000  # "200 MB" (the batch create reference), not MiB: the smaller reading
 
     def __init__(self, api_key: str, base_url: str | None = None, **options):
         unknown = set(options) - _OPTIONS
@@ -67,8 +68,13 @@ class OpenAIAdapter:
     def line(self, request: Request) -> dict:
         return {"custom_id": request.custom_id, "method": "POST", "url": self.url, "body": self.body(request)}
 
+    def jsonl(self, request: Request) -> bytes:
+        """The request's line of the batch input file, as uploaded: compact UTF-8 JSON and a newline
+        (UTF-8 rather than ``\\uXXXX`` escapes, which would make non-ASCII text up to three times larger)."""
+        return json.dumps(self.line(request), ensure_ascii=False, separators=(",", ":")).encode() + b"\n"
+
     def request_bytes(self, request: Request) -> int:
-        return len(json.dumps(self.line(request)).encode()) + 1  # +1: the newline
+        return len(self.jsonl(request))
 
     # --- batches -----------------------------------------------------------------------------
 
@@ -77,7 +83,7 @@ class OpenAIAdapter:
             raise ValueError("an openai batch needs at least one request")
         if len(requests) > self.max_batch_requests:
             raise ValueError(f"an openai batch holds at most {self.max_batch_requests} requests, not {len(requests)}")
-        data = "".join(json.dumps(self.line(r)) + "\n" for r in requests).encode()
+        data = b"".join(self.jsonl(r) for r in requests)
         if len(data) > self.max_batch_bytes:
             raise ValueError(f"the openai batch file is {len(data)} bytes; the limit is {self.max_batch_bytes}")
         with _translated("uploading the batch file"):
@@ -107,9 +113,10 @@ class OpenAIAdapter:
             batch = self.client.batches.retrieve(batch_id)
             lines = [line for file_id in (batch.output_file_id, batch.error_file_id) if file_id
                      for line in _jsonl(self.client.files.content(file_id).content)]
-        by_id = {line["custom_id"]: _outcome_of_line(line) for line in lines}
+        answers = [(_custom_id(line), _outcome_of_line(line)) for line in lines]
         never_run = f"the batch ended ({batch.status}) without running this request"
-        return [by_id.get(cid) or Outcome(cid, error=never_run, retryable=True) for cid in custom_ids]
+        # by custom_id only: a line whose id is not the batch's, or is on two lines, is attached to nothing
+        return attach(answers, custom_ids, lambda cid: Outcome(cid, error=never_run, retryable=True), "openai")
 
     def cancel(self, batch_id: str) -> None:
         with _translated(f"cancelling batch {batch_id}", conflict_ok=True):  # 409: it already ended
@@ -200,8 +207,13 @@ def _jsonl(data: bytes) -> Iterator[dict]:
             yield json.loads(raw)
 
 
+def _custom_id(line: dict) -> str | None:
+    custom_id = line.get("custom_id")
+    return custom_id if isinstance(custom_id, str) else None
+
+
 def _outcome_of_line(line: dict) -> Outcome:
-    custom_id, response = line["custom_id"], line.get("response")
+    custom_id, response = _custom_id(line) or "", line.get("response")
     if response is None:  # never run: the batch expired or the line could not be executed
         error = line.get("error") or {}
         return Outcome(custom_id, error=f"not run ({error.get('code', 'unknown')}): {error.get('message', '')}",
