@@ -34,14 +34,12 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("files", nargs="+", metavar="FILE")
     check.add_argument("--format", choices=("text", "json"), default="text")
     check.add_argument("--color", choices=("auto", "always", "never"), default="auto")
-    check.add_argument("--models", metavar="FILE", help="a JSON model-capability table put in front of the built-in one")
     plan = sub.add_parser("plan", help="preview units, requests, tokens and cost per step; nothing is sent")
     plan.add_argument("file", metavar="FILE")
     plan.add_argument("--format", choices=("text", "json"), default="text")
     plan.add_argument("--graph", choices=("dot", "mermaid"), help="print the step graph in this format instead")
     plan.add_argument("--provider", metavar="P", help="run every provider step on P: a provider (its default model) or provider:model")
     plan.add_argument("--prices", metavar="FILE", help="a JSON price table merged over the built-in one")
-    plan.add_argument("--models", metavar="FILE", help="a JSON model-capability table put in front of the built-in one")
     plan.add_argument("--max-units", type=_whole(1, 100_000_000), metavar="N",
                       help="plan only the first N selected units (what `run --max-units N` would run)")
     plan.add_argument("--color", choices=("auto", "always", "never"), default="auto")
@@ -65,6 +63,11 @@ def build_parser() -> argparse.ArgumentParser:
                      help="stop sending once this much is spent (overrides budget.max_usd; also on --resume)")
     run.add_argument("--outage-timeout", type=_finite(1, 604_800), metavar="S",
                      help="stop (resumable) when a provider has failed for S seconds in a row (600)")
+    run.add_argument("--max-enqueued", metavar="SPEC",
+                     help="bound what the run has queued at each provider, e.g. openai=90000,anthropic=50000: "
+                          "input tokens per model (openai, gemini), requests (anthropic); defaults: tier-1 limits")
+    run.add_argument("--keep-files", action="store_true", default=None,
+                     help="keep the input files uploaded for batches (deleted once each batch is over)")
     run.add_argument("--color", choices=("auto", "always", "never"), default="auto")
     tick = sub.add_parser("tick", help="do one tick of a run and exit (for cron)")
     tick.add_argument("run_dir", metavar="DIR")
@@ -206,7 +209,7 @@ def _use_colour(choice: str, stream) -> bool:
 def cmd_check(args) -> int:
     from octo.cli.checking import check_files
 
-    return check_files(args.files, args.format, _use_colour(args.color, sys.stdout), args.models)
+    return check_files(args.files, args.format, _use_colour(args.color, sys.stdout))
 
 
 def cmd_plan(args) -> int:
@@ -215,7 +218,7 @@ def cmd_plan(args) -> int:
     if _bad_flags(args) or _bad_cpu_setting():  # the planner evaluates `where` and `when`
         return EXIT_USAGE
     return plan_file(args.file, args.format, args.graph, args.provider, args.prices, _use_colour(args.color, sys.stdout),
-                     max_units=args.max_units, models_path=args.models)
+                     max_units=args.max_units)
 
 
 def cmd_run(args) -> int:

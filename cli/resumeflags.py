@@ -3,7 +3,8 @@
 Nothing is silently ignored. Taken (stored in the run's settings, so every later
 resume and tick keeps them, and said on stdout): how the run talks to its
 providers — `--mode`, `--batch-size`, `--max-in-flight`, `--concurrency`,
-`--poll-interval`, `--outage-timeout`, `--max-usd` — and `--faults` on a run
+`--poll-interval`, `--outage-timeout`, `--max-usd`, `--max-enqueued` (merged
+with the run's: a provider not named keeps its bound), `--keep-files` — and `--faults` on a run
 on the emulator. They change how the rest is sent, never what a unit is.
 
 Refused, with the reason and the command that does it (docs/run.md, "Resuming"):
@@ -25,7 +26,7 @@ from pathlib import Path
 
 from octo.compiler.frontend.language import Language
 
-from .runflags import EMULATOR, FlagError, check_faults, check_provider
+from .runflags import EMULATOR, FlagError, check_faults, check_provider, parse_max_enqueued
 
 # settings a resume may change: the flag, and what the run does without it
 TUNABLE = {
@@ -36,6 +37,8 @@ TUNABLE = {
     "poll_interval": ("--poll-interval", "30"),
     "outage_timeout": ("--outage-timeout", "600"),
     "max_usd": ("--max-usd", "budget.max_usd"),
+    "max_enqueued": ("--max-enqueued", "the tier-1 limits"),
+    "keep_files": ("--keep-files", "deleted once each batch is over"),
 }
 
 
@@ -59,6 +62,8 @@ def resume_flags(run_dir: Path, args, language: Language) -> Resume:
     if not given and args.provider is None and args.faults is None and args.max_units is None:
         return Resume()
     plan, settings, out = _read_run(run_dir)
+    if "max_enqueued" in given:  # a provider not named keeps the bound it had
+        given["max_enqueued"] = {**(settings.get("max_enqueued") or {}), **parse_max_enqueued(given["max_enqueued"])}
     resume = Resume()
     if args.provider is not None:
         _provider(args.provider, plan, settings, out, language, resume)
@@ -152,13 +157,18 @@ def _tunables(given: dict, settings: dict, plan, resume: Resume) -> None:
         if key == "max_usd":
             budget = plan.data["budget"].get("max_usd")
             default = "no limit" if budget is None else f"{_plain(budget)}, from budget.max_usd"
-        changed.append(f"{flag} {_plain(value)} (was {default if was is None else _plain(was)})")
+        if key == "keep_files":
+            changed.append(flag)
+        else:
+            changed.append(f"{flag} {_plain(value)} (was {default if was is None else _plain(was)})")
         resume.changes[key] = value
     if changed:
         resume.notes.append("changed for this run, and kept when it is resumed again: " + ", ".join(changed))
 
 
 def _plain(value) -> str:
+    if isinstance(value, dict):  # --max-enqueued
+        return ",".join(f"{k}={v}" for k, v in sorted(value.items()))
     if isinstance(value, float) and value == int(value):
         return str(int(value))
     return str(value)

@@ -75,6 +75,28 @@ def check_faults(spec: str | None, emulated: bool) -> None:
         raise FlagError(f"--faults: {err}") from None
 
 
+def parse_max_enqueued(spec: str | None) -> dict | None:
+    """`--max-enqueued openai=90000,anthropic=50000`: per provider, a bound on what the run has queued there
+    (runtime/capacity.py: input tokens per model at OpenAI and Gemini, requests at Anthropic)."""
+    if spec is None:
+        return None
+    from octo.runtime.capacity import QUEUES
+
+    bounds = {}
+    for item in filter(None, (part.strip() for part in spec.split(","))):
+        provider, eq, raw = (x.strip() for x in item.partition("="))
+        if not eq or provider not in QUEUES:
+            hint = did_you_mean(provider, QUEUES) if eq else None
+            raise FlagError(f"--max-enqueued: '{item}' is not PROVIDER=N" + (f"; {hint}" if hint else "")
+                            + f" (providers: {', '.join(QUEUES)}; e.g. openai=90000)")
+        if not raw.isdigit() or not 1 <= int(raw) <= 10 ** 12:
+            raise FlagError(f"--max-enqueued: {provider} needs a whole number from 1 to 1,000,000,000,000, not '{raw}'")
+        bounds[provider] = int(raw)
+    if not bounds:
+        raise FlagError("--max-enqueued: give PROVIDER=N, e.g. openai=90000")
+    return bounds
+
+
 def new_run_settings(args, language: Language) -> tuple[dict, str | None, list[str]]:
     """(the run's settings, stored in it and reused on resume; the provider to plan for; warnings)
     from `octoc run FILE`'s flags. Raises FlagError for a flag that cannot work."""
@@ -84,7 +106,8 @@ def new_run_settings(args, language: Language) -> tuple[dict, str | None, list[s
     settings = {"emulator": emulated, "faults": args.faults, "mode": args.mode, "batch_size": args.batch_size,
                 "max_in_flight": args.max_in_flight, "concurrency": args.concurrency,
                 "poll_interval": args.poll_interval, "outage_timeout": args.outage_timeout,
-                "max_usd": args.max_usd, "max_units": args.max_units}
+                "max_usd": args.max_usd, "max_units": args.max_units,
+                "max_enqueued": parse_max_enqueued(args.max_enqueued), "keep_files": args.keep_files}
     kept = {k: v for k, v in settings.items() if v is not None and v is not False}
     return kept, (None if emulated else args.provider), warnings
 

@@ -146,11 +146,14 @@ def _end(engine, how: str, message: str | None = None) -> None:
 
 def _finished(engine, run_dir: Path, stop: _StopFlag) -> int:
     """The run is done: record it, show the report, exit with its verdict."""
+    from octo.runtime.inputfiles import finish
+
     from .verdicts import finished_code
 
     _end(engine, "finished")
     _show_report(run_dir)
     sys.stdout.write(f"done. Results: octoc results {run_dir}   Report: octoc report {run_dir}\n")
+    sys.stdout.write(finish(engine))  # uploaded batch files that could not be deleted, if any
     if engine.store.db.execute("SELECT 1 FROM results WHERE state = 'failed' LIMIT 1").fetchone():
         sys.stdout.write(f"Some units failed. To ask them again: octoc retry {run_dir}   After editing a rule, to "
                          f"check the answers already bought: octoc revalidate {run_dir} FILE\n")
@@ -258,8 +261,11 @@ def _tick(engine, run_dir: Path, stop: _StopFlag) -> int:
         sys.stderr.write(f"octoc: stopped: {err}\nNothing is lost; fix it and tick again.\n")
         return PROVIDER
     if result.finished:
+        from octo.runtime.inputfiles import finish
+
         _end(engine, "finished")
         sys.stdout.write(f"tick: {result.processed:,} things done; done\n")
+        sys.stdout.write(finish(engine))
         return finished_code(engine.store)
     if stop():
         _end(engine, "stopped", stop.reason)

@@ -9,6 +9,9 @@ boundaries that matter for exactly-once submission and ingestion:
 - ``before-submit``: the batch's intent is committed, the provider not yet called;
 - ``after-submit``: the provider accepted the batch, its id is not yet stored;
 - ``during-ingest``: answers of an ended batch are written but not committed;
+- ``during-capacity``: a batch that failed for an organisation-wide limit is re-queued (and its backoff
+  recorded) but not committed (runtime/capacity.py);
+- ``before-delete``: an ended batch is ingested, its input file not yet deleted (runtime/inputfiles.py);
 - ``during-send-back``: a failed verdict's send-back (runtime/loops.py) is written but not committed;
 - ``during-fanout``: a chunk of a fan-out's parents, their child units and results are written but not committed;
 - ``during-retry``: a chunk of failed units put back by `octoc retry` is written but not committed;
@@ -27,8 +30,8 @@ from __future__ import annotations
 import os
 import sys
 
-POINTS = ("before-submit", "after-submit", "during-ingest", "during-send-back", "during-fanout",
-          "create-before-plan", "create-last-units")
+POINTS = ("before-submit", "after-submit", "during-ingest", "during-capacity", "before-delete", "during-send-back",
+          "during-fanout", "create-before-plan", "create-last-units")
 FIX_POINTS = ("during-retry", "during-revalidate", "before-edited-plan")  # reached by `retry` and `revalidate` only
 
 _reached: dict[str, int] = {}

@@ -30,6 +30,8 @@ class DispatchOptions:
     mode: str | None = None         # "batch" | "realtime": overrides every step's mode
     outage_timeout: float = 600.0   # seconds of a provider failing before `octoc run` stops (resumable)
     max_usd: float | None = None    # overrides the plan's budget.max_usd (set on resume to allow more)
+    max_enqueued: dict | None = None  # provider → bound on what it has enqueued (runtime/capacity.py); else defaults
+    keep_files: bool = False        # keep batches' uploaded input files (runtime/inputfiles.py)
 
 
 class ProviderSteps:
@@ -60,8 +62,9 @@ class ProviderSteps:
         return done
 
     def trouble(self) -> dict[str, tuple[float, str]]:
-        """Providers failing with transient errors right now: since when, and the last error."""
-        return self.sender.trouble
+        """Providers failing with transient errors, or refusing batches for an organisation-wide limit the run
+        did not reach itself, right now: since when, and the last error."""
+        return {**self.sender.stalled, **self.sender.trouble}
 
     def busy(self, step: str) -> bool:
         """Does ``step`` have requests out at the provider (so waiting makes sense)?"""

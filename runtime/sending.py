@@ -15,11 +15,11 @@ from __future__ import annotations
 
 import time
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import replace
 
+from .capacity import Capacity
 from .crashpoints import crashpoint
+from .inputfiles import InputFiles
 from .ledger import Attempt, Ledger
-from . import unmatched
 from .providers.base import Outcome, ProviderError, Request
 
 
@@ -37,6 +37,11 @@ class Sender:
         self.tag = run_tag
         self.backoff_until: dict[str, float] = {}  # provider → no submissions before this time
         self.trouble: dict[str, tuple[float, str]] = {}  # provider → (failing since, last transient error)
+        # provider → (since, why): capacity failures while none of the run's own batches were queued there
+        self.stalled: dict[str, tuple[float, str]] = {}
+        base = max(options.poll_interval, 0.05 if providers.emulated else 1.0)
+        self.capacity = Capacity(self.store, options.max_enqueued, base)  # runtime/capacity.py
+        self.inputs = InputFiles(self.store, self._adapter)  # runtime/inputfiles.py
 
     # --- batches -----------------------------------------------------------------------------
 
@@ -79,10 +84,13 @@ class Sender:
                 continue
             self.ledger.polled(key)
             self._fine(provider)
-            if status.ended:
+            if status.ended and status.capacity:
+                self._capacity_failed(step, key, batch_id, status, provider)
+                ingested += 1
+            elif status.ended:
                 self._ingest(step, key, batch_id, status, adapter, provider)
                 ingested += 1
-        return ingested
+        return ingested + self.inputs.delete_pending()
 
     def _ingest(self, step: str, key: str, batch_id: str, status, adapter, provider: str) -> None:
         attempts = self.ledger.batch_attempts(key)
@@ -95,20 +103,51 @@ class Sender:
                 return
             outcomes = {}
         with self.store.transaction() as db:
-            resent = 0
             for attempt, cid in zip(attempts, ids):
                 outcome = outcomes.get(cid) or Outcome(cid, error=f"batch {status.state}: {status.failed or 'no answer'}")
-                if outcome.unmatched:
-                    outcome = self._unmatched(attempt, outcome, db)
-                if outcome is None:
-                    resent += 1
-                else:
-                    self._record(attempt, outcome, batch=True, db=db)
-            if resent:
-                self.store.event("unmatched", step, {"batch": key, "requests": resent}, db=db)
+                self._record(attempt, outcome, batch=True, db=db)
             crashpoint("during-ingest")
             self.ledger.set_batch(key, "ingested", db, detail=status.state)
+            self._batch_over(db, key, provider, batch_id, attempts, capacity=False)
             self.store.event("ingested", step, {"batch": key, "state": status.state, "requests": len(attempts)}, db=db)
+
+    def _capacity_failed(self, step: str, key: str, batch_id: str, status, provider: str) -> None:
+        """The batch failed as a whole for an organisation-wide limit: its attempts go back to the queue
+        without spending a try, and its model backs off and sends smaller batches (runtime/capacity.py)."""
+        attempts = self.ledger.batch_attempts(key)
+        model = attempts[0].request["model"] if attempts else ""
+        alone = not self.capacity.others_in_flight(provider, model, key)
+        with self.store.transaction() as db:
+            self.ledger.requeue([a.id for a in attempts], db)
+            self.ledger.set_batch(key, "capacity", db, detail=status.failed or status.state)
+            self._batch_over(db, key, provider, batch_id, attempts, capacity=True)
+            self._strike(db, step, key, provider, model, len(attempts), status.failed or status.state)
+            crashpoint("during-capacity")
+        self._stall(provider, model, status.failed or status.state, alone)
+
+    def _batch_over(self, db, key: str, provider: str, batch_id: str, attempts: list[Attempt], capacity: bool) -> None:
+        """In the transaction that ends a batch: its input file to delete (unless kept), and a normal end
+        clears its model's capacity strikes."""
+        if not self.options.keep_files:
+            self.inputs.pending(db, key, provider, batch_id)
+        if attempts and not capacity:
+            self.capacity.success(db, provider, attempts[0].request["model"], key)
+            self.stalled.pop(provider, None)
+
+    def _strike(self, db, step: str, key: str, provider: str, model: str, size: int, why: str) -> None:
+        """A capacity failure, in the transaction that records it: back off, send smaller batches."""
+        wait, smaller = self.capacity.strike(db, provider, model, size)
+        self.store.event("capacity", step, {"batch": key, "provider": provider, "model": model, "reason": why,
+                                            "wait": round(wait, 2), "batch_size": smaller}, db=db)
+
+    def _stall(self, provider: str, model: str, why: str, alone: bool) -> None:
+        """When none of the run's other batches were queued there, a capacity failure is not of its making
+        (another user's load, or a request too large for the limit): the provider counts as failing, so after
+        --outage-timeout the run stops (resumable) instead of waiting for ever."""
+        if alone:
+            since = self.stalled.get(provider, (time.time(), ""))[0]
+            self.stalled[provider] = (since, f"{model} batches are refused for an organisation-wide limit while no "
+                                             f"other batch of this run is queued there: {why}")
 
     def _lost(self, step: str, key: str, err: ProviderError) -> None:
         with self.store.transaction() as db:
@@ -126,14 +165,14 @@ class Sender:
         """The step's queued batch attempts, in batches of one model each (a batch at OpenAI or Gemini runs one)."""
         sent = 0
         # every queued attempt, whichever way it was queued: a resume may have changed `--mode` since (cli/resumeflags.py)
-        for (provider, _), queued in self._by_model(self.ledger.attempts(step["name"], "queued")).items():
-            if time.time() < self.backoff_until.get(provider, 0):
+        for (provider, model), queued in self._by_model(self.ledger.attempts(step["name"], "queued")).items():
+            if time.time() < self.backoff_until.get(provider, 0) or self.capacity.waiting(provider, model):
                 continue
             adapter = self._adapter(provider)
-            for group in self._batches(queued, adapter):
+            for group, amount in self._batches(provider, model, queued, adapter):
                 if self.ledger.in_flight(provider) >= self.options.max_in_flight:
                     break
-                if not self._submit_one(step["name"], provider, adapter, group):
+                if not self._submit_one(step["name"], provider, adapter, group, amount):
                     break
                 sent += len(group)
         return sent
@@ -145,30 +184,30 @@ class Sender:
             groups.setdefault((self._provider(attempt), attempt.request["model"]), []).append(attempt)
         return groups
 
-    def _batches(self, attempts: list[Attempt], adapter):
+    def _batches(self, provider: str, model: str, attempts: list[Attempt], adapter):
+        """(group, amount enqueued): batches within the provider's count and size limits, the batch size a
+        capacity failure left, and the room in the provider's queue (runtime/capacity.py)."""
         size = min(self.options.batch_size or adapter.max_batch_requests, adapter.max_batch_requests)
-        group, total = [], 0
-        for attempt in attempts:
-            request = self._request(attempt)
-            weight = adapter.request_bytes(request)
-            if group and (len(group) >= size or total + weight > adapter.max_batch_bytes):
-                yield group
-                group, total = [], 0
-            group.append((attempt, request))
-            total += weight
-        if group:
-            yield group
+        pairs = ((attempt, self._request(attempt)) for attempt in attempts)
+        return self.capacity.cut(provider, model, pairs, size, adapter.max_batch_bytes, adapter.request_bytes)
 
-    def _submit_one(self, step: str, provider: str, adapter, group) -> bool:
+    def _submit_one(self, step: str, provider: str, adapter, group, amount: int) -> bool:
         key = f"octo-{self.tag}-b{self.ledger.batch_count() + 1}"
         ids = [a.id for a, _ in group]
+        model = group[0][1].model
         with self.store.transaction() as db:  # 1. the intent, before the provider hears of it
             self.ledger.add_batch(key, step, provider, len(group), db)
             self.ledger.mark_sent(ids, key, db)
+            self.capacity.enqueue(db, key, provider, model, amount)
         crashpoint("before-submit")
         try:
             batch_id = adapter.submit(key, [r for _, r in group])  # 2.
         except ProviderError as err:
+            if err.kind == "capacity":  # refused for an organisation-wide limit: reconcile decides, as below
+                with self.store.transaction() as db:
+                    self._strike(db, step, key, provider, model, len(group), err.message)
+                self._stall(provider, model, err.message, not self.capacity.others_in_flight(provider, model, key))
+                return False
             if err.transient:  # it may have been accepted after all: the next tick's reconcile decides
                 self._transient_or_stop(provider, err)
                 return False
@@ -239,29 +278,14 @@ class Sender:
         """The provider an attempt goes to: its request's (a model per unit), else its step's."""
         return attempt.request.get("provider") or self.fixed[attempt.step].partition(":")[0]
 
-    def _unmatched(self, attempt: Attempt, outcome: Outcome, db) -> Outcome | None:
-        """No answer was proven this attempt's (providers/matching.py): None when it goes back to the queue
-        without spending a try, its share of the stray answers' cost kept (runtime/unmatched.py); the outcome to
-        record, spending a try, once its unit has been sent again ``FREE_RESENDS`` times for that."""
-        if unmatched.resent(db, attempt.step, attempt.unit) >= unmatched.FREE_RESENDS:
-            return replace(outcome, error=f"{outcome.error}; sent again {unmatched.FREE_RESENDS} times without "
-                                          "spending a try, this time it spends one")
-        unmatched.note(db, attempt.id, *self._price(attempt, outcome.usage, batch=True))
-        self.ledger.requeue([attempt.id], db)
-        return None
-
-    def _price(self, attempt: Attempt, usage, batch: bool) -> tuple[float | None, float | None]:
-        """(cost, list cost) of ``usage`` at the price of the unit's own model."""
-        model = f"{self._provider(attempt)}:{attempt.request['model']}"
-        price = self.prices.get("models", {}).get(model)
-        listed = usage.cost(price, batch, self.prices.get("batch_discount", 0.5))
-        return (0.0 if self.providers.emulated else listed), listed
-
     def _record(self, attempt: Attempt, outcome: Outcome, batch: bool, db) -> None:
-        cost, listed = self._price(attempt, outcome.usage, batch)
-        stray_cost, stray_listed = unmatched.paid(db, attempt.id)  # its earlier answers that came back without its key
+        model = f"{self._provider(attempt)}:{attempt.request['model']}"  # the unit's own model, at its own price
+        price = self.prices.get("models", {}).get(model)
+        discount = self.prices.get("batch_discount", 0.5)
+        listed = outcome.usage.cost(price, batch, discount)
+        cost = 0.0 if self.providers.emulated else listed
         self.ledger.answer(attempt.id, outcome.text, outcome.error, outcome.retryable, outcome.usage.to_json(),
-                           unmatched.add(cost, stray_cost), unmatched.add(listed, stray_listed), db)
+                           cost, listed, db)
 
     def _transient_or_stop(self, provider: str, err: ProviderError) -> None:
         if not err.transient:

@@ -51,6 +51,8 @@ def options_from(settings: dict) -> DispatchOptions:
         mode=settings.get("mode"),
         outage_timeout=settings.get("outage_timeout") if settings.get("outage_timeout") is not None else 600.0,
         max_usd=settings.get("max_usd"),
+        max_enqueued=settings.get("max_enqueued"),
+        keep_files=bool(settings.get("keep_files")),
     )
 
 

@@ -31,8 +31,9 @@ from .scopes import ROOT, Scopes
 BLOCK = 2_000  # units per block of counts
 MAX_RANGES = 16  # unfinished stretches of blocks counted one by one; more are counted as one span
 OPEN = "('queued', 'sent', 'answered')"
-SUBMITTED = ("submitted", "ingested", "lost")  # states a batch reaches once the provider took it
-ENDED = ("ingested", "lost")  # its answers are stored, or the provider lost it (its requests go out again)
+SUBMITTED = ("submitted", "ingested", "lost", "capacity")  # states a batch reaches once the provider took it
+# its answers are stored, or the provider lost it or failed it for an organisation-wide limit (its requests go out again)
+ENDED = ("ingested", "lost", "capacity")
 
 
 @dataclass

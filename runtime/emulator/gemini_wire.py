@@ -9,20 +9,16 @@ Speaks what google-genai 3.4 sends and parses, under both ``/v1beta`` and ``/v1`
 - ``GET /v1beta/batches/{id}`` (each poll advances the batch), ``POST …:cancel``,
   ``DELETE``, ``GET /v1beta/batches`` (``pageSize``/``pageToken``);
 - the resumable upload (``POST /upload/v1beta/files`` with ``X-Goog-Upload-Command:
-  start``, then ``upload, finalize`` on the URL handed back in ``x-goog-upload-url``),
-  ``GET /v1beta/files/{id}`` and ``GET /v1beta/files/{id}:download?alt=media``.
+  start``, then ``upload, finalize`` on the URL handed back in ``x-goog-upload-url``;
+  a client may name the file, ``file.name``), ``GET /v1beta/files/{id}``,
+  ``GET /v1beta/files/{id}:download?alt=media`` and ``DELETE /v1beta/files/{id}``.
 
 A batch is a long-running Operation: ``{"name": "batches/ID", "metadata": {state:
 BATCH_STATE_*, batchStats (int64s as strings), displayName, output?}, "done"?,
 "response"?, "error"?}``; the SDK reads ``metadata`` and maps BATCH_STATE_* to
 JOB_STATE_*. Results come in request order: inline responses
 (``output.inlinedResponses.inlinedResponses[i].{response|error, metadata}``) or a
-generated responses file (``output.responsesFile``, lines ``{"key", "response"|"error"}``)
-— unless the ``shuffle`` fault reorders them or ``nokeys`` drops the metadata and keys,
-as the real service has been seen to do (googleapis/python-genai #1909, #2008).
-A ``batchGenerateContent`` body over ``Limits.gemini_inline_bytes`` is refused with
-400 INVALID_ARGUMENT "Request payload size exceeds the limit", an uploaded file
-over ``gemini_file_bytes`` with 400 too.
+generated responses file (``output.responsesFile``, lines ``{"key", "response"|"error"}``).
 Requests a batch never ran (expired, cancelled) have no entry. Per-request errors
 are ``google.rpc.Status`` objects, whose ``code`` is the gRPC code, not the HTTP one.
 """
@@ -32,13 +28,13 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
-import random
+import re
 import threading
 import time
 import uuid
 from datetime import datetime, timezone
 
-from . import param_rules
+from . import capacity
 from .core import EmuAnswer, EmuBatch, EmuRequest, Emulator
 from .server import HttpCall, HttpReply, Route
 
@@ -139,9 +135,7 @@ def _decode(body: dict, model: str, custom_id: str | None) -> EmuRequest:
         schema = _lower_types(config["responseSchema"])
     return EmuRequest(provider=PROVIDER, model=model, prompt=prompt, system=_texts(system) if system else None,
                       schema=schema, max_tokens=int(config.get("maxOutputTokens") or _DEFAULT_MAX_TOKENS),
-                      custom_id=custom_id, refusal=param_rules.gemini_refusal(model, config),
-                      settings=param_rules.received((k, config.get(k)) for k in ("temperature", "topP", "seed",
-                                                                                  "thinkingConfig")))
+                      custom_id=custom_id)
 
 
 # --- encoding answers --------------------------------------------------------------------
@@ -180,8 +174,6 @@ def _generate(emu: Emulator, call: HttpCall) -> HttpReply:
 # --- batches -----------------------------------------------------------------------------
 
 def _create_batch(emu: Emulator, call: HttpCall) -> HttpReply:
-    if len(call.body) > emu.limits.gemini_inline_bytes:  # the whole body, as sent: the inline ceiling
-        return _too_large(emu.limits.gemini_inline_bytes)
     model = _model(call)
     if model is None:
         return _unknown_model(call)
@@ -193,15 +185,13 @@ def _create_batch(emu: Emulator, call: HttpCall) -> HttpReply:
         requests, extra = _inline_requests(source["requests"]["requests"], model)
     if not requests:
         raise ValueError("the batch has no requests")
+    over = capacity.refusal(emu, PROVIDER, requests)
+    if over:  # the project's batch quota (tokens enqueued for the model): capacity.py
+        return error_reply(429, over)
     batch = emu.create_batch(PROVIDER, requests, {"displayName": batch_body.get("displayName", "")}, prefix="b")
-    batch.extra.update(extra, model=f"models/{model}", version=call.params["version"],
-                       nokeys=emu.faults.take("nokeys"), shuffle=emu.faults.take("shuffle"))
+    capacity.accepted(emu, PROVIDER, model)
+    batch.extra.update(extra, model=f"models/{model}", version=call.params["version"])
     return HttpReply(200, _operation(emu, batch))
-
-
-def _too_large(limit: int) -> HttpReply:
-    """Google's refusal of a body over its size limit (a 400, not a 413)."""
-    return error_reply(400, f"Request payload size exceeds the limit: {limit} bytes.")
 
 
 def _inline_requests(items: list, model: str) -> tuple[list[EmuRequest], dict]:
@@ -306,14 +296,11 @@ def _output(emu: Emulator, batch: EmuBatch) -> dict:
     if "output" in batch.extra:
         return batch.extra["output"]
     run = [(i, a) for i, a in enumerate(batch.answers) if a is not None]
-    if batch.extra.get("shuffle"):  # the `shuffle` fault: answers out of request order
-        random.Random(f"{emu.seed}:{batch.id}").shuffle(run)
-    keys = not batch.extra.get("nokeys")  # the `nokeys` fault: answers without the request's key
     if batch.extra["mode"] == "inline":
         entries = []
         for i, answer in run:
             entry = _entry(emu, batch, answer)
-            if keys and batch.extra["metadata"][i] is not None:
+            if batch.extra["metadata"][i] is not None:
                 entry["metadata"] = batch.extra["metadata"][i]
             entries.append(entry)
         output = {"inlinedResponses": {"inlinedResponses": entries}}
@@ -321,7 +308,7 @@ def _output(emu: Emulator, batch: EmuBatch) -> dict:
         lines = []
         for i, answer in run:
             line = _entry(emu, batch, answer)
-            if keys and batch.extra["keys"][i] is not None:
+            if batch.extra["keys"][i] is not None:
                 line = {"key": batch.extra["keys"][i], **line}
             lines.append(json.dumps(line, ensure_ascii=False))
         data = ("\n".join(lines) + "\n" if lines else "").encode("utf-8")
@@ -333,8 +320,9 @@ def _output(emu: Emulator, batch: EmuBatch) -> dict:
 
 # --- files ---------------------------------------------------------------------------------
 
-def _store_file(emu: Emulator, data: bytes, display_name: str, mime_type: str, generated: bool) -> dict:
-    file_id = emu.new_id("batch-" if generated else "file-")
+def _store_file(emu: Emulator, data: bytes, display_name: str, mime_type: str, generated: bool,
+                file_id: str | None = None) -> dict:
+    file_id = file_id or emu.new_id("batch-" if generated else "file-")
     now = time.time()
     stored = {"provider": PROVIDER, "name": f"files/{file_id}", "display_name": display_name, "purpose": "batch",
               "mime_type": mime_type, "data": data, "created": now, "generated": generated}
@@ -366,16 +354,31 @@ def _upload(emu: Emulator, call: HttpCall) -> HttpReply:
 
 def _upload_start(emu: Emulator, call: HttpCall) -> HttpReply:
     described = call.json().get("file") or {}
+    file_id = _chosen_id(described.get("name"))
+    if file_id is not None and file_id in emu.files:
+        return error_reply(409, f"files/{file_id} already exists.")
     token = uuid.uuid4().hex
     with _UPLOADS_LOCK:
         _UPLOADS[token] = {
-            "key": key_of(call), "data": bytearray(),
+            "key": key_of(call), "data": bytearray(), "id": file_id,
             "display_name": described.get("displayName") or described.get("display_name") or "",
             "mime_type": call.headers.get("x-goog-upload-header-content-type")
             or described.get("mimeType") or described.get("mime_type") or "application/octet-stream",
         }
     url = f"{emu.url}/upload/{call.params['version']}/files?upload_id={token}&upload_protocol=resumable"
     return HttpReply(200, "", {"x-goog-upload-url": url, "x-goog-upload-status": "active"}, "text/plain")
+
+
+def _chosen_id(name) -> str | None:
+    """The id a client asked its file to have (``File.name``), checked as the API checks it: up to 40
+    lowercase letters, digits and dashes, not starting or ending with a dash; None to have one made."""
+    if not name:
+        return None
+    ident = str(name).removeprefix("files/")
+    if not re.fullmatch(r"[a-z0-9]([a-z0-9-]{0,38}[a-z0-9])?", ident):
+        raise ValueError(f"file name '{name}' must be files/ and up to 40 lowercase letters, digits or dashes, "
+                         "not starting or ending with a dash")
+    return ident
 
 
 def _upload_chunk(emu: Emulator, call: HttpCall, command: str) -> HttpReply:
@@ -392,12 +395,8 @@ def _upload_chunk(emu: Emulator, call: HttpCall, command: str) -> HttpReply:
         return HttpReply(200, "", {"x-goog-upload-status": "active"}, "text/plain")
     with _UPLOADS_LOCK:
         _UPLOADS.pop(token, None)
-    if len(session["data"]) > emu.limits.gemini_file_bytes:
-        reply = error_reply(400, f"File size {len(session['data'])} bytes exceeds the limit of "
-                                 f"{emu.limits.gemini_file_bytes} bytes.")
-        reply.headers["x-goog-upload-status"] = "final"
-        return reply
-    stored = _store_file(emu, bytes(session["data"]), session["display_name"], session["mime_type"], generated=False)
+    stored = _store_file(emu, bytes(session["data"]), session["display_name"], session["mime_type"], generated=False,
+                         file_id=session.get("id"))
     return HttpReply(200, {"file": _file_json(emu, stored, call.params["version"])}, {"x-goog-upload-status": "final"})
 
 

@@ -29,20 +29,20 @@ from contextlib import contextmanager
 import openai
 
 from .base import BatchStatus, Outcome, ProviderError, Request, Usage, redact, register_secret
-from .matching import attach
 
 KEY_ENV = "OPENAI_API_KEY"
 METADATA_KEY = "octo_key"
 ENDPOINTS = {"chat": "/v1/chat/completions", "responses": "/v1/responses"}
 ENDED = {"completed", "failed", "expired", "cancelled"}
 _RETRYABLE_STATUS = {408, 409, 429}
+CAPACITY_CODES = {"token_limit_exceeded"}  # a batch failed for an organisation-wide limit, not for its requests
 _OPTIONS = {"endpoint", "max_retries", "timeout", "organization", "project"}
 
 
 class OpenAIAdapter:
     provider = "openai"
     max_batch_requests = 50_000
-    max_batch_bytes = 200_000_000  # "200 MB" (the batch create reference), not MiB: the smaller reading
+    max_batch_bytes = 200 * 1024 * 1024
 
     def __init__(self, api_key: str, base_url: str | None = None, **options):
         unknown = set(options) - _OPTIONS
@@ -58,6 +58,7 @@ class OpenAIAdapter:
         client_options = {k: options[k] for k in ("timeout", "organization", "project") if k in options}
         self.client = openai.OpenAI(api_key=api_key, base_url=base_url, max_retries=options.get("max_retries", 2),
                                     **client_options)
+        self._uploads: dict[str, str] = {}  # batch key → input file id, until a batch is created from it
 
     # --- request bodies ----------------------------------------------------------------------
 
@@ -68,13 +69,8 @@ class OpenAIAdapter:
     def line(self, request: Request) -> dict:
         return {"custom_id": request.custom_id, "method": "POST", "url": self.url, "body": self.body(request)}
 
-    def jsonl(self, request: Request) -> bytes:
-        """The request's line of the batch input file, as uploaded: compact UTF-8 JSON and a newline
-        (UTF-8 rather than ``\\uXXXX`` escapes, which would make non-ASCII text up to three times larger)."""
-        return json.dumps(self.line(request), ensure_ascii=False, separators=(",", ":")).encode() + b"\n"
-
     def request_bytes(self, request: Request) -> int:
-        return len(self.jsonl(request))
+        return len(json.dumps(self.line(request)).encode()) + 1  # +1: the newline
 
     # --- batches -----------------------------------------------------------------------------
 
@@ -83,21 +79,27 @@ class OpenAIAdapter:
             raise ValueError("an openai batch needs at least one request")
         if len(requests) > self.max_batch_requests:
             raise ValueError(f"an openai batch holds at most {self.max_batch_requests} requests, not {len(requests)}")
-        data = b"".join(self.jsonl(r) for r in requests)
+        data = "".join(json.dumps(self.line(r)) + "\n" for r in requests).encode()
         if len(data) > self.max_batch_bytes:
             raise ValueError(f"the openai batch file is {len(data)} bytes; the limit is {self.max_batch_bytes}")
-        with _translated("uploading the batch file"):
+        with _translated("uploading the batch file", capacity=True):
             upload = self.client.files.create(file=(f"octo-{key}.jsonl", data), purpose="batch")
-        with _translated("creating the batch"):
+        self._uploads[key] = upload.id  # if no batch comes of it, find(key) deletes it
+        with _translated("creating the batch", capacity=True):
             batch = self.client.batches.create(input_file_id=upload.id, endpoint=self.url, completion_window="24h",
                                                metadata={METADATA_KEY: key})
+        self._uploads.pop(key, None)
         return batch.id
 
     def find(self, key: str, custom_ids: list[str] | None = None, claimed: frozenset = frozenset()) -> str | None:
         with _translated("listing batches"):
             for batch in self.client.batches.list(limit=100):  # newest first; the SDK fetches further pages
                 if (batch.metadata or {}).get(METADATA_KEY) == key:
+                    self._uploads.pop(key, None)
                     return batch.id
+        orphan = self._uploads.pop(key, None)
+        if orphan is not None:  # uploaded by this process for a batch that was never created: nothing uses it
+            self._delete_file(orphan, f"deleting the unused batch file {orphan}")
         return None
 
     def poll(self, batch_id: str) -> BatchStatus:
@@ -106,21 +108,39 @@ class OpenAIAdapter:
         counts = batch.request_counts
         count_map = {"total": counts.total, "completed": counts.completed, "failed": counts.failed} if counts else {}
         return BatchStatus(ended=batch.status in ENDED, state=batch.status, failed=_why_failed(batch, count_map),
-                           counts=count_map)
+                           counts=count_map, capacity=_over_capacity(batch))
 
     def results(self, batch_id: str, custom_ids: list[str]) -> list[Outcome]:
         with _translated(f"reading the results of batch {batch_id}"):
             batch = self.client.batches.retrieve(batch_id)
             lines = [line for file_id in (batch.output_file_id, batch.error_file_id) if file_id
                      for line in _jsonl(self.client.files.content(file_id).content)]
-        answers = [(_custom_id(line), _outcome_of_line(line)) for line in lines]
+        by_id = {line["custom_id"]: _outcome_of_line(line) for line in lines}
         never_run = f"the batch ended ({batch.status}) without running this request"
-        # by custom_id only: a line whose id is not the batch's, or is on two lines, is attached to nothing
-        return attach(answers, custom_ids, lambda cid: Outcome(cid, error=never_run, retryable=True), "openai")
+        return [by_id.get(cid) or Outcome(cid, error=never_run, retryable=True) for cid in custom_ids]
 
     def cancel(self, batch_id: str) -> None:
         with _translated(f"cancelling batch {batch_id}", conflict_ok=True):  # 409: it already ended
             self.client.batches.cancel(batch_id)
+
+    def delete_input(self, batch_id: str) -> None:
+        """Delete the batch's uploaded input file; a batch or file already gone is fine."""
+        try:
+            with _translated(f"reading batch {batch_id}"):
+                file_id = self.client.batches.retrieve(batch_id).input_file_id
+        except ProviderError as err:
+            if err.kind == "not_found":
+                return
+            raise
+        self._delete_file(file_id, f"deleting the input file {file_id} of batch {batch_id}")
+
+    def _delete_file(self, file_id: str, doing: str) -> None:
+        try:
+            with _translated(doing):
+                self.client.files.delete(file_id)
+        except ProviderError as err:
+            if err.kind != "not_found":
+                raise
 
     # --- realtime ----------------------------------------------------------------------------
 
@@ -143,11 +163,8 @@ def _chat_body(request: Request) -> dict:
                [{"role": "user", "content": request.prompt}]
     # max_completion_tokens, not the deprecated max_tokens that reasoning models refuse
     body = {"model": request.model, "messages": messages, "max_completion_tokens": request.max_tokens}
-    body.update(_sampling(request))
-    if request.seed is not None:
-        body["seed"] = request.seed
-    if request.reasoning_effort is not None:
-        body["reasoning_effort"] = request.reasoning_effort
+    if request.temperature is not None:
+        body["temperature"] = request.temperature
     if request.schema is not None:
         body["response_format"] = {"type": "json_schema", "json_schema": {
             "name": "output", "schema": request.schema, "strict": is_strict_compatible(request.schema)}}
@@ -159,18 +176,12 @@ def _responses_body(request: Request) -> dict:
             "max_output_tokens": request.max_tokens}
     if request.system:
         body["instructions"] = request.system
-    body.update(_sampling(request))  # no seed: the Responses API has none (docs/providers.md)
-    if request.reasoning_effort is not None:
-        body["reasoning"] = {"effort": request.reasoning_effort}
+    if request.temperature is not None:
+        body["temperature"] = request.temperature
     if request.schema is not None:
         body["text"] = {"format": {"type": "json_schema", "name": "output", "schema": request.schema,
                                    "strict": is_strict_compatible(request.schema)}}
     return body
-
-
-def _sampling(request: Request) -> dict:
-    """temperature and top_p, where the request carries them (runtime/modelsettings.py left out the refused)."""
-    return {k: v for k, v in (("temperature", request.temperature), ("top_p", request.top_p)) if v is not None}
 
 
 def is_strict_compatible(schema) -> bool:
@@ -207,13 +218,8 @@ def _jsonl(data: bytes) -> Iterator[dict]:
             yield json.loads(raw)
 
 
-def _custom_id(line: dict) -> str | None:
-    custom_id = line.get("custom_id")
-    return custom_id if isinstance(custom_id, str) else None
-
-
 def _outcome_of_line(line: dict) -> Outcome:
-    custom_id, response = _custom_id(line) or "", line.get("response")
+    custom_id, response = line["custom_id"], line.get("response")
     if response is None:  # never run: the batch expired or the line could not be executed
         error = line.get("error") or {}
         return Outcome(custom_id, error=f"not run ({error.get('code', 'unknown')}): {error.get('message', '')}",
@@ -284,6 +290,16 @@ def _responses_usage(usage: dict) -> Usage:
                  output=usage.get("output_tokens", 0), reasoning=reasoning)
 
 
+def _over_capacity(batch) -> bool:
+    """Did the batch fail for the organisation's enqueued-token limit of its model (``token_limit_exceeded``,
+    openai/openai-python#2084), or the enqueued-request limit of embedding models ("Enqueued request limit
+    reached")? Not for anything in its requests: they are sent again later."""
+    if batch.status != "failed":
+        return False
+    errors = (batch.errors and batch.errors.data) or []
+    return any(e.code in CAPACITY_CODES or (e.message or "").startswith("Enqueued ") for e in errors)
+
+
 def _why_failed(batch, counts: dict) -> str | None:
     """Why the batch as a whole did not run, for BatchStatus.failed; None if it ran (or still runs)."""
     if batch.status == "failed":
@@ -307,11 +323,13 @@ class _RequestRefused(ProviderError):
 
 
 @contextmanager
-def _translated(doing: str, per_request: bool = False, conflict_ok: bool = False):
+def _translated(doing: str, per_request: bool = False, conflict_ok: bool = False, capacity: bool = False):
     """Turn the SDK's exceptions into ProviderErrors with safe, user-facing messages.
 
     ``per_request``: a 4xx other than auth/404/408/409/429 is the request's own fault (_RequestRefused).
-    ``conflict_ok``: a 409 means there is nothing to do (cancelling a batch that already ended)."""
+    ``conflict_ok``: a 409 means there is nothing to do (cancelling a batch that already ended).
+    ``capacity``: a 429 left after the SDK's retries is an organisation-wide limit (batches created per hour,
+    file storage): kind "capacity", so the sender backs off without spending a try."""
     try:
         yield
     except openai.AuthenticationError as err:
@@ -329,6 +347,9 @@ def _translated(doing: str, per_request: bool = False, conflict_ok: bool = False
         status = err.status_code
         if status == 409 and conflict_ok:
             return
+        if status == 429 and capacity:
+            raise ProviderError(f"openai refused the batch for an organisation-wide limit while {doing} "
+                                f"(HTTP 429, after retries): {_message(err)}", transient=True, kind="capacity") from None
         if _is_retryable_status(status):
             raise ProviderError(f"openai failed while {doing} (HTTP {status}, after retries): {_message(err)}",
                                 transient=True) from None

@@ -1,0 +1,156 @@
+"""Organisation-wide capacity and uploaded input files, end to end: `octoc run` through the real SDKs against the
+emulator over HTTP (issue 12, Why-5 and Why-6 "never deleted").
+
+A batch failed or refused for an organisation-wide limit spends no unit's try: with `retries: 0` every unit
+still ends done, after a backoff, in smaller batches. The bound on what the run has enqueued holds against an
+emulator that enforces the same limit. Uploaded input files are deleted once their batch is over (also after a
+kill between ingesting and deleting), kept with --keep-files, and a deletion that fails is said, not fatal.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+
+import pytest
+
+from octo.cli.exitcodes import OK
+from octo.runtime.emulator import openai_wire
+from octo.runtime.emulator.capacity import amount
+from octo.runtime.emulator.core import Emulator
+from octo.runtime.emulator.server import EmulatorServer, Route
+from test_provider_runs import octoc
+
+PIPELINE = """octo: 1
+name: notes
+data:
+  topics: [{{id: a, name: apples}}, {{id: b, name: boats}}, {{id: c, name: clouds}}]
+units:
+  for: {{topic: topics}}
+  repeat: {repeat}
+steps:
+  write:
+    generate:
+      model: {model}
+      system: You write short, vivid notes for a children's encyclopedia about everyday things.
+      prompt: "Write about {{{{ unit.topic.name }}}}."
+      output: {{title: str, words: "int[1, 50]"}}
+    retries: 0
+"""
+
+# Refusals on create are retried by the SDKs first (Anthropic: 3 calls, Gemini: 3 attempts): one refused
+# submission uses up that many of the `org_limit` fault.
+ONE_REFUSAL = {"openai:gpt-4.1-mini": 1, "anthropic:claude-haiku-4-5": 3, "gemini:gemini-2.5-flash": 3}
+
+
+def pipeline(tmp_path, model="openai:gpt-4.1-mini", repeat=4):
+    path = tmp_path / "p.octo"
+    path.write_text(PIPELINE.format(model=model, repeat=repeat))
+    return path
+
+
+def store(run_dir, sql, *args):
+    db = sqlite3.connect(run_dir / "run.db")
+    try:
+        return db.execute(sql, args).fetchall()
+    finally:
+        db.close()
+
+
+def uploaded(emulator) -> list[str]:
+    """Batch input files the emulator still holds (its own result files left out)."""
+    return [fid for fid, f in emulator.files.items() if f.get("purpose") == "batch" and not f.get("generated")]
+
+
+@pytest.mark.parametrize("model", list(ONE_REFUSAL))
+def test_an_organisation_wide_failure_spends_no_try_and_the_batch_goes_again_smaller_after_a_backoff(tmp_path, model):
+    emulator = Emulator(seed=3, faults=f"org_limit={ONE_REFUSAL[model]}")
+    with EmulatorServer(emulator):
+        out = octoc("run", pipeline(tmp_path, model), "--run-dir", tmp_path / "r", "--batch-size", "4",
+                    "--poll-interval", "0", emulator=emulator)
+    assert out.returncode == OK, out.stdout + out.stderr
+    run = tmp_path / "r"
+    assert store(run, "SELECT state, count(*) FROM results GROUP BY state") == [("done", 12)]
+    assert store(run, "SELECT max(try) FROM attempts") == [(1,)]  # nobody's try was spent on it
+    [(detail,)] = store(run, "SELECT detail FROM events WHERE kind = 'capacity'")
+    event = json.loads(detail)
+    assert event["batch_size"] == 2 and event["wait"] > 0
+    [(until, struck)] = store(run, "SELECT until, struck FROM capacity")
+    # the first batch sent after the failure is half the size, and was sent after the backoff
+    later = sorted((b.created, len(b.requests)) for b in emulator.batches.values() if b.created > struck)
+    assert later and later[0][0] >= until and later[0][1] == 2
+
+
+def test_the_bound_on_enqueued_tokens_holds_against_a_provider_that_enforces_it(tmp_path):
+    limit = 1_000  # tokens: two batches of four of these requests fit, by octo's (high) estimate
+    bounded = Emulator(seed=3, faults=f"enqueued={limit},slow=3")
+    with EmulatorServer(bounded):
+        out = octoc("run", pipeline(tmp_path, repeat=8), "--run-dir", tmp_path / "r", "--batch-size", "4",
+                    "--poll-interval", "0", "--max-enqueued", f"openai={limit}", emulator=bounded)
+    assert out.returncode == OK, out.stdout + out.stderr
+    assert store(tmp_path / "r", "SELECT count(*) FROM events WHERE kind = 'capacity'") == [(0,)]
+    peak = bounded.enqueued_peak[("openai", "gpt-4.1-mini")]
+    one_batch = max(amount("openai", b.requests) for b in bounded.batches.values())
+    assert one_batch < peak <= limit  # more than one batch was queued at once, and never more than the limit
+    # without the bound, the same provider refuses batches; the run still ends with every unit done
+    unbounded = Emulator(seed=3, faults=f"enqueued={limit},slow=3")
+    with EmulatorServer(unbounded):
+        out = octoc("run", pipeline(tmp_path, repeat=8), "--run-dir", tmp_path / "u", "--batch-size", "4",
+                    "--poll-interval", "0", emulator=unbounded)
+    assert out.returncode == OK, out.stdout + out.stderr
+    assert store(tmp_path / "u", "SELECT count(*) FROM events WHERE kind = 'capacity'")[0][0] > 0
+    assert store(tmp_path / "u", "SELECT state, count(*) FROM results GROUP BY state") == [("done", 24)]
+
+
+def test_a_request_larger_than_the_bound_goes_alone_and_the_run_ends(tmp_path):
+    emulator = Emulator(seed=3, faults="slow=2")
+    with EmulatorServer(emulator):
+        out = octoc("run", pipeline(tmp_path, repeat=1), "--run-dir", tmp_path / "r", "--poll-interval", "0",
+                    "--max-enqueued", "openai=10", emulator=emulator)
+    assert out.returncode == OK, out.stdout + out.stderr
+    assert sorted(len(b.requests) for b in emulator.batches.values()) == [1, 1, 1]
+    # one at a time: the most ever queued is the largest single request
+    assert emulator.enqueued_peak[("openai", "gpt-4.1-mini")] == max(amount("openai", b.requests)
+                                                                     for b in emulator.batches.values())
+
+
+@pytest.mark.parametrize("keep", [False, True], ids=["deleted", "kept"])
+def test_input_files_are_deleted_once_their_batch_is_over_or_kept_with_keep_files(tmp_path, keep):
+    emulator = Emulator(seed=3, faults="org_limit=1")  # a batch failed for capacity leaves its file too
+    with EmulatorServer(emulator):
+        out = octoc("run", pipeline(tmp_path), "--run-dir", tmp_path / "r", "--batch-size", "4", "--poll-interval",
+                    "0", *(["--keep-files"] if keep else []), emulator=emulator)
+    assert out.returncode == OK, out.stdout + out.stderr
+    assert len(emulator.batches) >= 4
+    assert len(uploaded(emulator)) == (len(emulator.batches) if keep else 0)
+    assert emulator.calls.get("openai.files.delete", 0) == (0 if keep else len(emulator.batches))
+
+
+def test_a_kill_between_ingesting_and_deleting_resumes_and_deletes(tmp_path):
+    emulator = Emulator(seed=3)
+    with EmulatorServer(emulator):
+        killed = octoc("run", pipeline(tmp_path), "--run-dir", tmp_path / "r", "--batch-size", "4",
+                       "--poll-interval", "0", emulator=emulator, env={"OCTO_CRASHPOINT": "before-delete"})
+        assert killed.returncode == 137, killed.stdout + killed.stderr
+        assert store(tmp_path / "r", "SELECT DISTINCT state FROM input_files") == [("pending",)]
+        assert len(uploaded(emulator)) == len(emulator.batches)  # nothing deleted yet
+        resumed = octoc("run", "--resume", tmp_path / "r", emulator=emulator)
+    assert resumed.returncode == OK, resumed.stdout + resumed.stderr
+    assert uploaded(emulator) == []
+    assert {s for (s,) in store(tmp_path / "r", "SELECT state FROM input_files")} == {"deleted"}
+    sent = [r.custom_id for b in emulator.batches.values() for r in b.requests]
+    assert len(sent) == len(set(sent)) == 12  # nothing sent twice
+
+
+def test_a_deletion_the_provider_refuses_is_reported_and_the_run_finishes(tmp_path):
+    emulator = Emulator(seed=3)
+    server = EmulatorServer(emulator)
+    refuse = Route("DELETE", r"/v1/files/(?P<file_id>[^/]+)", "openai.files.delete",
+                   lambda emu, call: openai_wire.error_reply(403, "Deleting files is not allowed for this key."))
+    server.routes = [(w, refuse if r.name == "openai.files.delete" else r, p) for w, r, p in server.routes]
+    with server:
+        out = octoc("run", pipeline(tmp_path), "--run-dir", tmp_path / "r", "--batch-size", "4", "--poll-interval",
+                    "0", emulator=emulator)
+    assert out.returncode == OK, out.stdout + out.stderr
+    assert "3 uploaded batch input files at openai could not be deleted" in out.stdout
+    assert "Deleting files is not allowed for this key" in out.stdout and "Traceback" not in out.stderr
