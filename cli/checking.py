@@ -8,11 +8,15 @@ import sys
 from octo.compiler.base.codes import REGISTRY, Severity
 from octo.compiler.base.render import render_summary, render_text, report_json
 from octo.compiler.frontend.check import check_file
-from octo.stdlib import default_language
+from octo.stdlib import default_language, language_with_models
 
 
-def check_files(paths: list[str], fmt: str, colour: bool) -> int:
-    language = default_language()
+def check_files(paths: list[str], fmt: str, colour: bool, models_path: str | None = None) -> int:
+    try:
+        language = language_with_models(models_path)
+    except ValueError as err:  # the models file: unreadable, or not a capability table
+        sys.stderr.write(f"octoc: error: {err}\n")
+        return 2
     diagnostics = []
     for path in paths:
         diagnostics.extend(check_file(path, language).diagnostics)

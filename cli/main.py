@@ -34,12 +34,14 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("files", nargs="+", metavar="FILE")
     check.add_argument("--format", choices=("text", "json"), default="text")
     check.add_argument("--color", choices=("auto", "always", "never"), default="auto")
+    check.add_argument("--models", metavar="FILE", help="a JSON model-capability table put in front of the built-in one")
     plan = sub.add_parser("plan", help="preview units, requests, tokens and cost per step; nothing is sent")
     plan.add_argument("file", metavar="FILE")
     plan.add_argument("--format", choices=("text", "json"), default="text")
     plan.add_argument("--graph", choices=("dot", "mermaid"), help="print the step graph in this format instead")
     plan.add_argument("--provider", metavar="P", help="run every provider step on P: a provider (its default model) or provider:model")
     plan.add_argument("--prices", metavar="FILE", help="a JSON price table merged over the built-in one")
+    plan.add_argument("--models", metavar="FILE", help="a JSON model-capability table put in front of the built-in one")
     plan.add_argument("--max-units", type=_whole(1, 100_000_000), metavar="N",
                       help="plan only the first N selected units (what `run --max-units N` would run)")
     plan.add_argument("--color", choices=("auto", "always", "never"), default="auto")
@@ -209,7 +211,7 @@ def _use_colour(choice: str, stream) -> bool:
 def cmd_check(args) -> int:
     from octo.cli.checking import check_files
 
-    return check_files(args.files, args.format, _use_colour(args.color, sys.stdout))
+    return check_files(args.files, args.format, _use_colour(args.color, sys.stdout), args.models)
 
 
 def cmd_plan(args) -> int:
@@ -218,7 +220,7 @@ def cmd_plan(args) -> int:
     if _bad_flags(args) or _bad_cpu_setting():  # the planner evaluates `where` and `when`
         return EXIT_USAGE
     return plan_file(args.file, args.format, args.graph, args.provider, args.prices, _use_colour(args.color, sys.stdout),
-                     max_units=args.max_units)
+                     max_units=args.max_units, models_path=args.models)
 
 
 def cmd_run(args) -> int:

@@ -14,7 +14,7 @@ from octo.compiler.base.render import render_summary, render_text, report_json
 from octo.compiler.frontend.check import check_file
 from octo.compiler.planning.plan_render import render_dot, render_mermaid, render_plan
 from octo.compiler.planning.planner import build_plan
-from octo.stdlib import default_language
+from octo.stdlib import language_with_models
 
 
 class UsageError(Exception):
@@ -69,11 +69,11 @@ def _amount(x) -> bool:
 
 
 def plan_file(path: str, fmt: str, graph: str | None, provider: str | None, prices_path: str | None, colour: bool,
-              max_units: int | None = None) -> int:
-    language = default_language()
+              max_units: int | None = None, models_path: str | None = None) -> int:
     try:
+        language = language_with_models(models_path)
         prices = load_prices(prices_path, dict(language.prices))
-    except UsageError as err:
+    except (UsageError, ValueError) as err:
         sys.stderr.write(f"octoc: error: {err}\n")
         return 2
     result = check_file(path, language)

@@ -6,6 +6,8 @@ Tables (in the same SQLite database as ``store``):
                 the provider's error, usage and cost, and what was decided;
 - ``batches``   one row per batch: the client key written *before* the
                 provider is called, the provider's id written after.
+- ``unmatched`` one row per attempt sent again because no answer came back
+                under its key (runtime/unmatched.py).
 
 (A verdict sending a loop back is recorded in ``reruns``, runtime/loops.py:
 an attempt's round is its step's round there.)
@@ -34,6 +36,7 @@ import time
 from dataclasses import dataclass
 
 from .loops import SCHEMA as LOOPS_SCHEMA
+from .unmatched import SCHEMA as UNMATCHED_SCHEMA
 from .providers.base import redact
 from .store import Store
 
@@ -76,7 +79,8 @@ class Ledger:
         self.store = store
         self.db = store.db
         if not store.readonly:  # a reader creates nothing: a run made before a table existed is read without it
-            self.db.executescript(_SCHEMA + LOOPS_SCHEMA)  # the loops' table too: a run's tables are all made at creation
+            # the loops' and unmatched answers' tables too: a run's tables are all made at creation
+            self.db.executescript(_SCHEMA + LOOPS_SCHEMA + UNMATCHED_SCHEMA)
 
     # --- attempts ------------------------------------------------------------------------
 

@@ -18,11 +18,10 @@ import jsonschema
 from octo.compiler.expressions.codegen import EvalError
 from octo.stdlib.execution import compiled
 
+from .modelsettings import model_settings
 from .templating import TemplateFailure, UnitTemplate, message_template, rule_message, unrendered_message
 from .unitwork import failure_reason
 
-DEFAULT_MAX_TOKENS = 1024        # structured output, when a step sets no max_tokens
-DEFAULT_MAX_TOKENS_TEXT = 4096   # free text
 PASSED = "passed"
 
 
@@ -58,8 +57,10 @@ class StepRequests:
         self._system = UnitTemplate.of(cfg["system"]) if cfg.get("system") else None
         self.schema = cfg.get("output_schema")
         self._validator = jsonschema.Draft202012Validator(self.schema) if self.schema else None
-        self.max_tokens = cfg.get("max_tokens") or (DEFAULT_MAX_TOKENS if self.schema else DEFAULT_MAX_TOKENS_TEXT)
+        self.max_tokens = cfg.get("max_tokens")  # None: the model's default, room for reasoning made (modelsettings)
         self.temperature = cfg.get("temperature")
+        self.sampling = {k: cfg.get(k) for k in ("top_p", "seed")}
+        self.reasoning = cfg.get("reasoning") or {}
         self._rules = [(compiled(v["rule"], functions), message_template(v)) for v in step.get("validate", [])]
         self._passes = compiled(cfg.get("pass"), functions) if step["kind"] == "judge" else None
         self.judge = step["kind"] == "judge"
@@ -82,9 +83,11 @@ class StepRequests:
     def request(self, env: dict) -> dict:
         """The request body for one unit (the custom id is added when it is sent); ``provider`` says where it goes."""
         model = self.model_for(env)
-        return {"provider": model.provider, "model": model.name, "prompt": self._render(self._prompt, env, "prompt"),
-                "system": self._render(self._system, env, "system") if self._system else None,
-                "schema": self.schema, "max_tokens": self.max_tokens, "temperature": self.temperature}
+        request = {"provider": model.provider, "model": model.name, "prompt": self._render(self._prompt, env, "prompt"),
+                   "system": self._render(self._system, env, "system") if self._system else None,
+                   "schema": self.schema, "max_tokens": self.max_tokens, "temperature": self.temperature}
+        return {**request, **model_settings(f"{model.provider}:{model.name}", self.temperature, self.sampling,
+                                            self.reasoning, self.max_tokens, self.schema is not None)}
 
     def _render(self, template: UnitTemplate, env: dict, what: str) -> str:
         try:

@@ -15,11 +15,13 @@ from __future__ import annotations
 
 import time
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 
 from .capacity import Capacity
 from .crashpoints import crashpoint
 from .inputfiles import InputFiles
 from .ledger import Attempt, Ledger
+from . import unmatched
 from .providers.base import Outcome, ProviderError, Request
 
 
@@ -103,9 +105,17 @@ class Sender:
                 return
             outcomes = {}
         with self.store.transaction() as db:
+            resent = 0
             for attempt, cid in zip(attempts, ids):
                 outcome = outcomes.get(cid) or Outcome(cid, error=f"batch {status.state}: {status.failed or 'no answer'}")
-                self._record(attempt, outcome, batch=True, db=db)
+                if outcome.unmatched:
+                    outcome = self._unmatched(attempt, outcome, db)
+                if outcome is None:
+                    resent += 1
+                else:
+                    self._record(attempt, outcome, batch=True, db=db)
+            if resent:
+                self.store.event("unmatched", step, {"batch": key, "requests": resent}, db=db)
             crashpoint("during-ingest")
             self.ledger.set_batch(key, "ingested", db, detail=status.state)
             self._batch_over(db, key, provider, batch_id, attempts, capacity=False)
@@ -278,14 +288,29 @@ class Sender:
         """The provider an attempt goes to: its request's (a model per unit), else its step's."""
         return attempt.request.get("provider") or self.fixed[attempt.step].partition(":")[0]
 
-    def _record(self, attempt: Attempt, outcome: Outcome, batch: bool, db) -> None:
-        model = f"{self._provider(attempt)}:{attempt.request['model']}"  # the unit's own model, at its own price
+    def _unmatched(self, attempt: Attempt, outcome: Outcome, db) -> Outcome | None:
+        """No answer was proven this attempt's (providers/matching.py): None when it goes back to the queue
+        without spending a try, its share of the stray answers' cost kept (runtime/unmatched.py); the outcome to
+        record, spending a try, once its unit has been sent again ``FREE_RESENDS`` times for that."""
+        if unmatched.resent(db, attempt.step, attempt.unit) >= unmatched.FREE_RESENDS:
+            return replace(outcome, error=f"{outcome.error}; sent again {unmatched.FREE_RESENDS} times without "
+                                          "spending a try, this time it spends one")
+        unmatched.note(db, attempt.id, *self._price(attempt, outcome.usage, batch=True))
+        self.ledger.requeue([attempt.id], db)
+        return None
+
+    def _price(self, attempt: Attempt, usage, batch: bool) -> tuple[float | None, float | None]:
+        """(cost, list cost) of ``usage`` at the price of the unit's own model."""
+        model = f"{self._provider(attempt)}:{attempt.request['model']}"
         price = self.prices.get("models", {}).get(model)
-        discount = self.prices.get("batch_discount", 0.5)
-        listed = outcome.usage.cost(price, batch, discount)
-        cost = 0.0 if self.providers.emulated else listed
+        listed = usage.cost(price, batch, self.prices.get("batch_discount", 0.5))
+        return (0.0 if self.providers.emulated else listed), listed
+
+    def _record(self, attempt: Attempt, outcome: Outcome, batch: bool, db) -> None:
+        cost, listed = self._price(attempt, outcome.usage, batch)
+        stray_cost, stray_listed = unmatched.paid(db, attempt.id)  # its earlier answers that came back without its key
         self.ledger.answer(attempt.id, outcome.text, outcome.error, outcome.retryable, outcome.usage.to_json(),
-                           cost, listed, db)
+                           unmatched.add(cost, stray_cost), unmatched.add(listed, stray_listed), db)
 
     def _transient_or_stop(self, provider: str, err: ProviderError) -> None:
         if not err.transient:

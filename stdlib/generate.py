@@ -11,9 +11,10 @@ import jsonschema
 from octo.compiler.base.yamlnodes import YMap, YScalar
 from octo.compiler.expressions.types import (ANY, BOOL, FLOAT, INT, MAX_LIST_ITEMS, STR, EnumT, ListT, RecordT, Type,
                                              optional, record)
+from octo.compiler.frontend.capabilities import request_setting
 from octo.compiler.frontend.datapath import DataPathError, read_data_file
 from octo.compiler.frontend.kinds import StepContext, StepKind, template_ir
-from octo.compiler.frontend.language import MAX_OUTPUT_TOKENS, TEMPLATE
+from octo.compiler.frontend.language import REQUEST_SETTINGS, SAMPLING_SETTINGS, TEMPLATE
 from octo.compiler.frontend.loader import MAX_YAML_DEPTH
 from octo.compiler.frontend.program import Step
 
@@ -24,8 +25,7 @@ PROVIDER_SETTINGS = {
     "mode": {"$ref": "#/$defs/mode"},
     "output": {"$ref": "#/$defs/typeDecl"},
     "retries": {"type": "integer", "minimum": 0, "maximum": 100},
-    "temperature": {"type": "number", "minimum": 0, "maximum": 2},
-    "max_tokens": {"type": "integer", "minimum": 1, "maximum": MAX_OUTPUT_TOKENS},
+    **SAMPLING_SETTINGS,
     "system": {**TEMPLATE, "description": "The system prompt (a template)."},
 }
 
@@ -70,8 +70,7 @@ class Generate(StepKind):
 
 def provider_config(step: Step, prompt, system) -> dict:
     cfg = step.config if isinstance(step.config, YMap) else YMap(step.config.span)
-    settings = {k: cfg.get(k).value for k in ("temperature", "max_tokens")
-                if isinstance(cfg.get(k), YScalar) and not isinstance(cfg.get(k).value, bool)}
+    settings = {k: request_setting(k, cfg.get(k)) for k in REQUEST_SETTINGS if request_setting(k, cfg.get(k)) is not None}
     return {"prompt": template_ir(prompt), "system": template_ir(system), "output_schema": step.output_schema,
             **settings}
 

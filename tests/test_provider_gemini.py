@@ -319,10 +319,3 @@ def test_wire_accepts_api_version_v1_for_realtime(gemini):
     assert response.text.startswith("[synthetic]")
     assert response.usage_metadata.prompt_token_count == synth.tokens("hello") + 3
 
-
-def test_answers_match_by_key_when_echoed_else_by_position():
-    ids = ["a", "b", "c"]
-    reordered = [{"key": "c", "n": 3}, {"key": "a", "n": 1}]
-    assert [e and e["n"] for e in GeminiAdapter._match(reordered, ids)] == [1, None, 3]
-    unkeyed = [{"key": None, "n": 1}, {"key": None, "n": 2}]
-    assert [e and e["n"] for e in GeminiAdapter._match(unkeyed, ids)] == [1, 2, None]

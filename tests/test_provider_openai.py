@@ -47,6 +47,14 @@ class Recorder:
         return None
 
 
+class LongAnswers(Recorder):
+    """Answers far longer than 16 tokens, so a request's max_tokens cuts them off."""
+
+    def __call__(self, request, n):
+        super().__call__(request, n)
+        return '{"label": "calm", "notes": "' + "the harbour lay quiet under the lanterns " * 10 + '"}'
+
+
 @pytest.fixture(scope="module")
 def server():
     # One server for the module: stopping one waits out serve_forever's 0.5 s poll, too slow per test.
@@ -238,8 +246,9 @@ def test_polling_beyond_the_sdk_retries_is_a_transient_provider_error(start):
 def test_submission_limits_and_request_bytes(start):
     adapter, _, _ = start()
     request = requests(1)[0]
-    assert adapter.request_bytes(request) == len(json.dumps(adapter.line(request)).encode()) + 1
-    assert (adapter.max_batch_requests, adapter.max_batch_bytes) == (50_000, 200 * 1024 * 1024)
+    line = json.dumps(adapter.line(request), ensure_ascii=False, separators=(",", ":")).encode()
+    assert adapter.request_bytes(request) == len(line) + 1  # the file's own bytes: tests/test_wire_limits.py
+    assert (adapter.max_batch_requests, adapter.max_batch_bytes) == (50_000, 200_000_000)
     with pytest.raises(ValueError):
         adapter.submit("k", [])
 
@@ -269,15 +278,15 @@ def test_realtime_free_text(start, endpoint):
 
 @pytest.mark.parametrize("endpoint", ENDPOINTS)
 def test_truncated_answer_is_a_non_retryable_error_keeping_text_and_usage(start, endpoint):
-    adapter, _, _ = start(endpoint=endpoint)
-    outcome = adapter.call(requests(1, max_tokens=3)[0])
+    adapter, _, _ = start(endpoint=endpoint, recorder=LongAnswers())
+    outcome = adapter.call(requests(1, max_tokens=16)[0])  # 16: the least the Responses API takes
     assert outcome.error and "max_tokens" in outcome.error and outcome.retryable is False
     assert outcome.text and outcome.usage.output > 0
 
 
 def test_truncated_answer_in_a_batch(start):
-    adapter, _, _ = start(endpoint="responses")
-    batch_id, _ = run_batch(adapter, requests(2, max_tokens=3))
+    adapter, _, _ = start(endpoint="responses", recorder=LongAnswers())
+    batch_id, _ = run_batch(adapter, requests(2, max_tokens=16))
     assert all("max_tokens" in o.error and not o.retryable for o in adapter.results(batch_id, ["unit-000", "unit-001"]))
 
 

@@ -59,6 +59,11 @@ REGISTRY: dict[str, Code] = {
         Code("E0109", _E, "invalid name"),
         Code("E0110", _E, "number is not finite"),
         Code("E0111", _E, "invalid model name"),
+        Code("E0120", _E, "setting refused by the model"),
+        Code("E0121", _E, "max_tokens outside the model's bounds"),
+        Code("E0122", _E, "reasoning setting refused by the model"),
+        Code("E0123", _E, "thinking budget not below max_tokens"),
+        Code("E0124", _E, "model has no structured output"),
         # expressions, types, templates
         Code("E0201", _E, "expression syntax error"),
         Code("E0202", _E, "unknown name"),
@@ -101,6 +106,9 @@ REGISTRY: dict[str, Code] = {
         Code("W0406", _W, "verdict reads nothing it sends back"),
         Code("W0407", _W, "fan-out without an upper bound"),
         Code("W0408", _W, "export leaves out which model answered"),
+        Code("W0409", _W, "setting ignored by the provider"),
+        Code("W0410", _W, "model's capabilities unknown"),
+        Code("W0411", _W, "reasoning may use up max_tokens"),
         # the plan
         Code("E0501", _E, "over budget"),
         Code("W0502", _W, "over budget in the worst case"),

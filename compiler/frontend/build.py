@@ -8,7 +8,8 @@ from ..base.diagnostics import Label, Reporter
 from ..base.source import Source
 from ..base.yamlnodes import YMap, YScalar
 from .data import load_table
-from .language import COMMON_SETTINGS, RESERVED_NAMES, Language
+from .capabilities import request_setting
+from .language import COMMON_SETTINGS, REQUEST_SETTINGS, RESERVED_NAMES, Language
 from .program import Program, Step
 from .units import read_units
 
@@ -48,6 +49,8 @@ def _read_header(program: Program, root: YMap) -> None:
     defaults = root.get("defaults")
     if isinstance(defaults, YMap):
         program.defaults = {k.value: v.value for k, v in defaults.items if isinstance(v, YScalar)}
+        program.defaults.update({k: request_setting(k, defaults.get(k)) for k in REQUEST_SETTINGS
+                                 if request_setting(k, defaults.get(k)) is not None})
     budget = root.get("budget")
     if isinstance(budget, YMap) and isinstance(budget.get("max_usd"), YScalar):
         value = budget.get("max_usd").value

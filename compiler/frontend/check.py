@@ -23,6 +23,7 @@ from .kinds import StepContext
 from .language import Language, document_schema
 from .loader import load
 from .loops import find_loops
+from .model_settings import check_model_settings
 from .models import check_models
 from .program import Program, Step
 from .structure import validate
@@ -88,6 +89,7 @@ def _check_program(program: Program, language: Language, reporter: Reporter) -> 
     _check_export(program, ctx)
     check_fanouts(program, language, reporter)  # after export: its reads must lie in one fan-out too
     check_models(program, ctx)  # after export: W0408 reads its columns
+    check_model_settings(program, ctx)  # after models: each model a step may use is known
     _warn_unused(program, reporter)
 
 

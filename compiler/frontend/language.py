@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Mapping
 
 from ..expressions.functions import Function
+from .capabilities import EFFORTS, CapabilityTable
 from .kinds import StepKind
 from .unitspace import MAX_UNITS
 
@@ -29,7 +30,19 @@ class Language:
     models: frozenset[str] = field(default_factory=frozenset)  # "provider:model" ids with known prices
     providers: frozenset[str] = frozenset({"openai", "anthropic", "gemini", "emulator"})
     prices: Mapping = field(default_factory=dict)  # the dated price table (see stdlib/prices.json)
+    capabilities: CapabilityTable | None = None  # what each model family accepts (see stdlib/models.json)
 
+
+# Settings of a provider step's request: inside `generate:` / `judge:`, or in `defaults`.
+SAMPLING_SETTINGS = {
+    "temperature": {"type": "number", "minimum": 0, "maximum": 2},
+    "top_p": {"type": "number", "minimum": 0, "maximum": 1, "description": "Nucleus sampling: 0 to 1."},
+    "seed": {"type": "integer", "minimum": -(2 ** 63), "maximum": 2 ** 63 - 1,
+             "description": "The provider's sampling seed (best effort), where the model takes one."},
+    "max_tokens": {"type": "integer", "minimum": 1, "maximum": MAX_OUTPUT_TOKENS},
+    "reasoning": {"$ref": "#/$defs/reasoning"},
+}
+REQUEST_SETTINGS = tuple(SAMPLING_SETTINGS)  # what a provider step's plan config carries, `defaults` resolved
 
 EXPR = {"$ref": "#/$defs/expression"}
 TEMPLATE = {"type": "string", "description": "A Jinja2 template."}
@@ -52,6 +65,15 @@ def _defs() -> dict:
                                  "e.g. unit.contender.model",
                   "pattern": "^(?:[A-Za-z0-9_-]+:.+|unit(?:[^A-Za-z0-9_].*)?)$"},
         "mode": {"enum": ["batch", "realtime"]},
+        "reasoning": {
+            "description": "How much the model reasons before it answers: an effort (none, minimal, low, medium, high, "
+                           "xhigh, max), or {effort: ..., budget: N} with a thinking budget in tokens. Each model "
+                           "takes what it accepts (see stdlib/models.json).",
+            "anyOf": [{"enum": list(EFFORTS)},
+                      {"type": "object", "additionalProperties": False, "minProperties": 1,
+                       "properties": {"effort": {"enum": list(EFFORTS)},
+                                      "budget": {"type": "integer", "minimum": 0, "maximum": MAX_OUTPUT_TOKENS}}}],
+        },
         "validateRules": {
             "type": "array",
             "items": {"type": "object", "properties": {"rule": EXPR, "message": TEMPLATE},
@@ -102,8 +124,7 @@ def document_schema(language: Language) -> dict:
                 "type": "object", "additionalProperties": False,
                 "properties": {
                     "model": {"$ref": "#/$defs/model"}, "mode": {"$ref": "#/$defs/mode"},
-                    "temperature": {"type": "number", "minimum": 0, "maximum": 2},
-                    "max_tokens": {"type": "integer", "minimum": 1, "maximum": MAX_OUTPUT_TOKENS},
+                    **SAMPLING_SETTINGS,
                 },
             },
             "budget": {"type": "object", "additionalProperties": False,

@@ -9,9 +9,10 @@ import networkx as nx
 
 from ..base.diagnostics import Reporter
 from ..base.yamlnodes import YScalar
+from ..frontend.capabilities import expected_reasoning_tokens
 from ..frontend.fanouts import ScopeCount, merge_worst
 from ..frontend.kinds import expr_ir, template_lines
-from ..frontend.language import Language
+from ..frontend.language import REQUEST_SETTINGS, Language
 from ..frontend.loops import waits_for
 from ..frontend.program import Program, Step
 from .estimate import (DEFAULT_RETRIES, Tries, cost, judge_tries, output_tokens, price_of, prompt_tokens,
@@ -88,7 +89,7 @@ def _provider_fields(ctx: PlanContext, step: Step, row: dict, units: list[dict])
     mode = _setting(step, "mode", defaults, "batch")
     retries = _setting(step, "retries", {}, DEFAULT_RETRIES)
     cfg = row["config"]
-    for key in ("temperature", "max_tokens"):  # resolve `defaults` so the runtime needs nothing else
+    for key in REQUEST_SETTINGS:  # resolve `defaults` so the runtime needs nothing else
         if cfg.get(key) is None and defaults.get(key) is not None:
             cfg[key] = defaults[key]
     tries = _tries(ctx, step, retries)
@@ -98,7 +99,7 @@ def _provider_fields(ctx: PlanContext, step: Step, row: dict, units: list[dict])
     per_model = []
     for model, count in zip(models.models, counts):  # each model costed on its own units, at its own price
         price = price_of(model, ctx.prices)
-        estimate, notes = _estimate(ctx, step, cfg, count, tries, models.units[model], price)
+        estimate, notes = _estimate(ctx, step, cfg, count, tries, models.units[model], price, model)
         row["notes"] += [note for note in dict.fromkeys(notes) if note not in row["notes"]]
         shares = {"count": count, "exact": row["units"]["exact"]}
         if "worst" in row["units"]:  # in a fan-out, estimated again with the worst count (compiler/frontend/fanouts.py)
@@ -112,17 +113,20 @@ def _provider_fields(ctx: PlanContext, step: Step, row: dict, units: list[dict])
 
 
 def _estimate(ctx: PlanContext, step: Step, cfg: dict, n: int, tries: Tries, units: list[dict],
-              price: dict | None) -> tuple[dict, list[str]]:
+              price: dict | None, model: str = "") -> tuple[dict, list[str]]:
     """Requests, tokens and cost of ``n`` units at ``price``, prompts rendered for (a sample of) ``units``."""
     contexts = _prompt_contexts(ctx, step, units)
     prompt = prompt_tokens(cfg["prompt"]["text"] if cfg["prompt"] else "", (cfg.get("system") or {}).get("text"),
                            step.output_schema, contexts)
     out_expected, out_worst = output_tokens(step.output_schema, cfg.get("max_tokens"))
+    reasoning = _reasoning_tokens(ctx, model, cfg)
+    out_expected, out_worst = _with_reasoning(out_expected, out_worst, reasoning, cfg.get("max_tokens"))
     requests = Tries(n * tries.expected, n * tries.worst)
     discount = ctx.prices.get("batch_discount", 0.5)
     return {
         "requests": {"expected": round(requests.expected, 1), "worst": requests.worst},
-        "tokens_per_request": {"input": prompt.mean, "output_expected": out_expected, "output_worst": out_worst},
+        "tokens_per_request": {"input": prompt.mean, "output_expected": out_expected, "output_worst": out_worst,
+                               "reasoning_expected": reasoning},
         "tokens": {"input_expected": round(requests.expected * prompt.mean), "output_expected": round(requests.expected * out_expected),
                    "input_worst": requests.worst * prompt.mean, "output_worst": requests.worst * out_worst},
         "cost_usd": {m: {"expected": _money(cost(requests.expected * prompt.mean, requests.expected * out_expected, price, d)),
@@ -130,6 +134,26 @@ def _estimate(ctx: PlanContext, step: Step, cfg: dict, n: int, tries: Tries, uni
                      for m, d in (("batch", discount), ("realtime", 1.0))},
         "prompt_sample": len(prompt.tokens),
     }, prompt.notes
+
+
+def _reasoning_tokens(ctx: PlanContext, model: str, cfg: dict) -> int:
+    """The reasoning tokens expected per answer of ``model`` (the capability table's estimate, for the step's
+    `reasoning`): billed as output, so the plan counts them in each answer's output tokens."""
+    table = ctx.language.capabilities
+    if table is None or not model:
+        return 0
+    reasoning = cfg.get("reasoning") or {}
+    return expected_reasoning_tokens(table.find(model), reasoning.get("effort"), reasoning.get("budget"))
+
+
+def _with_reasoning(expected: int, worst: int, reasoning: int, max_tokens: int | None) -> tuple[int, int]:
+    """(expected, worst) output tokens with reasoning: within ``max_tokens`` when the step sets it (reasoning
+    counts toward it), else on top of the answer."""
+    if not reasoning:
+        return expected, worst
+    if max_tokens:
+        return min(expected + reasoning, max_tokens), worst
+    return expected + reasoning, max(worst, expected + reasoning)
 
 
 def _combined(estimates: list[dict], n: int, tries: Tries) -> dict:

@@ -10,7 +10,12 @@ Owns decoding ``POST /v1/messages`` and ``POST /v1/messages/batches`` bodies int
   list (newest first, ``limit`` / ``after_id`` / ``before_id``), cancel, delete,
   and the results JSONL at the batch's **absolute** ``results_url``, which points
   back at this emulator;
-- errors in Anthropic's shape ``{"type": "error", "error": {"type", "message"}}``.
+- errors in Anthropic's shape ``{"type": "error", "error": {"type", "message"}}``;
+- the limits of the real API: a batch's ``custom_id`` must match
+  ``^[a-zA-Z0-9_-]{1,64}$`` and be unique (400 ``invalid_request_error``), a batch
+  holds at most ``Limits.anthropic_batch_requests`` requests (400) and its body
+  ``anthropic_batch_bytes`` bytes (413 ``request_too_large``), a message body
+  ``anthropic_message_bytes`` (413).
 
 Batch fates map onto what Anthropic can report, since it has no batch-level
 failure: ``expired`` → half the results are ``expired``; ``failed`` (nothing run)
@@ -34,11 +39,13 @@ import re
 from datetime import datetime, timedelta, timezone
 
 from . import capacity, synth
+from . import param_rules
 from .schema_limits import anthropic_refusal
 from .core import EmuAnswer, EmuBatch, Emulator, EmuRequest
 from .server import HttpCall, HttpReply, Route
 
 PROVIDER = "anthropic"
+_CUSTOM_ID = re.compile(r"^[a-zA-Z0-9_-]{1,64}$")  # the batch create reference's pattern for custom_id
 BATCH_WINDOW = timedelta(hours=24)
 
 _ERROR_TYPES = {400: "invalid_request_error", 401: "authentication_error", 402: "billing_error",
@@ -104,6 +111,12 @@ def _restore_hints(schema):
     return restored
 
 
+def _settings(params: dict) -> dict:
+    """What a request carried of sampling and reasoning (``thinking`` and ``output_config.effort`` as sent)."""
+    return param_rules.received([(k, params.get(k)) for k in ("temperature", "top_p", "top_k", "thinking")]
+                                + [("effort", (params.get("output_config") or {}).get("effort"))])
+
+
 def _schema_of(params: dict) -> dict | None:
     """The schema as sent (``transform_schema``'s output, when the client used it)."""
     fmt = (params.get("output_config") or {}).get("format")
@@ -129,7 +142,9 @@ def decode(params: dict, custom_id: str | None = None) -> EmuRequest:
                       prompt="\n\n".join(_text_of(m["content"]) for m in user_turns),
                       system=_text_of(system) if system else None,
                       schema=_restore_hints(schema) if schema is not None else None,
-                      max_tokens=max_tokens, custom_id=custom_id, refusal=anthropic_refusal(schema))
+                      max_tokens=max_tokens, custom_id=custom_id,
+                      refusal=param_rules.anthropic_param_refusal(params) or anthropic_refusal(schema),
+                      settings=_settings(params))
 
 
 # --- encoding -------------------------------------------------------------------------------
@@ -232,6 +247,8 @@ def _not_found(call: HttpCall) -> HttpReply:
 
 
 def create_message(emu: Emulator, call: HttpCall) -> HttpReply:
+    if len(call.body) > emu.limits.anthropic_message_bytes:
+        return _too_large()
     body = call.json()
     request = decode(body)
     answer = emu.answer(request, "realtime")
@@ -244,10 +261,18 @@ def create_message(emu: Emulator, call: HttpCall) -> HttpReply:
 
 
 def create_batch(emu: Emulator, call: HttpCall) -> HttpReply:
+    if len(call.body) > emu.limits.anthropic_batch_bytes:  # the body as sent, before anything is read
+        return _too_large()
     entries = call.json()["requests"]
     if not isinstance(entries, list) or not entries:
         raise ValueError("requests: must be a non-empty list")
+    if len(entries) > emu.limits.anthropic_batch_requests:
+        raise ValueError(f"requests: a Message Batch holds at most {emu.limits.anthropic_batch_requests} "
+                         f"requests, not {len(entries)}")
     custom_ids = [entry["custom_id"] for entry in entries]
+    for i, custom_id in enumerate(custom_ids):
+        if not isinstance(custom_id, str) or not _CUSTOM_ID.fullmatch(custom_id):
+            raise ValueError(f"requests.{i}.custom_id: String should match pattern '{_CUSTOM_ID.pattern}'")
     if len(set(custom_ids)) != len(custom_ids):
         raise ValueError("requests: custom_id values must be unique within a batch")
     requests = [decode(entry["params"], entry["custom_id"]) for entry in entries]
@@ -257,6 +282,10 @@ def create_batch(emu: Emulator, call: HttpCall) -> HttpReply:
     batch = emu.create_batch(PROVIDER, requests, meta={}, prefix="msgbatch_emu")
     capacity.accepted(emu, PROVIDER, requests[0].model)
     return HttpReply(200, batch_json(emu, batch))
+
+
+def _too_large() -> HttpReply:
+    return error_reply(413, "Request exceeds the maximum allowed number of bytes.")
 
 
 def _capacity_reply(message: str) -> HttpReply:

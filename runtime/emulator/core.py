@@ -18,6 +18,7 @@ from typing import Callable
 
 from . import synth
 from .faults import Faults
+from .limits import Limits
 
 
 @dataclass(frozen=True)
@@ -32,6 +33,9 @@ class EmuRequest:
     max_tokens: int = 1024
     custom_id: str | None = None  # batch requests only
     refusal: str | None = None  # set by a wire: why the provider refuses this request (answered 400, never run)
+    refusal_param: str | None = None  # OpenAI: the parameter its refusal names (the error's `param`), and the
+    refusal_code: str | None = None   # error's `code` (param_rules.py)
+    settings: dict = field(default_factory=dict, compare=False)  # sampling and reasoning as received, by wire name
 
     def fingerprint(self) -> str:
         body = json.dumps([self.provider, self.model, self.system, self.prompt, self.schema], sort_keys=True)
@@ -41,9 +45,10 @@ class EmuRequest:
 class EmuError(Exception):
     """Raised by a scripted responder: this request fails with ``status`` and ``message``."""
 
-    def __init__(self, status: int, message: str):
+    def __init__(self, status: int, message: str, param: str | None = None, code: str | None = None):
         super().__init__(message)
         self.status, self.message = status, message
+        self.param, self.code = param, code  # OpenAI's error fields, for a refused parameter
 
 
 @dataclass(frozen=True)
@@ -76,8 +81,9 @@ class Emulator:
     """Answers requests deterministically per (seed, request, nth occurrence), with faults on demand."""
 
     def __init__(self, seed: int = 0, faults: Faults | str | None = None, responder: Responder | None = None,
-                 valid_keys: set[str] | None = None):
+                 valid_keys: set[str] | None = None, limits: Limits | None = None):
         self.seed = seed
+        self.limits = limits or Limits()  # sizes and counts refused as the providers refuse them (limits.py)
         self.faults = faults if isinstance(faults, Faults) else Faults.parse(faults)
         self.responder = responder
         self.valid_keys = valid_keys  # None: any non-empty key is accepted
@@ -100,7 +106,8 @@ class Emulator:
     def answer(self, request: EmuRequest, how: str) -> EmuAnswer:
         """Answer one request (``how``: "batch" or "realtime"), applying per-request faults."""
         if request.refusal is not None:
-            return EmuAnswer(None, synth.EmuUsage(0, 0, 0, 0), EmuError(400, request.refusal))
+            return EmuAnswer(None, synth.EmuUsage(0, 0, 0, 0),
+                             EmuError(400, request.refusal, request.refusal_param, request.refusal_code))
         fingerprint = request.fingerprint()
         with self._lock:
             n = self._seen.get(fingerprint, 0)

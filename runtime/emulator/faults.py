@@ -13,6 +13,8 @@ A spec is a comma-separated list of ``name=value``:
 | ``submit_429``, ``submit_5xx`` | count | the first N batch submissions answer HTTP 429 / 503 |
 | ``poll_429``, ``poll_5xx`` | count | the first N batch polls answer 429 / 503 |
 | ``call_429``, ``call_5xx`` | count | the first N realtime calls answer 429 / 503 |
+| ``nokeys`` | count | the first N Gemini batches answer without keys (inline: no ``metadata``; file: no ``key``) |
+| ``shuffle`` | count | the first N Gemini batches answer out of order (inline and file) |
 | ``org_limit`` | count | the first N batch creations fail or are refused for an organisation-wide limit, each provider's way (OpenAI: the batch fails with ``token_limit_exceeded``; Anthropic, Gemini: HTTP 429 on create; see ``capacity.py``) |
 | ``enqueued`` | limit | a batch that would take its queue over N fails or is refused the same way (0: no limit): input tokens per model (OpenAI, Gemini), requests across models (Anthropic) |
 
@@ -31,7 +33,7 @@ from dataclasses import dataclass, fields
 
 RATES = ("errored", "malformed", "invalid")
 COUNTS = ("expire", "fail", "slow", "submit_429", "submit_5xx", "poll_429", "poll_5xx", "call_429", "call_5xx",
-          "org_limit", "enqueued")
+          "nokeys", "shuffle", "org_limit", "enqueued")
 
 
 MAX_COUNT = 1_000_000_000
@@ -75,6 +77,8 @@ class Faults:
     poll_5xx: int = 0
     call_429: int = 0
     call_5xx: int = 0
+    nokeys: int = 0    # Gemini answers without metadata / key (googleapis/python-genai #2008)
+    shuffle: int = 0   # Gemini answers out of order (googleapis/python-genai #1909)
     org_limit: int = 0  # batch creations failed or refused for an organisation-wide limit (capacity.py)
     enqueued: int = 0   # the organisation's batch queue limit (capacity.py); 0: none
 

@@ -18,7 +18,12 @@ BATCH_STATE_*, batchStats (int64s as strings), displayName, output?}, "done"?,
 "response"?, "error"?}``; the SDK reads ``metadata`` and maps BATCH_STATE_* to
 JOB_STATE_*. Results come in request order: inline responses
 (``output.inlinedResponses.inlinedResponses[i].{response|error, metadata}``) or a
-generated responses file (``output.responsesFile``, lines ``{"key", "response"|"error"}``).
+generated responses file (``output.responsesFile``, lines ``{"key", "response"|"error"}``)
+— unless the ``shuffle`` fault reorders them or ``nokeys`` drops the metadata and keys,
+as the real service has been seen to do (googleapis/python-genai #1909, #2008).
+A ``batchGenerateContent`` body over ``Limits.gemini_inline_bytes`` is refused with
+400 INVALID_ARGUMENT "Request payload size exceeds the limit", an uploaded file
+over ``gemini_file_bytes`` with 400 too.
 Requests a batch never ran (expired, cancelled) have no entry. Per-request errors
 are ``google.rpc.Status`` objects, whose ``code`` is the gRPC code, not the HTTP one.
 """
@@ -28,12 +33,14 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import random
 import re
 import threading
 import time
 import uuid
 from datetime import datetime, timezone
 
+from . import param_rules
 from . import capacity
 from .core import EmuAnswer, EmuBatch, EmuRequest, Emulator
 from .server import HttpCall, HttpReply, Route
@@ -135,7 +142,9 @@ def _decode(body: dict, model: str, custom_id: str | None) -> EmuRequest:
         schema = _lower_types(config["responseSchema"])
     return EmuRequest(provider=PROVIDER, model=model, prompt=prompt, system=_texts(system) if system else None,
                       schema=schema, max_tokens=int(config.get("maxOutputTokens") or _DEFAULT_MAX_TOKENS),
-                      custom_id=custom_id)
+                      custom_id=custom_id, refusal=param_rules.gemini_refusal(model, config),
+                      settings=param_rules.received((k, config.get(k)) for k in ("temperature", "topP", "seed",
+                                                                                  "thinkingConfig")))
 
 
 # --- encoding answers --------------------------------------------------------------------
@@ -174,6 +183,8 @@ def _generate(emu: Emulator, call: HttpCall) -> HttpReply:
 # --- batches -----------------------------------------------------------------------------
 
 def _create_batch(emu: Emulator, call: HttpCall) -> HttpReply:
+    if len(call.body) > emu.limits.gemini_inline_bytes:  # the whole body, as sent: the inline ceiling
+        return _too_large(emu.limits.gemini_inline_bytes)
     model = _model(call)
     if model is None:
         return _unknown_model(call)
@@ -190,8 +201,14 @@ def _create_batch(emu: Emulator, call: HttpCall) -> HttpReply:
         return error_reply(429, over)
     batch = emu.create_batch(PROVIDER, requests, {"displayName": batch_body.get("displayName", "")}, prefix="b")
     capacity.accepted(emu, PROVIDER, model)
-    batch.extra.update(extra, model=f"models/{model}", version=call.params["version"])
+    batch.extra.update(extra, model=f"models/{model}", version=call.params["version"],
+                       nokeys=emu.faults.take("nokeys"), shuffle=emu.faults.take("shuffle"))
     return HttpReply(200, _operation(emu, batch))
+
+
+def _too_large(limit: int) -> HttpReply:
+    """Google's refusal of a body over its size limit (a 400, not a 413)."""
+    return error_reply(400, f"Request payload size exceeds the limit: {limit} bytes.")
 
 
 def _inline_requests(items: list, model: str) -> tuple[list[EmuRequest], dict]:
@@ -296,11 +313,14 @@ def _output(emu: Emulator, batch: EmuBatch) -> dict:
     if "output" in batch.extra:
         return batch.extra["output"]
     run = [(i, a) for i, a in enumerate(batch.answers) if a is not None]
+    if batch.extra.get("shuffle"):  # the `shuffle` fault: answers out of request order
+        random.Random(f"{emu.seed}:{batch.id}").shuffle(run)
+    keys = not batch.extra.get("nokeys")  # the `nokeys` fault: answers without the request's key
     if batch.extra["mode"] == "inline":
         entries = []
         for i, answer in run:
             entry = _entry(emu, batch, answer)
-            if batch.extra["metadata"][i] is not None:
+            if keys and batch.extra["metadata"][i] is not None:
                 entry["metadata"] = batch.extra["metadata"][i]
             entries.append(entry)
         output = {"inlinedResponses": {"inlinedResponses": entries}}
@@ -308,7 +328,7 @@ def _output(emu: Emulator, batch: EmuBatch) -> dict:
         lines = []
         for i, answer in run:
             line = _entry(emu, batch, answer)
-            if batch.extra["keys"][i] is not None:
+            if keys and batch.extra["keys"][i] is not None:
                 line = {"key": batch.extra["keys"][i], **line}
             lines.append(json.dumps(line, ensure_ascii=False))
         data = ("\n".join(lines) + "\n" if lines else "").encode("utf-8")
@@ -395,6 +415,11 @@ def _upload_chunk(emu: Emulator, call: HttpCall, command: str) -> HttpReply:
         return HttpReply(200, "", {"x-goog-upload-status": "active"}, "text/plain")
     with _UPLOADS_LOCK:
         _UPLOADS.pop(token, None)
+    if len(session["data"]) > emu.limits.gemini_file_bytes:
+        reply = error_reply(400, f"File size {len(session['data'])} bytes exceeds the limit of "
+                                 f"{emu.limits.gemini_file_bytes} bytes.")
+        reply.headers["x-goog-upload-status"] = "final"
+        return reply
     stored = _store_file(emu, bytes(session["data"]), session["display_name"], session["mime_type"], generated=False,
                          file_id=session.get("id"))
     return HttpReply(200, {"file": _file_json(emu, stored, call.params["version"])}, {"x-goog-upload-status": "final"})

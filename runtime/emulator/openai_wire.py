@@ -15,19 +15,23 @@ When a batch ends its output file (status-200 lines) and error file (non-200
 lines, and lines an expired batch never ran, with ``response: null`` and
 ``error.code = "batch_expired"``) are written into ``Emulator.files``.
 A batch whose input file has bad lines fails validation as the real API does:
-status ``failed`` with ``errors.data`` naming the lines. A batch over the
-organisation's enqueued-token limit (``capacity.py``) fails with
-``token_limit_exceeded``.
+status ``failed`` with ``errors.data`` naming the lines (a duplicated ``custom_id``,
+more requests than ``Limits.openai_batch_requests``, …); a ``purpose=batch`` upload
+over ``Limits.openai_file_bytes`` is refused at once, 400 "File is too large.".
+A batch over the organisation's enqueued-token limit (``capacity.py``) fails
+with ``token_limit_exceeded``.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import email.parser
 import email.policy
 import json
 import threading
 import time
 
+from . import param_rules
 from . import capacity
 from .core import EmuAnswer, EmuBatch, EmuRequest, Emulator
 from .server import HttpCall, HttpReply, Route
@@ -59,13 +63,13 @@ def key_of(call: HttpCall) -> str | None:
     return token.strip() or None
 
 
-def error_body(status: int, message: str) -> dict:
-    kind, code = _ERROR_KIND.get(status, ("server_error", None) if status >= 500 else ("invalid_request_error", None))
-    return {"error": {"message": message, "type": kind, "param": None, "code": code}}
+def error_body(status: int, message: str, param: str | None = None, code: str | None = None) -> dict:
+    kind, default_code = _ERROR_KIND.get(status, ("server_error", None) if status >= 500 else ("invalid_request_error", None))
+    return {"error": {"message": message, "type": kind, "param": param, "code": code or default_code}}
 
 
-def error_reply(status: int, message: str) -> HttpReply:
-    return HttpReply(status, error_body(status, message), headers={"x-request-id": _request_id()})
+def error_reply(status: int, message: str, param: str | None = None, code: str | None = None) -> HttpReply:
+    return HttpReply(status, error_body(status, message, param, code), headers={"x-request-id": _request_id()})
 
 
 def _request_id() -> str:
@@ -98,7 +102,8 @@ def decode_chat(body: dict, custom_id: str | None = None) -> EmuRequest:
     response_format = body.get("response_format") or {}
     schema = response_format["json_schema"]["schema"] if response_format.get("type") == "json_schema" else None
     max_tokens = body.get("max_completion_tokens") or body.get("max_tokens") or DEFAULT_MAX_TOKENS
-    return EmuRequest(PROVIDER, _model(body), prompt, system, schema, int(max_tokens), custom_id)
+    return _with_rules(EmuRequest(PROVIDER, _model(body), prompt, system, schema, int(max_tokens), custom_id),
+                       body, responses=False)
 
 
 def decode_responses(body: dict, custom_id: str | None = None) -> EmuRequest:
@@ -112,7 +117,19 @@ def decode_responses(body: dict, custom_id: str | None = None) -> EmuRequest:
     text_format = (body.get("text") or {}).get("format") or {}
     schema = text_format["schema"] if text_format.get("type") == "json_schema" else None
     max_tokens = body.get("max_output_tokens") or DEFAULT_MAX_TOKENS
-    return EmuRequest(PROVIDER, _model(body), prompt, system, schema, int(max_tokens), custom_id)
+    return _with_rules(EmuRequest(PROVIDER, _model(body), prompt, system, schema, int(max_tokens), custom_id),
+                       body, responses=True)
+
+
+def _with_rules(request: EmuRequest, body: dict, responses: bool) -> EmuRequest:
+    """The request with what it carried of sampling and reasoning, and OpenAI's refusal of it, if any."""
+    effort = (body.get("reasoning") or {}).get("effort") if responses else body.get("reasoning_effort")
+    settings = param_rules.received([(k, body.get(k)) for k in ("temperature", "top_p", "seed")]
+                                    + [("reasoning_effort", effort)])
+    refusal = param_rules.openai_refusal(body, responses)
+    message, param, code = refusal or (None, None, None)
+    return dataclasses.replace(request, settings=settings, refusal=request.refusal or message,
+                               refusal_param=param, refusal_code=code)
 
 
 def _model(body: dict) -> str:
@@ -185,7 +202,7 @@ def _realtime(endpoint: str):
         request = DECODERS[endpoint](body)
         answer = emu.answer(request, "realtime")
         if answer.error is not None:
-            return error_reply(answer.error.status, answer.error.message)
+            return error_reply(answer.error.status, answer.error.message, answer.error.param, answer.error.code)
         return HttpReply(200, answer_body(endpoint, request, answer, body), headers={"x-request-id": _request_id()})
     return handle
 
@@ -233,6 +250,8 @@ def upload_file(emu: Emulator, call: HttpCall) -> HttpReply:
     if purpose not in ("batch", "user_data", "assistants", "fine-tune", "vision", "evals"):
         raise ValueError(f"'{purpose}' is not a valid purpose")
     filename, data = fields["file"]
+    if purpose == "batch" and len(data) > emu.limits.openai_file_bytes:  # refused at upload, as OpenAI does
+        return error_reply(400, "File is too large.")
     file_id = _store_file(emu, filename or "upload", purpose, data)
     return HttpReply(200, _file_json(file_id, emu.files[file_id]))
 
@@ -261,31 +280,60 @@ def delete_file(emu: Emulator, call: HttpCall) -> HttpReply:
 
 # --- batches ---------------------------------------------------------------------------------
 
-def _read_lines(data: bytes, endpoint: str) -> tuple[list[EmuRequest], list[dict], list[dict]]:
-    """(requests, their bodies, validation errors) of a batch input file."""
+class _LineError(ValueError):
+    """A line the batch's validation refuses, with OpenAI's code for it."""
+
+    def __init__(self, code: str, param: str | None, message: str):
+        super().__init__(message)
+        self.code, self.param = code, param
+
+
+def _read_lines(data: bytes, endpoint: str, max_requests: int) -> tuple[list[EmuRequest], list[dict], list[dict]]:
+    """(requests, their bodies, validation errors) of a batch input file. The errors are what a real batch
+    reports when it fails validation: ``errors.data[]`` of ``{code, line, param, message}``, with the codes
+    OpenAI uses (``invalid_json_line``, ``duplicate_custom_id``, ``url_mismatch``, ``model_mismatch``,
+    ``empty_file``, ``too_many_tasks``)."""
     requests, bodies, errors, seen = [], [], [], set()
     for number, raw in enumerate(data.decode("utf-8").splitlines(), start=1):
         if not raw.strip():
             continue
         try:
-            line = json.loads(raw)
-            custom_id, body = line["custom_id"], line["body"]
-            if line.get("method", "POST") != "POST" or line.get("url") != endpoint:
-                raise ValueError(f"the line's method and url must be POST {endpoint}, the batch's endpoint")
-            if custom_id in seen:
-                raise ValueError(f"the custom_id '{custom_id}' is used by an earlier line")
-            seen.add(custom_id)
-            requests.append(DECODERS[endpoint](body, str(custom_id)))
+            custom_id, body = _line(raw, endpoint, seen)
+            requests.append(DECODERS[endpoint](body, custom_id))
             bodies.append(body)
+        except _LineError as err:
+            errors.append({"code": err.code, "line": number, "param": err.param, "message": str(err)})
         except (ValueError, KeyError, TypeError, AttributeError) as err:
             errors.append({"code": "invalid_request", "line": number, "param": None,
                            "message": f"Invalid line {number}: {err}"})
     if not requests and not errors:
         errors.append({"code": "empty_file", "line": None, "param": None, "message": "The input file has no requests."})
+    if len(requests) > max_requests:
+        errors.append({"code": "too_many_tasks", "line": None, "param": None,
+                       "message": f"The input file holds {len(requests)} requests; a batch takes at most {max_requests}."})
     if len({r.model for r in requests}) > 1:
-        errors.append({"code": "mixed_models", "line": None, "param": "body.model",
+        errors.append({"code": "model_mismatch", "line": None, "param": "body.model",
                        "message": "All requests in a batch must use the same model."})
     return requests, bodies, errors
+
+
+def _line(raw: str, endpoint: str, seen: set) -> tuple[str, dict]:
+    """(custom_id, body) of one input line; a _LineError for what the batch's validation refuses."""
+    try:
+        line = json.loads(raw)
+    except ValueError:
+        raise _LineError("invalid_json_line", None, "This line is not parseable as valid JSON.") from None
+    custom_id, body = line["custom_id"], line["body"]
+    if not isinstance(custom_id, str) or not custom_id:
+        raise _LineError("invalid_request", "custom_id", "The custom_id must be a non-empty string.")
+    if line.get("method", "POST") != "POST" or line.get("url") != endpoint:
+        raise _LineError("url_mismatch", "url", f"The line's method and url must be POST {endpoint}, "
+                                                "the batch's endpoint.")
+    if custom_id in seen:  # "Must be unique for each request in a batch"
+        raise _LineError("duplicate_custom_id", "custom_id", f"The custom_id '{custom_id}' is a duplicate of "
+                                                             "another request's; each must be unique in a batch.")
+    seen.add(custom_id)
+    return custom_id, body
 
 
 def create_batch(emu: Emulator, call: HttpCall) -> HttpReply:
@@ -300,7 +348,7 @@ def create_batch(emu: Emulator, call: HttpCall) -> HttpReply:
         return error_reply(400, f"Input file {sent['input_file_id']} does not exist "
                                 "or was not uploaded with purpose 'batch'.")
     meta = {"metadata": sent.get("metadata") or {}, "input_file_id": sent["input_file_id"], "endpoint": endpoint}
-    requests, bodies, errors = _read_lines(source["data"], endpoint)
+    requests, bodies, errors = _read_lines(source["data"], endpoint, emu.limits.openai_batch_requests)
     if not errors:  # over the organisation's enqueued-token limit: taken, then failed as a whole (capacity.py)
         over = capacity.refusal(emu, PROVIDER, requests)
         errors = capacity.openai_errors(over) if over else []
@@ -439,7 +487,8 @@ def _result_line(batch: EmuBatch, index: int, request: EmuRequest, answer: EmuAn
             "message": "This request could not be executed before the completion window expired."}}
     if answer.error is not None:
         response = {"status_code": answer.error.status, "request_id": _request_id(),
-                    "body": error_body(answer.error.status, answer.error.message)}
+                    "body": error_body(answer.error.status, answer.error.message, answer.error.param,
+                                       answer.error.code)}
     else:
         sent = batch.extra["bodies"][index]
         response = {"status_code": 200, "request_id": _request_id(),

@@ -34,8 +34,19 @@ expects to run past ten minutes (``max_tokens`` above about 21,000, less for som
 models). ``call`` then streams the same request and collects the final message,
 so the answer is not cut short. Batch requests have no such limit.
 
-``Request.temperature`` is not sent: the Messages API of this SDK (2.12,
-API version 2026-10-21) has no temperature parameter.
+Sampling: ``Request.temperature``, ``top_p`` and ``seed`` are not sent. The SDK
+(2.x, ``anthropic/types/message_create_params.py``) has no such arguments and
+the API version it speaks (2026-10-21, ``anthropic/_constants.py``) answers a
+body that carries them with a 400 ``Extra inputs are not permitted``; the
+checker says so where they are written (W0409). Reasoning:
+``reasoning_effort`` → ``output_config.effort``; ``thinking_budget`` →
+``thinking: {type: enabled, budget_tokens}`` (0: ``{type: disabled}``).
+
+Stop reasons: ``end_turn`` and ``stop_sequence`` are answers; ``max_tokens``
+and ``model_context_window_exceeded`` (the prompt and the answer outgrew the
+model's context window: the same request would again) cut the answer off, and
+``refusal`` refuses it — each fails the unit, not retryable; ``pause_turn`` and
+``tool_use`` (octo sends no tools) leave the turn unfinished: retryable.
 """
 
 from __future__ import annotations
@@ -44,8 +55,10 @@ import json
 from datetime import datetime, timedelta, timezone
 
 from .base import BatchStatus, Outcome, ProviderError, Request, Usage, redact, register_secret
+from .matching import attach
 
 KEY_ENV = "ANTHROPIC_API_KEY"
+_BODY_OVERHEAD = len('{"requests":[]}') - 1  # the wrapping around the lines, less the last line's missing comma
 
 # Error types (the ``error.type`` of an errored batch result) that another attempt may get past.
 _RETRYABLE_TYPES = {"rate_limit_error", "timeout_error", "api_error", "overloaded_error"}
@@ -56,7 +69,9 @@ _REQUEST_STATUSES = {400, 413, 422}
 class AnthropicAdapter:
     provider = "anthropic"
     max_batch_requests = 100_000
-    max_batch_bytes = 256_000_000
+    # 256 MB for the whole request body (read as 256,000,000 bytes, the smaller reading), less the
+    # body's own wrapping: request_bytes counts each line with its comma (see _BODY_OVERHEAD).
+    max_batch_bytes = 256_000_000 - _BODY_OVERHEAD
 
     def __init__(self, api_key: str, base_url: str | None = None, **options):
         """Options: ``max_retries`` (SDK retries of 429/5xx, default 2), ``timeout`` (seconds),
@@ -82,8 +97,16 @@ class AnthropicAdapter:
                         "messages": [{"role": "user", "content": request.prompt}]}
         if request.system:
             params["system"] = request.system
+        output_config = {}
         if request.schema is not None:
-            params["output_config"] = {"format": {"type": "json_schema", "schema": self._api_schema(request.schema)}}
+            output_config["format"] = {"type": "json_schema", "schema": self._api_schema(request.schema)}
+        if request.reasoning_effort is not None:
+            output_config["effort"] = request.reasoning_effort
+        if output_config:
+            params["output_config"] = output_config
+        if request.thinking_budget is not None:
+            params["thinking"] = ({"type": "enabled", "budget_tokens": request.thinking_budget}
+                                  if request.thinking_budget else {"type": "disabled"})
         return params
 
     def _api_schema(self, schema: dict) -> dict:
@@ -95,13 +118,19 @@ class AnthropicAdapter:
             return schema
 
     def request_bytes(self, request: Request) -> int:
-        line = {"custom_id": request.custom_id, "params": self.params(request)}
-        return len(json.dumps(line, ensure_ascii=False).encode("utf-8")) + 1
+        """The request's share of the ``messages.batches.create`` body as the SDK sends it: its line in
+        compact UTF-8 JSON and the comma after it (anthropic/_utils/_json.py: ``ensure_ascii=False``,
+        ``separators=(",", ":")``)."""
+        return len(_compact({"custom_id": request.custom_id, "params": self.params(request)})) + 1
 
     # --- batches ---------------------------------------------------------------------------
 
     def submit(self, key: str, requests: list[Request]) -> str:
         lines = [{"custom_id": r.custom_id, "params": self.params(r)} for r in requests]
+        size = len(_compact({"requests": lines}))
+        if len(lines) > self.max_batch_requests or size > self.max_batch_bytes + _BODY_OVERHEAD:
+            raise ValueError(f"an anthropic batch holds at most {self.max_batch_requests} requests and "
+                             f"{self.max_batch_bytes + _BODY_OVERHEAD} bytes, not {len(lines)} and {size}")
         # Remembered before sending: if the reply is lost (timeout), find(key) can still recognise the batch.
         self._sent_ids[key] = [r.custom_id for r in requests]
         batch = self._sdk_call("submitting a batch", lambda: self._client.messages.batches.create(requests=lines),
@@ -166,13 +195,13 @@ class AnthropicAdapter:
                            counts=counts)
 
     def results(self, batch_id: str, custom_ids: list[str]) -> list[Outcome]:
-        def read() -> dict[str, Outcome]:
-            return {line.custom_id: self._outcome_of(line) for line in self._client.messages.batches.results(batch_id)}
+        def read() -> list[tuple[str | None, Outcome]]:
+            return [(line.custom_id, self._outcome_of(line)) for line in self._client.messages.batches.results(batch_id)]
 
-        by_id = self._sdk_call(f"reading the results of batch {batch_id}", read)
-        return [by_id.get(cid) or Outcome(cid, error=f"anthropic: batch {batch_id} has no result for this request "
-                                                     "(it was never run)", retryable=True)
-                for cid in custom_ids]
+        answers = self._sdk_call(f"reading the results of batch {batch_id}", read)
+        never_ran = f"anthropic: batch {batch_id} has no result for this request (it was never run)"
+        # by custom_id only: a result whose id is not the batch's, or is on two results, is attached to nothing
+        return attach(answers, custom_ids, lambda cid: Outcome(cid, error=never_ran, retryable=True), "anthropic")
 
     def cancel(self, batch_id: str) -> None:
         self._sdk_call(f"cancelling batch {batch_id}", lambda: self._client.messages.batches.cancel(batch_id))
@@ -249,6 +278,11 @@ class AnthropicAdapter:
         return ProviderError(f"anthropic: {doing} failed: {err}")
 
 
+def _compact(value) -> bytes:
+    """JSON as the anthropic SDK writes a request body."""
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+
+
 def _until_older(page, since: datetime):
     """Batches from a newest-first listing (all pages) until one created before ``since``."""
     for batch in page:  # iterating a SyncPage fetches the following pages
@@ -270,11 +304,23 @@ def _nothing_ran(counts: dict) -> str | None:
 def _outcome_of_message(custom_id: str, message) -> Outcome:
     text = "".join(block.text for block in message.content if block.type == "text")
     usage = _usage_of(message.usage)
-    if message.stop_reason == "max_tokens":
-        return Outcome(custom_id, text, usage, error="anthropic: the answer was cut off at max_tokens", retryable=False)
-    if message.stop_reason == "refusal":
-        return Outcome(custom_id, text, usage, error="anthropic: the model refused to answer", retryable=False)
+    stopped = _STOPS.get(message.stop_reason)
+    if stopped is not None:
+        error, retryable = stopped
+        return Outcome(custom_id, text, usage, error=f"anthropic: {error}", retryable=retryable)
     return Outcome(custom_id, text, usage)
+
+
+# Stop reasons that are not an answer: (what to say, may the same request succeed another time?).
+# `end_turn` and `stop_sequence` are answers; a reason this SDK does not know yet is taken as one too.
+_STOPS = {
+    "max_tokens": ("the answer was cut off at max_tokens", False),
+    "model_context_window_exceeded": ("the answer was cut off: the prompt and the answer outgrew the model's "
+                                      "context window (stop reason model_context_window_exceeded)", False),
+    "refusal": ("the model refused to answer", False),
+    "pause_turn": ("the model paused its turn before answering (stop reason pause_turn)", True),
+    "tool_use": ("the model asked to use a tool instead of answering (stop reason tool_use)", True),
+}
 
 
 def _usage_of(usage) -> Usage:

@@ -4,16 +4,24 @@ Owns the translation between ``Request``/``Outcome`` and the Gemini API as the
 google-genai SDK speaks it:
 
 - a batch goes inline (``batches.create(src=[{contents, config, metadata}])``) while
-  its JSONL size stays under ``inline_limit_bytes`` (default 20 MB, the API's
-  inline ceiling), otherwise as an uploaded JSONL file of ``{"key", "request"}``
-  lines (``files.upload`` then ``batches.create(src="files/ID")``);
+  the body the SDK will send stays within ``inline_limit_bytes`` (default
+  20,000,000, the API's inline ceiling read as the smaller of 20 MB and 20 MiB),
+  otherwise as an uploaded JSONL file of ``{"key", "request"}`` lines
+  (``files.upload`` then ``batches.create(src="files/ID")``). The body is measured
+  as the SDK writes it: ``json.dumps`` with its defaults, so every non-ASCII
+  character is a ``\\uXXXX`` escape, 6 bytes (12 for an emoji) where UTF-8 takes
+  2 to 4 (``_inline_bytes``);
 - the batch's ``display_name`` is octo's batch key: ``find(key)`` lists the
   account's batches and picks the newest one with that name;
-- results come back in request order (inline responses, or the responses file
-  downloaded with ``files.download``). Each inline request also carries
-  ``metadata={"key": custom_id}`` and each file line its ``key``; when the
-  answers echo them they are matched by key (safe if the service reorders),
-  otherwise by position. Requests with no answer were never run: retryable;
+- results: the inline responses, or the responses file downloaded with
+  ``files.download``. Each inline request carries ``metadata={"key": custom_id}``
+  and each file line its ``key``; an answer is attached to a request only when
+  its key proves it (matching.py), never by position: the service may answer out
+  of order or without the keys (googleapis/python-genai #1909, #2008). Requests
+  left without a proven answer come back ``unmatched`` (sent again without
+  spending a try) and, after an inline batch whose answers lacked keys, the
+  model's later batches go as files, whose lines carry ``key``. Requests with no
+  answer in a batch whose answers all carry keys were never run: retryable;
 - structured output uses JSON-Schema mode
   (``response_mime_type="application/json"``, ``response_json_schema=schema``);
 - usage: ``prompt_token_count`` includes cached tokens, so uncached input is the
@@ -33,6 +41,7 @@ import re
 from contextlib import contextmanager
 
 from .base import BatchStatus, Outcome, ProviderError, Request, Usage, redact, register_secret
+from .matching import attach
 
 _KEY_ENV = "GEMINI_API_KEY (or GOOGLE_API_KEY)"
 _RETRY_STATUSES = [408, 429, 500, 502, 503, 504]
@@ -47,6 +56,21 @@ _FINAL_RPC_CODES = {3, 5, 6, 7, 9, 11, 12, 16}
 _MODEL_NAME = re.compile(r"(?:models/|tunedModels/)?[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
 _REFUSED_FINISH = {"SAFETY", "RECITATION", "BLOCKLIST", "PROHIBITED_CONTENT", "SPII", "LANGUAGE",
                    "IMAGE_SAFETY", "MALFORMED_FUNCTION_CALL"}
+
+
+# Gemini 3's thinking levels (google-genai's ThinkingLevel); on 2.5 models an effort arrives as the budget
+# Google maps it to (runtime/modelsettings.py), so only a model the capability table does not know sends one.
+_THINKING_LEVELS = {"minimal": "MINIMAL", "low": "LOW", "medium": "MEDIUM", "high": "HIGH", "xhigh": "XHIGH"}
+
+
+def _thinking(request: Request) -> dict:
+    """``thinking_config`` of a request: its thinking budget, or its effort as a thinking level ("none": budget 0)."""
+    if request.thinking_budget is not None:
+        return {"thinking_budget": request.thinking_budget}
+    if request.reasoning_effort == "none":
+        return {"thinking_budget": 0}
+    level = _THINKING_LEVELS.get(request.reasoning_effort or "")
+    return {"thinking_level": level} if level else {}
 
 
 def _transport_errors() -> tuple[type[BaseException], ...]:
@@ -75,6 +99,7 @@ class GeminiAdapter:
         self._types, self._errors = types, errors
         self._transport = _transport_errors()
         self.inline_limit_bytes = inline_limit_bytes
+        self._file_only: set[str] = set()  # models whose inline answers came back without keys: files from now on
         self.base_url = base_url or "https://generativelanguage.googleapis.com"
         retry = types.HttpRetryOptions(attempts=max(1, retry_attempts), initial_delay=retry_delay,
                                        max_delay=retry_delay * 8, exp_base=2, jitter=retry_delay / 4,
@@ -94,6 +119,10 @@ class GeminiAdapter:
             config["system_instruction"] = request.system
         if request.temperature is not None:
             config["temperature"] = request.temperature
+        config.update({k: v for k, v in (("top_p", request.top_p), ("seed", request.seed)) if v is not None})
+        thinking = _thinking(request)
+        if thinking:
+            config["thinking_config"] = thinking
         if request.schema is not None:
             config["response_mime_type"] = "application/json"
             config["response_json_schema"] = request.schema
@@ -107,7 +136,15 @@ class GeminiAdapter:
         """The GenerateContentRequest as REST JSON, for a file-mode line (the SDK converts inline ones)."""
         generation = {"maxOutputTokens": request.max_tokens}
         if request.temperature is not None:
-            generation["temperature"] = request.temperature
+            generation["temperature"] = float(request.temperature)  # as the SDK's float field sends it: 1 → 1.0
+        if request.top_p is not None:
+            generation["topP"] = float(request.top_p)
+        if request.seed is not None:
+            generation["seed"] = request.seed
+        thinking = _thinking(request)
+        if thinking:  # the SDK's field names, camel-cased as it sends them
+            generation["thinkingConfig"] = {("thinkingBudget" if k == "thinking_budget" else "thinkingLevel"): v
+                                            for k, v in thinking.items()}
         if request.schema is not None:
             generation.update(responseMimeType="application/json", responseJsonSchema=request.schema)
         body: dict = {"contents": self._contents(request)}
@@ -121,7 +158,15 @@ class GeminiAdapter:
         return json.dumps(line, ensure_ascii=False).encode("utf-8") + b"\n"
 
     def request_bytes(self, request: Request) -> int:
+        """The request's line in the JSONL file (a batch over the inline limit goes as that file)."""
         return len(self._line(request))
+
+    def _inline_bytes(self, key: str, requests: list[Request]) -> int:
+        """The size of the body ``batches.create`` sends for these requests inline, exactly: google-genai
+        converts each inline request into the same REST JSON as a file line's ``request`` and posts
+        ``json.dumps(body)`` with its defaults (``_api_client.py``: ASCII only, non-ASCII as ``\\uXXXX``)."""
+        items = [{"request": self._rest_request(r), "metadata": {"key": r.custom_id}} for r in requests]
+        return len(json.dumps({"batch": {"inputConfig": {"requests": {"requests": items}}, "displayName": key}}))
 
     # --- batches -----------------------------------------------------------------------------
 
@@ -132,14 +177,13 @@ class GeminiAdapter:
         if len(models) != 1:
             raise ValueError(f"a Gemini batch runs one model; got {sorted(models)}")
         model = _checked_model(models.pop())
-        lines = [self._line(r) for r in requests]
-        inline = sum(map(len, lines)) <= self.inline_limit_bytes
+        inline = model not in self._file_only and self._inline_bytes(key, requests) <= self.inline_limit_bytes
         with self._guard("submitting a batch", capacity=True):
             if inline:
                 source = [{"contents": self._contents(r), "config": self._config(r),
                            "metadata": {"key": r.custom_id}} for r in requests]
             else:
-                source = self._upload(key, b"".join(lines))
+                source = self._upload(key, b"".join(self._line(r) for r in requests))
             job = self._client.batches.create(model=model, src=source, config={"display_name": key})
         self._inputs[job.name] = None if inline else _file_name(key)
         return job.name
@@ -189,8 +233,11 @@ class GeminiAdapter:
             job = self._client.batches.get(name=batch_id)
             entries = self._entries(job)
         state = job.state.name if job.state is not None else "JOB_STATE_UNSPECIFIED"
-        matched = self._match(entries, custom_ids)
-        return [self._outcome(cid, entry, state) for cid, entry in zip(custom_ids, matched)]
+        answers = [(entry["key"], self._outcome(entry["key"] or "", entry, state)) for entry in entries]
+        outcomes = attach(answers, custom_ids, lambda cid: self._outcome(cid, None, state), "gemini")
+        if job.dest is not None and job.dest.inlined_responses is not None and any(o.unmatched for o in outcomes):
+            self._file_only.add((job.model or "").removeprefix("models/"))  # file lines carry their key
+        return outcomes
 
     def _entries(self, job) -> list[dict]:
         """The batch's answers in order, each ``{"key"?, "response"?: GenerateContentResponse, "error"?: dict}``."""
@@ -198,7 +245,7 @@ class GeminiAdapter:
         if dest is None:
             return []
         if dest.inlined_responses is not None:
-            return [{"key": (entry.metadata or {}).get("key"), "response": entry.response,
+            return [{"key": _key((entry.metadata or {}).get("key")), "response": entry.response,
                      "error": entry.error.model_dump(exclude_none=True) if entry.error is not None else None}
                     for entry in dest.inlined_responses]
         if dest.file_name:
@@ -210,15 +257,7 @@ class GeminiAdapter:
         response = line.get("response")
         if response is not None:
             response = self._types.GenerateContentResponse.model_validate(response)
-        return {"key": line.get("key"), "response": response, "error": line.get("error")}
-
-    @staticmethod
-    def _match(entries: list[dict], custom_ids: list[str]) -> list[dict | None]:
-        """Entries by key when every entry carries one, else by position; None where nothing came back."""
-        if entries and all(entry["key"] is not None for entry in entries):
-            by_key = {entry["key"]: entry for entry in entries}
-            return [by_key.get(cid) for cid in custom_ids]
-        return [entries[i] if i < len(entries) else None for i in range(len(custom_ids))]
+        return {"key": _key(line.get("key")), "response": response, "error": line.get("error")}
 
     def _outcome(self, custom_id: str, entry: dict | None, state: str) -> Outcome:
         if entry is None:
@@ -328,6 +367,13 @@ class GeminiAdapter:
         if per_request:
             return _RequestRefused(redact(f"gemini: the request was refused ({said})"))
         return ProviderError(f"gemini: the request was refused while {doing} ({said})")
+
+
+def _key(value) -> str | None:
+    """An echoed key as text (None when there is none); a key that is not text cannot be one of ours."""
+    if value is None:
+        return None
+    return value if isinstance(value, str) else f"<not text: {value!r}>"
 
 
 def _file_name(key: str) -> str:

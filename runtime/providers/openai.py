@@ -29,6 +29,7 @@ from contextlib import contextmanager
 import openai
 
 from .base import BatchStatus, Outcome, ProviderError, Request, Usage, redact, register_secret
+from .matching import attach
 
 KEY_ENV = "OPENAI_API_KEY"
 METADATA_KEY = "octo_key"
@@ -42,7 +43,7 @@ _OPTIONS = {"endpoint", "max_retries", "timeout", "organization", "project"}
 class OpenAIAdapter:
     provider = "openai"
     max_batch_requests = 50_000
-    max_batch_bytes = 200 * 1024 * 1024
+    max_batch_bytes = 200_000_000  # "200 MB" (the batch create reference), not MiB: the smaller reading
 
     def __init__(self, api_key: str, base_url: str | None = None, **options):
         unknown = set(options) - _OPTIONS
@@ -69,8 +70,13 @@ class OpenAIAdapter:
     def line(self, request: Request) -> dict:
         return {"custom_id": request.custom_id, "method": "POST", "url": self.url, "body": self.body(request)}
 
+    def jsonl(self, request: Request) -> bytes:
+        """The request's line of the batch input file, as uploaded: compact UTF-8 JSON and a newline
+        (UTF-8 rather than ``\\uXXXX`` escapes, which would make non-ASCII text up to three times larger)."""
+        return json.dumps(self.line(request), ensure_ascii=False, separators=(",", ":")).encode() + b"\n"
+
     def request_bytes(self, request: Request) -> int:
-        return len(json.dumps(self.line(request)).encode()) + 1  # +1: the newline
+        return len(self.jsonl(request))
 
     # --- batches -----------------------------------------------------------------------------
 
@@ -79,7 +85,7 @@ class OpenAIAdapter:
             raise ValueError("an openai batch needs at least one request")
         if len(requests) > self.max_batch_requests:
             raise ValueError(f"an openai batch holds at most {self.max_batch_requests} requests, not {len(requests)}")
-        data = "".join(json.dumps(self.line(r)) + "\n" for r in requests).encode()
+        data = b"".join(self.jsonl(r) for r in requests)
         if len(data) > self.max_batch_bytes:
             raise ValueError(f"the openai batch file is {len(data)} bytes; the limit is {self.max_batch_bytes}")
         with _translated("uploading the batch file", capacity=True):
@@ -115,9 +121,10 @@ class OpenAIAdapter:
             batch = self.client.batches.retrieve(batch_id)
             lines = [line for file_id in (batch.output_file_id, batch.error_file_id) if file_id
                      for line in _jsonl(self.client.files.content(file_id).content)]
-        by_id = {line["custom_id"]: _outcome_of_line(line) for line in lines}
+        answers = [(_custom_id(line), _outcome_of_line(line)) for line in lines]
         never_run = f"the batch ended ({batch.status}) without running this request"
-        return [by_id.get(cid) or Outcome(cid, error=never_run, retryable=True) for cid in custom_ids]
+        # by custom_id only: a line whose id is not the batch's, or is on two lines, is attached to nothing
+        return attach(answers, custom_ids, lambda cid: Outcome(cid, error=never_run, retryable=True), "openai")
 
     def cancel(self, batch_id: str) -> None:
         with _translated(f"cancelling batch {batch_id}", conflict_ok=True):  # 409: it already ended
@@ -163,8 +170,11 @@ def _chat_body(request: Request) -> dict:
                [{"role": "user", "content": request.prompt}]
     # max_completion_tokens, not the deprecated max_tokens that reasoning models refuse
     body = {"model": request.model, "messages": messages, "max_completion_tokens": request.max_tokens}
-    if request.temperature is not None:
-        body["temperature"] = request.temperature
+    body.update(_sampling(request))
+    if request.seed is not None:
+        body["seed"] = request.seed
+    if request.reasoning_effort is not None:
+        body["reasoning_effort"] = request.reasoning_effort
     if request.schema is not None:
         body["response_format"] = {"type": "json_schema", "json_schema": {
             "name": "output", "schema": request.schema, "strict": is_strict_compatible(request.schema)}}
@@ -176,12 +186,18 @@ def _responses_body(request: Request) -> dict:
             "max_output_tokens": request.max_tokens}
     if request.system:
         body["instructions"] = request.system
-    if request.temperature is not None:
-        body["temperature"] = request.temperature
+    body.update(_sampling(request))  # no seed: the Responses API has none (docs/providers.md)
+    if request.reasoning_effort is not None:
+        body["reasoning"] = {"effort": request.reasoning_effort}
     if request.schema is not None:
         body["text"] = {"format": {"type": "json_schema", "name": "output", "schema": request.schema,
                                    "strict": is_strict_compatible(request.schema)}}
     return body
+
+
+def _sampling(request: Request) -> dict:
+    """temperature and top_p, where the request carries them (runtime/modelsettings.py left out the refused)."""
+    return {k: v for k, v in (("temperature", request.temperature), ("top_p", request.top_p)) if v is not None}
 
 
 def is_strict_compatible(schema) -> bool:
@@ -218,8 +234,13 @@ def _jsonl(data: bytes) -> Iterator[dict]:
             yield json.loads(raw)
 
 
+def _custom_id(line: dict) -> str | None:
+    custom_id = line.get("custom_id")
+    return custom_id if isinstance(custom_id, str) else None
+
+
 def _outcome_of_line(line: dict) -> Outcome:
-    custom_id, response = line["custom_id"], line.get("response")
+    custom_id, response = _custom_id(line) or "", line.get("response")
     if response is None:  # never run: the batch expired or the line could not be executed
         error = line.get("error") or {}
         return Outcome(custom_id, error=f"not run ({error.get('code', 'unknown')}): {error.get('message', '')}",
