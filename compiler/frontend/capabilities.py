@@ -49,6 +49,7 @@ class Family:
     reasoning: dict | None
     structured_output: bool = True
     note: str = ""  # why (for messages), e.g. "a reasoning model"
+    context_window: int | None = None  # input and output tokens together (the emulator's window)
     sources: dict = field(default_factory=dict)
 
     def matches(self, provider: str, name: str) -> bool:
@@ -100,8 +101,9 @@ def _family(raw, i: int, where: str) -> Family:
         raise TableError(f"{at}: \"max_tokens\" must be {{\"min\": N, \"max\": N}} (whole numbers)")
     return Family(raw["provider"], tuple(match), str(raw.get("name") or match[0]), params,
                   {"min": bounds.get("min", 1), "max": bounds.get("max")}, _reasoning(raw.get("reasoning"), at),
-                  raw.get("structured_output", True) is not False, str(raw.get("note", "")),
-                  raw.get("sources") if isinstance(raw.get("sources"), dict) else {})
+                  structured_output=raw.get("structured_output", True) is not False, note=str(raw.get("note", "")),
+                  sources=raw.get("sources") if isinstance(raw.get("sources"), dict) else {},
+                  context_window=raw.get("context_window") if _whole(raw.get("context_window")) else None)
 
 
 def _param(value, at: str):

@@ -89,7 +89,7 @@ def _check_program(program: Program, language: Language, reporter: Reporter) -> 
     _check_export(program, ctx)
     check_fanouts(program, language, reporter)  # after export: its reads must lie in one fan-out too
     check_models(program, ctx)  # after export: W0408 reads its columns
-    check_model_settings(program, ctx)  # after models: each model a step may use is known
+    check_model_settings(program, language, reporter)  # after models: each model a step may use is known
     _warn_unused(program, reporter)
 
 

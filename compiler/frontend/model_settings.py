@@ -11,12 +11,13 @@ warning says octo cannot tell (W0410). Each finding is reported once per (settin
 
 from __future__ import annotations
 
+from typing import Callable
+
 from ..base.diagnostics import Label, Reporter
 from ..base.yamlnodes import YMap, YNode, YScalar
 from .capabilities import (IGNORED, REFUSED, CapabilityTable, Family, default_max_tokens, expected_reasoning_tokens,
                            in_range, reasoning_to_send, request_setting)
-from .kinds import StepContext
-from .language import MAX_OUTPUT_TOKENS, SAMPLING_SETTINGS
+from .language import MAX_OUTPUT_TOKENS, SAMPLING_SETTINGS, Language
 from .program import Program, Step
 
 SAMPLING_WORDS = {"temperature": "temperature", "top_p": "top_p", "seed": "a seed"}
@@ -36,14 +37,17 @@ class _Setting:
         return self.node
 
 
-def check_model_settings(program: Program, ctx: StepContext) -> None:
-    table = ctx.language.capabilities
+def check_model_settings(program: Program, language: Language, reporter: Reporter,
+                         models_of: Callable[[Step], list[str]] | None = None) -> None:
+    """``models_of``: the models each step runs on, when not those it is written with (the planner's
+    `--provider`, which sends every step to another model)."""
+    table = language.capabilities
     if table is None:
         return
-    checker = _Checker(program, table, ctx.reporter)
+    checker = _Checker(program, table, reporter)
     for step in program.steps.values():
-        if ctx.language.kinds[step.kind].runs == "provider" and step.models:
-            checker.step(step)
+        if language.kinds[step.kind].runs == "provider" and step.models:
+            checker.step(step, models_of(step) if models_of else step.models)
 
 
 class _Checker:
@@ -53,9 +57,9 @@ class _Checker:
         self.defaults = defaults if isinstance(defaults, YMap) else YMap(program.root.span)
         self.seen: set[tuple] = set()
 
-    def step(self, step: Step) -> None:
+    def step(self, step: Step, models: list[str]) -> None:
         settings = self._settings(step)
-        for model in step.models:
+        for model in dict.fromkeys(models):
             if model.partition(":")[0] == "emulator":
                 continue  # the emulator takes every setting
             family = self.table.find(model)

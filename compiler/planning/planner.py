@@ -21,12 +21,14 @@ from ..frontend.fanouts import ScopeCounts
 from ..frontend.kinds import expr_ir
 from ..frontend.language import Language
 from ..frontend.loops import loops_ir
+from ..frontend.model_settings import check_model_settings
 from ..frontend.program import Program, Step
 from ..frontend.unitspace import MAX_UNITS, Selection, TableSpace, UnitSpace, row_key
 from .budget import budget_verdict
 from .diskspace import estimate_bytes, free_bytes, size_text
 from .estimate import DEFAULT_RETRIES
 from .ir import PLAN_FORMAT, PLAN_VERSION, Plan
+from .plan_models import effective_model
 from .plan_steps import PlanContext, Reach, graph_ir, prices_used, step_ir, totals
 
 EXACT_LIMIT = 200_000  # evaluate conditions on every unit up to this many; sample beyond
@@ -75,6 +77,9 @@ def build_plan(program: Program, language: Language, reporter: Reporter, *, prov
         "totals": totals(steps),
         "assumptions": _assumptions(),
     }
+    if provider:  # every step sent to another model: what that model refuses is refused here, at its setting
+        check_model_settings(program, language, reporter,
+                             lambda step: [effective_model(ctx, m) for m in (step.models or [step.model or ""])])
     plan["budget"].update(budget_verdict(program, plan, reporter))
     per_unit = {name for name, step in program.steps.items() if language.kinds[step.kind].per_unit}
     plan["disk"] = {"estimated_bytes": estimate_bytes(program, plan, per_unit)}

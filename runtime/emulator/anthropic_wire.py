@@ -34,6 +34,7 @@ answered).
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 from datetime import datetime, timedelta, timezone
@@ -128,7 +129,18 @@ def _schema_of(params: dict) -> dict | None:
 
 
 def decode(params: dict, custom_id: str | None = None) -> EmuRequest:
-    """One Messages API request body (or a batch request's ``params``) as an ``EmuRequest``."""
+    """One Messages API request body (or a batch request's ``params``) as an ``EmuRequest``, its answer
+    bounded by the model's context window (param_rules.anthropic_window)."""
+    request = _decode_params(params, custom_id)
+    room, too_long = param_rules.anthropic_window(request.model, synth.tokens(request.system) +
+                                                  synth.tokens(request.prompt), request.max_tokens)
+    if room >= request.max_tokens:
+        return request
+    return dataclasses.replace(request, max_tokens=max(room, 1), refusal=request.refusal or too_long,
+                               settings={**request.settings, "context_window_cut": True})
+
+
+def _decode_params(params: dict, custom_id: str | None = None) -> EmuRequest:
     max_tokens = params["max_tokens"]
     if not isinstance(max_tokens, int) or max_tokens < 1:
         raise ValueError("max_tokens: must be a positive integer")
@@ -167,8 +179,15 @@ def usage_json(usage: synth.EmuUsage) -> dict:
 def message_json(emu: Emulator, request: EmuRequest, answer: EmuAnswer) -> dict:
     return {"id": emu.new_id("msg_emu"), "type": "message", "role": "assistant", "model": request.model,
             "content": [{"type": "text", "text": answer.text}],
-            "stop_reason": "max_tokens" if answer.truncated else "end_turn", "stop_sequence": None,
+            "stop_reason": _stop_reason(request, answer), "stop_sequence": None,
             "usage": usage_json(answer.usage)}
+
+
+def _stop_reason(request: EmuRequest, answer: EmuAnswer) -> str:
+    """Cut off by the context window (decode), by max_tokens, or ended."""
+    if not answer.truncated:
+        return "end_turn"
+    return "model_context_window_exceeded" if request.settings.get("context_window_cut") else "max_tokens"
 
 
 def _sse(message: dict) -> str:

@@ -143,8 +143,8 @@ def _decode(body: dict, model: str, custom_id: str | None) -> EmuRequest:
     return EmuRequest(provider=PROVIDER, model=model, prompt=prompt, system=_texts(system) if system else None,
                       schema=schema, max_tokens=int(config.get("maxOutputTokens") or _DEFAULT_MAX_TOKENS),
                       custom_id=custom_id, refusal=param_rules.gemini_refusal(model, config),
-                      settings=param_rules.received((k, config.get(k)) for k in ("temperature", "topP", "seed",
-                                                                                  "thinkingConfig")))
+                      settings=param_rules.received([(k, config.get(k)) for k in ("temperature", "topP", "seed")]
+                                                    + [("thinkingConfig", param_rules.gemini_thinking(config) or None)]))
 
 
 # --- encoding answers --------------------------------------------------------------------

@@ -92,6 +92,19 @@ def anthropic_param_refusal(params: dict) -> str | None:
     return _anthropic_thinking(params, family) or _anthropic_effort(params, family)
 
 
+def anthropic_window(model, input_tokens: int, max_tokens: int) -> tuple[int, str | None]:
+    """(the output tokens left for an answer within the model's context window, a refusal when the prompt
+    alone is over it). The API lets ``max_tokens`` reach past the window and stops the answer there, with
+    stop reason ``model_context_window_exceeded``; a prompt longer than the window is a 400."""
+    family = _family("anthropic", model)
+    window = family.context_window if family is not None else None
+    if window is None:
+        return max_tokens, None
+    if input_tokens >= window:
+        return 0, f"prompt is too long: {input_tokens} tokens > {window} maximum"
+    return min(max_tokens, window - input_tokens), None
+
+
 def _anthropic_thinking(params: dict, family) -> str | None:
     thinking = params.get("thinking")
     if not isinstance(thinking, dict) or thinking.get("type") != "enabled":
@@ -121,7 +134,7 @@ def _anthropic_effort(params: dict, family) -> str | None:
 def gemini_refusal(model: str, generation: dict) -> str | None:
     """What the Gemini API answers a GenerateContentRequest's ``generationConfig`` it refuses with."""
     family = _family("gemini", model)
-    thinking = generation.get("thinkingConfig") or {}
+    thinking = gemini_thinking(generation)
     if family is None or not thinking:
         return None
     spec = family.reasoning
@@ -138,6 +151,14 @@ def gemini_refusal(model: str, generation: dict) -> str | None:
     if not bounds or not bounds.get("min", 0) <= budget <= bounds.get("max", budget):
         return f"The thinking budget ({budget}) is invalid."
     return None
+
+
+def gemini_thinking(generation: dict) -> dict:
+    """``thinkingConfig`` with camelCase keys: the SDK sends its ThinkingConfig's own snake_case field
+    names (``thinking_budget``), which the API accepts as well as ``thinkingBudget``."""
+    thinking = generation.get("thinkingConfig") or generation.get("thinking_config") or {}
+    words = {"thinking_budget": "thinkingBudget", "thinking_level": "thinkingLevel", "include_thoughts": "includeThoughts"}
+    return {words.get(k, k): v for k, v in thinking.items()} if isinstance(thinking, dict) else {}
 
 
 def received(pairs) -> dict:

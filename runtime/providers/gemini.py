@@ -142,9 +142,8 @@ class GeminiAdapter:
         if request.seed is not None:
             generation["seed"] = request.seed
         thinking = _thinking(request)
-        if thinking:  # the SDK's field names, camel-cased as it sends them
-            generation["thinkingConfig"] = {("thinkingBudget" if k == "thinking_budget" else "thinkingLevel"): v
-                                            for k, v in thinking.items()}
+        if thinking:  # as the SDK sends a ThinkingConfig: its own (snake_case) field names, which the API takes
+            generation["thinkingConfig"] = thinking
         if request.schema is not None:
             generation.update(responseMimeType="application/json", responseJsonSchema=request.schema)
         body: dict = {"contents": self._contents(request)}
