@@ -20,7 +20,7 @@ from typing import Any
 
 from ..expressions.templates import make_environment
 from ..expressions.types import ANY, BOOL, FLOAT, INT, MAX_LIST_ITEMS, STR, EnumT, ListT, OptionalT, RecordT, SetT, Type
-from .tokens import MESSAGE_OVERHEAD, count_tokens
+from .tokens import count_tokens, message_tokens, schema_tokens
 
 JUDGE_FAIL_RATE = 0.2  # share of verdicts assumed to fail, for the expected case
 INVALID_OUTPUT_RATE = 0.05  # share of outputs assumed invalid (or errored), for the expected case
@@ -154,7 +154,7 @@ def prompt_tokens(prompt: str, system: str | None, schema: dict | None, contexts
     """Input tokens per request, from the templates rendered for sample units."""
     env = make_environment()
     sample = PromptSample()
-    fixed = MESSAGE_OVERHEAD + (count_tokens(json.dumps(schema)) if schema else 0)
+    fixed = message_tokens(bool(system)) + schema_tokens(schema)
     templates = [env.from_string(t) for t in (prompt, system) if t]
     for context in contexts:
         try:
@@ -163,7 +163,7 @@ def prompt_tokens(prompt: str, system: str | None, schema: dict | None, contexts
             sample.notes.append(f"a prompt did not render for a sample unit ({type(err).__name__}: {err}); "
                                 "counted the template text instead")
             rendered = [t for t in (prompt, system) if t]
-        sample.tokens.append(fixed + sum(count_tokens(r) + (MESSAGE_OVERHEAD if i else 0) for i, r in enumerate(rendered)))
+        sample.tokens.append(fixed + sum(count_tokens(r) for r in rendered))
     if not contexts:
         sample.tokens.append(fixed + sum(count_tokens(t) for t in (prompt, system) if t))
     return sample

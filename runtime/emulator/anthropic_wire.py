@@ -118,6 +118,11 @@ def _settings(params: dict) -> dict:
                                 + [("effort", (params.get("output_config") or {}).get("effort"))])
 
 
+def _cache_marked(system) -> bool:
+    """Does the system prompt mark a prefix for prompt caching (a block with ``cache_control``)?"""
+    return isinstance(system, list) and any(isinstance(b, dict) and b.get("cache_control") for b in system)
+
+
 def _schema_of(params: dict) -> dict | None:
     """The schema as sent (``transform_schema``'s output, when the client used it)."""
     fmt = (params.get("output_config") or {}).get("format")
@@ -156,7 +161,8 @@ def _decode_params(params: dict, custom_id: str | None = None) -> EmuRequest:
                       schema=_restore_hints(schema) if schema is not None else None,
                       max_tokens=max_tokens, custom_id=custom_id,
                       refusal=param_rules.anthropic_param_refusal(params) or anthropic_refusal(schema),
-                      settings=_settings(params))
+                      settings=_settings(params),
+                      cache_marked=_cache_marked(system))
 
 
 # --- encoding -------------------------------------------------------------------------------

@@ -16,7 +16,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Callable
 
-from . import synth
+from . import synth, usage
 from .faults import Faults
 from .limits import Limits
 
@@ -32,6 +32,7 @@ class EmuRequest:
     schema: dict | None = None
     max_tokens: int = 1024
     custom_id: str | None = None  # batch requests only
+    cache_marked: bool = False  # Anthropic: the request marks a prefix for prompt caching (octo never does)
     refusal: str | None = None  # set by a wire: why the provider refuses this request (answered 400, never run)
     refusal_param: str | None = None  # OpenAI: the parameter its refusal names (the error's `param`), and the
     refusal_code: str | None = None   # error's `code` (param_rules.py)
@@ -127,8 +128,8 @@ class Emulator:
             text = synth.violating(request.schema, rng)
         truncated = synth.tokens(text) > request.max_tokens
         if truncated:
-            text = text.encode()[: request.max_tokens * 4].decode("utf-8", "ignore")
-        return EmuAnswer(text, synth.EmuUsage.of(request.model, request.system, request.prompt, text), None, truncated)
+            text = usage.cut(text, request.max_tokens)
+        return EmuAnswer(text, usage.of_request(request, text), None, truncated)
 
     def _text(self, request: EmuRequest, n: int, rng: random.Random) -> str:
         if self.responder is not None:
