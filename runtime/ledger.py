@@ -136,6 +136,13 @@ class Ledger:
                    (text, redact(error) if error is not None else None, int(retryable), json.dumps(usage), cost,
                     list_cost, attempt_id))
 
+    def refuse(self, attempt_id: int, error: str, db: sqlite3.Connection) -> None:
+        """Answer a queued attempt that can never be sent (a request larger than a whole batch may be) with
+        ``error``, not retryable and costing nothing: its unit fails there, the run goes on."""
+        db.execute("UPDATE attempts SET state = 'answered', mode = 'batch', error = ?, retryable = 0, usage = ?, "
+                   "cost = 0, list_cost = 0 WHERE id = ? AND state = 'queued'",
+                   (error, json.dumps({"input": 0, "cached_input": 0, "output": 0, "reasoning": 0}), attempt_id))
+
     def settle(self, attempt_id: int, verdict: str, db: sqlite3.Connection) -> None:
         db.execute("UPDATE attempts SET state = 'settled', verdict = ? WHERE id = ?", (verdict, attempt_id))
 

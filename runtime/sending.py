@@ -13,6 +13,7 @@ in one transaction, so results are counted exactly once.
 
 from __future__ import annotations
 
+import json
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
@@ -179,6 +180,7 @@ class Sender:
             if time.time() < self.backoff_until.get(provider, 0) or self.capacity.waiting(provider, model):
                 continue
             adapter = self._adapter(provider)
+            queued = self._sendable(step["name"], provider, queued, adapter)
             for group, amount in self._batches(provider, model, queued, adapter):
                 if self.ledger.in_flight(provider) >= self.options.max_in_flight:
                     break
@@ -186,6 +188,21 @@ class Sender:
                     break
                 sent += len(group)
         return sent
+
+    def _sendable(self, step: str, provider: str, queued: list[Attempt], adapter) -> list[Attempt]:
+        """The attempts whose request fits in a batch; one larger than a whole batch may be could never be sent
+        (the provider would refuse the batch, again on every resume): it fails its unit instead of the run."""
+        over = [(a, size) for a in queued if _may_exceed(a.request, adapter.max_batch_bytes)
+                and (size := adapter.request_bytes(self._request(a))) > adapter.max_batch_bytes]
+        if not over:
+            return queued
+        with self.store.transaction() as db:
+            for attempt, size in over:
+                self.ledger.refuse(attempt.id, f"{provider}: the request is {size:,} bytes as sent, more than a whole "
+                                               f"batch may be ({adapter.max_batch_bytes:,}); shorten its prompt", db)
+            self.store.event("too large", step, {"provider": provider, "attempts": len(over)}, db=db)
+        refused = {a.id for a, _ in over}
+        return [a for a in queued if a.id not in refused]
 
     def _by_model(self, attempts: list[Attempt]) -> dict[tuple[str, str], list[Attempt]]:
         """Attempts grouped by (provider, model), each group in the order the attempts were queued."""
@@ -330,6 +347,14 @@ class Sender:
         if spent >= self.budget:
             raise ProviderStop(f"the budget is spent: ${spent:.4f} of ${self.budget:.2f}; "
                                f"to allow more, resume with --max-usd AMOUNT")
+
+
+def _may_exceed(request: dict, limit: int) -> bool:
+    """Could this request be larger than ``limit`` bytes on any wire? A cheap bound, so that the exact size is
+    measured only for huge requests: JSON takes at most 12 bytes per character (an escaped emoji), and the
+    rest of a request (model, ids, settings, framing) far less than 64 KB."""
+    text = len(request.get("prompt") or "") + len(request.get("system") or "") + len(json.dumps(request.get("schema")))
+    return 12 * text + 65_536 > limit
 
 
 def _call(adapter, request: Request) -> Outcome | ProviderError:

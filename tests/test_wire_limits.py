@@ -250,3 +250,58 @@ def test_octos_own_custom_ids_fit_every_providers_rule():
     for attempt_id in (1, 10**6, 10**15):
         custom_id = Sender._custom_id(type("S", (), {"tag": tag})(), type("A", (), {"id": attempt_id})())
         assert re.fullmatch(r"[a-zA-Z0-9_-]{1,64}", custom_id), custom_id
+
+
+# --- a request larger than a whole batch ---------------------------------------------------------------
+
+BIG = """octo: 1
+name: big
+data:
+  notes: [short, also short, "{huge}"]
+units:
+  for: {{note: notes}}
+steps:
+  w:
+    generate:
+      model: openai:gpt-4.1-mini
+      prompt: "Summarise: {{{{ unit.note }}}}"
+      output: {{gist: str}}
+"""
+
+
+def test_a_request_larger_than_a_whole_batch_fails_its_unit_and_the_run_goes_on(tmp_path):
+    """Sent, it would make the provider refuse its whole batch — a stop, and again on every resume. The limit is
+    lowered to 3,000 bytes for the test (the adapter's and the emulator's alike)."""
+    from octo.compiler.base.diagnostics import Reporter
+    from octo.compiler.base.source import Source
+    from octo.compiler.frontend.check import check_source
+    from octo.compiler.planning.planner import build_plan
+    from octo.runtime.dispatch import DispatchOptions
+    from octo.runtime.engine import Engine
+    from octo.runtime.providers import Providers
+    from octo.runtime.rundir import create_run
+    from octo.stdlib import default_language
+
+    text = BIG.format(huge="tide " * 1_000)
+    source = tmp_path / "big.octo"
+    source.write_text(text)
+    checked = check_source(Source(str(source), text), default_language())
+    assert checked.ok, [d.message for d in checked.diagnostics]
+    run_dir = create_run(build_plan(checked.program, default_language(), Reporter()), tmp_path / "run", {"emulator": True})
+    emu = Emulator(limits=Limits(openai_file_bytes=3_000))
+    with EmulatorServer(emu) as server:
+        engine = Engine(run_dir)
+        try:
+            engine.providers = Providers(emulator_url=server.url)
+            engine.providers.adapter("openai").max_batch_bytes = 3_000
+            engine.dispatch_options = DispatchOptions(poll_interval=0, mode="batch")
+            for _ in range(50):
+                if engine.tick().finished:
+                    break
+            states = engine.store.db.execute("SELECT unit, state, reason FROM results WHERE step = 'w' ORDER BY unit")
+            states = states.fetchall()
+        finally:
+            engine.close()
+    assert [s[1] for s in states] == ["done", "done", "failed"]
+    assert re.search(r"the request is [\d,]+ bytes as sent, more than a whole batch may be \(3,000\)", states[2][2])
+    assert all(len(f["data"]) <= 3_000 for f in emu.files.values() if f["purpose"] == "batch")
