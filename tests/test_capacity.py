@@ -157,6 +157,25 @@ def test_a_kill_between_ingesting_and_deleting_resumes_and_deletes(tmp_path):
     assert len(sent) == len(set(sent)) == 12  # nothing sent twice
 
 
+def test_a_kill_while_a_capacity_failure_is_recorded_resumes_with_it_recorded_once(tmp_path):
+    emulator = Emulator(seed=3, faults="org_limit=1")
+    with EmulatorServer(emulator):
+        killed = octoc(tmp_path, "run", pipeline(tmp_path), "--run-dir", tmp_path / "r", "--batch-size", "4",
+                       "--poll-interval", "0", emulator=emulator, env={"OCTO_CRASHPOINT": "during-capacity"})
+        assert killed.code == 137, killed.stdout + killed.stderr
+        assert store(tmp_path / "r", "SELECT count(*) FROM batches WHERE state = 'capacity'") == [(0,)]  # rolled back
+        resumed = octoc(tmp_path, "run", "--resume", tmp_path / "r", emulator=emulator, name="resumed")
+    assert resumed.code == OK, resumed.stdout + resumed.stderr
+    run_dir = tmp_path / "r"
+    [(detail,)] = store(run_dir, "SELECT detail FROM events WHERE kind = 'capacity'")  # one strike, not two
+    assert json.loads(detail)["batch_size"] == 2
+    assert store(run_dir, "SELECT state, count(*) FROM results GROUP BY state") == [("done", 12)]
+    assert store(run_dir, "SELECT max(try) FROM attempts") == [(1,)]
+    answered = [cid for provider, how, cid in emulator.log]
+    assert len(answered) == len(set(answered)) == 12  # each request ran, and was paid for, once
+    assert uploaded(emulator) == []  # the failed batch's input too
+
+
 def test_a_deletion_the_provider_refuses_is_reported_and_the_run_finishes(tmp_path):
     emulator = Emulator(seed=3)
     server = EmulatorServer(emulator)
