@@ -70,7 +70,15 @@ def _thinking(request: Request) -> dict:
     if request.reasoning_effort == "none":
         return {"thinking_budget": 0}
     level = _THINKING_LEVELS.get(request.reasoning_effort or "")
-    return {"thinking_level": level} if level else {}
+    if level is None or level not in _sdk_levels():
+        return {}  # no such level (XHIGH came in google-genai 3.x; the floor, 1.56.0, has MINIMAL to HIGH)
+    return {"thinking_level": level}
+
+
+def _sdk_levels() -> set[str]:
+    from google.genai import types
+
+    return set(types.ThinkingLevel.__members__)
 
 
 def _transport_errors() -> tuple[type[BaseException], ...]:
