@@ -69,7 +69,7 @@ def build_parser() -> argparse.ArgumentParser:
                      help="bound what the run has queued at each provider, e.g. openai=90000,anthropic=50000: "
                           "input tokens per model (openai, gemini), requests (anthropic); defaults: tier-1 limits")
     run.add_argument("--keep-files", action="store_true", default=None,
-                     help="keep the input files uploaded for batches (deleted once each batch is over)")
+                     help="keep batches' files at the providers (deleted once each batch is over)")
     run.add_argument("--color", choices=("auto", "always", "never"), default="auto")
     tick = sub.add_parser("tick", help="do one tick of a run and exit (for cron)")
     tick.add_argument("run_dir", metavar="DIR")

@@ -1,9 +1,10 @@
-"""Deleting a batch's uploaded input file once the batch is over, exactly as far as a kill allows.
+"""Deleting a batch's files once the batch is over, exactly as far as a kill allows.
 
 OpenAI batches always, and Gemini batches above the inline limit, are sent as
 an uploaded JSONL file, which stays at the provider after the batch ended
 (OpenAI keeps batch files 30 days, Gemini 48 hours, and Gemini caps a
-project's files at 20 GB). octo deletes it once its batch is over:
+project's files at 20 GB); OpenAI's output and error files stay too. octo
+deletes them (the adapter's ``delete_input``) once the batch is over:
 
 1. the transaction that ingests the batch (or re-queues it after a capacity
    failure) records a row here, ``pending``;
@@ -33,7 +34,7 @@ CREATE TABLE IF NOT EXISTS input_files (
 """
 
 MAX_TRIES = 5
-_EXPIRY = {"openai": "30 days", "gemini": "48 hours"}  # docs/providers.md, "Limits and rules"
+_EXPIRY = {"openai": "batch input files expire after 30 days", "gemini": "uploaded files expire after 48 hours"}
 
 
 class InputFiles:
@@ -94,6 +95,6 @@ def leftover(store) -> str:
         return ""
     rows = store.db.execute("SELECT provider, count(*), max(detail) FROM input_files WHERE state != 'deleted' "
                             "GROUP BY provider ORDER BY provider").fetchall()
-    return "".join(f"note: {n} uploaded batch input file{'s' if n != 1 else ''} at {provider} could not be deleted "
-                   f"({detail or 'not tried yet'}); {provider} deletes them itself after "
-                   f"{_EXPIRY.get(provider, 'a while')}\n" for provider, n, detail in rows)
+    return "".join(f"note: the files of {n} batch{'es' if n != 1 else ''} at {provider} could not be deleted "
+                   f"({detail or 'not tried yet'}); they stay there until deleted or expired "
+                   f"({_EXPIRY.get(provider, 'see the provider')})\n" for provider, n, detail in rows)

@@ -137,8 +137,10 @@ def test_input_files_are_deleted_once_their_batch_is_over_or_kept_with_keep_file
                     "0", *(["--keep-files"] if keep else []), emulator=emulator)
     assert out.code == OK, out.stdout + out.stderr
     assert len(emulator.batches) >= 4
-    assert len(uploaded(emulator)) == (len(emulator.batches) if keep else 0)
-    assert emulator.calls.get("openai.files.delete", 0) == (0 if keep else len(emulator.batches))
+    if keep:
+        assert len(uploaded(emulator)) == len(emulator.batches) and "openai.files.delete" not in emulator.calls
+    else:  # inputs, and the output files whose answers the run has stored
+        assert emulator.files == {}
 
 
 def test_a_kill_between_ingesting_and_deleting_resumes_and_deletes(tmp_path):
@@ -151,7 +153,7 @@ def test_a_kill_between_ingesting_and_deleting_resumes_and_deletes(tmp_path):
         assert len(uploaded(emulator)) == len(emulator.batches)  # nothing deleted yet
         resumed = octoc(tmp_path, "run", "--resume", tmp_path / "r", emulator=emulator, name="resumed")
     assert resumed.code == OK, resumed.stdout + resumed.stderr
-    assert uploaded(emulator) == []
+    assert emulator.files == {}
     assert {s for (s,) in store(tmp_path / "r", "SELECT state FROM input_files")} == {"deleted"}
     sent = [r.custom_id for b in emulator.batches.values() for r in b.requests]
     assert len(sent) == len(set(sent)) == 12  # nothing sent twice
@@ -186,7 +188,7 @@ def test_a_deletion_the_provider_refuses_is_reported_and_the_run_finishes(tmp_pa
         out = octoc(tmp_path, "run", pipeline(tmp_path), "--run-dir", tmp_path / "r", "--batch-size", "4", "--poll-interval",
                     "0", emulator=emulator)
     assert out.code == OK, out.stdout + out.stderr
-    assert "3 uploaded batch input files at openai could not be deleted" in out.stdout
+    assert "note: the files of 3 batches at openai could not be deleted" in out.stdout
     assert "Deleting files is not allowed for this key" in out.stdout and "Traceback" not in out.stderr
 
 
@@ -268,7 +270,9 @@ def test_an_openai_upload_whose_create_is_refused_is_deleted_when_no_batch_is_fo
         assert len(uploaded(emulator)) == 1
         assert adapter.find("octo-run-b1") is None and uploaded(emulator) == []
         batch_id = adapter.submit("octo-run-b2", requests)
+        while not adapter.poll(batch_id).ended:
+            pass
+        adapter.results(batch_id, [r.custom_id for r in requests])
         adapter.delete_input(batch_id)
-        adapter.delete_input(batch_id)  # idempotent
-        assert uploaded(emulator) == []
-        assert emulator.calls["openai.files.delete"] == 3  # the orphan, then the input twice (a 404 the second time)
+        assert emulator.files == {}  # its input and its output file
+        adapter.delete_input(batch_id)  # again: files already gone are fine

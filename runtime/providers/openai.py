@@ -131,15 +131,19 @@ class OpenAIAdapter:
             self.client.batches.cancel(batch_id)
 
     def delete_input(self, batch_id: str) -> None:
-        """Delete the batch's uploaded input file; a batch or file already gone is fine."""
+        """Delete the batch's uploaded input file, and its output and error files (their answers are in the run
+        store once it is ingested); a batch or file already gone is fine."""
         try:
             with _translated(f"reading batch {batch_id}"):
-                file_id = self.client.batches.retrieve(batch_id).input_file_id
+                batch = self.client.batches.retrieve(batch_id)
         except ProviderError as err:
             if err.kind == "not_found":
                 return
             raise
-        self._delete_file(file_id, f"deleting the input file {file_id} of batch {batch_id}")
+        for what, file_id in (("input", batch.input_file_id), ("output", batch.output_file_id),
+                              ("error", batch.error_file_id)):
+            if file_id:
+                self._delete_file(file_id, f"deleting the {what} file {file_id} of batch {batch_id}")
 
     def _delete_file(self, file_id: str, doing: str) -> None:
         try:
