@@ -8,7 +8,8 @@ Each mismatch the issue names has a test that fails on the code before the capab
   `test_a_refused_temperature_is_never_sent` (a plan that asks for it anyway sends none);
 - Anthropic's `temperature`, dropped without a word: `test_anthropic_temperature_is_said_to_be_ignored` (W0409);
 - Anthropic's `model_context_window_exceeded` taken as a success: `test_context_window_stop_is_a_failure_of_the_unit`.
-The new settings reaching each wire: `test_new_settings_reach_the_wire_*`.
+The new settings reaching each wire: `test_new_settings_reach_the_wire_*`, and through a whole `octoc run`
+(plan, prompting, the ledger, the adapters): `test_a_run_sends_each_model_what_it_takes_and_stores_it`.
 """
 
 from __future__ import annotations
@@ -374,3 +375,68 @@ def test_new_settings_reach_the_wire_gemini_realtime(emulator):
     assert adapter.call(Request("a", "gemini-2.5-flash-lite", "hi", top_p=0.25, seed=9,
                                 reasoning_effort="none")).error is None
     assert recorder.requests[0].settings == {"topP": 0.25, "seed": 9, "thinkingConfig": {"thinkingBudget": 0}}
+
+
+# --- a whole run -----------------------------------------------------------------------------------
+
+RUN = """octo: 1
+name: settings
+data:
+  topics: [{id: a, name: tides}]
+units:
+  for: {topic: topics}
+steps:
+  brief:
+    generate:
+      model: openai:gpt-5-mini
+      prompt: "Explain {{ unit.topic.name }}."
+      reasoning: low
+      seed: 7
+  deep:
+    generate:
+      model: anthropic:claude-sonnet-4-5
+      prompt: "Explain {{ brief.text }} more deeply."
+      reasoning: {budget: 2048}
+  check:
+    generate:
+      model: gemini:gemini-2.5-flash
+      prompt: "Is this right? {{ deep.text }}"
+      top_p: 0.9
+      seed: 7
+      reasoning: none
+"""
+
+
+def test_a_run_sends_each_model_what_it_takes_and_stores_it(tmp_path, emulator):
+    import json
+    import os
+    import sqlite3
+    import subprocess
+    import sys
+
+    from conftest import ROOT
+
+    _, recorder = emulator()
+    (tmp_path / "p.octo").write_text(RUN)
+    env = {k: v for k, v in os.environ.items() if not k.endswith(("_API_KEY", "_BASE_URL"))}
+    env.update({"OPENAI_BASE_URL": f"{emulator.url}/v1", "ANTHROPIC_BASE_URL": emulator.url,
+                "GOOGLE_GEMINI_BASE_URL": emulator.url, "OPENAI_API_KEY": KEY, "ANTHROPIC_API_KEY": KEY,
+                "GEMINI_API_KEY": KEY})
+    run = subprocess.run([sys.executable, "-m", "octo", "run", str(tmp_path / "p.octo"), "--run-dir",
+                          str(tmp_path / "r"), "--mode", "realtime", "--poll-interval", "0"], capture_output=True, text=True, cwd=ROOT,
+                         env=env, timeout=120)
+    assert run.returncode == 0, run.stdout + run.stderr
+    received = {(r.provider, r.model): (r.settings, r.max_tokens) for r in recorder.requests}
+    assert received == {
+        ("openai", "gpt-5-mini"): ({"seed": 7, "reasoning_effort": "low"}, 4096 + 512),  # room for reasoning
+        ("anthropic", "claude-sonnet-4-5"): ({"thinking": {"type": "enabled", "budget_tokens": 2048}}, 4096 + 2048),
+        ("gemini", "gemini-2.5-flash"): ({"topP": 0.9, "seed": 7, "thinkingConfig": {"thinkingBudget": 0}}, 4096),
+    }
+    db = sqlite3.connect(tmp_path / "r" / "run.db")
+    stored = {json.loads(r)["model"]: json.loads(r) for (r,) in db.execute("SELECT request FROM attempts")}
+    assert stored["gpt-5-mini"]["reasoning_effort"] == "low" and stored["claude-sonnet-4-5"]["thinking_budget"] == 2048
+    assert "top_p" not in stored["gpt-5-mini"] and stored["gemini-2.5-flash"]["top_p"] == 0.9
+    for request in stored.values():  # a stored request is a Request again, with or without the new fields
+        Request(custom_id="c", **{k: v for k, v in request.items() if k != "provider"})
+    old = {k: v for k, v in stored["gpt-5-mini"].items() if k not in ("seed", "reasoning_effort", "provider")}
+    assert Request(custom_id="c", **old).reasoning_effort is None  # a row from before the fields existed
