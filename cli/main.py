@@ -53,6 +53,8 @@ def build_parser() -> argparse.ArgumentParser:
                      help="'emulator': run every step on the built-in emulator ($0, synthetic outputs); "
                           "or a provider / provider:model to run every provider step on")
     run.add_argument("--faults", metavar="SPEC", help="with --provider emulator: inject faults (see octoc emulator --help)")
+    run.add_argument("--answers", metavar="FILE",
+                     help="with --provider emulator: scripted answers per step, from a YAML file (kept on resume)")
     run.add_argument("--max-units", type=_whole(1, 100_000_000), metavar="N",
                      help="a smoke run: only the first N selected units (kept on resume)")
     run.add_argument("--mode", choices=("batch", "realtime"), help="send every provider step this way")

@@ -4,8 +4,9 @@ Nothing is silently ignored. Taken (stored in the run's settings, so every later
 resume and tick keeps them, and said on stdout): how the run talks to its
 providers — `--mode`, `--batch-size`, `--max-in-flight`, `--concurrency`,
 `--poll-interval`, `--outage-timeout`, `--max-usd`, `--max-enqueued` (merged
-with the run's: a provider not named keeps its bound), `--keep-files` — and `--faults` on a run
-on the emulator. They change how the rest is sent, never what a unit is.
+with the run's: a provider not named keeps its bound), `--keep-files` — and `--faults` and
+`--answers` on a run on the emulator. They change how the rest is sent (or, on the emulator, what it
+answers), never what a unit is.
 
 Refused, with the reason and the command that does it (docs/run.md, "Resuming"):
 - `--provider` naming other models than the run's. A run's requests, plan,
@@ -59,7 +60,8 @@ def resume_flags(run_dir: Path, args, language: Language) -> Resume:
     if args.provider is not None:
         check_provider(args.provider, language)  # an unknown provider is refused before the run is read
     given = {key: getattr(args, key) for key in TUNABLE if getattr(args, key) is not None}
-    if not given and args.provider is None and args.faults is None and args.max_units is None:
+    answers = getattr(args, "answers", None)
+    if not given and args.provider is None and args.faults is None and args.max_units is None and answers is None:
         return Resume()
     plan, settings, out = _read_run(run_dir)
     if "max_enqueued" in given:  # a provider not named keeps the bound it had
@@ -72,8 +74,24 @@ def resume_flags(run_dir: Path, args, language: Language) -> Resume:
     if args.faults is not None:
         check_faults(args.faults, bool(settings.get("emulator")))
         given["faults"] = args.faults
+    if answers is not None:
+        given["answers"] = _answers(answers, plan, settings)
     _tunables(given, settings, plan, resume)
     return resume
+
+
+def _answers(path: str, plan, settings: dict) -> str:
+    """`--answers FILE` on a run on the emulator: the file, checked against the run's plan (FlagError if not)."""
+    from octo.runtime.answersfile import AnswersFileError, load_answers
+
+    from .runflags import check_answers
+
+    answers = check_answers(path, bool(settings.get("emulator")))
+    try:
+        load_answers(answers, plan)
+    except AnswersFileError as err:
+        raise FlagError("--answers: the file does not fit the run:\n  " + "\n  ".join(err.problems)) from None
+    return answers
 
 
 def _read_run(run_dir: Path) -> tuple:
@@ -150,7 +168,7 @@ def _tunables(given: dict, settings: dict, plan, resume: Resume) -> None:
     for key, value in given.items():
         if settings.get(key) == value:
             continue
-        flag, default = TUNABLE.get(key, ("--faults", "none"))
+        flag, default = TUNABLE.get(key) or {"answers": ("--answers", "none")}.get(key, ("--faults", "none"))
         was = settings.get(key)
         if key == "poll_interval" and settings.get("emulator"):
             default = "0.05, the emulator's"

@@ -97,13 +97,29 @@ def parse_max_enqueued(spec: str | None) -> dict | None:
     return bounds
 
 
+def check_answers(path: str | None, emulated: bool) -> str | None:
+    """`--answers FILE` scripts the built-in emulator's answers: it needs it, and a file. The absolute path,
+    stored in the run (the file is read against the run's plan before anything runs: runtime/answersfile.py)."""
+    if path is None:
+        return None
+    if not emulated:
+        raise FlagError("--answers needs --provider emulator (a real provider's answers cannot be scripted)")
+    from pathlib import Path
+
+    if not Path(path).is_file():
+        raise FlagError(f"--answers: no file '{path}'")
+    return str(Path(path).resolve())
+
+
 def new_run_settings(args, language: Language) -> tuple[dict, str | None, list[str]]:
     """(the run's settings, stored in it and reused on resume; the provider to plan for; warnings)
     from `octoc run FILE`'s flags. Raises FlagError for a flag that cannot work."""
     warnings = check_provider(args.provider, language) if args.provider is not None else []
     emulated = args.provider == EMULATOR
     check_faults(args.faults, emulated)
-    settings = {"emulator": emulated, "faults": args.faults, "mode": args.mode, "batch_size": args.batch_size,
+    answers = check_answers(getattr(args, "answers", None), emulated)
+    settings = {"emulator": emulated, "faults": args.faults, "answers": answers, "mode": args.mode,
+                "batch_size": args.batch_size,
                 "max_in_flight": args.max_in_flight, "concurrency": args.concurrency,
                 "poll_interval": args.poll_interval, "outage_timeout": args.outage_timeout,
                 "max_usd": args.max_usd, "max_units": args.max_units,

@@ -46,6 +46,8 @@ def run_file(path: str, run_dir: str | None, colour: bool, settings: dict | None
                       run_root=Path(run_dir) if run_dir else None)  # its free space must hold the run (E0506)
     if reporter.has_errors():
         return _print_diagnostics(reporter.sorted(), [path], "text", colour)
+    if not answers_fit(settings.get("answers"), plan):  # before anything is created
+        return USAGE
     use_key_file(path, settings)  # keys may come from a .env next to the pipeline
     missing = check_keys(plan, settings)
     if missing:  # before anything is created or sent
@@ -61,6 +63,21 @@ def run_file(path: str, run_dir: str | None, colour: bool, settings: dict | None
             return _create_and_drive(plan, target, settings, stop, colour)
     finally:
         stop.restore()
+
+
+def answers_fit(path: str | None, plan) -> bool:
+    """Does the answers file of `--answers` fit the run's plan? Each problem said on stderr, placed in the file."""
+    if not path:
+        return True
+    from octo.runtime.answersfile import AnswersFileError, load_answers
+
+    try:
+        load_answers(path, plan)
+        return True
+    except AnswersFileError as err:
+        for problem in err.problems:
+            sys.stderr.write(f"octoc: error: {problem}\n")
+        return False
 
 
 def _create_and_drive(plan, target: Path, settings: dict, stop: "_StopFlag", colour: bool | None = None) -> int:

@@ -1,6 +1,6 @@
 """How a run talks to providers, rebuilt from its stored settings every time it is opened.
 
-The settings (emulator or not, fault spec, batch size, in-flight limit, realtime
+The settings (emulator or not, fault spec, answers file, batch size, in-flight limit, realtime
 concurrency, poll interval, mode, the `.env` file keys may come from) are written
 when the run is created, so ``octoc run --resume`` and ``octoc tick`` behave
 exactly as the first process did; a resume may change some of them
@@ -84,7 +84,7 @@ def open_engine(run_dir, changes: dict | None = None, should_stop: Callable[[], 
 @contextmanager
 def _wired_engine(run_dir, changes: dict | None) -> Iterator[Engine]:
     engine = Engine(run_dir)
-    server = None
+    server = responder = None
     try:
         if changes:
             update_settings(engine.store, changes)
@@ -93,7 +93,9 @@ def _wired_engine(run_dir, changes: dict | None) -> Iterator[Engine]:
             from .emulator.core import Emulator
             from .emulator.server import EmulatorServer
 
-            emulator = Emulator(seed=settings.get("emulator_seed", engine.seed), faults=settings.get("faults"))
+            seed = settings.get("emulator_seed", engine.seed)
+            responder = scripted_responder(run_dir, engine.plan, settings.get("answers"), seed)
+            emulator = Emulator(seed=seed, faults=settings.get("faults"), responder=responder)
             server = EmulatorServer(emulator).start()
             # the emulator answers at once: no reason to wait seconds between retries of injected faults
             engine.providers = Providers(emulator_url=server.url, options={"gemini": {"retry_delay": 0.05}})
@@ -106,3 +108,21 @@ def _wired_engine(run_dir, changes: dict | None) -> Iterator[Engine]:
         engine.close()
         if server is not None:
             server.stop()
+        if responder is not None:
+            responder.close()
+
+
+def scripted_responder(run_dir, plan, answers: str | None, seed: int):
+    """The emulator's responder for a run with `--answers FILE` (runtime/scripted.py), None without; the file
+    is read again each time the run is opened (AnswersFileError when it no longer fits the run)."""
+    if not answers:
+        return None
+    from .answersfile import AnswersFileError, load_answers
+    from .rundir import RunDirError
+    from .scripted import ScriptedResponder
+
+    try:
+        return ScriptedResponder(run_dir, load_answers(answers, plan), seed)
+    except AnswersFileError as err:
+        raise RunDirError(f"the run's answers file (--answers) cannot be used:\n  " + "\n  ".join(err.problems)
+                          + f"\nFix it, or give another with: octoc run --resume {run_dir} --answers FILE") from None
