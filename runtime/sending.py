@@ -87,6 +87,8 @@ class Sender:
                 continue
             self.ledger.polled(key)
             self._fine(provider)
+            if not status.ended and status.state != "validating":  # taken: past where a capacity failure comes
+                self.stalled.pop(provider, None)  # (OpenAI fails a batch for capacity while validating it)
             if status.ended and status.capacity:
                 self._capacity_failed(step, key, batch_id, status, provider)
                 ingested += 1

@@ -203,6 +203,17 @@ def test_a_capacity_failure_the_run_did_not_cause_stops_it_after_the_outage_time
     assert store(tmp_path / "r", "SELECT max(try) FROM attempts") == [(1,)]  # still no try spent
 
 
+def test_once_a_refused_batch_is_taken_a_long_batch_does_not_stop_the_run(tmp_path):
+    """The refusal came with nothing else of the run queued (the provider counts as failing); the batch sent
+    after the backoff is taken and runs longer than --outage-timeout: the run waits for it, it does not stop."""
+    emulator = Emulator(seed=3, faults="org_limit=3,slow=6")  # one refused create (3 calls), then batches of 6 polls
+    with EmulatorServer(emulator):
+        out = octoc(tmp_path, "run", pipeline(tmp_path, "anthropic:claude-haiku-4-5", repeat=1), "--run-dir",
+                    tmp_path / "r", "--poll-interval", "0.3", "--outage-timeout", "3", emulator=emulator)
+    assert out.code == OK, out.stdout + out.stderr
+    assert store(tmp_path / "r", "SELECT count(*) FROM events WHERE kind = 'capacity'") == [(1,)]
+
+
 # --- flags ----------------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("spec, says", [
