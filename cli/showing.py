@@ -84,6 +84,8 @@ def _attempt(n: int, a: dict) -> list[str]:
     if a["batch"]:
         batch = f" · batch {a['batch']}" + (f" (at the provider: {a['provider_batch']})" if a["provider_batch"] else "")
     limits = f"max_tokens {a['max_tokens']}" + (f", temperature {a['temperature']}" if a["temperature"] is not None else "")
+    limits += "".join(f", {name} {a[key]}" for key, name in (("top_p", "top_p"), ("seed", "seed"),
+                      ("reasoning_effort", "reasoning"), ("thinking_budget", "thinking budget")) if key in a)
     lines = [f"  attempt {n} · round {a['round']}, try {a['try']} · {a['mode']} mode{batch} · {a['model']} · {limits}"]
     lines += _block("system prompt", a["system"]) if a["system"] else ["    system prompt: (none)"]
     lines += _block("user prompt", a["prompt"])

@@ -184,6 +184,9 @@ _CONFIG_REASONS = {
     "system": f"the system prompt changed — {NEW_QUESTION}; to ask the new one, start a new run (octoc run FILE)",
     "temperature": f"temperature changed — {NEW_QUESTION}, sampled the old way; start a new run",
     "max_tokens": f"max_tokens changed — {NEW_QUESTION}, cut at the old length; start a new run",
+    "top_p": f"top_p changed — {NEW_QUESTION}, sampled the old way; start a new run",
+    "seed": f"seed changed — {NEW_QUESTION}, sampled with the old seed; start a new run",
+    "reasoning": f"reasoning changed — {NEW_QUESTION}, with the old reasoning; start a new run",
     "of": "it judges another step now — start a new run",
     "pass": "`pass` changed — the verdicts already given sent loops back (or not) by the old `pass`, and rounds "
             "already run cannot be undone; start a new run",

@@ -150,7 +150,9 @@ def _attempts(store, name: str, pos: int, step: dict) -> list[dict]:
                     "provider_batch": provider_batch,
                     "model": f"{req.get('provider')}:{req.get('model')}", "system": req.get("system"),
                     "prompt": req.get("prompt"), "schema": req.get("schema"), "max_tokens": req.get("max_tokens"),
-                    "temperature": req.get("temperature"), "answer": text, "error": error,
+                    "temperature": req.get("temperature"),
+                    **{k: req[k] for k in ("top_p", "seed", "reasoning_effort", "thinking_budget") if k in req},
+                    "answer": text, "error": error,
                     "check": _check(text, error, decision, req, step),
                     "decision": decision, "usage": json.loads(usage) if usage else None,
                     "cost_usd": cost, "list_cost_usd": listed})

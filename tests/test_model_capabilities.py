@@ -407,7 +407,7 @@ steps:
 """
 
 
-def test_a_run_sends_each_model_what_it_takes_and_stores_it(tmp_path, emulator):
+def test_a_run_sends_each_model_what_it_takes_and_stores_it(tmp_path, emulator, capsys):
     import json
     import os
     import sqlite3
@@ -440,3 +440,5 @@ def test_a_run_sends_each_model_what_it_takes_and_stores_it(tmp_path, emulator):
         Request(custom_id="c", **{k: v for k, v in request.items() if k != "provider"})
     old = {k: v for k, v in stored["gpt-5-mini"].items() if k not in ("seed", "reasoning_effort", "provider")}
     assert Request(custom_id="c", **old).reasoning_effort is None  # a row from before the fields existed
+    code, shown, _ = octoc(capsys, "show", str(tmp_path / "r"), "a", "--step", "brief")
+    assert code == 0 and "gpt-5-mini · max_tokens 4608, seed 7, reasoning low" in shown
