@@ -102,6 +102,10 @@ def test_an_unknown_model_is_never_refused_only_warned_about():
                   "      max_tokens: 5\n")
     assert not any(d.severity.value == "error" for d in found)
     assert codes(found).count("W0410") == 3
+    # what a provider never takes is said as such, known model or not
+    found = check("octo: 1\nsteps:\n  s:\n    generate:\n      model: anthropic:claude-fable-9\n      prompt: hi\n"
+                  "      temperature: 0.1\n")
+    assert sorted(codes(found)) == ["W0401", "W0409"]
 
 
 def test_reasoning_is_checked_per_model():

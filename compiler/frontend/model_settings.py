@@ -182,13 +182,30 @@ class _Checker:
                      "with structured output (e.g. anthropic:claude-haiku-4-5)")
 
     def _unknown(self, step: Step, model: str, settings: dict) -> None:
+        provider = model.partition(":")[0]
         for name in ("temperature", "top_p", "seed", "reasoning"):
             if name in settings:
                 setting = settings[name]
+                unsent = _NEVER_SENT.get((provider, name))
+                if unsent is not None and (name != "reasoning" or "effort" not in setting.value):
+                    self._report("W0409", setting.node, model, step, f"{model} ignores {unsent}, so octo does not "
+                                 f"send it", f"remove `{name}`, or move it to the steps of models that take it",
+                                 setting.from_defaults)
+                    continue
                 self._report("W0410", setting.node, model, step,
                              f"octo does not know what {model} accepts: `{name}` is sent as written",
                              "if the provider refuses it, every request of the step fails; describe the model in "
                              "a models file (--models FILE) to have it checked", setting.from_defaults)
+
+
+# What a provider's adapter never sends, whatever the model (so a model the table does not know is no different):
+# Anthropic's Messages API (version 2026-10-21) has no sampling parameters; OpenAI has no thinking budget.
+_NEVER_SENT = {
+    ("anthropic", "temperature"): "temperature: Anthropic's Messages API (version 2026-10-21) has none",
+    ("anthropic", "top_p"): "top_p: Anthropic's Messages API (version 2026-10-21) has none",
+    ("anthropic", "seed"): "a seed: Anthropic's Messages API has none",
+    ("openai", "reasoning"): "a thinking budget: OpenAI takes an effort (`reasoning: low`)",
+}
 
 
 def _less_reasoning(family: Family) -> str:
