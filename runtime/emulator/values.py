@@ -93,7 +93,7 @@ class _Maker:
         real = [k for k in kinds if k != "null"]
         if not real or len(real) < len(kinds) and self.rng.random() < NULL_SHARE:
             return "null"
-        return self.rng.choice(real)
+        return real[0] if len(real) == 1 else self.rng.choice(real)  # no draw without a choice
 
     def _enum(self, schema: dict):
         rest = {k: v for k, v in schema.items() if k not in ("enum", "anyOf", "oneOf", "allOf", "$ref")}
