@@ -154,7 +154,7 @@ def test_realtime_run_costs_what_the_emulator_reported(tmp_path, model):
 
 
 def test_faults_leave_every_unit_done_or_failed_and_resend_only_affected_units(tmp_path):
-    emulator = Emulator(seed=11, faults="errored=0.05,malformed=0.05,expire=1,submit_429=2")
+    emulator = Emulator(seed=12, faults="errored=0.05,malformed=0.05,expire=1,submit_429=2")
     with EmulatorServer(emulator):
         f = tmp_path / "p.octo"
         f.write_text(PIPELINE.format(model="openai:gpt-4.1-mini", judge_model="openai:gpt-4.1-mini", repeat=30)
