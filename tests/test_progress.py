@@ -243,7 +243,7 @@ def test_the_live_table_is_redrawn_in_place_in_a_terminal(tmp_path):
                              "provider: the built-in emulator — outputs are synthetic and cost $0"]
     rows = lines[first + 1:first + 5]
     assert [ROW.match(r).groups() if ROW.match(r) else r for r in rows[:3] if "stats" not in r] == [
-        ("draft", "3", "3", "0", "0", "0", "0", "6", "2", "2"), ("review", "3", "3", "0", "0", "0", "0", "6", "2", "2")]
+        ("draft", "3", "3", "0", "0", "0", "0", "4", "2", "2"), ("review", "3", "3", "0", "0", "0", "0", "4", "2", "2")]
     assert re.fullmatch(r"stats +3 +3 +0 +0 +0 +0", rows[1])
     assert re.fullmatch(r"summary +1 group +done", rows[3])
     assert re.fullmatch(r"elapsed [\d.]+s  ·  batches 4 submitted, 4 ended  ·  cost \$0 \(emulator; \$[\d.]+ at "
@@ -255,7 +255,7 @@ def test_the_live_table_is_redrawn_in_place_in_a_terminal(tmp_path):
     assert len(frames) >= 3
     assert all("\x1b[1A\x1b[2K" in sent[a:b] for a, b in zip(frames, frames[1:]))
     assert sent.count("\x1b[?25l") == 1 and sent.rstrip().count("\x1b[?25h") == 1  # the cursor comes back
-    # counts never go back between frames, across the judge's send-backs (all three units are sent back)
+    # counts never go back between frames, across the judge's send-back (of one unit)
     seen = []
     for frame in re.split(r"\x1b\[1mstep", sent)[1:]:
         clean = re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", frame)
@@ -338,7 +338,7 @@ def test_piped_progress_is_plain_lines_without_escape_codes(tmp_path):
     assert all(PLAIN.fullmatch(line) for line in lines), lines
     assert lines[-1].split(" | ", 1)[1] == (
         "draft 3/3 accepted | stats 3/3 accepted | review 3/3 accepted | summary done (1 group) | "
-        "batches 4 submitted, 4 ended | cost $0 (emulator; $0.0003 at list prices)")
+        "batches 4 submitted, 4 ended | cost $0 (emulator; $0.0004 at list prices)")
     # the lines before: the same counters, never going back, across the judge's send-backs
     accepted = [[int(n) for n in re.findall(r"(\d+)/3 accepted", line)] for line in lines]
     assert all(b >= a for before, after in zip(accepted, accepted[1:]) for a, b in zip(before, after))
@@ -357,7 +357,7 @@ def test_a_short_piped_run_prints_a_line_at_the_start_and_one_at_the_end_and_nev
     assert len(progress) == 2
     assert progress[0].split(" | ", 1)[1] == ("draft 0/3 accepted | stats 0/3 accepted | review 0/3 accepted | "
                                               "summary pending | cost $0 (emulator; $0.0000 at list prices)")
-    assert progress[1].endswith("cost $0 (emulator; $0.0003 at list prices)")
+    assert progress[1].endswith("cost $0 (emulator; $0.0004 at list prices)")
     assert out.stdout.index(progress[1]) < out.stdout.index("draft-review: 3 units")
 
 
