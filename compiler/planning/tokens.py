@@ -5,10 +5,10 @@ files are downloaded at first use; Anthropic's and Google's are not public),
 so octo estimates with a rule shaped like BPE tokenizers on English text:
 a run of ASCII letters is one token per six letters (rounded up), digits one
 token per group of three, and a run of other visible ASCII characters one
-token per two. Measured by `bench/bench_tokens.py` against OpenAI's
-cl100k_base: +7% on English prose, +1% on the examples' prompts, about 7% mean
-absolute error per text — slightly high on purpose, the safe side for a cost
-preview.
+token per four (cl100k spends one token on JSON's `":{"`). Measured by
+`bench/bench_tokens.py` against OpenAI's cl100k_base: +5% on English prose,
++2% on the examples' prompts, about 6-8% mean absolute error per text —
+slightly high on purpose, the safe side for a cost preview.
 
 Beyond ASCII, BPE vocabularies hold far fewer merges, so a character costs
 more the longer its UTF-8 encoding: ½ token for 2 bytes (accented Latin,
