@@ -100,9 +100,9 @@ def run_on_emulator(path: Path, run_dir: Path, extra: tuple[str, ...] = ()) -> i
 def compare(plan: dict, run_dir: Path, name: str) -> Comparison:
     """The plan's cost of the run's requests against the emulator's bill, per (step, model, mode).
 
-    Reasoning tokens are left out of both sides: the plan takes them from the capability table's
-    estimate for the model (stdlib/models.json), the emulator bills a fixed stand-in (docs/providers.md,
-    "Usage rule"); neither is a measurement of the other."""
+    Reasoning tokens are left out of both sides: the plan and the emulator both take them from the
+    capability table's estimate (stdlib/models.json; docs/providers.md, "Usage rule"), so they would
+    only dilute the error."""
     per_request = _plan_per_request(plan)
     prices, discount = plan["prices"]["models"], plan["prices"].get("batch_discount", 0.5)
     db = sqlite3.connect(run_dir / "run.db")

@@ -8,6 +8,7 @@ reads it.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import threading
 
@@ -121,12 +122,13 @@ def test_schema_reaches_the_emulator_with_constraints_the_sdk_moved_into_descrip
 
 def test_reasoning_tokens_are_billed_as_output_and_reported(start):
     emu, adapter = start()
-    requests = requests_for(2, model="gpt-5-mini")  # a model the emulator's usage rule gives reasoning tokens
+    requests = [dataclasses.replace(r, thinking_budget=2048, max_tokens=4096)
+                for r in requests_for(2, model="claude-sonnet-4-5")]  # thinking on: half the budget is billed
     batch_id = adapter.submit("k", requests)
     run_to_end(adapter, batch_id)
     for request, outcome in zip(requests, adapter.results(batch_id, [r.custom_id for r in requests])):
-        assert outcome.usage.reasoning == synth.REASONING_TOKENS
-        assert outcome.usage.output == synth.tokens(outcome.text) + synth.REASONING_TOKENS
+        assert outcome.usage.reasoning == 1024
+        assert outcome.usage.output == synth.tokens(outcome.text) + 1024
 
 
 def test_free_text_requests_send_no_output_format(start):

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import random
 
-from .usage import REASONING_TOKENS, EmuUsage, tokens  # noqa: F401  (re-exported: wires and tests use synth.*)
+from .usage import EmuUsage, tokens  # noqa: F401  (re-exported: wires and tests use synth.*)
 from .values import sentence, value_for  # noqa: F401
 
 def free_text(rng: random.Random) -> str:

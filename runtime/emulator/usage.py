@@ -18,18 +18,25 @@ estimate (docs/providers.md, "Usage rule", which gives the sources):
   1,024 tokens, Gemini 2.5 2,048 and later 4,096); Anthropic caches only a
   prefix a request marks with `cache_control` (1,024 tokens at least, 2,048
   for Haiku), which octo never sends;
-- **output** = text(answer), plus reasoning tokens for reasoning models.
+- **output** = text(answer), plus **reasoning** tokens: what the capability
+  table (stdlib/models.json) expects of the model for the reasoning the request
+  carried on the wire (an effort, a thinking budget — half of it —, thinking
+  turned off, or the model's default), the same figure `octoc plan` counts, so
+  a reasoning model costs in the emulator what the plan says it will; never
+  more than `max_tokens` leaves after the answer. A model the table does not
+  know reasons for nothing.
 """
 
 from __future__ import annotations
 
+import functools
 import json
 import math
-import re
 from dataclasses import dataclass
 
-REASONING_TOKENS = 32
-_REASONING_MODEL = re.compile(r"^(o[1-9]|gpt-5|gemini-(2\.5|3))")
+from octo.compiler.frontend.capabilities import expected_reasoning_tokens
+from octo.stdlib.capabilities import capability_table
+
 
 TOKENS_PER_MESSAGE = 3   # role and separators of each message (OpenAI's published chat format)
 REPLY_PRIMING = 3        # the assistant turn every reply is primed with
@@ -95,12 +102,43 @@ class EmuUsage:
 
     @staticmethod
     def of(provider: str, model: str, system: str | None, prompt: str, schema: dict | None, text: str | None,
-           cache_marked: bool = False) -> "EmuUsage":
-        """The usage of one answered request, as its provider would bill it."""
+           cache_marked: bool = False, settings: dict | None = None, max_tokens: int | None = None) -> "EmuUsage":
+        """The usage of one answered request, as its provider would bill it (``settings``: the sampling and
+        reasoning parameters as they arrived on the wire, see EmuRequest)."""
         prefix = message_tokens(system) + tokens(system) + schema_tokens(schema)
         total = prefix + tokens(prompt)
-        reasoning = REASONING_TOKENS if _REASONING_MODEL.match(model) else 0
-        return EmuUsage(total, cached_tokens(provider, model, prefix, cache_marked), tokens(text), reasoning)
+        answer = tokens(text)
+        reasoning = reasoning_tokens(provider, model, settings or {})
+        if max_tokens is not None:
+            reasoning = max(0, min(reasoning, max_tokens - answer))
+        return EmuUsage(total, cached_tokens(provider, model, prefix, cache_marked), answer, reasoning)
+
+
+@functools.lru_cache(maxsize=256)
+def _family(provider: str, model: str):
+    return capability_table().find(f"{provider}:{model}")
+
+
+def reasoning_tokens(provider: str, model: str, settings: dict) -> int:
+    """The reasoning tokens of one answer: the capability table's estimate for the reasoning the request asked
+    for (the plan's figure, compiler/frontend/capabilities.py), 0 for a model the table does not know."""
+    effort, budget = asked_reasoning(provider, settings)
+    return expected_reasoning_tokens(_family(provider, model), effort, budget)
+
+
+def asked_reasoning(provider: str, settings: dict) -> tuple[str | None, int | None]:
+    """(effort, thinking budget) as a request carried them on its provider's wire; None where it set none."""
+    if provider == "openai":
+        return settings.get("reasoning_effort"), None
+    if provider == "anthropic":
+        thinking = settings.get("thinking") or {}
+        kind = thinking.get("type") if isinstance(thinking, dict) else None
+        budget = thinking.get("budget_tokens") if kind == "enabled" else 0 if kind == "disabled" else None
+        return settings.get("effort"), budget
+    config = settings.get("thinkingConfig") or {}
+    budget, level = config.get("thinkingBudget"), config.get("thinkingLevel")
+    budget = None if budget == -1 else budget  # -1: dynamic thinking, the model's default
+    return (str(level).lower() if level is not None else None), budget
 
 
 def cached_tokens(provider: str, model: str, prefix: int, cache_marked: bool) -> int:
@@ -123,4 +161,4 @@ def _cache_minimum(provider: str, model: str) -> int:
 def of_request(request, text: str | None) -> EmuUsage:
     """The usage of an ``EmuRequest`` (runtime/emulator/core.py) answered with ``text``."""
     return EmuUsage.of(request.provider, request.model, request.system, request.prompt, request.schema, text,
-                       request.cache_marked)
+                       request.cache_marked, request.settings, request.max_tokens)
