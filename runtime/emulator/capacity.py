@@ -15,17 +15,15 @@ says so in its own way (docs/providers.md, "Limits and rules"); the wires turn
 HTTP call counts, so an SDK's own retries of a refused create use some up);
 ``enqueued=N`` refuses a batch when it, with the batches still running in the
 same queue, would exceed N (tokens, or requests for Anthropic). The emulator
-counts a request's tokens as ``ceil(UTF-8 bytes / 4)`` of its system prompt,
-prompt and schema, and keeps the largest amount it ever had queued per queue in
+counts a request's tokens as it bills its input (usage.py: system prompt,
+prompt, schema and message overheads), and keeps the largest amount it ever had queued per queue in
 ``Emulator.enqueued_peak`` (so a test can check a bound against what the
 provider saw).
 """
 
 from __future__ import annotations
 
-import json
-import math
-
+from . import usage
 from .core import Emulator, EmuRequest
 
 _ALL_MODELS = "*"
@@ -44,8 +42,9 @@ def amount(provider: str, requests: list[EmuRequest]) -> int:
 
 
 def _tokens(request: EmuRequest) -> int:
-    text = (request.system or "") + request.prompt + (json.dumps(request.schema) if request.schema is not None else "")
-    return math.ceil(len(text.encode("utf-8")) / 4)
+    """The request's input tokens as the emulator bills them (usage.py): what the provider's queue counts."""
+    return (usage.message_tokens(request.system) + usage.tokens(request.system) + usage.tokens(request.prompt)
+            + usage.schema_tokens(request.schema))
 
 
 def _queue(provider: str, model: str) -> tuple[str, str]:

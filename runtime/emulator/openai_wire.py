@@ -31,8 +31,8 @@ import json
 import threading
 import time
 
-from . import param_rules
-from . import capacity
+from . import batchfile_openai as batchfile
+from . import capacity, param_rules
 from .core import EmuAnswer, EmuBatch, EmuRequest, Emulator
 from .server import HttpCall, HttpReply, Route
 
@@ -280,62 +280,6 @@ def delete_file(emu: Emulator, call: HttpCall) -> HttpReply:
 
 # --- batches ---------------------------------------------------------------------------------
 
-class _LineError(ValueError):
-    """A line the batch's validation refuses, with OpenAI's code for it."""
-
-    def __init__(self, code: str, param: str | None, message: str):
-        super().__init__(message)
-        self.code, self.param = code, param
-
-
-def _read_lines(data: bytes, endpoint: str, max_requests: int) -> tuple[list[EmuRequest], list[dict], list[dict]]:
-    """(requests, their bodies, validation errors) of a batch input file. The errors are what a real batch
-    reports when it fails validation: ``errors.data[]`` of ``{code, line, param, message}``, with the codes
-    OpenAI uses (``invalid_json_line``, ``duplicate_custom_id``, ``url_mismatch``, ``model_mismatch``,
-    ``empty_file``, ``too_many_tasks``)."""
-    requests, bodies, errors, seen = [], [], [], set()
-    for number, raw in enumerate(data.decode("utf-8").splitlines(), start=1):
-        if not raw.strip():
-            continue
-        try:
-            custom_id, body = _line(raw, endpoint, seen)
-            requests.append(DECODERS[endpoint](body, custom_id))
-            bodies.append(body)
-        except _LineError as err:
-            errors.append({"code": err.code, "line": number, "param": err.param, "message": str(err)})
-        except (ValueError, KeyError, TypeError, AttributeError) as err:
-            errors.append({"code": "invalid_request", "line": number, "param": None,
-                           "message": f"Invalid line {number}: {err}"})
-    if not requests and not errors:
-        errors.append({"code": "empty_file", "line": None, "param": None, "message": "The input file has no requests."})
-    if len(requests) > max_requests:
-        errors.append({"code": "too_many_tasks", "line": None, "param": None,
-                       "message": f"The input file holds {len(requests)} requests; a batch takes at most {max_requests}."})
-    if len({r.model for r in requests}) > 1:
-        errors.append({"code": "model_mismatch", "line": None, "param": "body.model",
-                       "message": "All requests in a batch must use the same model."})
-    return requests, bodies, errors
-
-
-def _line(raw: str, endpoint: str, seen: set) -> tuple[str, dict]:
-    """(custom_id, body) of one input line; a _LineError for what the batch's validation refuses."""
-    try:
-        line = json.loads(raw)
-    except ValueError:
-        raise _LineError("invalid_json_line", None, "This line is not parseable as valid JSON.") from None
-    custom_id, body = line["custom_id"], line["body"]
-    if not isinstance(custom_id, str) or not custom_id:
-        raise _LineError("invalid_request", "custom_id", "The custom_id must be a non-empty string.")
-    if line.get("method", "POST") != "POST" or line.get("url") != endpoint:
-        raise _LineError("url_mismatch", "url", f"The line's method and url must be POST {endpoint}, "
-                                                "the batch's endpoint.")
-    if custom_id in seen:  # "Must be unique for each request in a batch"
-        raise _LineError("duplicate_custom_id", "custom_id", f"The custom_id '{custom_id}' is a duplicate of "
-                                                             "another request's; each must be unique in a batch.")
-    seen.add(custom_id)
-    return custom_id, body
-
-
 def create_batch(emu: Emulator, call: HttpCall) -> HttpReply:
     sent = call.json()
     endpoint, window = sent["endpoint"], sent.get("completion_window")
@@ -348,7 +292,8 @@ def create_batch(emu: Emulator, call: HttpCall) -> HttpReply:
         return error_reply(400, f"Input file {sent['input_file_id']} does not exist "
                                 "or was not uploaded with purpose 'batch'.")
     meta = {"metadata": sent.get("metadata") or {}, "input_file_id": sent["input_file_id"], "endpoint": endpoint}
-    requests, bodies, errors = _read_lines(source["data"], endpoint, emu.limits.openai_batch_requests)
+    requests, bodies, errors = batchfile.read_lines(source["data"], endpoint, emu.limits.openai_batch_requests,
+                                                    DECODERS[endpoint])
     if not errors:  # over the organisation's enqueued-token limit: taken, then failed as a whole (capacity.py)
         over = capacity.refusal(emu, PROVIDER, requests)
         errors = capacity.openai_errors(over) if over else []
