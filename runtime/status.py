@@ -50,6 +50,7 @@ def run_status(run_dir: Path) -> dict:
             "synthetic": bool(settings.get("emulator")), "steps": steps,
             "batches": dict(store.db.execute("SELECT state, count(*) FROM batches GROUP BY state").fetchall())
             if store.has_table("batches") else {},
+            "capacity_failures": store.db.execute("SELECT count(*) FROM events WHERE kind = 'capacity'").fetchone()[0],
         }
     finally:
         store.close()
@@ -79,7 +80,7 @@ def render_status(data: dict) -> str:
     money = (f"$0 (emulator, synthetic outputs; ${data['list_cost_usd']:.4f} at list prices)" if data["synthetic"]
              else f"${data['cost_usd']:.4f} spent")
     lines = [f"{data['pipeline']}: {data['state']} — {data['units']:,} units, {data['failed_units']:,} failed, "
-             f"{data['elapsed_s']:.1f}s, {money}", f"  {explain_state(data)}", ""]
+             f"{data['elapsed_s']:.1f}s, {money}", f"  {explain_state(data)}", *_batch_trouble(data), ""]
     for s in data["steps"]:
         if s["kind"] == "aggregate":
             lines.append(f"  {s['name']:<16} {s['state']} ({s['groups']} groups)")
@@ -91,6 +92,17 @@ def render_status(data: dict) -> str:
                 parts.append(f"{s['requests']:,} requests ({s['in_flight']:,} at the provider, {s['retried']:,} retried)")
             lines.append(f"  {s['name']:<16} " + ", ".join(parts))
     return "\n".join(lines) + "\n"
+
+
+def _batch_trouble(data: dict) -> list[str]:
+    """A line on batches a provider failed, refused or lost as a whole (their requests were sent again), if any."""
+    said, batches = [], data["batches"]
+    if data.get("capacity_failures"):
+        said.append(f"{data['capacity_failures']:,} failed or refused for an organisation-wide limit "
+                    f"(sent again later, smaller; no unit's try spent)")
+    if batches.get("lost"):
+        said.append(f"{batches['lost']:,} lost by the provider (their requests sent again)")
+    return [f"  batches: {'; '.join(said)}"] if said else []
 
 
 def explain_state(data: dict) -> str:

@@ -94,6 +94,8 @@ def test_an_organisation_wide_failure_spends_no_try_and_the_batch_goes_again_sma
     # the first batch sent after the failure is half the size, and was sent after the backoff
     later = sorted((b.created, len(b.requests)) for b in emulator.batches.values() if b.created > struck)
     assert later and later[0][0] >= until and later[0][1] == 2
+    status = octoc(tmp_path, "status", run, emulator=emulator, name="status")
+    assert "batches: 1 failed or refused for an organisation-wide limit" in status.stdout  # said, not hidden
 
 
 def test_the_bound_on_enqueued_tokens_holds_against_a_provider_that_enforces_it(tmp_path):

@@ -313,3 +313,17 @@ def test_runs_lists_each_run_with_its_state_and_what_is_wrong_with_broken_ones(t
 
     missing = octoc(["runs", tmp_path / "nowhere"], tmp_path, GUARD_S, name="missing")
     assert missing.code == exitcodes.USAGE and "is not a directory" in missing.stderr
+
+
+def test_status_json_has_the_fields_docs_run_md_shows(tmp_path, emulator):
+    """docs/run.md's `octoc status --format json` example names the fields a finished run's status has."""
+    text = (ROOT / "docs" / "run.md").read_text(encoding="utf-8")
+    block = text.split("## `octoc status --format json`", 1)[1].split("```json", 1)[1].split("```", 1)[0]
+    documented = json.loads(block)
+    out = octoc(["run", _file(tmp_path, WRITE), "--run-dir", tmp_path / "r", "--poll-interval", "0.02"],
+                tmp_path, GUARD_S, name="run", env=_env(emulator))
+    assert out.code == exitcodes.OK, out.stdout + out.stderr
+    status = _status(tmp_path / "r", tmp_path)
+    assert set(documented) <= set(status) and set(status) - set(documented) <= {"holder", "stopped_by", "ended"}
+    generate = next(s for s in documented["steps"] if s["kind"] == "generate")
+    assert set(status["steps"][0]) == set(generate)
