@@ -68,7 +68,7 @@ class AggregateRunner:
     def _rewrite(self, node):
         if isinstance(node, ast.Call):
             fn = self.functions.get(node.func)
-            if fn is not None and fn.aggregate and (not node.args or self._varies(node.args[0])):
+            if fn is not None and fn.aggregate and (fn.counts_bare if not node.args else self._varies(node.args[0])):
                 name = f"__agg{len(self.reductions)}"
                 args = [compile_expression(a, self.functions) for a in node.args]
                 self.reductions.append((name, fn, args))

@@ -6,6 +6,7 @@ Random functions take the unit's stream as the keyword `rng`.
 
 from __future__ import annotations
 
+import json
 import math
 
 from octo.compiler.expressions.codegen import MAX_ITEMS, EvalError, describe, ordered, value_size
@@ -470,4 +471,32 @@ def impl_wilson(conditions, z=1.96):
     half = z * math.sqrt(p * (1 - p) / n + z2 / (4 * n * n)) / denom
     return {"estimate": p, "low": max(0.0, center - half), "high": min(1.0, center + half)}
 
+# --- distinct values (T2) ----------------------------------------------------------------
 
+def _distinct_key(x):
+    """Equal values share a key: 1 and 1.0 are one value, True and 1 are not; lists and records by content."""
+    if isinstance(x, bool):
+        return ("bool", x)
+    if isinstance(x, (int, float)):
+        return ("number", x)
+    if isinstance(x, str):
+        return ("str", x)
+    return ("json", json.dumps(x, sort_keys=True, default=str))
+
+
+def impl_distinct(values):
+    if values is None:
+        return None
+    seen, out = set(), []
+    for x in _present(values, "distinct"):
+        key = _distinct_key(x)
+        if key not in seen:
+            seen.add(key)
+            out.append(x)
+    return out
+
+
+def impl_count_distinct(values):
+    if values is None:
+        return None
+    return len({_distinct_key(x) for x in _present(values, "count_distinct")})

@@ -224,4 +224,7 @@ def t_wilson(ts):
 def t_table(ts):
     return ANY
 
+# --- distinct values (T2) ----------------------------------------------------------------
 
+def t_distinct(ts):
+    return ListT(_widen(_seq(ts)))

@@ -36,7 +36,7 @@ FUNCTIONS: dict[str, Function] = {f.name: f for f in [
     _f("str", 1, 1, lambda ts: STR, "str(x)", "text of any value", impl=impl_str),
     _f("bool", 1, 1, lambda ts: BOOL, "bool(x)", "truth value", impl=impl_bool),
     _f("list", 1, 1, t_list, "list(xs)", "a list of the items of xs", impl=impl_list),
-    _f("set", 0, 1, t_set, "set(xs?)", "the distinct items of xs", impl=impl_set),
+    _f("set", 0, 1, t_set, "set(xs?)", "the distinct items of xs; in an aggregate, over units", aggregate=True, impl=impl_set),
     # sequences
     _f("len", 1, 1, t_len, "len(xs)", "number of items (or characters)", impl=impl_len),
     _f("sum", 1, 1, t_sum, "sum(numbers)", "total; in an aggregate, over units", aggregate=True, impl=impl_sum),
@@ -61,7 +61,10 @@ FUNCTIONS: dict[str, Function] = {f.name: f for f in [
     _f("shuffle", 1, 1, t_shuffle, "shuffle(xs)", "the items in random order", random=True, impl=impl_shuffle),
     _f("bernoulli", 1, 1, t_bernoulli, "bernoulli(p)", "true with probability p", random=True, impl=impl_bernoulli),
     # aggregates (over the units of a group in an aggregate step; over a list elsewhere)
-    _f("count", 0, 1, t_count, "count(values?)", "number of units (or of non-null values)", aggregate=True, impl=impl_count),
+    _f("count", 0, 1, t_count, "count(values?)", "number of units (or of non-null values)", aggregate=True, counts_bare=True, impl=impl_count),
+    # distinct values (T2)
+    _f("distinct", 1, 1, t_distinct, "distinct(values)", "the distinct non-null values, in first-seen order; in an aggregate, over units", aggregate=True, impl=impl_distinct),
+    _f("count_distinct", 1, 1, t_count, "count_distinct(values)", "number of distinct non-null values; in an aggregate, over units", aggregate=True, impl=impl_count_distinct),
     _f("mean", 1, 1, t_mean, "mean(values)", "arithmetic mean", aggregate=True, impl=impl_mean),
     _f("median", 1, 1, t_mean, "median(values)", "middle value", aggregate=True, impl=impl_median),
     _f("quantile", 2, 2, t_quantile, "quantile(values, q)", "the q-quantile, q in [0, 1]", aggregate=True, impl=impl_quantile),

@@ -218,6 +218,10 @@ BUILTIN_CASES = [
     ("quantile([1, 2, 3, 4], 0.25)", 1.75), ("quantile([1, 2, 3, 4], 1)", 4.0), ("quantile([7], 0.9)", 7.0),
     ("share([true, false, true, true])", 0.75), ("mean(empty)", None), ("stdev([1])", None),
 ]
+BUILTIN_CASES += [  # distinct values (T2)
+    ("distinct([3, 1, 3, null, 1])", [3, 1]), ("distinct(names)", ["b", "a", "c"]), ("distinct(empty)", []),
+    ("count_distinct([1, 1.0, 2])", 2), ("count_distinct([[1], [1], [2]])", 2), ("count_distinct([null])", 0),
+]
 
 
 @pytest.mark.parametrize("text, value", BUILTIN_CASES)

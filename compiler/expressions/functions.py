@@ -30,6 +30,7 @@ class Function:
     signature: str  # as shown to users: "quantile(values, q)"
     doc: str = ""
     aggregate: bool = False  # reduces over the units of a group in an `aggregate` step
+    counts_bare: bool = False  # called without arguments in an aggregate, it counts the group's units (count())
     random: bool = False  # draws from the unit's random stream
     units_only: bool = False  # only meaningful as a table in `units.for`
     # the implementation: called with the evaluated arguments (and ``rng=`` for random ones)

@@ -79,7 +79,7 @@ class ExprChecker:
             return True
         text = ".".join(path)
         self.r.report("E0211", expr.span, f"'{text}' differs from unit to unit, but is used outside an aggregate function",
-                      label="a per-unit value", hint=f"reduce it, e.g. mean({text}), or add it to `by`")
+                      label="a per-unit value", hint=_reduce_hint(text, _path_type(binding.type, path[1:])))
         return False
 
     def _Name(self, expr: ast.Name, scope: Scope) -> Type:
@@ -332,7 +332,7 @@ class ExprChecker:
             self._check_args_quietly(expr, scope)
             return ANY
         reducing = (fn.aggregate and self.mode == "group" and self._agg_depth == 0
-                    and (not expr.args or self._varies(expr.args[0], scope)))
+                    and (fn.counts_bare if not expr.args else self._varies(expr.args[0], scope)))
         types = []
         for i, arg in enumerate(expr.args):
             inside = reducing and i == 0  # the values reduced over; q, z etc. are per group
@@ -364,7 +364,8 @@ class ExprChecker:
             if fn.aggregate and err.index == 0 and elem_of(types[0]) is None and self.mode != "group":
                 self.r.report("E0212", expr.span, f"{fn.name}() reduces over units, so it belongs in an `aggregate` step",
                               label=f"here its argument is a single {strip(types[0]).describe()}",
-                              hint="in a per-unit step it takes a list, e.g. mean([a, b, c])")
+                              hint=f"in a per-unit step it takes a list, e.g. {fn.name}([a, b, c])" if fn.max_args == 1
+                              else "in a per-unit step it takes a list, e.g. mean([a, b, c])")
             else:
                 self.r.report("E0206", arg.span, f"{fn.name}(): {err.message}", label=f"usage: {fn.signature}")
             return ANY
@@ -422,3 +423,27 @@ def _qualified_hint(name: str, scope: Scope) -> str:
 
 def _field_word(rec: RecordT) -> str:
     return "output" if rec.what.startswith("step") else ("table" if rec.what == "the unit" else "field")
+
+def _path_type(t: Type, attrs: list[str]) -> Type:
+    """The type at ``attrs`` inside ``t`` (``any`` where a field is unknown)."""
+    for attr in attrs:
+        t = strip(t)
+        field = t.field(attr) if isinstance(t, RecordT) else None
+        if field is None:
+            return ANY
+        t = field
+    return t
+
+
+def _reduce_hint(text: str, t: Type) -> str:
+    """A reduction that fits the value's type: a mean of numbers, a share of bools, distinct values of the rest."""
+    t = strip(t)
+    if is_bool(t):
+        example = f"share({text})"
+    elif is_number(t):
+        example = f"mean({text})"
+    elif is_any(t):
+        example = f"count({text})"
+    else:
+        example = f"count_distinct({text}) or distinct({text})"
+    return f"reduce it over the group's units, e.g. {example}, or add it to `by`"
