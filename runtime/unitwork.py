@@ -47,7 +47,9 @@ class StepExecutor:
         self.when = compiled(step["when"], language.functions)
         self.needs_rng = getattr(run, "random", True) or (self.when is not None and self.when.random)
         # `validate` rules must see sets as they will be stored (listed); without rules the encoder lists them alike
-        self.run = validated(storable(run), rules) if rules else run
+        private = getattr(run, "private", frozenset())  # a compute's `_names`: its `validate` sees them, no one after
+        run = validated(storable(run), rules) if rules else run
+        self.run = without(run, private) if private else run
 
 
 class UnitWork:
@@ -123,6 +125,19 @@ def storable(run):
 
 
 _CONTAINERS = (set, frozenset, list, dict, tuple)
+
+
+def without(run, names: frozenset):
+    """Wrap an executor so the ``names`` it computed for itself are not part of its output."""
+
+    def public(env, rng):
+        output = run(env, rng)
+        for name in names:
+            output.pop(name, None)
+        return output
+
+    public.random = getattr(run, "random", True)
+    return public
 
 
 def validated(run, rules):

@@ -1,4 +1,8 @@
-"""`compute`: named expressions per unit, evaluated in order (no loop)."""
+"""`compute`: named expressions per unit, evaluated in order (no loop).
+
+A name with a leading `_` is private: later values and the step's `validate` rules read it, but it is not
+an output (so intermediates stay out of results and exports); a step downstream that reads it is E0234.
+"""
 
 from __future__ import annotations
 
@@ -26,7 +30,8 @@ class Compute(StepKind):
         for name, _, expr in step.parsed:
             bindings = {n: Binding(t, f"value '{n}'") for n, t in values.items()}
             values[name] = ctx.check(expr, ctx.scope(bindings)) or ANY
-        return record(values, f"step '{step.name}'")
+        step.private = {n: t for n, t in values.items() if is_private(n)}
+        return record({n: t for n, t in values.items() if not is_private(n)}, f"step '{step.name}'")
 
     def plan_config(self, step: Step) -> dict:
         return {"values": named_ir(step.parsed)}
@@ -43,7 +48,12 @@ class Compute(StepKind):
             return out
 
         run.random = any(expr.random for _, expr in values)  # does it need the unit's stream?
+        run.private = frozenset(name for name, _ in values if is_private(name))  # dropped after `validate`
         return run
+
+
+def is_private(name: str) -> bool:
+    return name.startswith("_")
 
 
 KIND = Compute()

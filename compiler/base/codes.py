@@ -85,6 +85,7 @@ REGISTRY: dict[str, Code] = {
         Code("E0220", _E, "template nested too deeply"),
         Code("E0221", _E, "invalid item counts"),
         Code("E0222", _E, "item counts without a list element type"),
+        Code("E0234", _E, "private compute value read by another step"),
         # the step graph
         Code("E0301", _E, "dependency cycle"),
         Code("E0302", _E, "verdict target is not an upstream provider step"),

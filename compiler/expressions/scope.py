@@ -13,6 +13,7 @@ class Binding:
     what: str  # how messages name it: "step 'walk'", "state variable 'position'"
     per_unit: bool = True  # varies from unit to unit (matters in aggregate steps)
     step: str | None = None  # the step this name refers to, if any
+    private: frozenset[str] = frozenset()  # a compute step's `_names`: its own, not outputs (E0234 when read)
 
 
 class Scope:

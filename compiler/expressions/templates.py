@@ -18,6 +18,7 @@ from jinja2.sandbox import SandboxedEnvironment
 from ..base.diagnostics import Reporter
 from ..base.suggest import closest, did_you_mean
 from ..base.yamlnodes import YScalar
+from .namehints import private_read, qualified_hint
 from .scope import Binding, Scope
 from .templatebounds import BoundedSandbox
 from .types import ANY, ListT, OptionalT, RecordT, Type, elem_of, is_any, strip
@@ -335,13 +336,17 @@ class TemplateChecker:
         start, end = self.loc.find(node.lineno, path)
         if binding is None:
             self.r.report("E0202", self.scalar.sub_span(start, start + len(cur.name)), f"unknown name '{cur.name}' in template",
-                          label="not defined here", hint=did_you_mean(cur.name, scope.names()))
+                          label="not defined here", hint=did_you_mean(cur.name, scope.names()) or qualified_hint(cur.name, scope))
             return ANY
         self.roots.add(cur.name)
         if len(path) > 1 and isinstance(binding.type, OptionalT) and cur.name not in self.guarded:
             self.r.report("W0405", self.scalar.sub_span(start, end), f"'{cur.name}' may be null here, so '{'.'.join(path)}' fails when it is",
                           label=f"{binding.what} is null on a unit's first attempt" if cur.name == "feedback" else "may be null",
                           hint=f"guard it: {{% if {cur.name} %}}...{{{{ {'.'.join(path)} }}}}...{{% endif %}}")
+        private = private_read(binding, path[1]) if len(path) > 1 else None
+        if private is not None:
+            self.r.report("E0234", self.scalar.sub_span(start, end), private[0], label="not an output", hint=private[1])
+            return ANY
         return self._fields(binding.type, path, start, end, node.lineno)
 
     def _fields(self, t: Type, path: list[str], start: int, end: int, lineno: int) -> Type:

@@ -15,6 +15,7 @@ from ..base.diagnostics import Reporter
 from ..base.suggest import closest, did_you_mean
 from . import ast
 from .functions import ArgError, Function
+from .namehints import private_read, qualified_hint
 from .scope import Binding, Scope
 from .types import (ANY, BOOL, FLOAT, INT, NULL, STR, DictT, EnumT, ListT, RecordT, SetT, Type,
                     elem_of, is_any, is_bool, is_number, is_str, join, literal_type, strip)
@@ -86,7 +87,7 @@ class ExprChecker:
         binding = scope.lookup(expr.id)
         if binding is not None:
             return binding.type
-        hint = did_you_mean(expr.id, scope.names()) or _qualified_hint(expr.id, scope)
+        hint = did_you_mean(expr.id, scope.names()) or qualified_hint(expr.id, scope)
         if not hint and expr.id == "feedback":
             hint = "`feedback` exists only in the templates of a provider step in a loop (a step a judge or gate sends back)"
         elif not hint and expr.id in self.functions:
@@ -106,6 +107,10 @@ class ExprChecker:
             t = base.field(expr.attr)
             if t is not None and not expr.attr.startswith("_"):
                 return t
+            private = private_read(scope.lookup(path[0]) if path and len(path) == 1 else None, expr.attr)
+            if private is not None:
+                self.r.report("E0234", expr.attr_span.to(expr.obj.span), private[0], label="not an output", hint=private[1])
+                return ANY
             near = closest(expr.attr, base.names())
             hint = f"did you mean '{owner}.{near}'?" if near else f"{base.what} has: {', '.join(base.names()) or 'no fields'}"
             self.r.report("E0203", expr.attr_span.to(expr.obj.span) if path else expr.attr_span,
@@ -402,23 +407,6 @@ class ExprChecker:
 
     def _mismatch(self, span, message: str) -> None:
         self.r.report("E0206", span, message)
-
-
-def _qualified_hint(name: str, scope: Scope) -> str:
-    """'start' → "did you mean 'unit.scenario.start'?" when a field of that name exists."""
-    found = []
-    for root in sorted(scope.names()):
-        binding = scope.lookup(root)
-        t = strip(binding.type) if binding else None
-        if not isinstance(t, RecordT):
-            continue
-        for field, ft in t.fields:
-            if field == name:
-                found.append(f"{root}.{name}")
-            inner = strip(ft)
-            if root == "unit" and isinstance(inner, RecordT) and inner.field(name) is not None:
-                found.append(f"unit.{field}.{name}")
-    return f"did you mean '{found[0]}'?" if found else ""
 
 
 def _field_word(rec: RecordT) -> str:

@@ -124,7 +124,7 @@ def _base_scope(program: Program) -> Scope:
 
 def _bind_step_output(scope: Scope, step: Step) -> None:
     out = step.output if step.output is not None else ANY
-    scope.bindings[step.name] = Binding(out, f"step '{step.name}'", step=step.name)
+    scope.bindings[step.name] = Binding(out, f"step '{step.name}'", step=step.name, private=frozenset(step.private))
 
 
 def _check_where(program: Program, ctx: StepContext) -> None:
@@ -162,7 +162,7 @@ def _typecheck_step(step: Step, program: Program, ctx: StepContext, on_cycle: se
     output = stored_type(output) if output is not None else None  # as `validate` and the steps downstream see it
     step.output = output if step.name not in on_cycle else None
     if output is not None and step.validate:
-        own = ctx.scope({n: Binding(t, f"output '{n}'") for n, t in output.fields})
+        own = ctx.scope({n: Binding(t, f"output '{n}'") for n, t in [*output.fields, *step.private.items()]})
         for rule, message in step.validate:
             ctx.check_bool(rule, own, "a validate rule")
             ctx.check_template(message, own)

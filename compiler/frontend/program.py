@@ -58,6 +58,7 @@ class Step:
     local_names: set[str] = field(default_factory=set)  # names the kind binds itself
     deps: dict[str, Span] = field(default_factory=dict)  # upstream step → where it is referenced
     output: RecordT | None = None
+    private: dict[str, Type] = field(default_factory=dict)  # a compute's `_names`: seen by later values and `validate` only
     output_schema: dict | None = None  # JSON Schema of a provider step's output
     when: ast.Expr | None = None
     validate: list[tuple[ast.Expr, YScalar | None]] = field(default_factory=list)
