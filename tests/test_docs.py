@@ -95,6 +95,8 @@ def _example_needs(code: str, tmp_path: pathlib.Path, monkeypatch) -> None:
     if code == "E0012":
         monkeypatch.setattr("octo.compiler.frontend.datapath.MAX_DATA_FILE_BYTES", 16)
         (tmp_path / "big.csv").write_text("id\n" + "".join(f"r{i}\n" for i in range(10)), encoding="utf-8")
+    if code in ("E0113", "E0114"):  # declared column types are checked against the file
+        (tmp_path / "answers.csv").write_text("id,reference,score\na1,42,3\na2,see page 3,n/a\n", encoding="utf-8")
 
 
 @pytest.mark.parametrize("code", sorted(REGISTRY))

@@ -1,11 +1,10 @@
-"""Data tables: inline rows or files (YAML, JSON, JSONL, CSV), with inferred column types."""
+"""Data tables: inline rows or files (YAML, JSON, JSONL, CSV), with inferred or declared column types."""
 
 from __future__ import annotations
 
-import csv
 import json
 from pathlib import Path, PurePath
-from typing import Any
+from typing import Any, Callable
 
 import yaml
 
@@ -13,6 +12,7 @@ from ..base.diagnostics import Reporter
 from ..base.source import Source, Span, decode_text
 from ..base.yamlnodes import YMap, YNode, YScalar, YSeq, to_python
 from ..expressions.types import ANY, BOOL, FLOAT, INT, STR, RecordT, Type, join, optional, value_type
+from .columns import DECLARABLE, Cell, CellMismatch, csv_cells, declared_value, infer_csv_columns
 from .datapath import DataPathError, clip, read_data_file, resolve_data_path
 from .program import DataTable
 
@@ -29,14 +29,31 @@ def load_table(name: str, key: YScalar, node: YNode, base_dir: Path, reporter: R
     if isinstance(node, YSeq):
         rows = [to_python(item) for item in node.items]
         spans = [item.span for item in node.items]
-        return _table(name, key, rows, spans, None, reporter)
+        return _table(name, key, rows, spans, None, reporter, "inline")
     if isinstance(node, YMap) and isinstance(node.get("file"), YScalar) and node.get("file").is_str:
-        file_node = node.get("file")
-        return _load_file(name, key, file_node, base_dir, reporter)
+        declared = _declared_types(node.get("types"), reporter)
+        return _load_file(name, key, node.get("file"), declared, base_dir, reporter)
     return DataTable(name, key.span, ANY, None)
 
 
-def _load_file(name: str, key: YScalar, file_node: YScalar, base_dir: Path, reporter: Reporter) -> DataTable:
+def _declared_types(node: YNode | None, reporter: Reporter) -> dict[str, tuple[YScalar, YScalar]]:
+    """`types: {column: str | int | float | bool}`: column → (its key, its type); E0112 for another type name
+    (the shape is the schema's)."""
+    if not isinstance(node, YMap):
+        return {}
+    out = {}
+    for k, v in node.items:
+        if isinstance(v, YScalar) and v.value in DECLARABLE:
+            out[str(k.value)] = (k, v)
+        else:
+            shown = clip(str(v.value)) if isinstance(v, YScalar) else "a " + type(v).__name__[1:].lower()
+            reporter.report("E0112", v.span, f"'{shown}' is not a column type",
+                            hint="a data file's column is declared str, int, float or bool")
+    return out
+
+
+def _load_file(name: str, key: YScalar, file_node: YScalar, declared: dict[str, tuple[YScalar, YScalar]], base_dir: Path,
+               reporter: Reporter) -> DataTable:
     rel = file_node.value
     unread = DataTable(name, key.span, ANY, None, rel)
     try:
@@ -56,15 +73,51 @@ def _load_file(name: str, key: YScalar, file_node: YScalar, base_dir: Path, repo
         reporter.report("E0006", file_node.span, f"cannot read data file '{clip(rel)}': {reason}",
                         label=f"looked for {clip(str(base_dir / rel))}", hint="paths are relative to the .octo file")
         return unread
+    source = _ClippedSource(str(Path(file_node.span.path).parent / rel) if file_node.span.path else rel, text)
     try:
-        rows = _parse(suffix, text)
+        rows, cells = _parse(suffix, text)
     except _Malformed as err:
-        source = _ClippedSource(str(Path(file_node.span.path).parent / rel) if file_node.span.path else rel, text)
         off = source.offset_of(err.line, err.col)
         reporter.report("E0007", Span(source, off, min(len(text), off + 1)), f"data file '{clip(rel)}': {err.message}")
         return unread
-    spans = [file_node.span] * len(rows)
-    return _table(name, key, rows, spans, rel, reporter)
+
+    def at(i: int, col: str | None = None) -> Span:
+        """Where row ``i`` (its cell ``col``) is: in the data file when known, else the `file:` value."""
+        cell = cells[i].get(col) or cells[i].get(None) if i < len(cells) else None
+        if cell is None:
+            return file_node.span
+        off = source.offset_of(cell.line, cell.col)
+        return Span(source, off, min(len(text), off + 1))
+
+    fmt = "csv" if suffix == ".csv" else "yaml" if suffix in (".yaml", ".yml") else "json"
+    if not _apply_declared(name, rows, declared, fmt == "csv", at, reporter):
+        return unread
+    if fmt == "csv":
+        infer_csv_columns(rows, skip=declared)
+    return _table(name, key, rows, [at(i) for i in range(len(rows))], rel, reporter, fmt)
+
+
+def _apply_declared(name: str, rows: list[Any], declared: dict[str, tuple[YScalar, YScalar]], from_csv: bool,
+                    at: Callable[[int, str | None], Span], reporter: Reporter) -> bool:
+    """Turn the cells of declared columns into their type, in place; False (reported) when one cannot be."""
+    ok = True
+    for col, (col_node, type_node) in declared.items():
+        if not any(isinstance(r, dict) and col in r for r in rows):
+            reporter.report("E0113", col_node.span, f"'{name}' has no column '{clip(col)}'",
+                            hint="`types:` names columns of the file's header (CSV) or keys of its rows")
+            ok = False
+            continue
+        for i, row in enumerate(rows):
+            if isinstance(row, dict) and col in row:
+                try:
+                    row[col] = declared_value(row[col], type_node.value, from_csv)
+                except CellMismatch as err:
+                    reporter.report("E0114", at(i, col), f"column '{clip(col)}' of '{name}', row {i + 1}: {err.message}",
+                                    hint="fix the cell, or declare the type all its cells have (float holds whole numbers too; "
+                                         "str keeps every cell as written)")
+                    ok = False
+                    break
+    return ok
 
 
 class _ClippedSource(Source):
@@ -74,7 +127,8 @@ class _ClippedSource(Source):
         return clip(super().line_text(line))
 
 
-def _parse(suffix: str, text: str) -> list[Any]:
+def _parse(suffix: str, text: str) -> tuple[list[Any], list[dict]]:
+    """The rows, and per row where it (None) or its cells (by column) are in the file, as far as known."""
     if suffix in (".yaml", ".yml"):
         try:
             data = yaml.safe_load(text)
@@ -82,22 +136,27 @@ def _parse(suffix: str, text: str) -> list[Any]:
             mark = err.problem_mark
             raise _Malformed(f"invalid YAML: {clip(str(err.problem))}",
                              mark.line + 1 if mark else 1, mark.column + 1 if mark else 1)
-        return _must_be_list(data)
+        return _must_be_list(data), []
     if suffix == ".json":
         try:
-            return _must_be_list(json.loads(text))
+            return _must_be_list(json.loads(text)), []
         except json.JSONDecodeError as err:
             raise _Malformed(f"invalid JSON: {err.msg}", err.lineno, err.colno)
     if suffix == ".jsonl":
-        rows = []
+        rows, cells = [], []
         for i, line in enumerate(text.splitlines(), 1):
             if line.strip():
                 try:
                     rows.append(json.loads(line))
                 except json.JSONDecodeError as err:
                     raise _Malformed(f"invalid JSON on line {i}: {err.msg}", i, err.colno)
-        return rows
-    return _parse_csv(text)
+                cells.append({None: Cell(i, 1)})
+        return rows, cells
+    try:
+        _, parsed = csv_cells(text)
+    except ValueError as err:
+        raise _Malformed(err.args[0], err.args[1])
+    return [row for row, _ in parsed], [{None: next(iter(where.values()), None), **where} for _, where in parsed]
 
 
 def _must_be_list(data: Any) -> list[Any]:
@@ -106,40 +165,8 @@ def _must_be_list(data: Any) -> list[Any]:
     return data
 
 
-def _parse_csv(text: str) -> list[dict]:
-    reader = csv.reader(text.splitlines())
-    try:
-        header = next(reader, None)
-        if not header:
-            return []
-        rows = []
-        for cells in reader:
-            if not any(c.strip() for c in cells):
-                continue
-            if len(cells) != len(header):
-                raise _Malformed(f"row has {len(cells)} cells but the header has {len(header)}", reader.line_num)
-            rows.append({h.strip(): _csv_value(c) for h, c in zip(header, cells)})
-        return rows
-    except csv.Error as err:
-        raise _Malformed(f"invalid CSV: {err}", reader.line_num)
-
-
-def _csv_value(cell: str) -> Any:
-    c = cell.strip()
-    if c == "":
-        return None
-    if c.lower() in ("true", "false"):
-        return c.lower() == "true"
-    for conv in (int, float):
-        try:
-            return conv(c)
-        except ValueError:
-            pass
-    return cell
-
-
 def _table(name: str, key: YScalar, rows: list[Any], spans: list[Span], file: str | None,
-           reporter: Reporter) -> DataTable:
+           reporter: Reporter, fmt: str) -> DataTable:
     if not rows:
         reporter.report("E0108", key.span, f"data table '{name}' has no rows", hint="a unit table needs at least one row")
         return DataTable(name, key.span, ANY, rows, file)
@@ -150,9 +177,9 @@ def _table(name: str, key: YScalar, rows: list[Any], spans: list[Span], file: st
                         hint="every row is a mapping ({id: a, x: 1}) or every row is a plain value")
         return DataTable(name, key.span, ANY, rows, file)
     if not maps[0]:
-        return DataTable(name, key.span, _column_type(name, "value", rows, spans, reporter) or ANY, rows, file)
+        return DataTable(name, key.span, _column_type(name, "value", rows, spans, reporter, fmt) or ANY, rows, file)
     _check_ids(name, rows, spans, reporter)
-    return DataTable(name, key.span, _row_type(name, rows, spans, reporter), rows, file)
+    return DataTable(name, key.span, _row_type(name, rows, spans, reporter, fmt), rows, file)
 
 
 def _check_ids(name: str, rows: list[dict], spans: list[Span], reporter: Reporter) -> None:
@@ -170,7 +197,7 @@ def _check_ids(name: str, rows: list[dict], spans: list[Span], reporter: Reporte
         seen[rid] = i
 
 
-def _row_type(name: str, rows: list[dict], spans: list[Span], reporter: Reporter) -> RecordT:
+def _row_type(name: str, rows: list[dict], spans: list[Span], reporter: Reporter, fmt: str) -> RecordT:
     columns: dict[str, None] = {}
     for row in rows:
         for col in row:
@@ -178,14 +205,24 @@ def _row_type(name: str, rows: list[dict], spans: list[Span], reporter: Reporter
     fields: dict[str, Type] = {}
     for col in columns:
         values = [row.get(col) for row in rows]
-        t = _column_type(name, col, values, spans, reporter) or ANY
+        t = _column_type(name, col, values, spans, reporter, fmt) or ANY
         if any(col not in row for row in rows):
             t = optional(t)
         fields[col] = t
     return RecordT(tuple(fields.items()), f"a row of '{name}'")
 
 
-def _column_type(table: str, col: str, values: list[Any], spans: list[Span], reporter: Reporter) -> Type | None:
+# what makes a number text, where numbers and text mix in a column: per format, as its author writes it
+_TEXT_HINT = {
+    "inline": "; quote numbers meant as text, e.g. '2'",
+    "yaml": "; quote numbers meant as text, e.g. '2', or declare the column: `{file: ..., types: {COL: str}}`",
+    "json": "; write numbers meant as text as JSON strings (\"2\"), or declare the column: "
+            "`{file: ..., types: {COL: str}}`",
+}
+
+
+def _column_type(table: str, col: str, values: list[Any], spans: list[Span], reporter: Reporter,
+                 fmt: str) -> Type | None:
     t: Type | None = None
     for i, v in enumerate(values):
         vt = value_type(v)
@@ -194,7 +231,7 @@ def _column_type(table: str, col: str, values: list[Any], spans: list[Span], rep
             reporter.report("E0108", spans[i],
                             f"column '{clip(col)}' of '{table}' mixes {t.describe()} and {vt.describe()}",
                             hint="give every row the same kind of value in this column"
-                                 + ("; quote numbers meant as text, e.g. '2'" if STR in (t, vt) else ""))
+                                 + (_TEXT_HINT.get(fmt, "").replace("COL", clip(col)) if STR in (t, vt) else ""))
             return ANY
         t = j
     return t

@@ -136,7 +136,9 @@ def document_schema(language: Language) -> dict:
                     "anyOf": [
                         {"type": "array", "description": "Rows: mappings, or plain values."},
                         {"type": "object", "required": ["file"], "additionalProperties": False,
-                         "properties": {"file": {"type": "string", "description": "YAML, JSON, JSONL or CSV, relative to the .octo file."}}},
+                         "properties": {"file": {"type": "string", "description": "YAML, JSON, JSONL or CSV, relative to the .octo file."},
+                                        "types": {"type": "object", "description": "Declared column types: column: str | int | float | bool.",
+                                                  "additionalProperties": {"type": "string"}}}},
                     ]
                 },
             },
