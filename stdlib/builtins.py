@@ -13,6 +13,8 @@ from .builtin_impls import *  # noqa: F401,F403  (impl_*: the implementations)
 from .builtin_impls import _NO  # noqa: F401
 from .builtin_types import *  # noqa: F401,F403  (t_*: the typing rules)
 from .builtin_types import WILSON  # noqa: F401
+from . import text as _text
+from .regex import literal_findings as _regex_checks
 
 
 def _f(name, lo, hi, typer, sig, doc, **flags) -> Function:
@@ -51,6 +53,30 @@ FUNCTIONS: dict[str, Function] = {f.name: f for f in [
     _f("contains", 2, 2, t_contains, "contains(haystack, needle)", "substring or membership test", impl=impl_contains),
     _f("startswith", 2, 2, t_startswith, "startswith(s, prefix)", "prefix test", impl=impl_startswith),
     _f("join", 1, 2, t_join, "join(strings, separator?)", "concatenate with a separator (default '')", impl=impl_join),
+    # strings, as Python's str methods (stdlib/text.py)
+    _f("split", 1, 3, _text.typed(_text.STRS, "str", "str", "int"), "split(s, separator?, maxsplit?)", "the parts between separators (default: runs of white space)", impl=_text.impl_split),
+    _f("splitlines", 1, 1, _text.typed(_text.STRS, "str"), "splitlines(s)", "the lines, without their line breaks", impl=_text.impl_splitlines),
+    _f("words", 1, 1, _text.typed(_text.STRS, "str"), "words(s)", "the words: runs of letters and digits, inner ' and - kept", impl=_text.impl_words),
+    _f("endswith", 2, 2, _text.typed(BOOL, "str", "str"), "endswith(s, suffix)", "suffix test", impl=_text.impl_endswith),
+    _f("replace", 3, 4, _text.typed(STR, "str", "str", "str", "int"), "replace(s, old, new, count?)", "every (or the first count) old replaced by new", impl=_text.impl_replace),
+    _f("find", 2, 2, _text.typed(INT, "str", "str"), "find(s, sub)", "index of the first sub, or -1", impl=_text.impl_find),
+    _f("title", 1, 1, _text.typed(STR, "str"), "title(s)", "every word capitalised", impl=_text.impl_title),
+    _f("capitalize", 1, 1, _text.typed(STR, "str"), "capitalize(s)", "first character upper case, the rest lower", impl=_text.impl_capitalize),
+    _f("lstrip", 1, 2, _text.typed(STR, "str", "str"), "lstrip(s, chars?)", "without leading white space (or chars)", impl=_text.impl_lstrip),
+    _f("rstrip", 1, 2, _text.typed(STR, "str", "str"), "rstrip(s, chars?)", "without trailing white space (or chars)", impl=_text.impl_rstrip),
+    _f("removeprefix", 2, 2, _text.typed(STR, "str", "str"), "removeprefix(s, prefix)", "without the prefix, if it starts with it", impl=_text.impl_removeprefix),
+    _f("removesuffix", 2, 2, _text.typed(STR, "str", "str"), "removesuffix(s, suffix)", "without the suffix, if it ends with it", impl=_text.impl_removesuffix),
+    _f("isdigit", 1, 1, _text.typed(BOOL, "str"), "isdigit(s)", "all digits (and not empty)", impl=_text.impl_isdigit),
+    _f("isalpha", 1, 1, _text.typed(BOOL, "str"), "isalpha(s)", "all letters (and not empty)", impl=_text.impl_isalpha),
+    _f("isalnum", 1, 1, _text.typed(BOOL, "str"), "isalnum(s)", "all letters or digits (and not empty)", impl=_text.impl_isalnum),
+    _f("isspace", 1, 1, _text.typed(BOOL, "str"), "isspace(s)", "all white space (and not empty)", impl=_text.impl_isspace),
+    _f("islower", 1, 1, _text.typed(BOOL, "str"), "islower(s)", "has letters, all lower case", impl=_text.impl_islower),
+    _f("isupper", 1, 1, _text.typed(BOOL, "str"), "isupper(s)", "has letters, all upper case", impl=_text.impl_isupper),
+    # regular expressions: RE2, linear time (stdlib/regex.py); literal patterns are checked by the compiler
+    _f("matches", 2, 2, _text.typed(BOOL, "str", "str"), "matches(s, pattern)", "the pattern matches somewhere in s (anchor with ^ and $)", impl=_text.impl_matches, check_literals=_regex_checks("matches", 1)),
+    _f("search", 2, 3, _text.typed(_text.MAYBE_STR, "str", "str", "group"), "search(s, pattern, group?)", "the first match's text (or its group's), or null", impl=_text.impl_search, check_literals=_regex_checks("search", 1, group_at=2)),
+    _f("findall", 2, 3, _text.typed(_text.STRS, "str", "str", "group"), "findall(s, pattern, group?)", "every match's text (or its group's), left to right", impl=_text.impl_findall, check_literals=_regex_checks("findall", 1, group_at=2)),
+    _f("sub", 3, 4, _text.typed(STR, "str", "str", "str", "int"), "sub(s, pattern, replacement, count?)", "every (or the first count) match replaced", impl=_text.impl_sub, check_literals=_regex_checks("sub", 1, replacement_at=2)),
     # randomness: each unit's own stream, per step
     _f("random", 0, 0, lambda ts: FLOAT, "random()", "uniform in [0, 1)", random=True, impl=impl_random),
     _f("uniform", 2, 2, t_float_math, "uniform(a, b)", "uniform in [a, b]", random=True, impl=impl_uniform),

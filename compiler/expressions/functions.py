@@ -22,6 +22,23 @@ class ArgError(Exception):
 
 
 @dataclass(frozen=True)
+class ArgFinding:
+    """A problem found in an argument whose value the checker knows (a literal): a bad regular
+    expression, say. ``part`` is the piece of the literal's text at fault, when the caret can
+    point at it."""
+
+    index: int
+    code: str
+    message: str
+    label: str = ""
+    hint: str = ""
+    part: str = ""
+
+
+UNKNOWN = object()  # an argument whose value is known only when the expression runs
+
+
+@dataclass(frozen=True)
 class Function:
     name: str
     min_args: int
@@ -35,6 +52,9 @@ class Function:
     units_only: bool = False  # only meaningful as a table in `units.for`
     # the implementation: called with the evaluated arguments (and ``rng=`` for random ones)
     impl: Callable | None = None
+    # checks of the arguments that are literals: called with every argument's value (UNKNOWN when it is not
+    # a literal) and UNKNOWN; returns what the checker reports, each at its argument
+    check_literals: Callable[[list, object], list[ArgFinding]] | None = None
 
     def arity_text(self) -> str:
         if self.max_args == self.min_args:

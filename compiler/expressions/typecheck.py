@@ -15,6 +15,7 @@ from ..base.diagnostics import Reporter
 from ..base.suggest import closest, did_you_mean
 from . import ast
 from .functions import ArgError, Function
+from .literalargs import report_literal_findings
 from .namehints import private_read, qualified_hint
 from .scope import Binding, Scope
 from .types import (ANY, BOOL, FLOAT, INT, NULL, STR, DictT, EnumT, ListT, RecordT, SetT, Type,
@@ -348,7 +349,10 @@ class ExprChecker:
                 self._agg_depth -= inside
         if reducing and types:
             types[0] = ListT(strip(types[0]))
-        return self._apply(fn, expr, types)
+        result = self._apply(fn, expr, types)
+        if fn.check_literals is not None:
+            report_literal_findings(self.r, fn, expr)  # a literal regular expression, say
+        return result
 
     def _varies(self, expr: ast.Expr, scope: Scope) -> bool:
         """Does this expression read a per-unit value (one not fixed by `by`)?"""
