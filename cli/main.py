@@ -96,6 +96,11 @@ def build_parser() -> argparse.ArgumentParser:
     results.add_argument("run_dir", metavar="DIR")
     results.add_argument("--step", metavar="S")
     results.add_argument("--format", choices=("jsonl", "csv"), default="jsonl")
+    results.add_argument("--export", metavar="PATH", nargs="?", const="",
+                         help="write the rows of the pipeline's `export` to PATH (.jsonl or .csv; default: its `file:` "
+                              "in DIR) instead of printing every unit")
+    results.add_argument("--all-units", action="store_true",
+                         help="with --export: also rows of units that failed, are pending or were skipped")
     report = sub.add_parser("report", help="aggregates per group, expectations, failures grouped by kind and rule")
     report.add_argument("run_dir", metavar="DIR")
     report.add_argument("--format", choices=("text", "json", "markdown"), default="text")
@@ -335,6 +340,13 @@ def cmd_runs(args) -> int:
 def cmd_results(args) -> int:
     from octo.cli.reading import results
 
+    if args.export is not None:
+        from octo.cli.reading import export
+
+        return export(args.run_dir, args.step, args.export, args.all_units)
+    if args.all_units:
+        sys.stderr.write("octoc: error: --all-units goes with --export\n")
+        return 2
     return results(args.run_dir, args.step, args.format)
 
 

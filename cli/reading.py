@@ -51,6 +51,29 @@ def _results(path: Path, step: str | None, fmt: str) -> int:
     return 0
 
 
+def export(run_dir: str, step: str | None, target: str, all_units: bool) -> int:
+    """Write the pipeline's `export` rows to a file (runtime/exportfile.py); say where and how many."""
+    from octo.runtime.exportfile import ExportError, export_target, write_export
+
+    if step is not None:
+        sys.stderr.write("octoc: error: --export writes the rows of `export`; it does not go with --step\n")
+        return 2
+    path = Path(run_dir)
+    with storage_errors(path, reading=True):
+        try:
+            out = export_target(path, target or None)
+        except ExportError as err:
+            sys.stderr.write(f"octoc: error: {err}\n")
+            return 2
+        try:
+            n = write_export(path, out, all_units)
+        except OSError as err:
+            sys.stderr.write(f"octoc: error: cannot write '{out}': {(err.strerror or type(err).__name__).lower()}\n")
+            return 2
+    sys.stderr.write(f"{n:,} {'row' if n == 1 else 'rows'} written to {out}\n")
+    return 0
+
+
 def report(run_dir: str, fmt: str) -> int:
     """Print the report; exit with the run's verdict, or for an unfinished run its state's code (cli/verdicts.py)."""
     with storage_errors(Path(run_dir), reading=True):

@@ -70,6 +70,8 @@ def compare(old: dict, new: dict, kinds) -> Edit:
             continue
         if key == "export":
             edit.accepted.append("export: the columns of `octoc results`")
+        elif key == "export_file":
+            edit.accepted.append("export: which rows `octoc results --export` writes, and where")
         elif key == "pipeline":
             _pipeline(a, b, edit)
         elif key == "budget":

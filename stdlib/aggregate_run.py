@@ -183,7 +183,8 @@ class AggregateRunner:
             else:
                 metrics[name] = env[name] = self._attempt(errors, name, lambda: expr.evaluate(env))
         metric_errors = {e["metric"]: e["reason"] for e in errors}
-        expects = [self._expect(record, expr, env, metrics, failed, metric_errors) for record, expr in self.expects]
+        shown = {**group["by"], **metrics}  # what an expectation's verdict quotes: the metrics and `by` keys it reads
+        expects = [self._expect(record, expr, env, shown, failed, metric_errors) for record, expr in self.expects]
         return {"key": key, "by": group["by"], "units": group["n"], "metrics": metrics, "expects": expects,
                 "errors": errors}
 
@@ -199,9 +200,9 @@ class AggregateRunner:
             failed[name] = _reason(EvalError(_plain(exc), self._calls[name].span))
         return None
 
-    def _expect(self, record: dict, expr, env: dict, metrics: dict, failed: dict, metric_errors: dict) -> dict:
+    def _expect(self, record: dict, expr, env: dict, shown: dict, failed: dict, metric_errors: dict) -> dict:
         """An expectation's verdict; one that reads a metric that raised fails with that metric's reason."""
-        read = [n for n, _ in free_names(from_record(record)) if n in metrics]
+        read = [n for n, _ in free_names(from_record(record)) if n in shown]
         entry = {"text": record["text"], "at": record["at"], "passed": False, "values": {n: env[n] for n in read}}
         broken = [failed[r] for r in self._uses[id(record)] if r in failed]
         broken += [f"metric '{n}' is null: {metric_errors[n]}" for n in read if n in metric_errors]

@@ -111,6 +111,8 @@ def test_expect_reads_the_by_keys_by_name(tmp_path: Path, capsys):
     groups = json.loads(capsys.readouterr().out)["aggregates"][0]["groups"]
     verdicts = {g["by"]["arm"]: [e["passed"] for e in g["expects"]] for g in groups}
     assert verdicts == {"a": [True, True], "b": [False, True]}  # each group's own key
+    b = next(g for g in groups if g["by"]["arm"] == "b")
+    assert [e["values"] for e in b["expects"]] == [{"arm": "b"}, {"p": 0.5}]  # a verdict quotes the keys it read
 
 
 def test_metrics_still_read_a_key_by_its_expression():

@@ -62,6 +62,7 @@ REGISTRY: dict[str, Code] = {
         Code("E0112", _E, "unknown column type"),
         Code("E0113", _E, "declared column not in the data"),
         Code("E0114", _E, "cell does not fit its declared column type"),
+        Code("E0115", _E, "invalid export file"),
         Code("E0120", _E, "setting refused by the model"),
         Code("E0121", _E, "max_tokens outside the model's bounds"),
         Code("E0122", _E, "reasoning setting refused by the model"),

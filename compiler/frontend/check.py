@@ -196,6 +196,8 @@ def _check_export(program: Program, ctx: StepContext) -> None:
     node = program.root.get("export")
     entries = []
     if isinstance(node, YSeq):
+    from .exportfile import check_export_settings, export_columns_node, export_reads, is_export_with_settings
+
         entries = [(item.value if isinstance(item, YScalar) else "", item) for item in node.items]
     elif isinstance(node, YMap):
         entries = [(k.value, v) for k, v in node.items]
@@ -213,11 +215,18 @@ def _warn_unused(program: Program, reporter: Reporter) -> None:
     read = {dep for step in program.steps.values() for dep in step.deps}
     read |= {dep for _, e in program.export for dep in _roots(e)}
     exported_all = program.root.get("export") is None
+    if program.export_file is not None:
+        where = program.export_file.where
+        if where is not None:
+            _no_aggregate_reads(where, program, ctx, "`export.where` filters per-unit rows")
+        program.export_file.reads = export_reads(program)
     for step in program.steps.values():
         judged_or_reducing = step.kind in ("judge", "gate", "aggregate")
         if step.name in read or exported_all or judged_or_reducing:
             continue
         reporter.report("W0402", step.name_span, f"step '{step.name}' is never used",
+    if program.export_file is not None and program.export_file.where is not None:
+        read |= _roots(program.export_file.where)
                         hint="nothing reads its outputs and `export` leaves them out: reference it, export it, or remove it")
     used_tables = {t.table for t in (program.units.tables if program.units else [])}
     for step in program.steps.values():

@@ -82,6 +82,20 @@ def _defs() -> dict:
     }
 
 
+# `export` with settings: its columns, which rows, and the file `octoc results DIR --export` writes
+_EXPORT_FILE = {
+    "type": "object", "required": ["columns"], "additionalProperties": False,
+    "properties": {
+        "columns": {"anyOf": [{"type": "array", "items": {"type": "string"}},
+                              {"type": "object", "additionalProperties": EXPR}]},
+        "where": {**EXPR, "description": "Export only the rows of units where this is true."},
+        "file": {"type": "string", "description": "The file `octoc results DIR --export` writes in DIR: .jsonl or .csv."},
+        "units": {"enum": ["done", "all"], "description": "done (default): leave out units that failed, are pending "
+                  "or were skipped at a step the export reads; all: every unit."},
+    },
+}
+
+
 def _common_settings() -> dict:
     return {
         "when": {**EXPR, "description": "Run the step only for units where this is true."},
@@ -156,7 +170,8 @@ def document_schema(language: Language) -> dict:
             "steps": {"type": "object", "propertyNames": {"pattern": NAME_PATTERN},
                       "additionalProperties": {"$ref": "#/$defs/step"}},
             "export": {"anyOf": [{"type": "array", "items": {"type": "string"}},
-                                 {"type": "object", "additionalProperties": EXPR}]},
+                                 {"type": "object", "additionalProperties": EXPR},
+                                 _EXPORT_FILE]},
         },
         "$defs": {**_defs(), "step": step_schema(language)},
     }

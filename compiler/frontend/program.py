@@ -68,6 +68,15 @@ class Step:
 
 
 @dataclass(eq=False)
+@dataclass(eq=False)
+class ExportFile:
+    """`export` with settings: which rows go to the file `octoc results DIR --export` writes, and where."""
+    where: ast.Expr | None = None
+    file: str | None = None  # relative to the run directory, .jsonl or .csv
+    units: str = "done"  # done: only units that are done (and not skipped at a step the export reads); all
+    reads: tuple[str, ...] = ()  # the steps the columns and `where` read
+
+
 class Program:
     source: Source
     root: YMap
@@ -81,4 +90,5 @@ class Program:
     loops: Any = None  # compiler.loops.Loops: the retry loops and every step's `waits_for` (set by check)
     export: list[tuple[str, ast.Expr]] = field(default_factory=list)
     defaults: dict[str, Any] = field(default_factory=dict)
+    export_file: "ExportFile | None" = None  # `export` with settings (columns:, where:, file:, units:)
     budget_usd: float | None = None

@@ -77,6 +77,10 @@ def build_plan(program: Program, language: Language, reporter: Reporter, *, prov
         "totals": totals(steps),
         "assumptions": _assumptions(),
     }
+    if program.export_file is not None:  # only then: a plan without export settings keeps its shape
+        f = program.export_file
+        plan["export_file"] = {"where": expr_ir(f.where) if f.where is not None else None, "file": f.file,
+                               "units": f.units, "reads": list(f.reads)}
     if provider:  # every step sent to another model: what that model refuses is refused here, at its setting
         check_model_settings(program, language, reporter,
                              lambda step: [effective_model(ctx, m) for m in (step.models or [step.model or ""])])
