@@ -140,11 +140,21 @@ class StepRequests:
             raise AnswerError(f"`pass` failed to evaluate: {failure_reason(err)}") from None
 
 
+_SIDES = {"minItems": "at least", "maxItems": "at most", "minLength": "at least", "maxLength": "at most",
+          "minimum": "at least", "maximum": "at most"}
+
+
 def _schema_error(error: jsonschema.ValidationError) -> str:
-    """What is wrong, in words; a list of the wrong length is counted rather than quoted whole."""
+    """What is wrong, in words, naming the bound missed; a list or string of the wrong length is
+    counted rather than quoted whole."""
+    side = _SIDES.get(error.validator)
     if error.validator in ("minItems", "maxItems") and isinstance(error.instance, list):
-        side = "at least" if error.validator == "minItems" else "at most"
         return f"{len(error.instance)} items where the output declares {side} {error.validator_value}"
+    if error.validator in ("minLength", "maxLength") and isinstance(error.instance, str):
+        return (f"{len(error.instance):,} characters where the output declares {side} "
+                f"{error.validator_value:,} characters")
+    if error.validator in ("minimum", "maximum") and isinstance(error.instance, (int, float)):
+        return f"{error.instance} where the output declares {side} {error.validator_value}"
     return error.message
 
 

@@ -89,6 +89,7 @@ REGISTRY: dict[str, Code] = {
         Code("E0220", _E, "template nested too deeply"),
         Code("E0221", _E, "invalid item counts"),
         Code("E0222", _E, "item counts without a list element type"),
+        Code("E0230", _E, "invalid string length"),
         Code("E0223", _E, "invalid regular expression"),
         Code("E0224", _E, "regular expression feature not supported"),
         Code("E0225", _E, "regular expression too large"),

@@ -273,29 +273,22 @@ def declared(node: ast.TypeExpr) -> tuple[Type, dict]:
         case ast.TypeName(name=name):
             if name not in PRIMITIVES:
                 raise TypeDeclError(node, "E0210", f"unknown type '{name}'",
-                                    "types are str, int, float, bool, int[a, b], float[a, b], list[T], T? "
+                                    "types are str, int, float, bool, str[min, max], int[a, b], float[a, b], list[T], T? "
                                     "and enums written `a | b | c`")
             json_name, t = PRIMITIVES[name]
             return t, {"type": json_name}
         case ast.TypeRange(name="list"):
             raise TypeDeclError(node, "E0222", "a list needs its element type before its item counts",
                                 f"write list[T]{_bounds_text(node.bounds)}, e.g. list[str]{_bounds_text(node.bounds)}")
-        case ast.TypeRange(name=name, low=low, high=high):
+        case ast.TypeRange(name="str"):
+            low, high = string_lengths(node.bounds)
+            lengths = {k: v for k, v in (("minLength", low), ("maxLength", high)) if v is not None}
+            return STR, {"type": "string", **lengths}
+        case ast.TypeRange(name=name):
             if name not in ("int", "float"):
-                raise TypeDeclError(node, "E0216", f"'{name}' cannot have a range; only int and float can")
-            if low is None or high is None:
-                raise TypeDeclError(node.bounds, "E0216", f"a range of {name} needs both bounds",
-                                    f"write both, e.g. {name}[0, 100]")
-            bad = next((b for b in (node.bounds.low, node.bounds.high) if not math.isfinite(b.value)), None)
-            if bad is not None:
-                raise TypeDeclError(bad, "E0216", "a range bound must be a finite number")
-            if low > high:
-                raise TypeDeclError(node, "E0216", f"empty range: {_num(low)} is greater than {_num(high)}",
-                                    f"write {name}[{_num(high)}, {_num(low)}]")
-            if name == "int" and (low != int(low) or high != int(high)):
-                raise TypeDeclError(node, "E0216", "an int range needs whole-number bounds")
-            json_name, t = PRIMITIVES[name]
-            return t, {"type": json_name, "minimum": _num(low), "maximum": _num(high)}
+                raise TypeDeclError(node, "E0216", f"'{name}' cannot have a range; only int and float can "
+                                    "(and str a length, list[T] item counts)")
+            return number_range(node, name)
         case ast.TypeGeneric(name=name, arg=arg, bounds=bounds):
             if name != "list":
                 raise TypeDeclError(node, "E0210", f"unknown type '{name}[...]'", "the only generic type is list[T]")
@@ -304,6 +297,59 @@ def declared(node: ast.TypeExpr) -> tuple[Type, dict]:
             counts = {k: v for k, v in (("minItems", low), ("maxItems", high)) if v is not None}
             return ListT(t, low, high), {"type": "array", "items": schema, **counts}
     raise TypeDeclError(node, "E0210", "unsupported type")
+
+
+def number_range(node: ast.TypeRange, name: str) -> tuple[Type, dict]:
+    """`int[a, b]`/`float[a, b]`: the static type and its schema with `minimum`/`maximum`; a side
+    left empty is unbounded (`int[0, ]`), both left empty is E0216."""
+    low, high = node.low, node.high
+    if low is None and high is None:
+        raise TypeDeclError(node.bounds, "E0216", f"a range of {name} needs at least one bound",
+                            f"write {name}[0, 100] (0 to 100), {name}[0, ] (at least 0) or {name}[, 100] (at most 100)")
+    bad = next((b for b in (node.bounds.low, node.bounds.high) if b is not None and not math.isfinite(b.value)), None)
+    if bad is not None:
+        raise TypeDeclError(bad, "E0216", "a range bound must be a finite number",
+                            f"for no bound on this side, leave it empty: {name}{_bounds_text(node.bounds, without=bad)}")
+    if low is not None and high is not None and low > high:
+        raise TypeDeclError(node, "E0216", f"empty range: {_num(low)} is greater than {_num(high)}",
+                            f"write {name}[{_num(high)}, {_num(low)}]")
+    if name == "int" and any(b is not None and b != int(b) for b in (low, high)):
+        raise TypeDeclError(node, "E0216", "an int range needs whole-number bounds")
+    json_name, t = PRIMITIVES[name]
+    limits = {k: _num(v) for k, v in (("minimum", low), ("maximum", high)) if v is not None}
+    return t, {"type": json_name, **limits}
+
+
+# No answer is longer than this many characters: `max_tokens` is at most 1,000,000 and a token
+# is rarely more than a few characters (language.MAX_OUTPUT_TOKENS).
+MAX_STRING_LENGTH = 100_000_000
+
+
+def string_lengths(bounds: ast.TypeBounds) -> tuple[int | None, int | None]:
+    """The (min_length, max_length) in characters of `str[low, high]`, or E0230 naming the bad bound.
+    The static type stays `str`: the lengths are facts about the answer, held by its JSON Schema."""
+    if bounds.low is None and bounds.high is None:
+        raise TypeDeclError(bounds, "E0230", "a string length needs at least one bound",
+                            "write str[1, 280] (1 to 280 characters), str[1, ] (not empty) or str[, 280] (at most 280)")
+    for bound in (bounds.low, bounds.high):
+        if bound is None:
+            continue
+        unbounded = "str" + _bounds_text(bounds, without=bound)
+        if bound.value < 0:
+            raise TypeDeclError(bound, "E0230", f"a string length cannot be negative ({_num(bound.value)})",
+                                f"for no bound on this side, leave it empty: {unbounded}")
+        if not math.isfinite(bound.value) or bound.value > MAX_STRING_LENGTH:
+            raise TypeDeclError(bound, "E0230", f"a string length is at most {MAX_STRING_LENGTH:,} characters",
+                                f"for no bound on this side, leave it empty: {unbounded}")
+        if not bound.value.is_integer():
+            raise TypeDeclError(bound, "E0230", f"a string length is a whole number, not {_num(bound.value)}",
+                                f"write {math.floor(bound.value)} or {math.ceil(bound.value)}")
+    low = int(bounds.low.value) if bounds.low is not None else None
+    high = int(bounds.high.value) if bounds.high is not None else None
+    if low is not None and high is not None and low > high:
+        raise TypeDeclError(bounds, "E0230", f"no string has at least {low} and at most {high} characters",
+                            f"write the shortest first: str[{high}, {low}]")
+    return (None, None) if low == 0 and high is None else (low, high)
 
 
 # No answer holds more items than tokens, and `max_tokens` is at most 1,000,000 (language.MAX_OUTPUT_TOKENS).

@@ -15,11 +15,12 @@ Method (docs/plan.md):
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
 from ..expressions.templates import make_environment
-from ..expressions.types import ANY, BOOL, FLOAT, INT, MAX_LIST_ITEMS, STR, EnumT, ListT, OptionalT, RecordT, SetT, Type
+from ..expressions.types import ANY, BOOL, FLOAT, INT, MAX_LIST_ITEMS, MAX_STRING_LENGTH, STR, EnumT, ListT, OptionalT, RecordT, SetT, Type
 from .tokens import count_tokens, message_tokens, schema_tokens
 
 JUDGE_FAIL_RATE = 0.2  # share of verdicts assumed to fail, for the expected case
@@ -30,6 +31,10 @@ FREE_TEXT_WORST = 4096  # free text without max_tokens
 STR_FIELD_TOKENS = 40  # a typical string field of a structured output
 DEFAULT_LIST_ITEMS = 3  # a list without declared item counts
 TYPICAL_VALUE_ITEMS = 1_000  # at most this many items in all of one typical value (its lists nested included)
+
+
+_PROSE = " ".join(["lorem", "ipsum", "dolor", "sit"] * 30)
+_PROSE_TOKENS_PER_CHAR = count_tokens(_PROSE) / len(_PROSE)  # the token rule's rate on a typical string value
 
 
 @dataclass
@@ -120,12 +125,28 @@ def _schema_tokens(schema: dict) -> int:
     if kind == "array":
         return 2 + round(_schema_items(schema) * (_schema_tokens(schema.get("items", {})) + 1))
     if kind == "string":
-        return STR_FIELD_TOKENS
+        return _string_tokens(schema)
     if kind in ("integer", "number"):
         return 3
     if kind == "boolean":
         return 1
     return 5
+
+
+def _string_tokens(schema: dict) -> int:
+    """The expected tokens of a string field: about 40, or from its declared lengths (`str[min, max]`,
+    `minLength`/`maxLength`) the midpoint of its characters (a missing minimum is 0); with no maximum,
+    40 tokens or the minimum's, whichever is more. Characters count as typical prose does."""
+    def length(key: str) -> int | None:
+        value = schema.get(key)
+        ok = isinstance(value, (int, float)) and not isinstance(value, bool) and value >= 0
+        return int(min(value, MAX_STRING_LENGTH)) if ok else None
+
+    low, high = length("minLength"), length("maxLength")
+    if high is None:
+        return max(STR_FIELD_TOKENS, math.ceil((low or 0) * _PROSE_TOKENS_PER_CHAR))
+    chars = ((low or 0) + max(high, low or 0)) / 2
+    return max(1, math.ceil(chars * _PROSE_TOKENS_PER_CHAR))
 
 
 def _schema_items(schema: dict) -> float:

@@ -41,7 +41,7 @@ from datetime import datetime, timedelta, timezone
 
 from . import capacity, synth
 from . import param_rules
-from .schema_limits import anthropic_refusal
+from .schema_limits import anthropic_refusal, restore_hints as _restore_hints
 from .core import EmuAnswer, EmuBatch, Emulator, EmuRequest
 from .server import HttpCall, HttpReply, Route
 
@@ -86,30 +86,6 @@ def _text_of(content) -> str:
     if not isinstance(content, list):
         raise TypeError("content must be a string or a list of content blocks")
     return "".join(block["text"] for block in content if isinstance(block, dict) and block.get("type") == "text")
-
-
-_HINT = re.compile(r"\{([^{}]*)\}\s*\Z")
-_NUMERIC_HINTS = ("minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum",
-                  "minLength", "maxLength", "minItems", "maxItems")
-
-
-def _restore_hints(schema):
-    """Put back the numeric constraints ``transform_schema`` moved into descriptions as ``{name: value}``."""
-    if isinstance(schema, list):
-        return [_restore_hints(item) for item in schema]
-    if not isinstance(schema, dict):
-        return schema
-    restored = {key: _restore_hints(value) for key, value in schema.items()}
-    match = _HINT.search(schema.get("description") or "")
-    if match:
-        for part in match.group(1).split(", "):
-            name, _, raw = part.partition(": ")
-            if name in _NUMERIC_HINTS and name not in restored:
-                try:
-                    restored[name] = json.loads(raw)
-                except ValueError:
-                    pass
-    return restored
 
 
 def _settings(params: dict) -> dict:

@@ -35,6 +35,7 @@ from . import batchfile_openai as batchfile
 from . import capacity, param_rules
 from .core import EmuAnswer, EmuBatch, EmuRequest, Emulator
 from .server import HttpCall, HttpReply, Route
+from .schema_limits import openai_strict_refusal, restore_hints
 
 PROVIDER = "openai"
 
@@ -126,10 +127,24 @@ def _with_rules(request: EmuRequest, body: dict, responses: bool) -> EmuRequest:
     effort = (body.get("reasoning") or {}).get("effort") if responses else body.get("reasoning_effort")
     settings = param_rules.received([(k, body.get(k)) for k in ("temperature", "top_p", "seed")]
                                     + [("reasoning_effort", effort)])
-    refusal = param_rules.openai_refusal(body, responses)
+    refusal = param_rules.openai_refusal(body, responses) or _strict_schema_refusal(body, responses)
     message, param, code = refusal or (None, None, None)
-    return dataclasses.replace(request, settings=settings, refusal=request.refusal or message,
+    schema = restore_hints(request.schema) if request.schema is not None else None
+    return dataclasses.replace(request, schema=schema, settings=settings, refusal=request.refusal or message,
                                refusal_param=param, refusal_code=code)
+
+
+def _strict_schema_refusal(body: dict, responses: bool) -> tuple[str, str, None] | None:
+    """OpenAI's 400 for a strict-mode schema with a keyword strict mode refuses (schema_limits)."""
+    if responses:
+        fmt, where, param = (body.get("text") or {}).get("format") or {}, "text.format", "text.format.schema"
+    else:
+        fmt = (body.get("response_format") or {}).get("json_schema") or {}
+        where, param = "response_format", "response_format"
+    if not fmt.get("strict") or not isinstance(fmt.get("schema"), dict):
+        return None
+    message = openai_strict_refusal(fmt["schema"], str(fmt.get("name", "")), where)
+    return (message, param, None) if message else None
 
 
 def _model(body: dict) -> str:

@@ -30,6 +30,7 @@ import openai
 
 from .base import BatchStatus, Outcome, ProviderError, Request, Usage, redact, register_secret
 from .matching import attach
+from .openai_schema import strict_schema
 
 KEY_ENV = "OPENAI_API_KEY"
 METADATA_KEY = "octo_key"
@@ -180,8 +181,9 @@ def _chat_body(request: Request) -> dict:
     if request.reasoning_effort is not None:
         body["reasoning_effort"] = request.reasoning_effort
     if request.schema is not None:
+        strict = is_strict_compatible(request.schema)
         body["response_format"] = {"type": "json_schema", "json_schema": {
-            "name": "output", "schema": request.schema, "strict": is_strict_compatible(request.schema)}}
+            "name": "output", "schema": _sent_schema(request.schema, strict), "strict": strict}}
     return body
 
 
@@ -194,14 +196,20 @@ def _responses_body(request: Request) -> dict:
     if request.reasoning_effort is not None:
         body["reasoning"] = {"effort": request.reasoning_effort}
     if request.schema is not None:
-        body["text"] = {"format": {"type": "json_schema", "name": "output", "schema": request.schema,
-                                   "strict": is_strict_compatible(request.schema)}}
+        strict = is_strict_compatible(request.schema)
+        body["text"] = {"format": {"type": "json_schema", "name": "output",
+                                   "schema": _sent_schema(request.schema, strict), "strict": strict}}
     return body
 
 
 def _sampling(request: Request) -> dict:
     """temperature and top_p, where the request carries them (runtime/modelsettings.py left out the refused)."""
     return {k: v for k, v in (("temperature", request.temperature), ("top_p", request.top_p)) if v is not None}
+
+
+def _sent_schema(schema: dict, strict: bool) -> dict:
+    """What goes on the wire: under strict mode, without the keywords it refuses (openai_schema.py)."""
+    return strict_schema(schema) if strict else schema
 
 
 def is_strict_compatible(schema) -> bool:
