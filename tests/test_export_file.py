@@ -146,3 +146,18 @@ def test_where_must_be_a_bool(tmp_path):
 
 def test_a_column_named_columns_in_the_plain_form_is_still_a_column(tmp_path):
     assert [c for c in codes(tmp_path, "  columns: ask.question\n") if c.startswith("E")] == []
+
+
+def test_export_without_a_path_needs_a_file_setting(tmp_path):
+    (tmp_path / "qa.octo").write_text(PIPELINE.replace("UNITS", "").replace("  file: data/train.jsonl\n", ""),
+                                      encoding="utf-8")
+    octoc("run", "qa.octo", "--provider", "emulator", "--run-dir", "run", cwd=tmp_path)
+    out = octoc("results", "run", "--export", cwd=tmp_path)
+    assert out.returncode == 2 and "say where to write" in out.stderr and not (tmp_path / "run" / "data").exists()
+
+
+def test_export_of_a_pipeline_without_export_is_a_usage_error(tmp_path):
+    (tmp_path / "p.octo").write_text("octo: 1\nunits: {repeat: 2}\nsteps:\n  s: {compute: {x: 1}}\n", encoding="utf-8")
+    octoc("run", "p.octo", "--run-dir", "run", cwd=tmp_path)
+    out = octoc("results", "run", "--export", "x.jsonl", cwd=tmp_path)
+    assert out.returncode == 2 and "no `export` section" in out.stderr and not (tmp_path / "x.jsonl").exists()
