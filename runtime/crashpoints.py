@@ -14,6 +14,8 @@ boundaries that matter for exactly-once submission and ingestion:
 - ``before-delete``: an ended batch is ingested, its input file not yet deleted (runtime/inputfiles.py);
 - ``during-send-back``: a failed verdict's send-back (runtime/loops.py) is written but not committed;
 - ``during-fanout``: a chunk of a fan-out's parents, their child units and results are written but not committed;
+- ``during-dedup``: a chunk of a `unique_by` step, its results and the keys it claimed are written but not
+  committed (runtime/dedup.py; not in POINTS: the chaos pipelines have no `unique_by`);
 - ``during-retry``: a chunk of failed units put back by `octoc retry` is written but not committed;
 - ``during-revalidate``: a chunk of answers checked again by `octoc revalidate` is written but not committed;
 - ``before-edited-plan``: `octoc revalidate DIR FILE` recorded its fix and wrote the edited plan beside

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from .dedup import StepDedup, in_unit_order
 from .encoding import UnstorableValue, encode_output
 from .ledger import Attempt, Ledger
 from .prompting import AnswerError, PromptError, StepRequests
@@ -77,11 +78,14 @@ class ProviderSteps:
 
     def _queue_ready(self, step: dict, should_stop) -> int:
         queued = 0
+        dedup = self.engine.dedup_of(step)
         while not should_stop():
             positions = self._ready(step["name"])
+            if dedup is not None:  # units in unit order only: a unit waits for every unit before it (runtime/dedup.py)
+                positions = in_unit_order(self.store, self.engine.scopes, step["name"], positions)
             if not positions:
                 break
-            self._queue(step, positions)
+            self._queue(step, positions, dedup)
             queued += len(positions)
         return queued
 
@@ -94,9 +98,11 @@ class ProviderSteps:
                "AND a.state IN ('queued', 'sent', 'answered'))" + dep_clause + f" ORDER BY pos LIMIT {CHUNK}")
         return [r[0] for r in self.store.db.execute(sql, (name, name, *deps))]
 
-    def _queue(self, step: dict, positions: list[int]) -> None:
+    def _queue(self, step: dict, positions: list[int], dedup: StepDedup | None = None) -> None:
         name, req = step["name"], self.requests(step)
         results, attempts = [], []
+        if dedup is not None:
+            dedup.begin(positions)
         for pos, env, blocked, skipped in self.engine.unit_envs(name, positions):
             if blocked:
                 results.append((pos, "blocked", None, blocked))
@@ -104,20 +110,25 @@ class ProviderSteps:
             if req.judge and step["config"]["of"] in skipped:  # nothing to judge
                 results.append((pos, "skipped", None, None))
                 continue
-            outcome = self._first_request(step, req, pos, env)
+            outcome = self._first_request(step, req, pos, env, dedup)
             (attempts if isinstance(outcome, tuple) and len(outcome) == 6 else results).append(outcome)
-        with self.store.transaction() as db:
+        with self.store.transaction() as db:  # the keys claimed, with the results and attempts they decided
             self.store.add_results(name, results, db)
             self.ledger.add_attempts(attempts, db)
+            if dedup is not None:
+                dedup.write(db)
 
-    def _first_request(self, step: dict, req: StepRequests, pos: int, env: dict):
-        """A new attempt row for the unit, or a result (skipped by `when`, failed prompt)."""
+    def _first_request(self, step: dict, req: StepRequests, pos: int, env: dict, dedup: StepDedup | None = None):
+        """A new attempt row for the unit, or a result (skipped by `when` or as a duplicate, failed prompt)."""
         name = step["name"]
         try:
             when = self.engine.when_of(step)
             if when is not None and not when.evaluate(env, self.engine.rng_for(name, env["unit"]["id"], when)):
                 return (pos, "skipped", None, None)
-        except Exception as err:  # EvalError from `when`
+            duplicate = dedup.admit(pos, env["unit"]["id"], env) if dedup is not None else None
+            if duplicate is not None:
+                return (pos, "skipped", None, duplicate)
+        except Exception as err:  # EvalError from `when` or the `unique_by` key
             return (pos, "failed", None, self.engine.reason(err))
         round_, feedback = self.engine.loops.feedback(name, pos)  # tries count per round (runtime/loops.py)
         try:

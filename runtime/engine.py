@@ -21,6 +21,7 @@ from octo.compiler.expressions.evalsupport import unit_stream
 from octo.stdlib import default_language
 from octo.stdlib.execution import compiled
 
+from .dedup import StepDedup, in_unit_order
 from .encoding import UnstorableValue, encode_plain
 from .loops import RunLoops
 from .stuck import stuck_steps
@@ -175,21 +176,39 @@ class Engine:
             return run_fanout_chunk(self, step)
         if self._pooled(name):
             return self._run_chunks_in_pool(step)
+        dedup = self.dedup_of(step)
+        start = self._cursor.get(name, 0)
         positions = self._ready(name, self.deps[name])
+        if dedup is not None:  # units in unit order only: a unit waits for every unit before it (runtime/dedup.py)
+            positions = in_unit_order(self.store, self.scopes, name, positions, start)
+            self._cursor[name] = positions[-1] + 1 if positions else start
+            dedup.begin(positions)
         if not positions:
             return 0
-        rows = self._unit_work().run(name, self.store.units(positions), self._stored_upstream(step, positions))
-        self._commit(name, rows)
+        rows = self._unit_work().run(name, self.store.units(positions), self._stored_upstream(step, positions),
+                                     admit=dedup.admit if dedup is not None else None)
+        self._commit(name, rows, dedup)
         return len(rows)
+
+    def dedup_of(self, step: dict) -> StepDedup | None:
+        """The seen keys of a step with `unique_by` (None without)."""
+        if step.get("unique_by") is None:
+            return None
+        dedups = self.__dict__.setdefault("_dedups", {})
+        if step["name"] not in dedups:
+            dedups[step["name"]] = StepDedup(self.store, step, self.language.functions)
+        return dedups[step["name"]]
 
     def _stored_upstream(self, step: dict, positions: list[int]) -> dict:
         return self.scopes.upstream(self.store, self.scopes.scope[step["name"]], step["depends_on"], positions)
 
-    def _commit(self, name: str, rows: list) -> None:
-        """One chunk, one transaction: a kill loses at most the chunk in flight."""
+    def _commit(self, name: str, rows: list, dedup: StepDedup | None = None) -> None:
+        """One chunk, one transaction: a kill loses at most the chunk in flight (with the keys it claimed)."""
         with self.store.transaction() as db:
             rows = self.loops.decide_local(name, rows, db)  # a gate's failed verdict may send its loop back instead
             self.store.add_encoded_results(name, rows, db)
+            if dedup is not None:
+                dedup.write(db)
 
     # --- per-unit steps in worker processes -------------------------------------------------
 
@@ -198,7 +217,8 @@ class Engine:
         decided = self.__dict__.setdefault("_pooled_steps", {})
         if name not in decided:
             pending = self.store.unit_count() - sum(self.store.counts(name).values())
-            decided[name] = pending >= POOL_MIN_UNITS and _parallel().worker_count() > 1
+            decided[name] = (pending >= POOL_MIN_UNITS and _parallel().worker_count() > 1
+                             and self.steps[name].get("unique_by") is None)  # deduplicated: in order, in this process
         return decided[name]
 
     def _run_chunks_in_pool(self, step: dict) -> int:

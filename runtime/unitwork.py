@@ -68,13 +68,18 @@ class UnitWork:
             self._executors[name] = StepExecutor(self.steps[name], self.language)
         return self._executors[name]
 
-    def run(self, name: str, units: list[Unit], upstream: dict[str, dict[int, StoredResult]]) -> list[ResultRow]:
-        """The result row of step ``name`` for each unit, from its upstream steps' stored results."""
+    def run(self, name: str, units: list[Unit], upstream: dict[str, dict[int, StoredResult]],
+            admit: Callable | None = None) -> list[ResultRow]:
+        """The result row of step ``name`` for each unit, from its upstream steps' stored results.
+
+        ``admit(pos, unit_id, env)``: a `unique_by` step's check (runtime/dedup.py), in unit order.
+        """
         ex = self.executor(name)
         rows = []
         for pos, idx, unit_id in units:
             ups = {d: r[pos] for d, r in upstream.items()}
-            state, output, reason = self.run_unit(name, ex, idx, unit_id, ups, decode_output)
+            unit_admit = (lambda env, pos=pos, unit_id=unit_id: admit(pos, unit_id, env)) if admit is not None else None
+            state, output, reason = self.run_unit(name, ex, idx, unit_id, ups, decode_output, unit_admit)
             if output is not None:
                 try:
                     output = encode_output(output)
@@ -84,8 +89,10 @@ class UnitWork:
         return rows
 
     def run_unit(self, name: str, ex: StepExecutor, idx: int, unit_id: str, upstream: dict[str, tuple],
-                 decode: Callable[[Any], Any] | None = None) -> tuple[str, Any, str | None]:
-        """(state, output, reason) of one unit; ``decode`` turns a stored upstream output into a value."""
+                 decode: Callable[[Any], Any] | None = None,
+                 admit: Callable[[dict], str | None] | None = None) -> tuple[str, Any, str | None]:
+        """(state, output, reason) of one unit; ``decode`` turns a stored upstream output into a value;
+        ``admit(env)``, for a `unique_by` step, gives why a duplicate is skipped (None: the unit runs)."""
         for dep, (state, _, _) in upstream.items():
             if state in ("failed", "blocked"):
                 return "blocked", None, f"upstream step '{dep}' failed"
@@ -99,6 +106,9 @@ class UnitWork:
         try:
             if ex.when is not None and not ex.when.evaluate(env, rng):
                 return "skipped", None, None
+            duplicate = admit(env) if admit is not None else None
+            if duplicate is not None:
+                return "skipped", None, duplicate
             return "done", ex.run(env, rng), None
         except EvalError as err:
             return "failed", None, failure_reason(err)

@@ -107,6 +107,8 @@ REGISTRY: dict[str, Code] = {
         Code("E0310", _E, "invalid fan-out"),
         Code("E0311", _E, "model read from the unit is not a unit path"),
         Code("E0312", _E, "a model read from the unit is not a `provider:model`"),
+        Code("E0313", _E, "unique_by on a step without units of its own"),
+        Code("E0314", _E, "unique_by on a step in a loop"),
         # warnings
         Code("W0401", _W, "unknown model"),
         Code("W0402", _W, "unused step"),
@@ -119,6 +121,7 @@ REGISTRY: dict[str, Code] = {
         Code("W0409", _W, "setting ignored by the provider"),
         Code("W0410", _W, "model's capabilities unknown"),
         Code("W0411", _W, "reasoning may use up max_tokens"),
+        Code("W0415", _W, "unique_by key is the same for every unit"),
         Code("W0414", _W, "string escape swallowed by a regular expression"),
         # the plan
         Code("E0501", _E, "over budget"),

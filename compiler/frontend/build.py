@@ -78,7 +78,7 @@ def _read_step(key: YScalar, node, language: Language, reporter: Reporter) -> St
     kind = language.kinds[kind_key.value]
     for k, v in node.items:
         if k.value in COMMON_SETTINGS:
-            if k.value not in ("when", "validate") and k.value not in kind.settings:
+            if k.value not in ("when", "validate", "unique_by") and k.value not in kind.settings:
                 reporter.report("E0101", k.span, f"a {kind.name} step has no setting '{k.value}'",
                                 hint=_setting_hint(kind.name, k.value))
                 continue

@@ -23,6 +23,7 @@ from .kinds import StepContext
 from .language import Language, document_schema
 from .loader import load
 from .loops import find_loops
+from .uniqueby import check_unique_by, parse_unique_by
 from .model_settings import check_model_settings
 from .models import check_models
 from .program import Program, Step
@@ -99,6 +100,7 @@ def _parse_steps(program: Program, ctx: StepContext) -> None:
         language_kind = ctx.language.kinds[step.kind]
         language_kind.parse(step, ctx)
         step.when = ctx.expr(step.settings.get("when"), "`when`")
+        parse_unique_by(step, ctx)
         rules = step.settings.get("validate")
         if isinstance(rules, YSeq):
             for rule in rules.items:
@@ -153,6 +155,7 @@ def _typecheck_step(step: Step, program: Program, ctx: StepContext, on_cycle: se
     _check_aggregate_reads(step, program, ctx)
     if step.when is not None:
         ctx.check_bool(step.when, ctx.scope(), "`when`")
+    check_unique_by(step, program, ctx)
     try:
         output = kind.typecheck(step, ctx)
     except RecursionError:  # an expression just under the parser's depth limit

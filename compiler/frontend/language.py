@@ -19,7 +19,7 @@ from .unitspace import MAX_UNITS
 NAME_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]*$"
 RESERVED_NAMES = frozenset({"unit", "data", "feedback", "true", "false", "null", "True", "False", "None",
                             "and", "or", "not", "in", "if", "else", "for", "loop"})
-COMMON_SETTINGS = ("when", "validate", "retries", "mode", "model", "output")
+COMMON_SETTINGS = ("when", "validate", "unique_by", "retries", "mode", "model", "output")
 MAX_OUTPUT_TOKENS = 1_000_000  # `max_tokens`: well above any model's reply limit, and a typo stays a diagnostic
 
 
@@ -99,6 +99,7 @@ _EXPORT_FILE = {
 def _common_settings() -> dict:
     return {
         "when": {**EXPR, "description": "Run the step only for units where this is true."},
+        "unique_by": {**EXPR, "description": "Run the step for the first unit with each value of this key; skip later duplicates."},
         "validate": {"$ref": "#/$defs/validateRules"},
         "retries": {"type": "integer", "minimum": 0, "maximum": 100,
                     "description": "Re-tries of a unit's attempt after a transient failure or an invalid output."},

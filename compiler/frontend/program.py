@@ -61,6 +61,7 @@ class Step:
     private: dict[str, Type] = field(default_factory=dict)  # a compute's `_names`: seen by later values and `validate` only
     output_schema: dict | None = None  # JSON Schema of a provider step's output
     when: ast.Expr | None = None
+    unique_by: ast.Expr | None = None  # later units with an equal key are skipped (compiler/frontend/uniqueby.py)
     validate: list[tuple[ast.Expr, YScalar | None]] = field(default_factory=list)
     model: str | None = None  # the fixed `provider:model`, or None when it is read from the unit
     model_from: ast.Expr | None = None  # the unit path a per-unit model is read from (compiler/frontend/models.py)

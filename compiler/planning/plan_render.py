@@ -78,7 +78,7 @@ def runs_on(s: dict) -> str:
 
 def _units(s: dict, units: dict) -> str:
     worst = units.get("worst", units["count"])  # in a fan-out, the worst case has more units
-    return (count(units["count"]) + ("" if units["exact"] else "≤" if s["when"] else "~")
+    return (count(units["count"]) + ("" if units["exact"] else "≤" if s["when"] or s.get("unique_by") else "~")
             + (f" / {count(worst)}" if worst != units["count"] else ""))
 
 

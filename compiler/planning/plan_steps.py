@@ -66,6 +66,11 @@ def step_ir(ctx: PlanContext, step: Step, base: ScopeCount, reach: dict[str, Rea
                   "worst": r.count(base.worst) if kind.per_unit else base.worst},
         "notes": list(dict.fromkeys(r.notes)),
     }
+    if step.unique_by is not None:  # the key only: the plan of a step without it keeps its shape
+        row["unique_by"] = expr_ir(step.unique_by)
+        row["units"]["exact"] = False
+        row["notes"].append(f"deduplicated by `{step.unique_by.span.text()}`: duplicates are known only during "
+                            "a run, so every unit is counted (an upper bound)")
     if kind.runs == "provider":
         reached = [u for u, run in zip(units, r.runs) if run]
         fields = _provider_fields(ctx, step, row, reached)
