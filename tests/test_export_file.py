@@ -161,3 +161,24 @@ def test_export_of_a_pipeline_without_export_is_a_usage_error(tmp_path):
     octoc("run", "p.octo", "--run-dir", "run", cwd=tmp_path)
     out = octoc("results", "run", "--export", "x.jsonl", cwd=tmp_path)
     assert out.returncode == 2 and "no `export` section" in out.stderr and not (tmp_path / "x.jsonl").exists()
+
+
+def test_where_reads_one_fan_out_like_the_columns(tmp_path):
+    text = """octo: 1
+defaults:
+  model: openai:gpt-4.1-mini
+steps:
+  lists:
+    generate:
+      prompt: "Three ideas and three names."
+      output: {ideas: "list[str][3, 3]", names: "list[str][3, 3]"}
+  idea:
+    fanout: {each: lists.ideas}
+  name:
+    fanout: {each: lists.names}
+export:
+  columns: [idea.item]
+  where: name.item != ''
+"""
+    (tmp_path / "p.octo").write_text(text, encoding="utf-8")
+    assert "E0308" in [d.code for d in check_file(str(tmp_path / "p.octo"), default_language()).diagnostics]

@@ -99,7 +99,10 @@ def check_fanouts(program: Program, language, reporter: Reporter) -> Scopes:
     for step in program.steps.values():
         if _is_verdict(step, language):
             _check_verdict(step, program, scopes, reporter)
-    reads = [(name, span) for _, expr in program.export for name, span in free_names(expr) if name in scopes.step]
+    exprs = [expr for _, expr in program.export]
+    if program.export_file is not None and program.export_file.where is not None:
+        exprs.append(program.export_file.where)  # `where` filters the same rows the columns fill
+    reads = [(name, span) for expr in exprs for name, span in free_names(expr) if name in scopes.step]
     _deepest(scopes, sorted(reads, key=lambda r: r[1].start), "`export`", reporter)
     return scopes
 
