@@ -196,11 +196,14 @@ def _no_aggregate_reads(expr, program: Program, ctx: StepContext, why: str) -> N
 
 
 def _check_export(program: Program, ctx: StepContext) -> None:
-    node = program.root.get("export")
-    entries = []
-    if isinstance(node, YSeq):
     from .exportfile import check_export_settings, export_columns_node, export_reads, is_export_with_settings
 
+    node = program.root.get("export")
+    if is_export_with_settings(node):
+        check_export_settings(node, program, ctx)
+        node = export_columns_node(node)
+    entries = []
+    if isinstance(node, YSeq):
         entries = [(item.value if isinstance(item, YScalar) else "", item) for item in node.items]
     elif isinstance(node, YMap):
         entries = [(k.value, v) for k, v in node.items]
@@ -212,24 +215,24 @@ def _check_export(program: Program, ctx: StepContext) -> None:
             checker.check(expr, ctx.scope())
             _no_aggregate_reads(expr, program, ctx, "`export` lists per-unit columns")
             program.export.append((str(column), expr))
-
-
-def _warn_unused(program: Program, reporter: Reporter) -> None:
-    read = {dep for step in program.steps.values() for dep in step.deps}
-    read |= {dep for _, e in program.export for dep in _roots(e)}
-    exported_all = program.root.get("export") is None
     if program.export_file is not None:
         where = program.export_file.where
         if where is not None:
             _no_aggregate_reads(where, program, ctx, "`export.where` filters per-unit rows")
         program.export_file.reads = export_reads(program)
+
+
+def _warn_unused(program: Program, reporter: Reporter) -> None:
+    read = {dep for step in program.steps.values() for dep in step.deps}
+    read |= {dep for _, e in program.export for dep in _roots(e)}
+    if program.export_file is not None and program.export_file.where is not None:
+        read |= _roots(program.export_file.where)
+    exported_all = program.root.get("export") is None
     for step in program.steps.values():
         judged_or_reducing = step.kind in ("judge", "gate", "aggregate")
         if step.name in read or exported_all or judged_or_reducing:
             continue
         reporter.report("W0402", step.name_span, f"step '{step.name}' is never used",
-    if program.export_file is not None and program.export_file.where is not None:
-        read |= _roots(program.export_file.where)
                         hint="nothing reads its outputs and `export` leaves them out: reference it, export it, or remove it")
     used_tables = {t.table for t in (program.units.tables if program.units else [])}
     for step in program.steps.values():
