@@ -69,7 +69,6 @@ class Step:
 
 
 @dataclass(eq=False)
-@dataclass(eq=False)
 class ExportFile:
     """`export` with settings: which rows go to the file `octoc results DIR --export` writes, and where."""
     where: ast.Expr | None = None
@@ -78,6 +77,7 @@ class ExportFile:
     reads: tuple[str, ...] = ()  # the steps the columns and `where` read
 
 
+@dataclass(eq=False)
 class Program:
     source: Source
     root: YMap
@@ -90,6 +90,6 @@ class Program:
     judges: dict[str, list[str]] = field(default_factory=dict)  # judged step → its verdict steps (judges, gates)
     loops: Any = None  # compiler.loops.Loops: the retry loops and every step's `waits_for` (set by check)
     export: list[tuple[str, ast.Expr]] = field(default_factory=list)
-    defaults: dict[str, Any] = field(default_factory=dict)
     export_file: "ExportFile | None" = None  # `export` with settings (columns:, where:, file:, units:)
+    defaults: dict[str, Any] = field(default_factory=dict)
     budget_usd: float | None = None
