@@ -13,6 +13,9 @@ import sqlite3
 import subprocess
 import sys
 
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
 from octo.cli.main import main
 from octo.runtime.dedup import SCHEMA, in_unit_order, key_text
 
@@ -198,3 +201,21 @@ def test_octoc_plan_says_the_step_is_deduplicated(tmp_path, capsys):
     out = capsys.readouterr().out
     assert "once: deduplicated by `tag.label`: duplicates are known only during a run" in out
     assert re.search(r"once +compute +local +7≤", out)  # `when` leaves 7 units; duplicates an upper bound
+
+
+@settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(labels=st.lists(st.sampled_from(["a", "b", "c", "d"]), min_size=1, max_size=12), chunk=st.integers(1, 5))
+def test_any_chunk_size_skips_exactly_the_later_duplicates(tmp_path_factory, monkeypatch, labels, chunk):
+    import octo.runtime.engine as engine
+
+    monkeypatch.setattr(engine, "CHUNK", chunk)
+    rows = ", ".join(f"{{id: u{i}, label: {label}}}" for i, label in enumerate(labels))
+    text = (f"octo: 1\ndata:\n  rows: [{rows}]\nunits:\n  for: {{row: rows}}\nsteps:\n"
+            "  once:\n    compute: {v: upper(unit.row.label)}\n    unique_by: unit.row.label\n")
+    got = outcomes(run(tmp_path_factory.mktemp("dedup"), text), "once")
+    first: dict[str, str] = {}
+    expected = {}
+    for i, label in enumerate(labels):
+        expected[f"u{i}"] = ("skipped", f"duplicate of {first[label]}") if label in first else ("done", None)
+        first.setdefault(label, f"u{i}")
+    assert got == expected
