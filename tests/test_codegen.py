@@ -223,6 +223,17 @@ BUILTIN_CASES += [  # distinct values (T2)
     ("count_distinct([1, 1.0, 2])", 2), ("count_distinct([[1], [1], [2]])", 2), ("count_distinct([null])", 0),
 ]
 
+BUILTIN_CASES += [  # strings and regular expressions (T1; more in tests/test_text_builtins.py)
+    ("split('a b  c')", ["a", "b", "c"]), ("split('a,b,c', ',', 1)", ["a", "b,c"]), ("splitlines('a\\nb')", ["a", "b"]),
+    ("words('It is well-known.')", ["It", "is", "well-known"]), ("endswith('Why?', '?')", True),
+    ("replace('a-b-c', '-', '+', 1)", "a+b-c"), ("find('abc', 'c')", 2), ("find('abc', 'x')", -1),
+    ("title('ab cd')", "Ab Cd"), ("capitalize('aB')", "Ab"), ("lstrip('  a ')", "a "), ("rstrip('a?!', '?!')", "a"),
+    ("removeprefix('re:x', 're:')", "x"), ("removesuffix('x.txt', '.txt')", "x"), ("isdigit('42')", True),
+    ("isalpha('a1')", False), ("isalnum('a1')", True), ("isspace(' ')", True), ("islower('ab')", True),
+    ("isupper('Ab')", False), ("matches('Why?', '[?]$')", True), ("search('id=42', 'id=([0-9]+)')", "42"),
+    ("findall('a1b22', '[0-9]+')", ["1", "22"]), ("sub('a1b22', '[0-9]+', '#')", "a#b#"),
+]
+
 
 @pytest.mark.parametrize("text, value", BUILTIN_CASES)
 def test_builtins(text, value):
