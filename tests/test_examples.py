@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 
 from octo.compiler.base.render import render_text
+from planvsemu import cut_data_files
 from octo.compiler.frontend.check import check_file
 from octo.stdlib import default_language
 
@@ -27,7 +28,7 @@ EXAMPLES = sorted((ROOT / "examples").glob("*.octo"))
 def test_examples_are_present():
     names = {p.name for p in EXAMPLES}
     assert {"drunken_sailor.octo", "npc_dialogue.octo", "blackjack.octo", "support_replies.octo",
-            "draft_review.octo"} <= names
+            "draft_review.octo", "synthetic_qa.octo", "ab_evaluation.octo", "classify_documents.octo"} <= names
 
 
 @pytest.mark.parametrize("path", EXAMPLES, ids=[p.name for p in EXAMPLES])
@@ -127,6 +128,7 @@ def test_example_runs_to_the_end_on_the_emulator(path: Path, tmp_path: Path, cap
     from octo.cli.main import main
 
     shutil.copytree(ROOT / "examples" / "data", tmp_path / "data")  # its data files, beside it as in examples/
+    cut_data_files(tmp_path / "data")  # classify_documents on its first 200 documents (all 5,000: a test below)
     copy = tmp_path / path.name
     copy.write_text(_fewer_replicas(path.read_text()))
     code = main(["run", str(copy), "--provider", "emulator", "--mode", "realtime", "--run-dir", str(tmp_path / "run")])
@@ -136,3 +138,91 @@ def test_example_runs_to_the_end_on_the_emulator(path: Path, tmp_path: Path, cap
     status = json.loads(capsys.readouterr().out)
     assert status["state"] == "done"
     assert all(step.get("pending", 0) == 0 for step in status["steps"]), status["steps"]
+
+
+def _run_with_answers(name: str, tmp_path: Path, capsys, *extra: str) -> Path:
+    """Run examples/NAME.octo on the emulator with its scripted answers (examples/NAME.answers.yaml)."""
+    from octo.cli.exitcodes import DONE
+    from octo.cli.main import main
+
+    run = tmp_path / "run"
+    code = main(["run", str(ROOT / "examples" / f"{name}.octo"), "--provider", "emulator",
+                 "--answers", str(ROOT / "examples" / f"{name}.answers.yaml"), "--run-dir", str(run), *extra])
+    out = capsys.readouterr()
+    assert code in DONE, out.out + out.err
+    return run
+
+
+def _json_lines(text: str) -> list[dict]:
+    return [json.loads(line) for line in text.splitlines() if line.strip()]
+
+
+def test_synthetic_qa_skips_duplicates_and_exports_accepted_pairs_as_chat(tmp_path, capsys):
+    """6 topics × 4 candidates; candidates 2 and 3 repeat 0 and 1 in other letter case, so `unique_by` skips 12 of
+    24 answers; the grader fails the 2 about backups, so train.jsonl holds the 10 accepted pairs, in chat format."""
+    from octo.cli.main import main
+
+    run = _run_with_answers("synthetic_qa", tmp_path, capsys)
+    assert main(["results", str(run), "--step", "answer"]) == 0
+    rows = {r["unit"]: r for r in _json_lines(capsys.readouterr().out)}
+    skipped = {u: r["reason"] for u, r in rows.items() if r["state"] == "skipped"}
+    topics = ("refunds", "export", "sso", "invoices", "seats", "backups")
+    assert skipped == {f"{t}-r{n}": f"duplicate of {t}-r{n - 2}" for t in topics for n in (2, 3)}
+    assert sum(r["state"] == "done" for r in rows.values()) == 12
+    assert main(["results", str(run), "--export"]) == 0
+    capsys.readouterr()
+    pairs = _json_lines((run / "train.jsonl").read_text())
+    assert len(pairs) == 10 and all(list(p) == ["messages"] for p in pairs)
+    assert all([m["role"] for m in p["messages"]] == ["system", "user", "assistant"] for p in pairs)
+    assert not any("backups" in p["messages"][1]["content"] for p in pairs)  # graded 2: left out by `where`
+
+
+def test_ab_evaluation_keeps_numeric_references_as_text_and_compares_the_variants(tmp_path, capsys):
+    """The CSV's `reference` column mixes numbers and words and is declared `str`: "8" stays text and an exact
+    match works for every row. Variant a misses its 5 word answers (accuracy 0.5, its target), b none."""
+    from octo.cli.main import main
+
+    run = _run_with_answers("ab_evaluation", tmp_path, capsys)
+    assert main(["results", str(run)]) == 0
+    rows = _json_lines(capsys.readouterr().out)
+    assert len(rows) == 20 and all(r["state"] == "done" for r in rows)
+    spider = next(r for r in rows if r["question"] == "q01")
+    assert spider["reference"] == "8" and spider["exact"] is True
+    assert main(["report", str(run), "--format", "json"]) == 0
+    groups = json.loads(capsys.readouterr().out)["aggregates"][0]["groups"]
+    accuracy = {g["by"]["variant"]: g["metrics"]["accuracy"] for g in groups}
+    assert accuracy == {"a": 0.5, "b": 1.0}
+    assert all(e["passed"] for g in groups for e in g["expects"])
+    assert groups[0]["expects"][0]["values"] == {"accuracy": 0.5, "target": 0.5}  # `target` is a `by` key
+
+
+def test_classify_documents_labels_5000_documents(tmp_path, capsys):
+    """All 5,000 documents: regex and word counts run locally on each, the ones marked spam send no request, the
+    rest are labelled in one batch with every validate rule met; the groups add up to 5,000."""
+    import sqlite3
+
+    from octo.cli.main import main
+
+    data = ROOT / "examples" / "data" / "documents.jsonl"
+    assert len(data.read_text(encoding="utf-8").splitlines()) == 5000
+    run = _run_with_answers("classify_documents", tmp_path, capsys)
+    assert main(["report", str(run), "--format", "json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["states"] == {"done": 5000, "failed": 0, "pending": 0}
+    groups = {g["by"]["label"]: g["metrics"]["documents"] for g in report["aggregates"][0]["groups"]}
+    assert sum(groups.values()) == 5000 and set(groups) == {"billing", "bug", "feature", "praise", "spam"}
+    db = sqlite3.connect(run / "run.db")
+    try:
+        sent = db.execute("SELECT COUNT(DISTINCT unit) FROM attempts WHERE step = 'label'").fetchone()[0]
+    finally:
+        db.close()
+    assert sent == 5000 - groups["spam"]  # spam is found by the regex checks and never sent
+
+
+def test_documents_jsonl_is_what_its_script_writes(tmp_path):
+    """examples/data/documents.jsonl is generated (deterministically) by the script beside it."""
+    script = ROOT / "examples" / "data" / "make_documents.py"
+    copy = tmp_path / "make_documents.py"
+    shutil.copy(script, copy)
+    subprocess.run([sys.executable, str(copy)], check=True, timeout=60)
+    assert (tmp_path / "documents.jsonl").read_bytes() == (ROOT / "examples" / "data" / "documents.jsonl").read_bytes()
