@@ -89,11 +89,11 @@ REGISTRY: dict[str, Code] = {
         Code("E0220", _E, "template nested too deeply"),
         Code("E0221", _E, "invalid item counts"),
         Code("E0222", _E, "item counts without a list element type"),
-        Code("E0230", _E, "invalid string length"),
         Code("E0223", _E, "invalid regular expression"),
         Code("E0224", _E, "regular expression feature not supported"),
         Code("E0225", _E, "regular expression too large"),
         Code("E0226", _E, "invalid regular expression group"),
+        Code("E0230", _E, "invalid string length"),
         Code("E0234", _E, "private compute value read by another step"),
         # the step graph
         Code("E0301", _E, "dependency cycle"),
@@ -121,8 +121,8 @@ REGISTRY: dict[str, Code] = {
         Code("W0409", _W, "setting ignored by the provider"),
         Code("W0410", _W, "model's capabilities unknown"),
         Code("W0411", _W, "reasoning may use up max_tokens"),
-        Code("W0415", _W, "unique_by key is the same for every unit"),
         Code("W0414", _W, "string escape swallowed by a regular expression"),
+        Code("W0415", _W, "unique_by key is the same for every unit"),
         # the plan
         Code("E0501", _E, "over budget"),
         Code("W0502", _W, "over budget in the worst case"),

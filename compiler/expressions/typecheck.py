@@ -416,6 +416,7 @@ class ExprChecker:
 def _field_word(rec: RecordT) -> str:
     return "output" if rec.what.startswith("step") else ("table" if rec.what == "the unit" else "field")
 
+
 def _path_type(t: Type, attrs: list[str]) -> Type:
     """The type at ``attrs`` inside ``t`` (``any`` where a field is unknown)."""
     for attr in attrs:
