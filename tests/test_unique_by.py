@@ -16,6 +16,7 @@ import sys
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from conftest import ROOT
 from octo.cli.main import main
 from octo.runtime.dedup import SCHEMA, in_unit_order, key_text
 
@@ -219,3 +220,14 @@ def test_any_chunk_size_skips_exactly_the_later_duplicates(tmp_path_factory, mon
         expected[f"u{i}"] = ("skipped", f"duplicate of {first[label]}") if label in first else ("done", None)
         first.setdefault(label, f"u{i}")
     assert got == expected
+
+
+def test_a_verdict_of_one_attempt_runs_nothing_again_so_unique_by_is_allowed(tmp_path, capsys):
+    """E0314 is for loops that can send units back; a judge or gate with `attempts: 1` never does."""
+    looped = (ROOT / "tests" / "invalid" / "242_unique_by_in_loop.octo").read_text()
+    source = tmp_path / "p.octo"
+    source.write_text(looped.replace("attempts: 3", "attempts: 1"))
+    capsys.readouterr()
+    assert main(["check", str(source)]) == 0, capsys.readouterr()
+    source.write_text(looped)
+    assert main(["check", str(source)]) == 1 and "E0314" in capsys.readouterr().out

@@ -29,6 +29,7 @@ def check_unique_by(step: Step, program: Program, ctx: StepContext) -> None:
                             hint="put `unique_by` on the first per-unit step that should see each key once")
         return
     loops = program.loops.containing(step.name) if program.loops is not None else []
+    loops = [loop for loop in loops if _sends_back(program, loop)]  # `attempts: 1` never runs a unit again
     if loops:
         ctx.reporter.report("E0314", key.span, f"step '{step.name}' is in a loop, so its units may run more than once",
                             label=f"in the loop '{loops[0].verdicts[0]}' sends back to '{loops[0].target}'",
@@ -41,3 +42,8 @@ def check_unique_by(step: Step, program: Program, ctx: StepContext) -> None:
         ctx.reporter.report("W0415", step.unique_by.span, "this key is the same for every unit: only the first unit runs",
                             label="reads no `unit` field and no step",
                             hint="key on what makes units duplicates, e.g. `unique_by: lower(strip(ask.question))`")
+
+
+def _sends_back(program, loop) -> bool:
+    """Can ``loop`` run its body again for a unit (a verdict with more than one attempt)?"""
+    return any(getattr(program.steps[v].parsed, "attempts", 1) > 1 for v in loop.verdicts)
