@@ -148,3 +148,31 @@ def test_a_bare_table_name_suggests_the_units_row_and_the_whole_table():
     assert _diagnostics(TOPICS.replace("PROMPT", "Ask about {{ topics }}")) == [("E0202", "topics", want)]
     in_expression = TOPICS + "    when: len(topics) > 0\n"
     assert _diagnostics(in_expression.replace("PROMPT", "Ask")) == [("E0202", "topics", want)]
+
+
+def test_a_step_and_a_table_may_have_a_built_in_functions_name(tmp_path, capsys):
+    """Functions are only called and names only read, so `title`, `words` or `sum` may name a step or a table,
+    and a new built-in never breaks a pipeline that used its name (E0109 is for reserved words only)."""
+    source = tmp_path / "names.octo"
+    source.write_text("""octo: 1
+name: names
+data:
+  words: [{text: "tide and harbour"}, {text: "a gull"}]
+units:
+  for: {row: words}
+steps:
+  title:
+    compute:
+      text: title(unit.row.text)
+      n: len(words(unit.row.text))
+  sum:
+    compute:
+      total: sum([title.n, 1])
+""")
+    run_dir = tmp_path / "r"
+    assert main(["run", str(source), "--run-dir", str(run_dir)]) == 0
+    capsys.readouterr()
+    assert main(["results", str(run_dir)]) == 0
+    rows = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert [(r["steps"]["title"]["output"]["text"], r["steps"]["sum"]["output"]["total"]) for r in rows] == [
+        ("Tide And Harbour", 4), ("A Gull", 3)]

@@ -24,7 +24,7 @@ def build_program(root: YMap, source: Source, language: Language, reporter: Repo
     data = root.get("data")
     if isinstance(data, YMap):
         for key, value in data.items:
-            _check_name(key, "data table", language, reporter)
+            _check_name(key, "data table", reporter)
             program.data[key.value] = load_table(key.value, key, value, base_dir, reporter)
     program.units = read_units(root.get("units"), program.data, reporter)
     steps = root.get("steps")
@@ -58,18 +58,17 @@ def _read_header(program: Program, root: YMap) -> None:
             program.budget_usd = float(value)
 
 
-def _check_name(key: YScalar, what: str, language: Language, reporter: Reporter) -> None:
+def _check_name(key: YScalar, what: str, reporter: Reporter) -> None:
+    # A built-in function's name is free: functions are only ever called (`title(s)`) and names only read
+    # (`title.text`), so the two never meet, and a new built-in never breaks a pipeline that used its name.
     if key.value in RESERVED_NAMES:
         reporter.report("E0109", key.span, f"'{key.value}' is a reserved name and cannot name a {what}")
-    elif key.value in language.functions:
-        reporter.report("E0109", key.span, f"'{key.value}' is a built-in function and cannot name a {what}",
-                        hint=f"rename it, e.g. '{key.value}_{what.split()[-1]}'")
 
 
 def _read_step(key: YScalar, node, language: Language, reporter: Reporter) -> Step | None:
     if not isinstance(node, YMap):
         return None  # reported by the structure check
-    _check_name(key, "step", language, reporter)
+    _check_name(key, "step", reporter)
     kinds = [(k, v) for k, v in node.items if k.value in language.kinds]
     if len(kinds) != 1:
         return None  # E0105, reported by the structure check
