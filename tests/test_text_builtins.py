@@ -216,3 +216,22 @@ def test_a_bad_pattern_from_the_data_fails_only_its_unit(tmp_path):
     assert checks["d1"][0] == "failed"
     assert "matches(): invalid regular expression: missing ): (a" in checks["d1"][2]
     assert f"{tmp_path / 'p.octo'}:9:11" in checks["d1"][2]
+
+
+def test_an_unknown_escape_in_a_string_keeps_its_backslash_without_a_python_warning():
+    """`'\\S+'` in an expression means backslash-S (as Python reads it) — for a regex — and parsing it raises no
+    DeprecationWarning/SyntaxWarning, which a later Python may turn into an error."""
+    import warnings
+
+    from octo.compiler.expressions.exprparse import _known_escapes_only
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert ast_literal(_known_escapes_only(r"'\S+\d{3}\?'")) == "\\S+\\d{3}\\?"
+        assert ast_literal(_known_escapes_only(r"'a\\S\n'")) == "a\\S\n"
+
+
+def ast_literal(text: str):
+    import ast
+
+    return ast.literal_eval(text)

@@ -10,6 +10,8 @@ from __future__ import annotations
 import ast as pyast
 from dataclasses import dataclass
 
+import re
+
 from lark import Token, Transformer, Tree, v_args
 from lark.exceptions import LarkError, UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken, VisitError
 
@@ -225,7 +227,7 @@ class _ExprBuilder(Transformer):
         return ast.Literal(self._span(meta), value)
 
     def string(self, meta, ch):
-        return ast.Literal(self._span(meta), pyast.literal_eval(str(ch[0])))
+        return ast.Literal(self._span(meta), pyast.literal_eval(_known_escapes_only(str(ch[0]))))
 
     def group(self, meta, ch):
         return ch[1]
@@ -361,3 +363,13 @@ class _TypeBuilder(Transformer):
 
     def paren(self, meta, ch):
         return ch[1]
+
+
+_ESCAPE = re.compile(r"\\(.)", re.S)
+_PYTHON_ESCAPES = set("\\'\"abfnrtvxuUN01234567\n")
+
+
+def _known_escapes_only(literal: str) -> str:
+    """``literal`` with each backslash that starts no Python escape doubled: ``'\\S'`` means a backslash and
+    an S, as Python reads it today, without the warning Python gives for it (and may one day refuse)."""
+    return _ESCAPE.sub(lambda m: m.group(0) if m.group(1) in _PYTHON_ESCAPES else "\\\\" + m.group(1), literal)
