@@ -24,7 +24,7 @@ import time
 from pathlib import Path, PurePath
 from typing import Callable
 
-from octo.compiler.planning.ir import PLAN_VERSION, Plan, PlanFormatError
+from octo.compiler.planning.ir import READABLE_PLAN_VERSIONS, Plan, PlanFormatError
 
 from .crashpoints import crashpoint
 from .store import SCHEMA_VERSION, Store, StoreError
@@ -271,9 +271,10 @@ def _plan_refusal(text: str, err: PlanFormatError) -> str:
         version = json.loads(text).get("version")
     except (ValueError, AttributeError):
         return str(err)
-    if version is None or version == PLAN_VERSION:
+    if version is None or version in READABLE_PLAN_VERSIONS:
         return str(err)
-    return (f"it is plan version {version}; this octoc ({_version()}) reads plan version {PLAN_VERSION}. "
+    readable = " and ".join(map(str, READABLE_PLAN_VERSIONS))
+    return (f"it is plan version {version}; this octoc ({_version()}) reads plan versions {readable}. "
             f"Read or resume it with the octoc that created it, or start the run again with this one")
 
 

@@ -334,8 +334,19 @@ def test_a_plan_of_another_version_is_refused_with_what_to_do(tmp_path, cli, ver
     for command in (["status"], ["results"], ["report"], ["tick"], ["run", "--resume"]):
         code, _, err = cli(*command, run_dir)
         assert code == 2, (command, err)
-        assert f"plan version {version}" in err and "reads plan version 2" in err, err
+        assert f"plan version {version}" in err and "reads plan versions 2 and 3" in err, err
         assert "with the octoc that created it" in err
+
+
+def test_a_plan_of_version_2_made_before_unique_by_and_export_files_still_reads(tmp_path, cli):
+    run_dir = _finished(tmp_path, cli)
+    plan = json.loads((run_dir / "plan.json").read_text())
+    assert plan["version"] == 3
+    plan["version"] = 2  # it has none of version 3's fields
+    (run_dir / "plan.json").write_text(json.dumps(plan))
+    for command in (["status"], ["results"], ["report"]):
+        code, _, err = cli(*command, run_dir)
+        assert code == 0, (command, err)
 
 
 # --- a full disk, an I/O error, a damaged store ---------------------------------------------------------

@@ -15,7 +15,11 @@ from dataclasses import dataclass
 from typing import Any
 
 PLAN_FORMAT = "octo-plan"
-PLAN_VERSION = 2  # 2: `waits_for` on every step and the plan's `loops` (retry loops over subgraphs)
+PLAN_VERSION = 3  # 2: `waits_for` on every step and the plan's `loops` (retry loops over subgraphs);
+# 3: a step's `unique_by`, the plan's `export_file`, private compute values — an octoc that read 3 as 2 would
+# ignore them and run the plan wrongly, so 3 is refused by older octocs; a plan of version 2 has none of them and
+# reads as it always did.
+READABLE_PLAN_VERSIONS = (2, 3)
 
 
 class PlanFormatError(ValueError):
@@ -44,6 +48,11 @@ class Plan:
             raise PlanFormatError(f"not an octo plan (invalid JSON at line {err.lineno}: {err.msg})") from None
         if not isinstance(data, dict) or data.get("format") != PLAN_FORMAT:
             raise PlanFormatError("not an octo plan")
-        if data.get("version") != PLAN_VERSION:
-            raise PlanFormatError(f"plan version {data.get('version')} is not supported (this octo reads {PLAN_VERSION})")
+        if data.get("version") not in READABLE_PLAN_VERSIONS:
+            raise PlanFormatError(f"plan version {data.get('version')} is not supported "
+                                  f"(this octo reads {_versions()})")
         return cls(data)
+
+
+def _versions() -> str:
+    return " and ".join(str(v) for v in READABLE_PLAN_VERSIONS)
