@@ -153,7 +153,7 @@ def test_the_plan_puts_the_loop_and_the_waits_in_the_plan(tmp_path):
     result = check_file(str(f), default_language())
     assert result.ok, result.diagnostics
     plan = build_plan(result.program, default_language(), Reporter()).data
-    assert plan["version"] == 2
+    assert plan["version"] == 3  # loops came in version 2
     assert plan["loops"] == [{"verdict": "review", "of": "draft", "body": ["draft", "polish", "stats", "review"],
                               "attempts": 3}]
     waits = {s["name"]: s["waits_for"] for s in plan["steps"]}
