@@ -121,6 +121,10 @@ def text_calls(draw):
     s = draw(expr("str", 1))
     t = draw(expr("str", 1))
     pattern = _lit(draw(patterns()))
+    # findall and sub step over the text match by match: after an EMPTY match RE2 moves on a character, while
+    # Python first tries a non-empty match at the same place ('b*|a' on 'a': RE2 ['', ''], Python ['', 'a', '']),
+    # a difference docs/language.md states; so they are compared on patterns that cannot match empty.
+    stepping = _lit(draw(patterns().filter(lambda p: re.compile(p).match("") is None)))
     return draw(st.sampled_from([
         f"split({s})", f"split({s}, {t})", f"split({s}, {t}, {draw(st.integers(-1, 2))})", f"splitlines({s})",
         f"endswith({s}, {t})", f"find({s}, {t})", f"replace({s}, {t}, 'xy')", f"replace({s}, {t}, '', 1)",
@@ -128,9 +132,9 @@ def text_calls(draw):
         f"removesuffix({s}, {t})", f"isdigit({s})", f"isalpha({s})", f"isalnum({s})", f"isspace({s})",
         f"islower({s})", f"isupper({s})",
         f"matches({s}, {pattern})", f"search({s}, {pattern})", f"search({s}, {pattern}, 0)",
-        f"findall({s}, {pattern})", f"findall({s}, {pattern}, 0)",
-        f"sub({s}, {pattern}, {draw(st.sampled_from(REPLACEMENTS))})",
-        f"sub({s}, {pattern}, {draw(st.sampled_from(REPLACEMENTS))}, {draw(st.integers(0, 2))})",
+        f"findall({s}, {stepping})", f"findall({s}, {stepping}, 0)",
+        f"sub({s}, {stepping}, {draw(st.sampled_from(REPLACEMENTS))})",
+        f"sub({s}, {stepping}, {draw(st.sampled_from(REPLACEMENTS))}, {draw(st.integers(0, 2))})",
     ]))
 
 

@@ -412,7 +412,7 @@ def test_an_io_error_is_a_message_with_the_resume_command(tmp_path, cli, monkeyp
 
     run_dir = create_run(plan_of(write(tmp_path, LOCAL.format(repeat=10))), tmp_path / "r")
 
-    def failing(self, name, rows):
+    def failing(self, name, rows, dedup=None):
         raise OSError(errno.EIO, "Input/output error")
 
     monkeypatch.setattr(engine_module.Engine, "_commit", failing)
