@@ -10,14 +10,20 @@ same calls on the stream — so the results must be identical, and are asserted
 to be. Both run in the same process; the cost of seeding the 100,000 streams
 (the same for both) is timed on its own and shown both included and left out.
 
-Run: python bench/bench_simulate.py [WALKS] [REPEATS]
+Run: python bench/bench_simulate.py [WALKS] [REPEATS] [--json] [--quick]
+
+`--json` (the bench harness's contract) prints, as its last line,
+{"figures": [...]}: the fused loop against the hand loop, best of the repeats
+(no target of its own: issue 14's target is on the whole `octoc run`, in
+bench_run.py); `--quick` runs 2,000 walks.
 """
 
 from __future__ import annotations
 
+import argparse
 import gc
+import json
 import random
-import sys
 import time
 
 from octo.compiler.base.diagnostics import Reporter
@@ -103,7 +109,7 @@ def seeding(n: int) -> float:
         gc.enable()
 
 
-def main(n: int = 100_000, repeats: int = 5) -> None:
+def main(n: int = 100_000, repeats: int = 5, as_json: bool = False) -> None:
     sim = compile_simulation(named(INIT), named(EACH), parse(UNTIL), named(OUTPUT), 100_000, FUNCTIONS)
     slow = per_expression(named(INIT), named(EACH), parse(UNTIL), named(OUTPUT))
     best = {"octo": float("inf"), "hand": float("inf"), "seed": float("inf"), "slow": float("inf")}
@@ -121,6 +127,12 @@ def main(n: int = 100_000, repeats: int = 5) -> None:
     steps = sum(w["steps"] for w in hand)
     ship = sum(w["outcome"] == "ship" for w in hand) / n
     t_octo, t_hand, t_seed = best["octo"], best["hand"], best["seed"]
+    if as_json:
+        print(json.dumps({"figures": [
+            {"name": f"simulate: fused loop (compile_simulation), {n:,} walks", "value": t_octo, "unit": "s",
+             "baseline": "hand-written Python loop, same streams", "baseline_value": t_hand,
+             "ratio": t_octo / t_hand, "target": None}]}))
+        return
     print(f"drunken sailor: {n:,} walks, {steps:,} steps in all, P(ship) = {ship:.3f}; best of {repeats}")
     print(f"  compile_simulation (one generated loop): {t_octo:.3f} s  ({t_octo / steps * 1e9:.0f} ns per step)")
     print(f"  hand-written Python loop:                {t_hand:.3f} s  ({t_hand / steps * 1e9:.0f} ns per step)")
@@ -133,4 +145,12 @@ def main(n: int = 100_000, repeats: int = 5) -> None:
 
 
 if __name__ == "__main__":
-    main(*(int(a) for a in sys.argv[1:3]))
+    args = argparse.ArgumentParser()
+    args.add_argument("walks", type=int, nargs="?", default=100_000)
+    args.add_argument("repeats", type=int, nargs="?", default=5)
+    args.add_argument("--json", action="store_true", help="last line: the figures as JSON")
+    args.add_argument("--quick", action="store_true", help="2,000 walks, 2 repeats")
+    a = args.parse_args()
+    if a.quick:
+        a.walks, a.repeats = 2_000, 2
+    main(a.walks, a.repeats, a.json)
