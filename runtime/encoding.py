@@ -18,6 +18,8 @@ as a substring before taking the slow path.
 from __future__ import annotations
 
 import json
+import threading
+from json.encoder import c_make_encoder, encode_basestring_ascii
 from typing import Any
 
 DICT_TAG = "$octo.dict"
@@ -61,16 +63,36 @@ def _json_default(value):
 
 _encode = json.JSONEncoder(default=_json_default).encode  # json.dumps(x, default=…) without its per-call checks
 _raw_decode = json.JSONDecoder().raw_decode
+_threads = threading.local()  # per thread: a C encoder made once (its circular-reference marks are its own)
+
+
+def _c_encoder():
+    """The C encoder ``_encode`` builds on every call, built once per thread: what it writes is
+    ``_encode``'s, byte for byte (the same separators, ASCII escapes, NaN and default)."""
+    encoder = getattr(_threads, "encoder", None)
+    if encoder is None or c_make_encoder is None:
+        if c_make_encoder is None:  # a Python without the C accelerator
+            return lambda value, _level: (_encode(value),)
+        marks: dict = {}
+        encoder = _threads.encoder = c_make_encoder(marks, _json_default, encode_basestring_ascii, None,
+                                                    ": ", ", ", False, False, True)
+        _threads.marks = marks
+    return encoder
 
 
 def encode_output(value: Any) -> str:
     """``value`` as stored JSON text; raises UnstorableValue for what has no JSON form."""
     try:
-        return _encode(value if _plain(value) else _tagged(value))
-    except UnstorableValue:
+        return "".join(_c_encoder()(value if _plain(value) else _tagged(value), 0))
+    except Exception as err:
+        marks = getattr(_threads, "marks", None)
+        if marks:  # an encoding that raised midway leaves its containers marked: the next one starts clean
+            marks.clear()
+        if isinstance(err, UnstorableValue):
+            raise
+        if isinstance(err, (ValueError, TypeError, RecursionError)):  # circular, nested too deeply, a key of no JSON kind
+            raise UnstorableValue(_why(err)) from None
         raise
-    except (ValueError, TypeError, RecursionError) as err:  # circular, nested too deeply, a key of no JSON kind
-        raise UnstorableValue(_why(err)) from None
 
 
 def encode_plain(value: Any) -> str:

@@ -18,7 +18,7 @@ from typing import Any, Callable
 
 from octo.compiler.expressions.codegen import EvalError
 from octo.compiler.expressions.cpuclock import CLOCK
-from octo.compiler.expressions.evalsupport import unit_stream
+from octo.compiler.expressions.evalsupport import UnitStreams, unit_stream
 from octo.compiler.planning.ir import Plan
 from octo.stdlib import default_language
 from octo.stdlib.execution import compiled
@@ -75,24 +75,28 @@ class UnitWork:
         ``admit(pos, unit_id, env)``: a `unique_by` step's check (runtime/dedup.py), in unit order.
         """
         ex = self.executor(name)
+        streams = UnitStreams(self.seed)  # one stream reseeded per unit: a unit is done before the next starts
+        run_unit, step = self.run_unit, self.steps[name]
         rows = []
         for pos, idx, unit_id in units:
-            ups = {d: r[pos] for d, r in upstream.items()}
+            ups = {d: r[pos] for d, r in upstream.items()} if upstream else {}
             unit_admit = (lambda env, pos=pos, unit_id=unit_id: admit(pos, unit_id, env)) if admit is not None else None
-            state, output, reason = self.run_unit(name, ex, idx, unit_id, ups, decode_output, unit_admit)
+            state, output, reason = run_unit(name, ex, idx, unit_id, ups, decode_output, unit_admit, streams)
             if output is not None:
                 try:
                     output = encode_output(output)
                 except UnstorableValue as err:
-                    state, output, reason = "failed", None, unstorable_reason(self.steps[name], output, err)
+                    state, output, reason = "failed", None, unstorable_reason(step, output, err)
             rows.append((pos, state, output, reason))
         return rows
 
     def run_unit(self, name: str, ex: StepExecutor, idx: int, unit_id: str, upstream: dict[str, tuple],
                  decode: Callable[[Any], Any] | None = None,
-                 admit: Callable[[dict], str | None] | None = None) -> tuple[str, Any, str | None]:
+                 admit: Callable[[dict], str | None] | None = None,
+                 streams: UnitStreams | None = None) -> tuple[str, Any, str | None]:
         """(state, output, reason) of one unit; ``decode`` turns a stored upstream output into a value;
-        ``admit(env)``, for a `unique_by` step, gives why a duplicate is skipped (None: the unit runs)."""
+        ``admit(env)``, for a `unique_by` step, gives why a duplicate is skipped (None: the unit runs);
+        ``streams`` makes the unit's stream (a fresh :func:`unit_stream` without)."""
         for dep, (state, _, _) in upstream.items():
             if state in ("failed", "blocked"):
                 return "blocked", None, f"upstream step '{dep}' failed"
@@ -101,7 +105,10 @@ class UnitWork:
         env = {"unit": self.space.unit(idx, unit_id), "data": self.data}
         for dep, (_, output, _) in upstream.items():
             env[dep] = decode(output) if decode is not None and output is not None else output
-        rng = unit_stream(self.seed, unit_id, name) if ex.needs_rng else None  # streams cost ~5 µs: only when drawn from
+        if ex.needs_rng:  # a stream costs ~10 µs to seed: only when drawn from
+            rng = streams(unit_id, name) if streams is not None else unit_stream(self.seed, unit_id, name)
+        else:
+            rng = None
         CLOCK.start_unit()  # one CPU budget for the unit's whole step, however many values it computes
         try:
             if ex.when is not None and not ex.when.evaluate(env, rng):

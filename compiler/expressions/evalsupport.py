@@ -301,9 +301,41 @@ def unit_stream(seed: int, unit_id: str, step: str) -> "random.Random":
 
     SHA-256 (never Python's salted ``hash()``) makes it the same in every process,
     on every machine and on resume; a step's `when` and its body share the stream.
+    The derivation is a contract (docs/language.md, "Randomness and reproducibility";
+    tests/test_streams.py pins known streams): never change it silently.
     """
+    return random.Random(stream_key(seed, unit_id, step))
+
+
+def stream_key(seed: int, unit_id: str, step: str) -> int:
+    """What seeds the stream: the first 16 bytes, big-endian, of SHA-256 of ``octo-stream:{seed}:{unit}:{step}``."""
     digest = hashlib.sha256(f"octo-stream:{seed}:{unit_id}:{step}".encode()).digest()
-    return random.Random(int.from_bytes(digest[:16], "big"))
+    return int.from_bytes(digest[:16], "big")
+
+
+_seed_in_place = random.Random.__mro__[1].seed  # the C generator's seeding, which random.Random.seed calls for an int
+
+
+class UnitStreams:
+    """:func:`unit_stream` for one unit after another: one ``random.Random`` reseeded in place.
+
+    Reseeding gives the very state a new ``random.Random(key)`` has (its Python-level ``seed``
+    calls the C generator's for an int, and clears ``gauss_next``), without making an object
+    and going through the Python layer each unit. The stream returned is valid only until the
+    next call: for a loop that is done with one unit before it starts the next, in one thread.
+    """
+
+    __slots__ = ("seed", "_rng")
+
+    def __init__(self, seed: int):
+        self.seed = seed
+        self._rng = random.Random()
+
+    def __call__(self, unit_id: str, step: str) -> "random.Random":
+        rng = self._rng
+        _seed_in_place(rng, stream_key(self.seed, unit_id, step))
+        rng.gauss_next = None
+        return rng
 
 
 # --- describing values in messages ------------------------------------------------

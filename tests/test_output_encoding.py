@@ -1,0 +1,52 @@
+"""runtime/encoding.py writes outputs with a C encoder made once per thread: byte for byte what
+json.JSONEncoder writes, and a failed encoding leaves nothing behind for the next one."""
+
+import json
+import threading
+
+from hypothesis import given, strategies as st
+
+from octo.runtime.encoding import UnstorableValue, _json_default, decode_output, encode_output
+
+_reference = json.JSONEncoder(default=_json_default).encode
+
+scalars = st.none() | st.booleans() | st.integers() | st.floats(allow_nan=True) | st.text()
+values = st.recursive(scalars, lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(), inner, max_size=4),
+                      max_leaves=20)
+
+
+@given(st.dictionaries(st.text(), values, max_size=5))
+def test_plain_outputs_are_written_as_json_writes_them(output):
+    assert encode_output(output) == _reference(output)
+
+
+def test_a_failed_encoding_leaves_no_marks_behind():
+    output = {"a": [1, 2], "b": print}
+    try:
+        encode_output(output)  # fails inside `output`, which the encoder marked as entered
+    except UnstorableValue:
+        pass
+    else:
+        raise AssertionError("a function cannot be stored")
+    del output["b"]
+    assert encode_output(output) == '{"a": [1, 2]}'  # not "it contains itself": the marks were cleared
+
+
+def test_threads_encode_the_same_value_at_once():
+    shared = list(range(50))
+    out, errors = [], []
+
+    def work():
+        try:
+            for _ in range(2000):
+                out.append(encode_output({"x": shared, "y": [shared]}))
+        except Exception as err:  # noqa: BLE001  (any failure is the test's)
+            errors.append(err)
+
+    threads = [threading.Thread(target=work) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors and len(set(out)) == 1
+    assert decode_output(out[0]) == {"x": shared, "y": [shared]}
