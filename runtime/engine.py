@@ -30,7 +30,7 @@ from .rundir import open_plan, open_store
 from .scopes import Scopes
 from .store import Store
 from .units import data_env, unit_space
-from .unitwork import UnitWork, decode_output, failure_reason, validated
+from .unitwork import UnitWork, failure_reason, stream_units, validated
 
 CHUNK = 2_000  # units per transaction: small enough to stop within a second
 POOL_MIN_UNITS = 8 * CHUNK  # a step this large pays for starting worker processes
@@ -302,33 +302,31 @@ class Engine:
     def _stream_units(self, runner, step: dict, when) -> None:
         """Every unit whose upstream steps succeeded (and whose `when` holds) into ``runner``, chunk by chunk.
 
-        The unit record is made only if something streamed reads it (else only for a group's first unit).
+        A large aggregate streams its chunks in worker processes, each into a part of the groups,
+        and merges the parts here in unit order: the groups one process would have built.
         """
         deps = step["depends_on"]
-        with_unit = runner.reads("unit") or (when is not None and "unit" in when.names)
-        space, data, decode = self.space, self.data, decode_output
         scope = self.scopes.scope[step["name"]]  # the units it reduces: the run's, or a fan-out's children
+        pool = self._pool() if self._pooled_aggregate() else None
+        in_flight: deque = deque()
         units = self.scopes.unit_chunk(self.store, scope, 0, CHUNK)
         while units:
-            upstream = list(self.scopes.upstream(self.store, scope, deps, [pos for pos, _, _ in units]).items())
-            for pos, idx, unit_id in units:
-                env = {"unit": space.unit(idx, unit_id)} if with_unit else {}
-                env["data"] = data
-                for dep, results in upstream:
-                    state, output, _ = results[pos]
-                    if state in ("failed", "blocked"):
-                        break  # a failed unit is reported as failed, not aggregated
-                    env[dep] = decode(output) if output is not None else None
-                else:
-                    if when is not None:
-                        try:
-                            if not when.evaluate(env):
-                                continue
-                        except EvalError as err:  # left out of every group, and said why in the report
-                            runner.leave_out("when", err, unit_id)
-                            continue
-                    runner.add(env, None if with_unit else lambda: space.unit(idx, unit_id))
+            upstream = self.scopes.upstream(self.store, scope, deps, [pos for pos, _, _ in units])
+            if pool is None:
+                stream_units(runner, when, units, upstream, self.space, self.data)
+            else:
+                in_flight.append(pool.submit_aggregate(step["name"], units, upstream))
+                if len(in_flight) > POOL_CHUNKS_PER_WORKER * pool.workers:
+                    runner.merge(in_flight.popleft().result(), self.data)
             units = self.scopes.unit_chunk(self.store, scope, units[-1][0] + 1, CHUNK)
+        while in_flight:
+            runner.merge(in_flight.popleft().result(), self.data)
+        if pool is not None:
+            self._close_pool()
+
+    def _pooled_aggregate(self) -> bool:
+        """Whether worker processes stream an aggregate's units: as for a per-unit step, when the run is large."""
+        return self.store.unit_count() >= POOL_MIN_UNITS and _parallel().worker_count() > 1
 
     # --- shared with the provider side ---------------------------------------------------
 

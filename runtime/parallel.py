@@ -5,7 +5,9 @@ results (random streams are per (seed, unit, step)), so which process computes
 a chunk — and in what order chunks finish — changes nothing: each worker builds
 its own :class:`~octo.runtime.unitwork.UnitWork` from the Plan, and the tick's
 process commits every chunk it gets back in one transaction, as it would a
-chunk it computed itself. Workers never touch the store.
+chunk it computed itself. A large aggregate's chunks are grouped in workers
+too, and the parts merged in unit order (AggregateRunner.merge). Workers
+never touch the store.
 
 Workers are forked where the platform can and no other thread runs (starting
 is then a matter of milliseconds), else spawned. They ignore Ctrl-C, SIGTERM
@@ -63,6 +65,10 @@ class ChunkPool:
         """Compute ``step`` for ``units`` in a worker: a future of its result rows."""
         return self._pool.submit(_run_chunk, step, units, upstream)
 
+    def submit_aggregate(self, step: str, units: list[Unit], upstream: dict[str, dict[int, StoredResult]]) -> Future:
+        """Stream ``units`` into aggregate ``step`` in a worker: a future of the part to merge."""
+        return self._pool.submit(_aggregate_chunk, step, units, upstream)
+
     def close(self) -> None:
         self._pool.shutdown(wait=True, cancel_futures=True)
 
@@ -87,3 +93,8 @@ def _exit_with(parent: int) -> None:
 def _run_chunk(step: str, units: list[Unit], upstream: dict[str, dict[int, StoredResult]]) -> list[ResultRow]:
     assert _work is not None, "a worker runs chunks only after _start_worker"
     return _work.run(step, units, upstream)
+
+
+def _aggregate_chunk(step: str, units: list[Unit], upstream: dict[str, dict[int, StoredResult]]) -> dict:
+    assert _work is not None, "a worker runs chunks only after _start_worker"
+    return _work.aggregate_part(step, units, upstream)

@@ -62,6 +62,7 @@ class UnitWork:
         self.seed = plan.data["pipeline"]["seed"]
         self.steps = {s["name"]: s for s in plan.steps}
         self._executors: dict[str, StepExecutor] = {}
+        self._aggregators: dict[str, tuple] = {}
 
     def executor(self, name: str) -> StepExecutor:
         if name not in self._executors:
@@ -89,6 +90,17 @@ class UnitWork:
                     state, output, reason = "failed", None, unstorable_reason(step, output, err)
             rows.append((pos, state, output, reason))
         return rows
+
+    def aggregate_part(self, name: str, units: list[Unit], upstream: dict[str, dict[int, StoredResult]]) -> dict:
+        """Aggregate step ``name``'s groups over ``units`` alone, as a part to merge (AggregateRunner.take_part)."""
+        if name not in self._aggregators:
+            step = self.steps[name]
+            kind = self.language.kinds[step["kind"]]
+            self._aggregators[name] = (kind.runner(step["config"], self.language.functions),
+                                       compiled(step["when"], self.language.functions))
+        runner, when = self._aggregators[name]
+        stream_units(runner, when, units, upstream, self.space, self.data)
+        return runner.take_part()
 
     def run_unit(self, name: str, ex: StepExecutor, idx: int, unit_id: str, upstream: dict[str, tuple],
                  decode: Callable[[Any], Any] | None = None,
@@ -124,6 +136,32 @@ class UnitWork:
                                     f"please report it with the pipeline")
         finally:
             CLOCK.end_unit()
+
+
+def stream_units(runner, when, units: list[Unit], upstream: dict[str, dict[int, StoredResult]], space, data) -> None:
+    """Every unit of a chunk whose upstream steps succeeded (and whose `when` holds) into an aggregate's ``runner``.
+
+    The unit record is made only if something streamed reads it (else only for a group's first unit).
+    """
+    with_unit = runner.reads("unit") or (when is not None and "unit" in when.names)
+    decode, upstream_items = decode_output, list(upstream.items())
+    for pos, idx, unit_id in units:
+        env = {"unit": space.unit(idx, unit_id)} if with_unit else {}
+        env["data"] = data
+        for dep, results in upstream_items:
+            state, output, _ = results[pos]
+            if state in ("failed", "blocked"):
+                break  # a failed unit is reported as failed, not aggregated
+            env[dep] = decode(output) if output is not None else None
+        else:
+            if when is not None:
+                try:
+                    if not when.evaluate(env):
+                        continue
+                except EvalError as err:  # left out of every group, and said why in the report
+                    runner.leave_out("when", err, unit_id)
+                    continue
+            runner.add(env, None if with_unit else (lambda idx=idx, unit_id=unit_id: space.unit(idx, unit_id)))
 
 
 def storable(run):

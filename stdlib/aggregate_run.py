@@ -151,6 +151,35 @@ class AggregateRunner:
             why = "a whole number of more than 4,300 digits" if "digits" in str(err) else "a value that cannot be written"
             raise EvalError(f"the group key holds {why}") from None
 
+    # --- in worker processes: a chunk's groups, merged in unit order ---------------------
+
+    def take_part(self) -> dict:
+        """The groups and left-out units streamed so far, as plain (picklable) data, and start afresh.
+
+        A worker process streams one chunk of units into a part; the run's own runner merges
+        the parts in unit order (:meth:`merge`) and gets the groups it would have built itself:
+        the same values in the same order, the same first unit, the same counts and examples.
+        The `data` tables are left out of a group's first unit: the merging side has its own.
+        """
+        part = {"groups": {key: {"by": g["by"], "first": {k: v for k, v in g["first"].items() if k != "data"},
+                                 "n": g["n"], "values": g["values"], "failed": g["failed"]}
+                           for key, g in self.groups.items()},
+                "left_out": self._left_out}
+        self.groups, self._left_out = {}, {}
+        return part
+
+    def merge(self, part: dict, data) -> None:
+        """Add a part (:meth:`take_part`) of the units after every unit streamed or merged so far."""
+        for key, g in part["groups"].items():
+            group = self.groups.get(key)
+            if group is None:
+                group = self._new_group(key, list(g["by"].items()), {**g["first"], "data": data})
+            group["n"] += g["n"]
+            for name, values in g["values"].items():
+                group["values"][name].extend(values)
+            _merge_counts(group["failed"], g["failed"])
+        _merge_counts(self._left_out, part["left_out"])
+
     @staticmethod
     def _attempt(errors: list, what: str, compute):
         """A metric or expectation that raises gives null, and its reason is kept for the report."""
@@ -234,6 +263,16 @@ def _count(failures: dict, name: str, err: EvalError, unit_id: str) -> None:
     if entry is None:
         entry = failures[name] = {"reason": _reason(err), "units": 0, "example": unit_id}
     entry["units"] += 1
+
+
+def _merge_counts(failures: dict, later: dict) -> None:
+    """:func:`_count`'s entries of later units added: the earlier first unit's reason and example stay."""
+    for name, entry in later.items():
+        mine = failures.get(name)
+        if mine is None:
+            failures[name] = dict(entry)
+        else:
+            mine["units"] += entry["units"]
 
 
 def _counted_reason(entry: dict) -> str:

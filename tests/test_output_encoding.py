@@ -4,9 +4,9 @@ json.JSONEncoder writes, and a failed encoding leaves nothing behind for the nex
 import json
 import threading
 
-from hypothesis import given, strategies as st
+from hypothesis import assume, given, strategies as st
 
-from octo.runtime.encoding import UnstorableValue, _json_default, decode_output, encode_output
+from octo.runtime.encoding import UnstorableValue, _json_default, _plain, decode_output, encode_output
 
 _reference = json.JSONEncoder(default=_json_default).encode
 
@@ -17,6 +17,7 @@ values = st.recursive(scalars, lambda inner: st.lists(inner, max_size=4) | st.di
 
 @given(st.dictionaries(st.text(), values, max_size=5))
 def test_plain_outputs_are_written_as_json_writes_them(output):
+    assume(_plain(output))  # a dict whose only key is the tag is tagged on purpose
     assert encode_output(output) == _reference(output)
 
 

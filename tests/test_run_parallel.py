@@ -8,7 +8,9 @@ import pytest
 from conftest import octoc
 
 # Large enough for worker processes (POOL_MIN_UNITS), with a random step, a step reading it,
-# failures, blocked units, a `when` and an aggregate over it all.
+# failures, blocked units, a `when` and aggregates over it all: one whose `when` and `by` fail
+# for some units and whose reduction fails for others (the worker processes' parts of the groups,
+# merged, must give the same groups, counts, reasons and example units as one process).
 PIPELINE = """octo: 1
 name: parallel
 seed: 7
@@ -44,6 +46,16 @@ steps:
         p_ship: mean(walk.outcome == 'ship')
         mean_twice: mean(late.twice)
         n: count()
+  spread:
+    aggregate:
+      by: [unit.scenario.id, "walk.steps // (walk.steps % 9)"]
+      metrics:
+        inv: mean(10 / (walk.steps - 4))
+        start: unit.scenario.start
+        n: count()
+      expect:
+        - n >= 1
+    when: "100 // (unit.repeat % 13) >= 0 and walk.outcome == 'ship'"
 """
 
 
