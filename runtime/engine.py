@@ -325,8 +325,10 @@ class Engine:
             self._close_pool()
 
     def _pooled_aggregate(self) -> bool:
-        """Whether worker processes stream an aggregate's units: as for a per-unit step, when the run is large."""
-        return self.store.unit_count() >= POOL_MIN_UNITS and _parallel().worker_count() > 1
+        """Whether worker processes stream an aggregate's units: when the run is large, as for a per-unit
+        step, and the workers can be forked (grouping saves ~10 µs a unit: not worth spawning fresh ones)."""
+        return (self.store.unit_count() >= POOL_MIN_UNITS and _parallel().worker_count() > 1
+                and _parallel().forkable())
 
     # --- shared with the provider side ---------------------------------------------------
 

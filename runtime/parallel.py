@@ -49,14 +49,18 @@ def worker_count() -> int:
     return max(1, min(cpus, MAX_WORKERS))
 
 
+def forkable() -> bool:
+    """Whether workers can be forked now: safe only while no other thread could hold a lock."""
+    return "fork" in multiprocessing.get_all_start_methods() and threading.active_count() == 1
+
+
 class ChunkPool:
     """A pool of worker processes computing chunks of per-unit steps of one Plan."""
 
     def __init__(self, plan: Plan, workers: int):
         # Forking copies a ready process in milliseconds, but is safe only while no other thread
         # could hold a lock (the provider side runs threads); otherwise start clean ones.
-        forkable = "fork" in multiprocessing.get_all_start_methods() and threading.active_count() == 1
-        context = multiprocessing.get_context("fork" if forkable else "spawn")
+        context = multiprocessing.get_context("fork" if forkable() else "spawn")
         self.workers = workers
         self._pool = ProcessPoolExecutor(workers, mp_context=context, initializer=_start_worker,
                                          initargs=(plan.to_json(), os.getpid()))
