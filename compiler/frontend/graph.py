@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import networkx as nx
-
 from ..base.diagnostics import Label, Reporter
 from ..expressions import ast
 from ..expressions.ast import free_names
 from ..expressions.templates import template_roots
+from .digraph import DiGraph, shortest_path, strongly_connected_components, topological_order
 from .program import Program
 
 
@@ -30,8 +29,8 @@ def infer_dependencies(program: Program) -> None:
                     step.deps.setdefault(name, message.span)
 
 
-def build_graph(program: Program) -> nx.DiGraph:
-    graph = nx.DiGraph()
+def build_graph(program: Program) -> DiGraph:
+    graph = DiGraph()
     graph.add_nodes_from(program.steps)
     for step in program.steps.values():
         for dep in step.deps:
@@ -39,10 +38,10 @@ def build_graph(program: Program) -> nx.DiGraph:
     return graph
 
 
-def report_cycles(program: Program, graph: nx.DiGraph, reporter: Reporter) -> set[str]:
+def report_cycles(program: Program, graph: DiGraph, reporter: Reporter) -> set[str]:
     """Report each cycle once, spelled out; returns the steps on a cycle."""
     on_cycle: set[str] = set()
-    for component in nx.strongly_connected_components(graph):
+    for component in strongly_connected_components(graph):
         members = sorted(component, key=lambda n: program.steps[n].name_span.start)
         if len(members) == 1 and not graph.has_edge(members[0], members[0]):
             continue
@@ -52,13 +51,12 @@ def report_cycles(program: Program, graph: nx.DiGraph, reporter: Reporter) -> se
     return on_cycle
 
 
-def _one_cycle(graph: nx.DiGraph, start: str) -> list[str]:
+def _one_cycle(graph: DiGraph, start: str) -> list[str]:
     """A cycle through ``start``, written in the order the data flows."""
-    path = nx.shortest_path(graph, start, start) if graph.has_edge(start, start) else None
-    if path is None:
-        back = min(graph.predecessors(start), key=lambda p: nx.shortest_path_length(graph, start, p))
-        path = nx.shortest_path(graph, start, back) + [start]
-    return path if len(path) > 1 else [start, start]
+    if graph.has_edge(start, start):
+        return [start, start]
+    back = min(graph.predecessors(start), key=lambda p: len(shortest_path(graph, start, p)))
+    return shortest_path(graph, start, back) + [start]
 
 
 def _report_cycle(program: Program, cycle: list[str], reporter: Reporter) -> None:
@@ -77,9 +75,8 @@ def _report_cycle(program: Program, cycle: list[str], reporter: Reporter) -> Non
                     hint="a step can only read steps that come before it; break the cycle")
 
 
-def dependency_order(program: Program, graph: nx.DiGraph, on_cycle: set[str]) -> list[str]:
+def dependency_order(program: Program, graph: DiGraph, on_cycle: set[str]) -> list[str]:
     """Steps in an order where each comes after what it reads (cycles broken by source order)."""
-    acyclic = graph.copy()
-    acyclic.remove_edges_from([(a, b) for a, b in graph.edges if a in on_cycle and b in on_cycle])
+    acyclic = graph.without_edges(lambda a, b: a in on_cycle and b in on_cycle)
     position = {name: i for i, name in enumerate(program.steps)}
-    return list(nx.lexicographical_topological_sort(acyclic, key=position.__getitem__))
+    return topological_order(acyclic, key=position.__getitem__)

@@ -33,10 +33,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-import networkx as nx
-
 from ..base.diagnostics import Label, Reporter
 from ..expressions.ast import free_names
+from .digraph import DiGraph, ancestors, descendants, shortest_path, strongly_connected_components
 from .program import Program
 
 
@@ -72,7 +71,7 @@ def verdict_target(program: Program, language, name: str) -> str | None:
     return target if language.kinds[program.steps[target].kind].runs == "provider" else None
 
 
-def find_loops(program: Program, language, graph: nx.DiGraph, on_cycle: set[str], reporter: Reporter) -> Loops:
+def find_loops(program: Program, language, graph: DiGraph, on_cycle: set[str], reporter: Reporter) -> Loops:
     """Every loop of the program and every step's ``waits_for``; E0306 and E0305 reported."""
     by_target: dict[str, list[str]] = {}
     for name in program.steps:
@@ -88,9 +87,9 @@ def find_loops(program: Program, language, graph: nx.DiGraph, on_cycle: set[str]
     return result
 
 
-def _paths(graph: nx.DiGraph, source: str, sink: str) -> set[str]:
+def _paths(graph: DiGraph, source: str, sink: str) -> set[str]:
     """Every step on a path ``source`` → ``sink`` (both included)."""
-    return ({source} | nx.descendants(graph, source)) & ({sink} | nx.ancestors(graph, sink))
+    return ({source} | descendants(graph, source)) & ({sink} | ancestors(graph, sink))
 
 
 def _with_inner_loops(loops: list[Loop]) -> list[Loop]:
@@ -184,19 +183,19 @@ def _waits(program: Program, result: Loops) -> None:
 
 def _report_wait_cycles(program: Program, result: Loops, on_cycle: set[str], reporter: Reporter) -> None:
     """A cycle through a wait: X waits for Y and Y (through reads and waits) for X. Data cycles are E0301's."""
-    graph = nx.DiGraph()
+    graph = DiGraph()
     graph.add_nodes_from(n for n in program.steps if n not in on_cycle)
     for name, waits in result.waits_for.items():
         graph.add_edges_from((name, w) for w in waits if name not in on_cycle and w not in on_cycle)
     order = {name: i for i, name in enumerate(program.steps)}
-    for component in nx.strongly_connected_components(graph):
+    for component in strongly_connected_components(graph):
         if len(component) < 2:
             continue
         sub = graph.subgraph(component)
         # start with a wait (a data edge alone never closes a cycle here), at the step written first
         start, first = min(((n, w) for n in component for w in sub.successors(n) if (n, w) in result.reasons),
                            key=lambda edge: (order[edge[0]], order[edge[1]]))
-        _report_wait_cycle(program, result, [start] + nx.shortest_path(sub, first, start), reporter)
+        _report_wait_cycle(program, result, [start] + shortest_path(sub, first, start), reporter)
 
 
 def _report_wait_cycle(program: Program, result: Loops, cycle: list[str], reporter: Reporter) -> None:

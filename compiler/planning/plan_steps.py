@@ -5,11 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Callable
 
-import networkx as nx
-
 from ..base.diagnostics import Reporter
 from ..base.yamlnodes import YScalar
 from ..frontend.capabilities import expected_reasoning_tokens
+from ..frontend.digraph import DiGraph
 from ..frontend.fanouts import ScopeCount, merge_worst
 from ..frontend.kinds import expr_ir, template_lines
 from ..frontend.language import REQUEST_SETTINGS, Language
@@ -220,9 +219,9 @@ def graph_ir(program: Program, ctx: PlanContext) -> dict:
             "edges": [{"from": a, "to": b, **d} for a, b, d in g.edges(data=True)]}
 
 
-def dependency_graph(program: Program) -> nx.DiGraph:
+def dependency_graph(program: Program) -> DiGraph:
     """Data edges (a feeds b), and each judge's bounded retry back-edge to the step it judges."""
-    g = nx.DiGraph()
+    g = DiGraph()
     g.add_nodes_from(program.order)
     for name in program.order:
         for dep in sorted(program.steps[name].deps):

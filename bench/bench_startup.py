@@ -1,0 +1,121 @@
+"""Startup: each `octoc` command against the bare import of the libraries it needs, in fresh processes.
+
+A short command is mostly Python starting and importing. Its floor is `python -c "import <its
+libraries>"`: what is left above that is octo's own modules and work. Target (issue 14): `octoc
+check` ≤ 1.2× that floor. `plan` and the runs are printed against theirs too (no target), and so
+are two runs that show the provider SDKs are imported only for the providers a pipeline uses: a
+local-only pipeline's run has the same floor as `check` (no SDK), the drunken sailor's run on the
+emulator (OpenAI and Anthropic steps) adds exactly those two SDKs.
+
+Each round times every command and every floor once, interleaved, so a machine that slows down
+mid-run slows both sides of a ratio; a figure is the median of the rounds (wall time; a fresh
+process each time). One run of the script is one measurement of each ratio (bench/__main__.py
+repeats it).
+
+    python bench/bench_startup.py [--rounds N] [--quick] [--json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+EXAMPLE = ROOT / "examples" / "drunken_sailor.octo"
+
+# The third-party libraries the compiler needs (tests/test_startup.py checks `check` imports no other).
+COMPILER_LIBRARIES = ("lark", "yaml", "jinja2", "jsonschema", "re2")
+SAILOR_SDKS = ("openai", "anthropic")  # the providers of the drunken sailor's steps
+
+LOCAL_ONLY = """octo: 1
+name: startup-local
+seed: 1
+units: {repeat: 4}
+steps:
+  square: {compute: {x: unit.repeat * unit.repeat}}
+"""
+
+
+def commands(work: Path, quick: bool) -> list[dict]:
+    """Each figure: its name, the octoc arguments, the libraries of its floor, its target."""
+    local = work / "local.octo"
+    local.write_text(LOCAL_ONLY)
+    out = [
+        {"name": "check", "args": ["check", str(EXAMPLE)], "libraries": COMPILER_LIBRARIES, "target": 1.2},
+        {"name": "plan", "args": ["plan", str(EXAMPLE)], "libraries": COMPILER_LIBRARIES, "target": None},
+    ]
+    if not quick:
+        out += [
+            {"name": "run, local steps only", "args": ["run", str(local), "--run-dir", "{run_dir}"],
+             "libraries": COMPILER_LIBRARIES, "target": None},
+            {"name": "run --provider emulator (OpenAI + Anthropic steps)",
+             "args": ["run", str(EXAMPLE), "--provider", "emulator", "--max-units", "4", "--run-dir", "{run_dir}"],
+             "libraries": COMPILER_LIBRARIES + SAILOR_SDKS, "target": None},
+        ]
+    return out
+
+
+def seconds(argv: list[str], cwd: Path) -> float:
+    """Wall time of one fresh process; a failure to start or a crash is an error, not a figure."""
+    start = time.perf_counter()
+    done = subprocess.run(argv, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    spent = time.perf_counter() - start
+    if done.returncode not in (0, 7):  # 7: the 4-unit sailor run misses its expectations, as it should
+        raise SystemExit(f"bench_startup: {' '.join(argv[1:])} exited {done.returncode}: {done.stderr.strip()[-300:]}")
+    return spent
+
+
+def octoc(args: list[str], run_dir: Path) -> list[str]:
+    return [sys.executable, "-m", "octo.cli.main", *(a.replace("{run_dir}", str(run_dir)) for a in args)]
+
+
+def floor(libraries: tuple[str, ...]) -> list[str]:
+    return [sys.executable, "-c", "import " + ", ".join(libraries)]
+
+
+def measure(rounds: int, quick: bool) -> list[dict]:
+    with tempfile.TemporaryDirectory(prefix="octo-startup-") as tmp:
+        work = Path(tmp)
+        figures = commands(work, quick)
+        times = {f["name"]: [] for f in figures}
+        floors: dict[tuple, list[float]] = {f["libraries"]: [] for f in figures}
+        for r in range(rounds):
+            for libraries, spent in floors.items():
+                spent.append(seconds(floor(libraries), work))
+            for i, f in enumerate(figures):
+                times[f["name"]].append(seconds(octoc(f["args"], work / f"run-{r}-{i}"), work))
+    out = []
+    for f in figures:
+        value, base = statistics.median(times[f["name"]]), statistics.median(floors[f["libraries"]])
+        out.append({"name": f"octoc {f['name']}", "value": round(value * 1000, 1), "unit": "ms",
+                    "baseline": f"python -c 'import {', '.join(f['libraries'])}'",
+                    "baseline_value": round(base * 1000, 1), "ratio": round(value / base, 3), "target": f["target"]})
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rounds", type=int, default=5, help="fresh processes per command and per floor (5)")
+    parser.add_argument("--quick", action="store_true", help="check and plan only, one round (a few seconds)")
+    parser.add_argument("--json", action="store_true", help="end with the figures as one JSON line")
+    args = parser.parse_args()
+    rounds = 1 if args.quick else max(1, args.rounds)
+    figures = measure(rounds, args.quick)
+    print(f"startup, median of {rounds} fresh process(es) each (OCTO_WORKERS={os.environ.get('OCTO_WORKERS', '-')})")
+    for f in figures:
+        target = f"target ≤ {f['target']}×" if f["target"] is not None else "no target"
+        print(f"  {f['name']:<58} {f['value']:8.0f} ms  {f['ratio']:5.2f}× {f['baseline']} ({f['baseline_value']:.0f} ms)"
+              f"  {target}")
+    if args.json:
+        print(json.dumps({"figures": figures}))
+
+
+if __name__ == "__main__":
+    main()

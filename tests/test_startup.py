@@ -1,0 +1,81 @@
+"""What each command imports (issue 14, startup): `check` and `plan` no networkx and no provider SDK
+and no third-party library beyond the compiler's (the floor bench/bench_startup.py measures them
+against); a run imports the SDKs of the providers its steps use, and no other. Structure, not time."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "bench"))
+from bench_startup import COMPILER_LIBRARIES  # noqa: E402
+
+# What the compiler's libraries themselves import (private modules, `_name`, are not counted).
+COMPILER_DEPENDENCIES = {"attr", "attrs", "idna", "jsonschema_specifications", "markupsafe", "referencing", "rpds",
+                         "typing_extensions", "cython_runtime"}
+SDKS = ("openai", "anthropic", "google")
+
+ANTHROPIC_ONLY = """octo: 1
+name: anthropic-only
+units: {repeat: 2}
+steps:
+  answer:
+    generate:
+      model: anthropic:claude-haiku-4-5
+      prompt: "Name a sea creature {{ unit.repeat }}."
+      output: {name: str}
+"""
+
+LOCAL_ONLY = """octo: 1
+name: local-only
+units: {repeat: 3}
+steps:
+  square: {compute: {x: unit.repeat * unit.repeat}}
+"""
+
+
+def third_party_after(argv: list[str], cwd: Path) -> tuple[int, set[str]]:
+    """The exit code of `octoc ARGV` in a fresh process and the top-level non-standard modules it loaded."""
+    code = (
+        "import json, sys\nfrom octo.cli.main import main\n"
+        f"code = main({argv!r})\n"
+        "tops = {m.split('.')[0] for m in sys.modules} - set(sys.stdlib_module_names)\n"
+        "print(json.dumps([code, sorted(t for t in tops if t != 'octo' and not t.startswith('_'))]))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=cwd, timeout=300)
+    code, tops = json.loads(out.stdout.strip().splitlines()[-1])
+    return code, set(tops)
+
+
+@pytest.mark.parametrize("command", ["check", "plan"])
+def test_check_and_plan_import_only_the_compilers_libraries(command):
+    code, tops = third_party_after([command, "examples/drunken_sailor.octo"], ROOT)
+    assert code == 0
+    assert "networkx" not in tops
+    assert tops - set(COMPILER_LIBRARIES) - COMPILER_DEPENDENCIES == set()
+
+
+def test_a_run_of_local_steps_imports_no_provider_sdk(tmp_path):
+    (tmp_path / "local.octo").write_text(LOCAL_ONLY)
+    code, tops = third_party_after(["run", "local.octo", "--run-dir", "run"], tmp_path)
+    assert code == 0
+    assert tops & set(SDKS) == set()
+
+
+def test_a_run_imports_the_sdk_of_the_providers_it_uses_and_no_other(tmp_path):
+    (tmp_path / "anthropic.octo").write_text(ANTHROPIC_ONLY)
+    code, tops = third_party_after(["run", "anthropic.octo", "--provider", "emulator", "--run-dir", "run"], tmp_path)
+    assert code == 0
+    assert tops & set(SDKS) == {"anthropic"}
+
+
+def test_the_emulator_server_needs_no_sdk():
+    code = ("import sys\nfrom octo.cli.emulating import serve\nfrom octo.runtime.emulator.core import Emulator\n"
+            "from octo.runtime.emulator.server import EmulatorServer\n"
+            "server = EmulatorServer(Emulator(seed=0), port=0)\nserver.server_close()\n"
+            "print(sorted({m.split('.')[0] for m in sys.modules} & {'openai', 'anthropic', 'google'}))\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=120)
+    assert out.stdout.strip().splitlines()[-1] == "[]", out.stderr
