@@ -9,8 +9,13 @@ emulator (OpenAI and Anthropic steps) adds exactly those two SDKs.
 
 Each round times every command and every floor once, interleaved, so a machine that slows down
 mid-run slows both sides of a ratio; a figure is the median of the rounds (wall time; a fresh
-process each time). One run of the script is one measurement of each ratio (bench/__main__.py
+process each time). One run of the script is one measurement of each ratio (`python -m bench`
 repeats it).
+
+Both sides import from bytecode, as an installed octo does (pip compiles it): the processes get a
+private PYTHONPYCACHEPREFIX, filled by one untimed round first, and never PYTHONDONTWRITEBYTECODE
+(with it, octo's own modules in a source checkout are compiled from source by every command, which
+doubles their import time while the libraries' bytecode from pip is still read).
 
     python bench/bench_startup.py [--rounds N] [--quick] [--json]
 """
@@ -62,10 +67,17 @@ def commands(work: Path, quick: bool) -> list[dict]:
     return out
 
 
+def bytecode_env(cache: Path) -> dict:
+    """The environment of the timed processes: bytecode written to and read from ``cache``."""
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+    return {**env, "PYTHONPYCACHEPREFIX": str(cache)}
+
+
 def seconds(argv: list[str], cwd: Path) -> float:
     """Wall time of one fresh process; a failure to start or a crash is an error, not a figure."""
     start = time.perf_counter()
-    done = subprocess.run(argv, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    done = subprocess.run(argv, cwd=cwd, env=bytecode_env(cwd / "pycache"), stdout=subprocess.DEVNULL,
+                          stderr=subprocess.PIPE, text=True)
     spent = time.perf_counter() - start
     if done.returncode not in (0, 7):  # 7: the 4-unit sailor run misses its expectations, as it should
         raise SystemExit(f"bench_startup: {' '.join(argv[1:])} exited {done.returncode}: {done.stderr.strip()[-300:]}")
@@ -86,11 +98,13 @@ def measure(rounds: int, quick: bool) -> list[dict]:
         figures = commands(work, quick)
         times = {f["name"]: [] for f in figures}
         floors: dict[tuple, list[float]] = {f["libraries"]: [] for f in figures}
-        for r in range(rounds):
+        for r in range(-1, rounds):  # round -1 writes the bytecode and is not counted
             for libraries, spent in floors.items():
                 spent.append(seconds(floor(libraries), work))
             for i, f in enumerate(figures):
                 times[f["name"]].append(seconds(octoc(f["args"], work / f"run-{r}-{i}"), work))
+        times = {name: spent[1:] for name, spent in times.items()}
+        floors = {libraries: spent[1:] for libraries, spent in floors.items()}
     out = []
     for f in figures:
         value, base = statistics.median(times[f["name"]]), statistics.median(floors[f["libraries"]])
