@@ -90,7 +90,7 @@ def figures_of(stdout: str) -> list[dict]:
 
 
 def run_once(script: Path, workers: int, quick: bool, say) -> list[dict] | None:
-    """The figures of one run; None (after saying why) when the run failed."""
+    """The figures of one run; None (after saying why, a line starting with two spaces) when the run failed."""
     env = {**os.environ, "OCTO_WORKERS": str(workers)}
     try:
         done = subprocess.run(command(script, workers, quick), cwd=HERE.parent, env=env, capture_output=True,
@@ -109,32 +109,41 @@ def run_once(script: Path, workers: int, quick: bool, say) -> list[dict] | None:
         return None
 
 
-def run_all(bench_dir: Path, benchmarks, runs: int, workers: list[int], quick: bool, say=print) -> list[Figure]:
-    """Every known benchmark found in bench_dir, `runs` times per number of workers."""
+def run_all(bench_dir: Path, benchmarks, runs: int, workers: list[int], quick: bool,
+            say=print) -> tuple[list[Figure], list[str]]:
+    """Every known benchmark found in bench_dir, `runs` times per number of workers; the figures, and a
+    line for each benchmark skipped and each run that gave none."""
     table: dict[tuple, Figure] = {}
+    notes: list[str] = []
+
+    def note(line: str) -> None:
+        notes.append(line.strip())
+        say(line)
+
     for name, what in benchmarks:
         script = bench_dir / name
         if not script.exists():
-            say(f"skip {name}: not in this tree ({what})")
+            note(f"skip {name}: not in this tree ({what})")
             continue
         for w in workers:
             for i in range(runs):
                 say(f"{name}, workers {w}, run {i + 1} of {runs}")
-                for f in run_once(script, w, quick, say) or ():
+                for f in run_once(script, w, quick, note) or ():
                     key = (name, f["name"], w)
                     fig = table.setdefault(key, Figure(name, f["name"], w, f["unit"], f["baseline"], f["target"]))
                     fig.ratios.append(float(f["ratio"]))
                     fig.values.append(float(f["value"]))
                     fig.baseline_values.append(float(f["baseline_value"]))
-    return list(table.values())
+    return list(table.values()), notes
 
 
 def _num(x: float) -> str:
     return f"{x:.3g}" if abs(x) < 1000 else f"{x:,.0f}"
 
 
-def render(figures: list[Figure]) -> str:
-    """A Markdown table: per figure and workers, the median ratio (range), value, baseline, target, verdict."""
+def render(figures: list[Figure], notes: list[str] = ()) -> str:
+    """A Markdown table: per figure and workers, the median ratio (range), value, baseline, target, verdict;
+    then the benchmarks skipped and the runs that failed."""
     rows = ["| benchmark | figure | workers | ratio, median (range) | runs | value | baseline | target | |",
             "|---|---|---|---|---|---|---|---|---|"]
     for f in figures:
@@ -144,7 +153,7 @@ def render(figures: list[Figure]) -> str:
         target = "—" if f.target is None else f"≤ {f.target}×"
         rows.append(f"| {f.bench.removesuffix('.py')} | {f.name} | {f.workers} | {spread} | {len(f.ratios)} | "
                     f"{value} | {baseline} | {target} | {f.verdict} |")
-    return "\n".join(rows)
+    return "\n".join(rows + ([""] + [f"- {line}" for line in notes] if notes else []))
 
 
 def record(readme: Path, table: str, when: datetime.date, how: str) -> None:
@@ -179,11 +188,11 @@ def main(argv: list[str] | None = None, bench_dir: Path = HERE, benchmarks=None)
     except ValueError:
         parser.error("--workers takes whole numbers, e.g. 1,2")
     runs = args.runs or (1 if args.quick else 3)
-    figures = run_all(bench_dir, chosen, runs, workers, args.quick, say=lambda line: print(line, flush=True))
+    figures, notes = run_all(bench_dir, chosen, runs, workers, args.quick, say=lambda line: print(line, flush=True))
     if not figures:
         print("no figures")
         return 1
-    table = render(figures)
+    table = render(figures, notes)
     print()
     print(table)
     if args.record:

@@ -54,6 +54,9 @@ def test_runs_each_found_benchmark_per_workers_and_skips_a_missing_one(bench_dir
     assert "| 3 | 10 s | hand loop: 5 s | ≤ 1.5× | met |" in rows[("bench_fake", "speed", "1", "1.10× (1.00–1.20)")]
     assert "| 3 | 20 s | hand loop: 5 s | ≤ 1.5× | missed |" in rows[("bench_fake", "speed", "2", "2.10× (2.00–2.20)")]
     assert rows[("bench_fake", "full", "1", "1.00× (1.00–1.00)")].endswith("| — | — |")
+    table = out.split("\n\n| benchmark")[1]  # under the table too, so a recorded table says what is missing
+    assert "- skip bench_missing.py: not in this tree (not merged yet)" in table
+    assert "- bench_broken.py (workers 2): no figures: its last line is not the contract's" in table
 
 
 def test_quick_passes_quick_and_runs_once(bench_dir, capsys):
