@@ -196,7 +196,8 @@ def main(argv: list[str] | None = None, bench_dir: Path = HERE, benchmarks=None)
     print()
     print(table)
     if args.record:
-        how = f"median of {runs} run(s), workers {args.workers}" + (", --quick sizes" if args.quick else "")
+        how = (f"median of {runs} run(s), workers {args.workers}" + (", --quick sizes" if args.quick else "")
+               + (f", only {args.only}" if args.only else ""))
         record(bench_dir / "README.md", table, datetime.date.today(), how)
         print(f"\nrecorded in {bench_dir / 'README.md'}")
     return 0
