@@ -13,7 +13,7 @@ def serve(port: int, seed: int, faults: str | None) -> int:
     from octo.runtime.emulator.server import EmulatorServer
 
     try:
-        emulator = Emulator(seed=seed, faults=faults)
+        emulator = Emulator(seed=seed, faults=faults, keep_history=False)
     except FaultSpecError as err:
         sys.stderr.write(f"octoc: error: --faults: {err}\n")
         return 2

@@ -118,9 +118,10 @@ class Capacity:
         return model if queue is None or queue.per_model else _ANY_MODEL
 
     def cut(self, provider: str, model: str, pairs, size: int, max_bytes: int, weigh):
-        """Batches of (attempt, request) pairs to submit now: at most ``size`` requests (or the smaller size a
-        capacity failure left) and ``max_bytes`` each, and together within the queue's room; yields
-        (group, amount). Stops when the room is used up; the rest waits for batches in flight to end."""
+        """Batches of (attempt id, request) pairs to submit now: at most ``size`` requests (or the smaller size
+        a capacity failure left) and ``max_bytes`` each, and together within the queue's room; yields
+        (attempt ids, amount), keeping no request (a batch of 50,000 is read again as it is sent). Stops when
+        the room is used up; the rest waits for batches in flight to end."""
         size = min(size, self.size(provider, model) or size)
         pending = iter(pairs)
         item = next(pending, None)
@@ -134,7 +135,7 @@ class Capacity:
                 over = room is not None and amount + cost > room
                 if over and (group or in_flight):
                     break
-                group.append(item)
+                group.append(item[0])
                 total, amount = total + weight, amount + cost
                 item = next(pending, None)
                 if over:  # a request larger than the bound goes alone, when nothing else is in flight

@@ -97,9 +97,41 @@ class Ledger:
                 for i, s, u, r, t, m, q, x, e, rt in self.db.execute(sql, args)]
 
     def batch_attempts(self, key: str) -> list[Attempt]:
-        rows = self.db.execute("SELECT id, step, unit, round, try, mode, request FROM attempts WHERE batch = ? ORDER BY id",
-                               (key,))
-        return [Attempt(i, s, u, r, t, m, json.loads(q)) for i, s, u, r, t, m, q in rows]
+        """The attempts sent in batch ``key``, without their prompts: ``request`` holds only the ``model`` and
+        (a model per unit) the ``provider``, which is all that taking the batch's answers needs. Decoding every
+        request (schema included) of a batch of 50,000 would hold hundreds of MiB for nothing."""
+        rows = self.db.execute("SELECT id, step, unit, round, try, mode, json_extract(request, '$.model'), "
+                               "json_extract(request, '$.provider') FROM attempts WHERE batch = ? ORDER BY id", (key,))
+        return [Attempt(i, s, u, r, t, m, {"model": model} if provider is None else {"model": model, "provider": provider})
+                for i, s, u, r, t, m, model, provider in rows]
+
+    def queued_models(self, step: str) -> list[tuple[str | None, str]]:
+        """(the request's own provider or None, model) of the step's queued attempts, each pair once."""
+        return self.db.execute("SELECT DISTINCT json_extract(request, '$.provider'), json_extract(request, '$.model') "
+                               "FROM attempts WHERE step = ? AND state = 'queued'", (step,)).fetchall()
+
+    def queued_pages(self, step: str, provider: str | None, model: str, page: int = 1000):
+        """The step's queued attempts for one (request provider or None, model), in id order, a page at a time:
+        a step's whole queue is never decoded at once."""
+        after = 0
+        while True:
+            rows = self.db.execute(
+                "SELECT id, step, unit, round, try, mode, request FROM attempts WHERE step = ? AND state = 'queued' "
+                "AND id > ? AND json_extract(request, '$.model') = ? AND json_extract(request, '$.provider') IS ? "
+                "ORDER BY id LIMIT ?", (step, after, model, provider, page)).fetchall()
+            if not rows:
+                return
+            yield [Attempt(i, s, u, r, t, m, json.loads(q)) for i, s, u, r, t, m, q in rows]
+            after = rows[-1][0]
+
+    def requests_of(self, ids: list[int], page: int = 900):
+        """(id, request) of the attempts ``ids``, in that order, decoded a page at a time."""
+        for start in range(0, len(ids), page):
+            chunk = ids[start:start + page]
+            marks = ",".join("?" * len(chunk))
+            found = dict(self.db.execute(f"SELECT id, request FROM attempts WHERE id IN ({marks})", chunk).fetchall())
+            for i in chunk:
+                yield i, json.loads(found[i])
 
     def tries(self, step: str, unit: int, round_: int) -> int:
         """The unit's tries of ``step`` in ``round_`` so far: since it was last put back, if it was (``requeues``)."""

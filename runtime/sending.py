@@ -175,66 +175,85 @@ class Sender:
         return self._submit(step, req)
 
     def _submit(self, step: dict, req) -> int:
-        """The step's queued batch attempts, in batches of one model each (a batch at OpenAI or Gemini runs one)."""
+        """The step's queued batch attempts, in batches of one model each (a batch at OpenAI or Gemini runs one).
+
+        Memory stays flat in the queue's length: queued attempts are read a page at a time, a batch is cut
+        keeping only its attempts' ids, and its requests are read again, page by page, while the adapter
+        writes them out (runtime/ledger.py ``queued_pages``, ``requests_of``)."""
         sent = 0
         # every queued attempt, whichever way it was queued: a resume may have changed `--mode` since (cli/resumeflags.py)
-        for (provider, model), queued in self._by_model(self.ledger.attempts(step["name"], "queued")).items():
+        for (provider, model), own in self._queued_models(step["name"]).items():
             if time.time() < self.backoff_until.get(provider, 0) or self.capacity.waiting(provider, model):
                 continue
             adapter = self._adapter(provider)
-            queued = self._sendable(step["name"], provider, queued, adapter)
-            for group, amount in self._batches(provider, model, queued, adapter):
-                if self.ledger.in_flight(provider) >= self.options.max_in_flight:
-                    break
-                if not self._submit_one(step["name"], provider, adapter, group, amount):
-                    break
-                sent += len(group)
+            too_large: list[tuple[int, int]] = []  # (attempt id, bytes)
+            pairs = self._sendable(self._queued_pairs(step["name"], own, model), adapter, too_large)
+            try:
+                for ids, amount in self._batches(provider, model, pairs, adapter):
+                    if self.ledger.in_flight(provider) >= self.options.max_in_flight:
+                        break
+                    if not self._submit_one(step["name"], provider, adapter, ids, model, amount):
+                        break
+                    sent += len(ids)
+            finally:
+                self._refuse(step["name"], provider, too_large, adapter)
         return sent
 
-    def _sendable(self, step: str, provider: str, queued: list[Attempt], adapter) -> list[Attempt]:
-        """The attempts whose request fits in a batch; one larger than a whole batch may be could never be sent
-        (the provider would refuse the batch, again on every resume): it fails its unit instead of the run."""
-        over = [(a, size) for a in queued if _may_exceed(a.request, adapter.max_batch_bytes)
-                and (size := adapter.request_bytes(self._request(a))) > adapter.max_batch_bytes]
-        if not over:
-            return queued
-        with self.store.transaction() as db:
-            for attempt, size in over:
-                self.ledger.refuse(attempt.id, f"{provider}: the request is {size:,} bytes as sent, more than a whole "
-                                               f"batch may be ({adapter.max_batch_bytes:,}); shorten its prompt", db)
-            self.store.event("too large", step, {"provider": provider, "attempts": len(over)}, db=db)
-        refused = {a.id for a, _ in over}
-        return [a for a in queued if a.id not in refused]
-
-    def _by_model(self, attempts: list[Attempt]) -> dict[tuple[str, str], list[Attempt]]:
-        """Attempts grouped by (provider, model), each group in the order the attempts were queued."""
-        groups: dict[tuple[str, str], list[Attempt]] = {}
-        for attempt in attempts:
-            groups.setdefault((self._provider(attempt), attempt.request["model"]), []).append(attempt)
+    def _queued_models(self, step: str) -> dict[tuple[str, str], list[str | None]]:
+        """(provider, model) → the request providers (None: the step's own) of the step's queued attempts."""
+        groups: dict[tuple[str, str], list[str | None]] = {}
+        for own, model in self.ledger.queued_models(step):
+            provider = own or self.fixed[step].partition(":")[0]
+            groups.setdefault((provider, model), []).append(own)
         return groups
 
-    def _batches(self, provider: str, model: str, attempts: list[Attempt], adapter):
-        """(group, amount enqueued): batches within the provider's count and size limits, the batch size a
+    def _queued_pairs(self, step: str, owns: list[str | None], model: str):
+        """(attempt, request) of the queued attempts of one model, page by page."""
+        for own in owns:
+            for page in self.ledger.queued_pages(step, own, model):
+                for attempt in page:
+                    yield attempt, self._request(attempt)
+
+    def _sendable(self, pairs, adapter, too_large: list):
+        """The pairs whose request fits in a batch; one larger than a whole batch may be could never be sent
+        (the provider would refuse the batch, again on every resume): it goes to ``too_large``, to fail its
+        unit instead of the run."""
+        for attempt, request in pairs:
+            if _may_exceed(attempt.request, adapter.max_batch_bytes):
+                size = adapter.request_bytes(request)
+                if size > adapter.max_batch_bytes:
+                    too_large.append((attempt.id, size))
+                    continue
+            yield attempt.id, request
+
+    def _refuse(self, step: str, provider: str, too_large: list[tuple[int, int]], adapter) -> None:
+        if not too_large:
+            return
+        with self.store.transaction() as db:
+            for attempt_id, size in too_large:
+                self.ledger.refuse(attempt_id, f"{provider}: the request is {size:,} bytes as sent, more than a whole "
+                                               f"batch may be ({adapter.max_batch_bytes:,}); shorten its prompt", db)
+            self.store.event("too large", step, {"provider": provider, "attempts": len(too_large)}, db=db)
+
+    def _batches(self, provider: str, model: str, pairs, adapter):
+        """(attempt ids, amount enqueued): batches within the provider's count and size limits, the batch size a
         capacity failure left, and the room in the provider's queue (runtime/capacity.py)."""
         size = min(self.options.batch_size or adapter.max_batch_requests, adapter.max_batch_requests)
-        pairs = ((attempt, self._request(attempt)) for attempt in attempts)
         return self.capacity.cut(provider, model, pairs, size, adapter.max_batch_bytes, adapter.request_bytes)
 
-    def _submit_one(self, step: str, provider: str, adapter, group, amount: int) -> bool:
+    def _submit_one(self, step: str, provider: str, adapter, ids: list[int], model: str, amount: int) -> bool:
         key = f"octo-{self.tag}-b{self.ledger.batch_count() + 1}"
-        ids = [a.id for a, _ in group]
-        model = group[0][1].model
         with self.store.transaction() as db:  # 1. the intent, before the provider hears of it
-            self.ledger.add_batch(key, step, provider, len(group), db)
+            self.ledger.add_batch(key, step, provider, len(ids), db)
             self.ledger.mark_sent(ids, key, db)
             self.capacity.enqueue(db, key, provider, model, amount)
         crashpoint("before-submit")
         try:
-            batch_id = adapter.submit(key, [r for _, r in group])  # 2.
+            batch_id = adapter.submit(key, self._requests_of(ids))  # 2.
         except ProviderError as err:
             if err.kind == "capacity":  # refused for an organisation-wide limit: reconcile decides, as below
                 with self.store.transaction() as db:
-                    self._strike(db, step, key, provider, model, len(group), err.message)
+                    self._strike(db, step, key, provider, model, len(ids), err.message)
                 self._stall(provider, model, err.message, not self.capacity.others_in_flight(provider, model, key))
                 return False
             if err.transient:  # it may have been accepted after all: the next tick's reconcile decides
@@ -248,8 +267,13 @@ class Sender:
         self._fine(provider)
         with self.store.transaction() as db:  # 3.
             self.ledger.set_batch(key, "submitted", db, provider_id=batch_id)
-            self.store.event("submitted", step, {"batch": key, "requests": len(group)}, db=db)
+            self.store.event("submitted", step, {"batch": key, "requests": len(ids)}, db=db)
         return True
+
+    def _requests_of(self, ids: list[int]):
+        """The batch's requests, read from the store as the adapter writes them out (never all at once)."""
+        for attempt_id, request in self.ledger.requests_of(ids):
+            yield self._request_of(attempt_id, request)
 
     # --- realtime --------------------------------------------------------------------------
 
@@ -301,7 +325,10 @@ class Sender:
         return f"{self.tag}-a{attempt.id}"
 
     def _request(self, attempt: Attempt) -> Request:
-        return Request(custom_id=self._custom_id(attempt), **{k: v for k, v in attempt.request.items() if k != "provider"})
+        return self._request_of(attempt.id, attempt.request)
+
+    def _request_of(self, attempt_id: int, request: dict) -> Request:
+        return Request(custom_id=f"{self.tag}-a{attempt_id}", **{k: v for k, v in request.items() if k != "provider"})
 
     def _provider(self, attempt: Attempt) -> str:
         """The provider an attempt goes to: its request's (a model per unit), else its step's."""

@@ -95,7 +95,7 @@ def _wired_engine(run_dir, changes: dict | None) -> Iterator[Engine]:
 
             seed = settings.get("emulator_seed", engine.seed)
             responder = scripted_responder(run_dir, engine.plan, settings.get("answers"), seed)
-            emulator = Emulator(seed=seed, faults=settings.get("faults"), responder=responder)
+            emulator = Emulator(seed=seed, faults=settings.get("faults"), responder=responder, keep_history=False)
             server = EmulatorServer(emulator).start()
             # the emulator answers at once: no reason to wait seconds between retries of injected faults
             engine.providers = Providers(emulator_url=server.url, options={"gemini": {"retry_delay": 0.05}})

@@ -82,8 +82,13 @@ class Emulator:
     """Answers requests deterministically per (seed, request, nth occurrence), with faults on demand."""
 
     def __init__(self, seed: int = 0, faults: Faults | str | None = None, responder: Responder | None = None,
-                 valid_keys: set[str] | None = None, limits: Limits | None = None):
+                 valid_keys: set[str] | None = None, limits: Limits | None = None, keep_history: bool = True):
         self.seed = seed
+        # True: ended batches keep their requests and answers, and ``log`` names every request answered, for
+        # tests that audit what was sent and billed;
+        # False (`octoc emulator`, `--provider emulator`): an ended batch keeps only its metadata, counts and
+        # usage, as a provider does, so memory does not grow with every request ever sent (openai_wire.py)
+        self.keep_history = keep_history
         self.limits = limits or Limits()  # sizes and counts refused as the providers refuse them (limits.py)
         self.faults = faults if isinstance(faults, Faults) else Faults.parse(faults)
         self.responder = responder
@@ -93,7 +98,7 @@ class Emulator:
         self.log: list[tuple[str, str, str | None]] = []  # (provider, "batch" | "realtime", custom_id) per request run
         self.calls: dict[str, int] = {}    # HTTP route name → times called
         self.enqueued_peak: dict[tuple[str, str], int] = {}  # (provider, model or "*") → most ever queued (capacity.py)
-        self._seen: dict[str, int] = {}
+        self._seen: dict[int, int] = {}  # a request's fingerprint (its first 64 bits) → times answered
         self._ids = itertools.count(1)
         self._lock = threading.RLock()
         self.url = ""  # set by the server once it listens
@@ -110,10 +115,12 @@ class Emulator:
             return EmuAnswer(None, synth.EmuUsage(0, 0, 0, 0),
                              EmuError(400, request.refusal, request.refusal_param, request.refusal_code))
         fingerprint = request.fingerprint()
+        seen = int(fingerprint[:16], 16)  # 64 bits: a small int per distinct request, not a 64-character string
         with self._lock:
-            n = self._seen.get(fingerprint, 0)
-            self._seen[fingerprint] = n + 1
-            self.log.append((request.provider, how, request.custom_id))
+            n = self._seen.get(seen, 0)
+            self._seen[seen] = n + 1
+            if self.keep_history:
+                self.log.append((request.provider, how, request.custom_id))
         rng = random.Random(int.from_bytes(hashlib.sha256(f"{self.seed}:{fingerprint}:{n}".encode()).digest()[:8], "big"))
         fault = self.faults.request_fault(rng.random(), request.schema is not None)
         if fault == "errored":

@@ -202,6 +202,14 @@ def responses_body(request: EmuRequest, answer: EmuAnswer, now: int, sent: dict)
     }
 
 
+_ECHOED = ("instructions", "max_output_tokens", "metadata", "temperature", "top_p", "text")
+
+
+def _echoed(body: dict) -> dict:
+    """What ``responses_body`` reads of the request it answers: a batch keeps this much of each request's body."""
+    return {k: body[k] for k in _ECHOED if k in body}
+
+
 def answer_body(endpoint: str, request: EmuRequest, answer: EmuAnswer, sent: dict) -> dict:
     now = int(time.time())
     return chat_body(request, answer, now) if endpoint == CHAT else responses_body(request, answer, now, sent)
@@ -225,16 +233,28 @@ def _realtime(endpoint: str):
 # --- files -----------------------------------------------------------------------------------
 
 def _multipart_fields(call: HttpCall) -> dict[str, tuple[str | None, bytes]]:
-    """name → (filename, bytes) of a multipart/form-data body."""
+    """name → (filename, bytes) of a multipart/form-data body. Each part's headers are parsed as a message; its
+    content is sliced out of the body once (parsing the whole body as a message would copy a batch file of
+    hundreds of MB several times over)."""
     content_type = call.headers.get("content-type", "")
     if not content_type.startswith("multipart/form-data"):
         raise ValueError("files must be uploaded as multipart/form-data")
-    head = f"Content-Type: {content_type}\r\nMIME-Version: 1.0\r\n\r\n".encode()
-    message = email.parser.BytesParser(policy=email.policy.HTTP).parsebytes(head + call.body)
-    fields = {}
-    for part in message.iter_parts():
-        name = part.get_param("name", header="content-disposition")
-        fields[name] = (part.get_filename(), part.get_payload(decode=True) or b"")
+    head = email.parser.BytesParser(policy=email.policy.HTTP).parsebytes(f"Content-Type: {content_type}\r\n\r\n".encode())
+    boundary = head.get_param("boundary")
+    if not boundary:
+        raise ValueError("the multipart/form-data body has no boundary")
+    delimiter = b"--" + boundary.encode()
+    body, fields = call.body, {}
+    start = body.find(delimiter)
+    while start >= 0 and not body.startswith(b"--", start + len(delimiter)):
+        headers_at = body.find(b"\r\n", start) + 2
+        content_at = body.find(b"\r\n\r\n", headers_at)
+        end = body.find(b"\r\n" + delimiter, content_at)
+        if headers_at < 2 or content_at < 0 or end < 0:
+            raise ValueError("the multipart/form-data body is cut off")
+        part = email.parser.BytesParser(policy=email.policy.HTTP).parsebytes(body[headers_at:content_at + 4])
+        fields[part.get_param("name", header="content-disposition")] = (part.get_filename(), body[content_at + 4:end])
+        start = end + 2
     return fields
 
 
@@ -319,7 +339,8 @@ def create_batch(emu: Emulator, call: HttpCall) -> HttpReply:
     else:
         batch = emu.create_batch(PROVIDER, requests, meta, "batch_")
         capacity.accepted(emu, PROVIDER, requests[0].model)
-    batch.extra["bodies"] = bodies
+    # only what a Responses answer echoes back of its request, and nothing for chat (whose answers echo none)
+    batch.extra["bodies"] = [_echoed(body) for body in bodies] if endpoint == RESPONSES else None
     return HttpReply(200, batch_json(emu, batch, fresh=True))
 
 
@@ -368,18 +389,19 @@ def batch_json(emu: Emulator, batch: EmuBatch, fresh: bool = False, cancelling: 
     ended = batch.status == "ended"
     if ended:
         _write_result_files(emu, batch)
+    summary = batch.extra.get("summary") or _summary(batch)
     status = ("validating" if fresh and not ended else "cancelling" if cancelling
               else _STATUS_OF_FATE[batch.fate] if ended else "in_progress")
     body = {
         "id": batch.id, "object": "batch", "endpoint": meta["endpoint"],
-        "model": batch.requests[0].model if batch.requests else None,
+        "model": summary["model"],
         "input_file_id": meta["input_file_id"], "completion_window": "24h", "status": status,
         "output_file_id": batch.extra.get("output_file_id"), "error_file_id": batch.extra.get("error_file_id"),
         "created_at": created, "in_progress_at": None if fresh else created,
         "expires_at": created + COMPLETION_WINDOW_SECONDS,
         "finalizing_at": None, "completed_at": None, "failed_at": None, "expired_at": None,
         "cancelling_at": None, "cancelled_at": None,
-        "request_counts": _counts(batch), "metadata": meta["metadata"], "usage": _batch_usage(batch),
+        "request_counts": summary["counts"], "metadata": meta["metadata"], "usage": summary["usage"],
         "errors": _errors(batch),
     }
     if ended:
@@ -389,6 +411,11 @@ def batch_json(emu: Emulator, batch: EmuBatch, fresh: bool = False, cancelling: 
         if not cancelling:
             body[_ENDED_AT_FIELD[batch.fate]] = int(batch.ended_at)
     return body
+
+
+def _summary(batch: EmuBatch) -> dict:
+    return {"model": batch.requests[0].model if batch.requests else None, "counts": _counts(batch),
+            "usage": _batch_usage(batch)}
 
 
 def _errors(batch: EmuBatch) -> dict | None:
@@ -428,13 +455,20 @@ def _write_result_files(emu: Emulator, batch: EmuBatch) -> None:
             line = _result_line(batch, index, request, answer)
             if line is None:
                 continue
-            (output if line["response"] and line["response"]["status_code"] == 200 else errors).append(line)
+            ok = line["response"] and line["response"]["status_code"] == 200
+            (output if ok else errors).append(json.dumps(line).encode() + b"\n")  # encoded at once: no dicts kept
         for name, lines in (("output", output), ("error", errors)):
             if lines:
-                data = "".join(json.dumps(line) + "\n" for line in lines).encode()
+                data = b"".join(lines)
                 filename = f"batch_{batch.id}_{name}.jsonl"
                 batch.extra[f"{name}_file_id"] = _store_file(emu, filename, "batch_output", data)
         batch.extra["files_written"] = True
+        # What OpenAI keeps of an ended batch: its metadata, counts and usage; its requests and answers live on
+        # only in its files, until they are deleted (octo deletes them once ingested). Without this, a
+        # long-running emulator would hold every request it was ever sent (unless it keeps them for an audit).
+        batch.extra["summary"] = _summary(batch)
+        if not emu.keep_history:
+            batch.requests, batch.answers, batch.extra["bodies"] = [], [], []
 
 
 def _result_line(batch: EmuBatch, index: int, request: EmuRequest, answer: EmuAnswer | None) -> dict | None:
@@ -450,7 +484,7 @@ def _result_line(batch: EmuBatch, index: int, request: EmuRequest, answer: EmuAn
                     "body": error_body(answer.error.status, answer.error.message, answer.error.param,
                                        answer.error.code)}
     else:
-        sent = batch.extra["bodies"][index]
+        sent = batch.extra["bodies"][index] if batch.extra["bodies"] else {}
         response = {"status_code": 200, "request_id": _request_id(),
                     "body": answer_body(batch.meta["endpoint"], request, answer, sent)}
     return {**line, "response": response, "error": None}

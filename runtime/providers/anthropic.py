@@ -52,6 +52,7 @@ model's context window: the same request would again) cut the answer off, and
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from datetime import datetime, timedelta, timezone
 
 from .base import BatchStatus, Outcome, ProviderError, Request, Usage, redact, register_secret
@@ -125,7 +126,8 @@ class AnthropicAdapter:
 
     # --- batches ---------------------------------------------------------------------------
 
-    def submit(self, key: str, requests: list[Request]) -> str:
+    def submit(self, key: str, requests: Iterable[Request]) -> str:
+        requests = list(requests)  # one body (or inline list) holds them all: the SDK sends it whole
         lines = [{"custom_id": r.custom_id, "params": self.params(r)} for r in requests]
         size = len(_compact({"requests": lines}))
         if len(lines) > self.max_batch_requests or size > self.max_batch_bytes + _BODY_OVERHEAD:

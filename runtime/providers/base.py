@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from collections.abc import Iterable
 from typing import Protocol
 
 
@@ -107,8 +108,9 @@ class Adapter(Protocol):
     def request_bytes(self, request: Request) -> int:
         """The size of the request's line in a batch payload (to keep batches under the byte limit)."""
 
-    def submit(self, key: str, requests: list[Request]) -> str:
-        """Create a batch carrying ``key`` (metadata or display name); return the provider's batch id."""
+    def submit(self, key: str, requests: Iterable[Request]) -> str:
+        """Create a batch carrying ``key`` (metadata or display name); return the provider's batch id.
+        ``requests`` is iterated once (the sender reads them from the run store as they are written out)."""
 
     def find(self, key: str, custom_ids: list[str] | None = None, claimed: frozenset = frozenset()) -> str | None:
         """The id of a batch created under ``key``, by listing the provider's batches; None if there is none.

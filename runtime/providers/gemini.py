@@ -37,6 +37,7 @@ the inline results when there are any.
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 import re
 from contextlib import contextmanager
 
@@ -177,7 +178,8 @@ class GeminiAdapter:
 
     # --- batches -----------------------------------------------------------------------------
 
-    def submit(self, key: str, requests: list[Request]) -> str:
+    def submit(self, key: str, requests: Iterable[Request]) -> str:
+        requests = list(requests)  # one body (or inline list) holds them all: the SDK sends it whole
         if not requests:
             raise ValueError("a batch needs at least one request")
         models = {r.model for r in requests}

@@ -23,7 +23,8 @@ errors; what is left after them becomes a ``ProviderError``.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+import tempfile
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 
 import openai
@@ -39,6 +40,7 @@ ENDED = {"completed", "failed", "expired", "cancelled"}
 _RETRYABLE_STATUS = {408, 409, 429}
 CAPACITY_CODES = {"token_limit_exceeded"}  # a batch failed for an organisation-wide limit, not for its requests
 _OPTIONS = {"endpoint", "max_retries", "timeout", "organization", "project"}
+_CHUNK = 1 << 20  # bytes read at a time from a result file
 
 
 class OpenAIAdapter:
@@ -81,16 +83,26 @@ class OpenAIAdapter:
 
     # --- batches -----------------------------------------------------------------------------
 
-    def submit(self, key: str, requests: list[Request]) -> str:
-        if not requests:
-            raise ValueError("an openai batch needs at least one request")
-        if len(requests) > self.max_batch_requests:
-            raise ValueError(f"an openai batch holds at most {self.max_batch_requests} requests, not {len(requests)}")
-        data = b"".join(self.jsonl(r) for r in requests)
-        if len(data) > self.max_batch_bytes:
-            raise ValueError(f"the openai batch file is {len(data)} bytes; the limit is {self.max_batch_bytes}")
+    def submit(self, key: str, requests: Iterable[Request]) -> str:
+        """Write the requests' lines to a temporary file as they come and upload that file (the SDK streams it
+        from disk), so a batch of 50,000 requests is never held in memory."""
+        with tempfile.TemporaryFile() as spool:
+            count, size = 0, 0
+            for request in requests:
+                size += spool.write(self.jsonl(request))
+                count += 1
+            if not count:
+                raise ValueError("an openai batch needs at least one request")
+            if count > self.max_batch_requests:
+                raise ValueError(f"an openai batch holds at most {self.max_batch_requests} requests, not {count}")
+            if size > self.max_batch_bytes:
+                raise ValueError(f"the openai batch file is {size} bytes; the limit is {self.max_batch_bytes}")
+            spool.flush()  # the upload's Content-Length is the file's size on disk
+            return self._create(key, spool)
+
+    def _create(self, key: str, spool) -> str:
         with _translated("uploading the batch file", capacity=True):
-            upload = self.client.files.create(file=(f"octo-{key}.jsonl", data), purpose="batch")
+            upload = self.client.files.create(file=(f"octo-{key}.jsonl", spool), purpose="batch")
         self._uploads[key] = upload.id  # if no batch comes of it, find(key) deletes it
         with _translated("creating the batch", capacity=True):
             batch = self.client.batches.create(input_file_id=upload.id, endpoint=self.url, completion_window="24h",
@@ -120,12 +132,17 @@ class OpenAIAdapter:
     def results(self, batch_id: str, custom_ids: list[str]) -> list[Outcome]:
         with _translated(f"reading the results of batch {batch_id}"):
             batch = self.client.batches.retrieve(batch_id)
-            lines = [line for file_id in (batch.output_file_id, batch.error_file_id) if file_id
-                     for line in _jsonl(self.client.files.content(file_id).content)]
-        answers = [(_custom_id(line), _outcome_of_line(line)) for line in lines]
+            answers = [(_custom_id(line), _outcome_of_line(line))
+                       for file_id in (batch.output_file_id, batch.error_file_id) if file_id
+                       for line in self._lines_of(file_id)]
         never_run = f"the batch ended ({batch.status}) without running this request"
         # by custom_id only: a line whose id is not the batch's, or is on two lines, is attached to nothing
         return attach(answers, custom_ids, lambda cid: Outcome(cid, error=never_run, retryable=True), "openai")
+
+    def _lines_of(self, file_id: str) -> Iterator[dict]:
+        """The file's JSON lines, decoded one at a time as they are downloaded (the file is never held whole)."""
+        with self.client.files.with_streaming_response.content(file_id) as response:
+            yield from _jsonl(response.iter_bytes(_CHUNK))
 
     def cancel(self, batch_id: str) -> None:
         with _translated(f"cancelling batch {batch_id}", conflict_ok=True):  # 409: it already ended
@@ -240,10 +257,18 @@ def _all_objects_closed(schema) -> bool:
 
 # --- outcomes ------------------------------------------------------------------------------------
 
-def _jsonl(data: bytes) -> Iterator[dict]:
-    for raw in data.decode("utf-8").splitlines():
-        if raw.strip():
-            yield json.loads(raw)
+def _jsonl(chunks: Iterable[bytes]) -> Iterator[dict]:
+    """The JSON lines of a file arriving in ``chunks``, split on newlines only (JSON escapes every newline in a
+    string; a raw U+2028 inside one is text, not a line break)."""
+    rest = b""
+    for chunk in chunks:
+        lines = (rest + chunk).split(b"\n")
+        rest = lines.pop()
+        for raw in lines:
+            if raw.strip():
+                yield json.loads(raw)
+    if rest.strip():
+        yield json.loads(rest)
 
 
 def _custom_id(line: dict) -> str | None:
