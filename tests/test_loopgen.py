@@ -325,13 +325,13 @@ def test_the_work_budget_is_per_evaluation_of_an_expression(monkeypatch):
 
 
 ESCAPES = ["r.__class__", "r.__class__.__bases__", "__import__", "__builtins__", "env", "rng", "f_abs",
-           "_add", "t1", "s_i", "r_choice", "_rng_choice", "_stuck", "_left", "k0", "unit.__dict__"]
+           "_add", "t1", "s_i", "r_choice", "_rng_choice", "r_bits", "_rng_bits", "_stuck", "_left", "k0", "unit.__dict__"]
 
 
 @pytest.mark.parametrize("text", ESCAPES)
 def test_internals_are_unreachable(text):
     loop = Loop({"i": "0", "v": "null"}, {"i": "i + 1", "v": text}, "i > 3", {"o": "choice([1, 2]) + random()"})
-    assert "r_choice" in loop.compiled.source and "k0" in loop.compiled._fn.__globals__
+    assert "r_bits" in loop.compiled.source and "k0" in loop.compiled._fn.__globals__
     message, _ = fails(loop, {"r": {"a": 1}, "unit": {"id": "u"}})
     assert "no field" in message or "no value was given" in message
 
