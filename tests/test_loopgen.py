@@ -386,3 +386,24 @@ def test_agrees_with_the_reference_on_random_loops(init_x, each_x, each_y, until
     loop = Loop({"x": init_x, "y": "0", "i": "0"},
                 {"x": each_x, "i": "i + 1", "y": each_y}, f"i >= {k + 1} and ({until} != 0)", max_iterations=12)
     agree(loop, {"n": None}, seed)
+
+
+# --- `and`/`or` of known booleans: one line ------------------------------------------------------
+
+def test_and_or_of_known_booleans_take_one_line():
+    src = sailor().compiled.source
+    assert "or (s_position >= 10): break" in src and "t6 = True" not in src
+    loop = Loop({"i": "0", "f": "false"}, {"i": "i + 1", "f": "i > 2 and (f or i > 4)"}, "f or i >= 9", {"f": "f"})
+    assert ok(loop) == {"f": True}
+    assert loop.compiled.source.count("if ") == 2  # the until and the look at the bounds; no if/else for and/or
+
+
+def test_a_folded_or_fails_at_its_right_side():
+    message, span = fails(Loop({"i": "0", "s": "'x'"}, {"i": "i + 1"}, "i > 3 or s < 1"))
+    assert span.text() == "s < 1", message
+
+
+def test_nullable_sides_keep_three_valued_logic():
+    loop = Loop({"i": "0", "n": "null"}, {"i": "i + 1"}, "i > 2", {"a": "n or i > 9", "b": "i > 9 or n",
+                                                                      "c": "n and i > 1", "d": "i > 1 and n"})
+    assert ok(loop) == {"a": None, "b": None, "c": None, "d": None}
