@@ -325,13 +325,13 @@ def test_the_work_budget_is_per_evaluation_of_an_expression(monkeypatch):
 
 
 ESCAPES = ["r.__class__", "r.__class__.__bases__", "__import__", "__builtins__", "env", "rng", "f_abs",
-           "_add", "t1", "s_i", "r_choice", "_rng_choice", "_stuck", "_left", "k0", "unit.__dict__"]
+           "_add", "t1", "s_i", "r_choice", "_rng_choice", "r_bits", "_rng_bits", "_stuck", "_left", "k0", "unit.__dict__"]
 
 
 @pytest.mark.parametrize("text", ESCAPES)
 def test_internals_are_unreachable(text):
     loop = Loop({"i": "0", "v": "null"}, {"i": "i + 1", "v": text}, "i > 3", {"o": "choice([1, 2]) + random()"})
-    assert "r_choice" in loop.compiled.source and "k0" in loop.compiled._fn.__globals__
+    assert "r_bits" in loop.compiled.source and "k0" in loop.compiled._fn.__globals__
     message, _ = fails(loop, {"r": {"a": 1}, "unit": {"id": "u"}})
     assert "no field" in message or "no value was given" in message
 
@@ -386,3 +386,24 @@ def test_agrees_with_the_reference_on_random_loops(init_x, each_x, each_y, until
     loop = Loop({"x": init_x, "y": "0", "i": "0"},
                 {"x": each_x, "i": "i + 1", "y": each_y}, f"i >= {k + 1} and ({until} != 0)", max_iterations=12)
     agree(loop, {"n": None}, seed)
+
+
+# --- `and`/`or` of known booleans: one line ------------------------------------------------------
+
+def test_and_or_of_known_booleans_take_one_line():
+    src = sailor().compiled.source
+    assert "or (s_position >= 10): break" in src and "t6 = True" not in src
+    loop = Loop({"i": "0", "f": "false"}, {"i": "i + 1", "f": "i > 2 and (f or i > 4)"}, "f or i >= 9", {"f": "f"})
+    assert ok(loop) == {"f": True}
+    assert loop.compiled.source.count("if ") == 2  # the until and the look at the bounds; no if/else for and/or
+
+
+def test_a_folded_or_fails_at_its_right_side():
+    message, span = fails(Loop({"i": "0", "s": "'x'"}, {"i": "i + 1"}, "i > 3 or s < 1"))
+    assert span.text() == "s < 1", message
+
+
+def test_nullable_sides_keep_three_valued_logic():
+    loop = Loop({"i": "0", "n": "null"}, {"i": "i + 1"}, "i > 2", {"a": "n or i > 9", "b": "i > 9 or n",
+                                                                      "c": "n and i > 1", "d": "i > 1 and n"})
+    assert ok(loop) == {"a": None, "b": None, "c": None, "d": None}

@@ -309,7 +309,10 @@ class _Generator:
         self.indent -= 1
         self.emit("else:")
         self.indent += 1
+        start = len(self.lines)
         b = self.expr(e.right)
+        if self._fold_bools(e.op, a, b, start, t):
+            return _Val(t, True, "bool")
         test_b = (f"not {b.code}" if b.nonnull else f"{b.code} is not None and not {b.code}") if is_and else b.code
         self.emit(f"if {test_b}:")
         self.emit(f"    {t} = {decided}")
@@ -321,6 +324,24 @@ class _Generator:
         self.emit(f"    {t} = {'True' if is_and else 'False'}")
         self.indent -= 1
         return _Val(t, a.nonnull and b.nonnull, "bool")
+
+    def _fold_bools(self, op: str, a: _Val, b: _Val, start: int, t: str) -> bool:
+        """``t = a or (b)`` on one line, when both sides are known booleans and ``b`` took at most one
+        line (its own ``tN = ...``): Python's own ``and``/``or`` then give what octo's do, with less code.
+        ``start``: where ``b``'s lines begin, after the ``if``/``else`` opening ``_BoolOp`` wrote."""
+        if not (a.nonnull and b.nonnull and a.kind == "bool" and b.kind == "bool"):
+            return False
+        body = self.lines[start:]
+        if not body:
+            code, site = b.code, None
+        elif len(body) == 1 and body[0][1].startswith(b.code + " = ") and re.fullmatch(r"t\d+", b.code):
+            code, site = body[0][1][len(b.code) + 3:], body[0][2]
+        else:
+            return False
+        self.indent -= 1
+        del self.lines[start - 3:]  # the "if <a>:", "t = <decided>", "else:" written before b
+        self.emit(f"{t} = {a.code} {op} ({code})", site)
+        return True
 
     def _Compare(self, e: ast.Compare) -> _Val:
         """``a < b < c``: pairwise, stopping at the first false pair; null if a pair is null.

@@ -33,10 +33,16 @@ What fusing adds:
   assumption where an assignment gives less, regenerate until stable. Known
   non-null numbers skip null checks and helper calls, as literals do in codegen.
 - **Random draws of literals.** ``choice`` of a list of literals draws from a
-  constant tuple (no list built per draw); ``random()``, ``bernoulli(p)`` and
-  ``randint(a, b)`` with literal arguments call the stream's method directly.
-  The stream sees exactly the calls the built-ins would make, so the numbers
-  are the same.
+  constant tuple (no list built per draw); ``random()``, ``bernoulli(p)``,
+  ``uniform(a, b)`` and ``randint(a, b)`` with literal arguments draw inline.
+  ``choice`` and ``randint`` are written out as CPython draws them, with the
+  stream's ``getrandbits`` (:mod:`randomdraws`: the same calls on the C
+  generator, without two Python-level calls per draw), when this interpreter's
+  ``random.Random`` passes that module's guard; the function is then used only
+  for a stream whose class is ``random.Random``, and a second one, calling
+  the stream's methods, is compiled for any other stream the first time one
+  comes. Either way the stream sees exactly the draws the built-ins would
+  make, so the numbers are the same and it is left in the same state.
 - **One CPU budget for the whole loop.** The loop is one evaluation: the CPU
   clock (:mod:`cpuclock`) is reset once per unit and read now and then, at the
   pace the clock sets; ``max_iterations`` is checked at the same looks, so both
@@ -50,6 +56,7 @@ check) gives the whole expression it belongs to.
 from __future__ import annotations
 
 import itertools
+import math
 import re
 from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping
@@ -61,6 +68,7 @@ from .cpuclock import CLOCK, FIRST_LAP, LAP
 from .evalmessages import _plain, explain
 from .evalsupport import HELPERS, KNOWN, LAST, forget_sizes
 from .functions import Function
+from .randomdraws import below_lines, inline_ok, plain_stream
 
 _counter = itertools.count()
 
@@ -78,9 +86,13 @@ class CompiledSimulation:
     _filename: str = field(repr=False)
     _sites: dict[int, _Site] = field(repr=False)
     _owners: dict[int, Span] = field(repr=False)  # generated line → the expression it belongs to
+    # when draws are written out for a plain random.Random: makes the loop calling the stream's methods
+    _plain: Callable[[], "CompiledSimulation"] | None = field(default=None, repr=False)
 
     def run(self, env: Mapping[str, Any], rng=None) -> dict[str, Any]:
         """The outputs of one unit's loop for ``env``; ``rng`` is the unit's stream."""
+        if self._plain is not None and not plain_stream(rng):
+            return self._plain().run(env, rng)
         if not CLOCK.unit:  # a new evaluation outside a unit's step: its CPU clock starts at its first look
             CLOCK.started = None
         if KNOWN or LAST[0] is not None:  # sizes from an earlier evaluation: values may have changed
@@ -119,10 +131,10 @@ class CompiledSimulation:
 
 # built-ins drawn inline when their arguments are literals: name → the stdlib impl's name
 _INLINE = {"choice": "impl_choice", "random": "impl_random", "bernoulli": "impl_bernoulli",
-           "randint": "impl_randint"}
+           "randint": "impl_randint", "uniform": "impl_uniform"}
 # the stream's bound methods, fetched by trusted code (the generated code has no attribute access)
 _RNG_METHODS = {"choice": lambda rng: rng.choice, "random": lambda rng: rng.random,
-                "randint": lambda rng: rng.randint}
+                "randint": lambda rng: rng.randint, "bits": lambda rng: rng.getrandbits}
 
 
 def _stuck_raiser(limit: int, span: Span) -> Callable[[], None]:
@@ -149,8 +161,9 @@ def _lapper(limit: int, span: Span) -> Callable[[int], tuple[int, int]]:
 
 
 class _LoopGenerator(_Generator):
-    def __init__(self, functions: Mapping[str, Function]):
+    def __init__(self, functions: Mapping[str, Function], write_draws: bool = False):
         super().__init__(functions)
+        self.write_draws = write_draws  # choice/randint written out with getrandbits (randomdraws)
         self.state: dict[str, _Val] = {}  # state variable → its local and what is known of it now
         self.rng_methods: set[str] = set()
         self.marks: list[tuple[int, Span]] = []  # (first line index, expression) in order
@@ -194,21 +207,39 @@ class _LoopGenerator(_Generator):
             return self._draw("random", "()", site, True, "num")
         if e.func == "bernoulli" and len(consts) == 1 and _is_num(consts[0]) and 0 <= consts[0] <= 1:
             return self._draw("random", f"() < {consts[0]!r}", site, True, "bool")
+        if e.func == "uniform" and len(consts) == 2 and all(_is_num(c) and math.isfinite(c) for c in consts):
+            a, b = consts  # random.Random.uniform(a, b) is a + (b - a) * self.random()
+            return self._draw("random", "()", site, True, "num", f"{a!r} + ({b!r} - {a!r}) * {{}}")
         if e.func == "randint" and len(consts) == 2 and all(type(c) is int for c in consts) and consts[0] <= consts[1]:
-            return self._draw("randint", f"({consts[0]!r}, {consts[1]!r})", site, True, "num")
+            a, b = consts  # random.Random.randint(a, b) is a + self._randbelow(b - a + 1)
+            if self.write_draws:
+                return self._below(b - a + 1, site, True, "num", f"{a!r} + {{}}")
+            return self._draw("randint", f"({a!r}, {b!r})", site, True, "num")
         if e.func == "choice" and len(e.args) == 1 and isinstance(e.args[0], ast.ListDisplay) and consts[0]:
             items = consts[0]
             name = f"k{len(self.namespace)}"
             self.namespace[name] = tuple(items)  # a constant: no list is built per draw
             kinds = {_kind_of(v) for v in items}
-            return self._draw("choice", f"({name})", site, None not in items,
-                              kinds.pop() if len(kinds) == 1 else None)
+            kind = kinds.pop() if len(kinds) == 1 else None
+            if self.write_draws:  # random.Random.choice(seq) is seq[self._randbelow(len(seq))]
+                return self._below(len(items), site, None not in items, kind, f"{name}[{{}}]")
+            return self._draw("choice", f"({name})", site, None not in items, kind)
         return None
 
-    def _draw(self, method: str, call: str, site: _Site, nonnull: bool, kind: str | None) -> _Val:
+    def _below(self, n: int, site: _Site, nonnull: bool, kind: str | None, use: str) -> _Val:
+        """``use`` of a draw in [0, n) written out as random.Random._randbelow draws it."""
+        self.random = True
+        self.rng_methods.add("bits")
+        t = self.tmp()
+        for line in below_lines(t, n):
+            self.emit(line, site)
+        return self.assign(use.format(t), site, nonnull=nonnull, kind=kind)
+
+    def _draw(self, method: str, call: str, site: _Site, nonnull: bool, kind: str | None,
+              use: str = "{}") -> _Val:
         self.random = True
         self.rng_methods.add(method)
-        return self.assign(f"r_{method}{call}", site, nonnull=nonnull, kind=kind)
+        return self.assign(use.format(f"r_{method}{call}"), site, nonnull=nonnull, kind=kind)
 
     # --- top-level statements -----------------------------------------------------------
 
@@ -315,8 +346,12 @@ def _join(a: dict[str, Fact], b: dict[str, Fact]) -> dict[str, Fact]:
 
 def compile_simulation(init: list[tuple[str, ast.Expr]], each: list[tuple[str, ast.Expr]], until: ast.Expr,
                        output: list[tuple[str, ast.Expr]] | None, max_iterations: int,
-                       functions: Mapping[str, Function], *, label: str = "") -> CompiledSimulation:
+                       functions: Mapping[str, Function], *, label: str = "",
+                       write_draws: bool | None = None) -> CompiledSimulation:
     """Compile a simulate step's loop into a :class:`CompiledSimulation`.
+
+    ``write_draws``: write ``choice``/``randint`` of literals out with the stream's
+    ``getrandbits`` (None: when :func:`randomdraws.inline_ok`).
 
     Raises :class:`EvalError` when an expression cannot be compiled (a function
     without an implementation, nesting too deep) or `each` assigns a name that
@@ -326,15 +361,17 @@ def compile_simulation(init: list[tuple[str, ast.Expr]], each: list[tuple[str, a
     for name, expr in each:
         if name not in declared:
             raise EvalError(f"'{name}' is not a state variable", expr.span)
+    if write_draws is None:
+        write_draws = inline_ok()
     head: dict[str, Fact] | None = None
     for _ in range(2 * len(declared) + 2):  # the facts only weaken, two steps at most each
-        gen, used, end = _generate(init, each, until, output, max_iterations, functions, head)
+        gen, used, end = _generate(init, each, until, output, max_iterations, functions, head, write_draws)
         head = _join(used, end)
         if head == used:
             break
     else:  # cannot happen; never trust facts that did not settle
         gen, _, _ = _generate(init, each, until, output, max_iterations, functions,
-                              {name: (False, None) for name in declared})
+                              {name: (False, None) for name in declared}, write_draws)
     source, sites, owners = _assemble(gen)
     filename = f"<octo simulation {next(_counter)}{': ' + label if label else ''}>"
     namespace: dict[str, Any] = {"__builtins__": {}, **HELPERS, **gen.namespace,
@@ -348,15 +385,30 @@ def compile_simulation(init: list[tuple[str, ast.Expr]], each: list[tuple[str, a
         span = gen.deepest[1] if gen.deepest else until.span
         raise EvalError(f"this expression is nested too deeply to compile ({why})", span) from None
     exec(code, namespace)
+    plain = None
+    if "bits" in gen.rng_methods:  # for a stream that is not a plain random.Random, compiled when one comes
+        plain = _once(lambda: compile_simulation(init, each, until, output, max_iterations, functions,
+                                                 label=label, write_draws=False))
     return CompiledSimulation(source=source, names=tuple(gen.free), random=gen.random,
                               max_iterations=max_iterations, until=until, _fn=namespace["_octo_sim"],
-                              _filename=filename, _sites=sites, _owners=owners)
+                              _filename=filename, _sites=sites, _owners=owners, _plain=plain)
 
 
-def _generate(init, each, until, output, max_iterations, functions, head):
+def _once(make: Callable[[], Any]) -> Callable[[], Any]:
+    """``make``, called the first time only."""
+    made: list = []
+
+    def get():
+        if not made:
+            made.append(make())
+        return made[0]
+    return get
+
+
+def _generate(init, each, until, output, max_iterations, functions, head, write_draws=False):
     """One generation of the loop under ``head`` (facts at the loop's top; None: what init gives).
     Returns the generator, the facts assumed at the top and the facts at the end of an iteration."""
-    gen = _LoopGenerator(functions)
+    gen = _LoopGenerator(functions, write_draws)
     budget = codegen.WORK_BUDGET  # read when compiling, as codegen does
     for name, expr in init:
         gen.store(name, gen.top(expr, budget))

@@ -134,9 +134,21 @@ class UnitSpace:
         if unit_id is None:
             unit_id = self._id(r, labels or self._labels(picks))
         out: dict[str, Any] = {"id": unit_id, "repeat": r}
-        for table, idx in zip(self.tables, picks):
-            out[table.field] = table.value(idx)
+        fields = self._fields.get(picks) if self._fields is not None else None
+        if fields is None:
+            fields = {table.field: table.value(idx) for table, idx in zip(self.tables, picks)}
+            if self._fields is not None and len(self._fields) < 65_536:
+                self._fields[picks] = fields
+        out.update(fields)
         return out
+
+    @functools.cached_property
+    def _fields(self) -> dict[tuple, dict] | None:
+        """Per row picks, the tables' entries of a unit record — kept when replicas repeat them and every
+        table gives its row itself (a row is shared by every unit that picks it already; the lists that
+        permutations and combinations give are made per unit)."""
+        keep = self.repeat > 1 and all(t.arrangement == "rows" for t in self.tables)
+        return {} if keep else None
 
     def unit_id(self, i: int) -> str:
         r, picks, labels = self._entry(i)

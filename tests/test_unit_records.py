@@ -1,0 +1,32 @@
+"""Unit records (octo.compiler.frontend.unitspace.UnitSpace.unit) of repeated spaces: kept entries, fresh records."""
+
+from octo.compiler.frontend.unitspace import TableSpace, UnitSpace
+
+ROWS = ({"id": "a", "start": 1}, {"id": "b", "start": 2}, {"id": "c", "start": 3})
+
+
+def fresh(space: UnitSpace, i: int) -> dict:
+    """The record built from scratch: id, repeat, then each table's value, in order."""
+    r, picks, _ = space._entry(i)
+    out = {"id": space.unit_id(i), "repeat": r}
+    for table, idx in zip(space.tables, picks):
+        out[table.field] = table.value(idx)
+    return out
+
+
+def test_repeated_records_are_built_as_from_scratch_each_its_own_dict():
+    space = UnitSpace((TableSpace("s", ROWS, ("a", "b", "c")), TableSpace("t", ROWS, ("a", "b", "c"))), repeat=4)
+    records = [space.unit(i) for i in range(space.total)]
+    assert space._fields  # the tables' entries were kept, so the test exercises them
+    assert records == [fresh(space, i) for i in range(space.total)]
+    assert [list(r) for r in records] == [["id", "repeat", "s", "t"]] * space.total  # the fields' order
+    assert len({id(r) for r in records}) == len(records)
+    records[0]["s"] = None  # one record changed leaves the others (and the kept entries) as they were
+    assert space.unit(9) == fresh(space, 9) and space.unit(0)["s"] == ROWS[0]
+
+
+def test_arranged_tables_give_each_unit_its_own_lists():
+    space = UnitSpace((TableSpace("pair", ROWS, ("a", "b", "c"), "permutations", 2),), repeat=3)
+    assert space._fields is None
+    a, b = space.unit(0), space.unit(space.base)
+    assert a["pair"] == b["pair"] and a["pair"] is not b["pair"]
