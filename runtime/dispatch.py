@@ -15,11 +15,13 @@ from dataclasses import dataclass
 
 from .dedup import StepDedup, in_unit_order
 from .encoding import UnstorableValue, encode_output
+from .frontier import QUEUED
 from .ledger import Attempt, Ledger
 from .prompting import AnswerError, PromptError, StepRequests
 from .sending import ProviderStop, Sender  # noqa: F401  (ProviderStop is part of this module's interface)
 
 CHUNK = 500  # units queued or decided per transaction
+OPEN = "('queued', 'sent', 'answered')"  # an attempt in one of these states is the unit's request in progress
 
 
 @dataclass
@@ -77,26 +79,34 @@ class ProviderSteps:
     # --- queueing -------------------------------------------------------------------------
 
     def _queue_ready(self, step: dict, should_stop) -> int:
-        queued = 0
+        name, queued = step["name"], 0
         dedup = self.engine.dedup_of(step)
-        while not should_stop():
-            positions = self._ready(step["name"])
+        start = self._unqueued(name)  # below it every unit has a result or an open attempt (runtime/frontier.py)
+        while start is not None and not should_stop():
+            positions = self._ready(name, start)
             if dedup is not None:  # units in unit order only: a unit waits for every unit before it (runtime/dedup.py)
-                positions = in_unit_order(self.store, self.engine.scopes, step["name"], positions)
+                positions = in_unit_order(self.store, self.engine.scopes, name, positions, start)
             if not positions:
                 break
             self._queue(step, positions, dedup)
             queued += len(positions)
+            start = positions[-1] + 1  # the units skipped before it wait for upstream results: not this tick
         return queued
 
-    def _ready(self, name: str) -> list[int]:
-        """Units with no result and no open attempt for ``name`` whose upstream steps all have results."""
+    def _unqueued(self, name: str) -> int | None:
+        """The first unit of ``name``'s scope with neither a result nor an open attempt (None: there is none)."""
+        return self.engine.frontiers.first(
+            QUEUED, name, "NOT EXISTS (SELECT 1 FROM results r WHERE r.step = ? AND r.unit = u.pos) AND NOT EXISTS "
+            f"(SELECT 1 FROM attempts a WHERE a.step = ? AND a.unit = u.pos AND a.state IN {OPEN})", (name, name))
+
+    def _ready(self, name: str, start: int) -> list[int]:
+        """Units from ``start`` with no result and no open attempt for ``name`` whose upstream steps all have results."""
         # the units of its scope (a fan-out's children, or the run's), each upstream step found where it is stored
         dep_clause, deps = self.engine.scopes.ready_filter(self.store, name, self.engine.deps[name])
-        sql = ("SELECT pos FROM units u WHERE NOT EXISTS (SELECT 1 FROM results r WHERE r.step = ? AND r.unit = u.pos) "
-               "AND NOT EXISTS (SELECT 1 FROM attempts a WHERE a.step = ? AND a.unit = u.pos "
-               "AND a.state IN ('queued', 'sent', 'answered'))" + dep_clause + f" ORDER BY pos LIMIT {CHUNK}")
-        return [r[0] for r in self.store.db.execute(sql, (name, name, *deps))]
+        sql = ("SELECT pos FROM units u WHERE u.pos >= ? AND NOT EXISTS (SELECT 1 FROM results r WHERE r.step = ? "
+               f"AND r.unit = u.pos) AND NOT EXISTS (SELECT 1 FROM attempts a WHERE a.step = ? AND a.unit = u.pos "
+               f"AND a.state IN {OPEN})" + dep_clause + f" ORDER BY pos LIMIT {CHUNK}")
+        return [r[0] for r in self.store.db.execute(sql, (start, name, name, *deps))]
 
     def _queue(self, step: dict, positions: list[int], dedup: StepDedup | None = None) -> None:
         name, req = step["name"], self.requests(step)
@@ -151,6 +161,7 @@ class ProviderSteps:
             with self.store.transaction() as db:
                 for attempt in answered:
                     if attempt.id <= put_back.get(attempt.unit, 0) or attempt.unit not in envs:
+                        self.engine.frontiers.lower([step["name"]], attempt.unit)  # to be queued again
                         self.ledger.settle(attempt.id, "stale: the unit was put back (octoc retry or revalidate) "
                                                        "while this answer was on its way", db)
                         continue
@@ -162,6 +173,7 @@ class ProviderSteps:
         retries = step.get("retries", 2)
         loops = self.engine.loops
         if loops.in_loop(name) and a.round != loops.round_of(name, a.unit)[0]:  # its loop was sent back meanwhile
+            self.engine.frontiers.lower([name], a.unit)  # to be queued again, for its new round
             self.ledger.settle(a.id, f"stale: answered for round {a.round}, after '{name}' was sent back", db)
             return
         try:

@@ -26,6 +26,7 @@ from .encoding import UnstorableValue, encode_plain
 from .loops import RunLoops
 from .stuck import stuck_steps
 from .fanout import run_chunk as run_fanout_chunk
+from .frontier import Frontiers
 from .rundir import open_plan, open_store
 from .scopes import Scopes
 from .store import Store
@@ -62,6 +63,8 @@ class Engine:
         self.deps = {s["name"]: s["waits_for"] for s in self.plan.steps}
         self.loops = RunLoops(self.plan, self.store)
         self.scopes = Scopes(self.plan, self.language)  # which units each step runs over (fan-out)
+        self.frontiers = Frontiers(self.store, self.scopes)  # per step: where the search for ready units starts
+        self.loops.on_send_back = self.frontiers.lower  # a send-back takes results away below the marks
         self._executors: dict[str, object] = {}
         self._whens: dict[str, object] = {}
         self._complete: set[str] = set()
@@ -96,7 +99,7 @@ class Engine:
     def tick(self, should_stop: Callable[[], bool] = lambda: False, deadline: float | None = None) -> TickResult:
         """Do every piece of ready work (until ``should_stop`` or ``deadline``), committing as it goes."""
         result = TickResult()
-        self._cursor: dict[str, int] = {}  # per step: every unit before it has a result or is waiting
+        self._cursor: dict[str, int] = {}  # per step, this tick: every unit before it has a result or is waiting
         self.store.event("tick")
         for step in self.plan.steps:
             if step["runs"] == "provider":
@@ -133,8 +136,9 @@ class Engine:
         if step in self._complete:
             return False
         if self.language.kinds[self.steps[step]["kind"]].per_unit:
-            incomplete = (self.scopes.incomplete(self.store, step, self._incomplete) if self.scopes.active
-                          else self.store.result_count(step) < self._unit_count())
+            scope = self.scopes.scope[step]  # a step over a fan-out's children: more may come while it expands
+            incomplete = (self.scopes.active and scope != "" and self._incomplete(scope)
+                          or self.frontiers.unfinished(step) is not None)
         else:
             incomplete = self.store.get(f"aggregated:{step}") is None
         if not incomplete and self.steps[step]["runs"] == "local" and self._loops_final(step):
@@ -143,11 +147,7 @@ class Engine:
 
     def _loops_final(self, step: str) -> bool:
         """Has every verdict that could withdraw ``step``'s results (runtime/loops.py) a result for every unit?"""
-        return all(self.store.result_count(v) >= self._scope_count(v) for v in self.loops.verdicts_over(step))
-
-    def _scope_count(self, step: str) -> int:
-        """How many units ``step`` runs over (now: a fan-out's children are counted as they come)."""
-        return self.scopes.unit_total(self.store, self.scopes.scope[step]) if self.scopes.active else self._unit_count()
+        return all(self.frontiers.unfinished(v) is None for v in self.loops.verdicts_over(step))
 
     def settled(self, step: str) -> bool:
         """Is ``step`` known complete for good (a local step whose every unit has its result)?"""
@@ -177,7 +177,7 @@ class Engine:
         if self._pooled(name):
             return self._run_chunks_in_pool(step)
         dedup = self.dedup_of(step)
-        start = self._cursor.get(name, 0)
+        start = self._tick_start(name)
         positions = self._ready(name, self.deps[name])
         if dedup is not None:  # units in unit order only: a unit waits for every unit before it (runtime/dedup.py)
             positions = in_unit_order(self.store, self.scopes, name, positions, start)
@@ -261,12 +261,21 @@ class Engine:
             self._pool_finalizer()
             self._chunk_pool = None
 
+    def _tick_start(self, step: str) -> int | None:
+        """Where this tick's search for ``step``'s ready units is: its first look starts at the step's first
+        unit without a result (runtime/frontier.py), not at 0, so no tick walks the finished units again."""
+        if step not in self._cursor:
+            self._cursor[step] = self.frontiers.unfinished(step)
+        return self._cursor[step]
+
     def _ready(self, step: str, deps: list[str]) -> list[int]:
         """Units with no result for ``step`` whose upstream steps all have one."""
+        if self._tick_start(step) is None:
+            return []
         dep_clause, deps = self.scopes.ready_filter(self.store, step, deps)  # its scope's units; deps where stored
         sql = (f"SELECT pos FROM units u WHERE u.pos >= ? AND NOT EXISTS "
                f"(SELECT 1 FROM results r WHERE r.step = ? AND r.unit = u.pos){dep_clause} ORDER BY pos LIMIT {CHUNK}")
-        positions = [r[0] for r in self.store.db.execute(sql, (self._cursor.get(step, 0), step, *deps))]
+        positions = [r[0] for r in self.store.db.execute(sql, (self._cursor[step], step, *deps))]
         if positions:  # the next chunk starts after this one: no re-scan of finished units
             self._cursor[step] = positions[-1] + 1
         return positions

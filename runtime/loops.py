@@ -50,6 +50,7 @@ class RunLoops:
     def __init__(self, plan, store):
         self.store = store
         self.db = store.db
+        self.on_send_back = lambda steps, unit: None  # told which results go: the engine's marks (runtime/frontier.py)
         if plan.data["loops"]:  # made with the ledger's tables when the run is created (runtime/rundir.py)
             self.db.executescript(SCHEMA)
         steps = {s["name"]: s for s in plan.steps}
@@ -110,6 +111,7 @@ class RunLoops:
         db.executemany("INSERT OR IGNORE INTO reruns(step, unit, round, feedback, loop) VALUES (?, ?, ?, ?, ?)",
                        [(step, unit, self.round_of(step, unit)[0] + 1, feedback, target) for step in body])
         marks = ",".join("?" * len(body))
+        self.on_send_back([*body, verdict], unit)  # the verdict too: its unit is decided again after the new round
         db.execute(f"DELETE FROM results WHERE unit = ? AND step IN ({marks})", (unit, *body))
         if self.store.has_table("attempts"):  # queued, never sent: withdrawn without a cost
             db.execute(f"UPDATE attempts SET state = 'settled', verdict = ? WHERE unit = ? AND state = 'queued' "
