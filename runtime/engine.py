@@ -68,7 +68,6 @@ class Engine:
         self._executors: dict[str, object] = {}
         self._whens: dict[str, object] = {}
         self._complete: set[str] = set()
-        self._units: int | None = None
         self.providers = providers
         self.dispatch_options = options
         self._dispatch = None
@@ -152,11 +151,6 @@ class Engine:
     def settled(self, step: str) -> bool:
         """Is ``step`` known complete for good (a local step whose every unit has its result)?"""
         return step in self._complete
-
-    def _unit_count(self) -> int:
-        if self._units is None:
-            self._units = self.store.unit_count()  # fixed when the run is created
-        return self._units
 
     # --- per-unit steps ----------------------------------------------------------------------
 

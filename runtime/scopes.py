@@ -13,8 +13,6 @@ position). A plan without a fan-out makes exactly the queries the engine made be
 
 from __future__ import annotations
 
-from typing import Callable
-
 ROOT = ""
 
 
@@ -64,17 +62,6 @@ class Scopes:
         if scope == ROOT:
             return self.root_count(store)
         return store.db.execute(f"SELECT count(*) FROM units WHERE {_origin(scope)}").fetchone()[0]
-
-    def incomplete(self, store, step: str, is_incomplete: Callable[[str], bool]) -> bool:
-        """Does a per-unit step lack a result for some unit of its scope? A step over a fan-out's children is
-        also incomplete while the fan-out is (``is_incomplete``): more children may come."""
-        if not self.active:
-            return store.result_count(step) < store.unit_count()
-        scope = self.scope[step]
-        if scope != ROOT and is_incomplete(scope):
-            return True
-        children = self.unit_total(store, step) if step in self.fanouts else 0  # a fan-out's rows for its children
-        return store.result_count(step) - children < self.unit_total(store, scope)
 
     def counts(self, store, step: str) -> dict[str, int]:
         """A per-unit step's results by state, over the units it runs over (not a fan-out's children)."""
