@@ -64,6 +64,9 @@ class ProviderSteps:
             done += self._decide(step)
         return done
 
+    def close(self) -> None:
+        self.sender.close()
+
     def trouble(self) -> dict[str, tuple[float, str]]:
         """Providers failing with transient errors, or refusing batches for an organisation-wide limit the run
         did not reach itself, right now: since when, and the last error."""

@@ -87,6 +87,8 @@ class Engine:
 
     def close(self) -> None:
         self._close_pool()
+        if self._dispatch is not None:
+            self._dispatch.close()
         self.store.close()
 
     def provider_trouble(self) -> dict[str, tuple[float, str]]:
