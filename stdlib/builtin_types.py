@@ -8,7 +8,8 @@ from typing import Callable, Sequence
 
 from octo.compiler.expressions.functions import ArgError, Function
 from octo.compiler.expressions.types import (ANY, BOOL, FLOAT, INT, STR, EnumT, ListT, RecordT, SetT, Type, elem_of,
-                                             is_any, is_bool, is_number, is_str, join, record, strip)
+                                             is_any, is_bool, is_number, is_str, join, optional, record,
+                                             strip)
 
 Typer = Callable[[Sequence[Type]], Type]
 
@@ -228,3 +229,28 @@ def t_table(ts):
 
 def t_distinct(ts):
     return ListT(_widen(_seq(ts)))
+
+
+# --- strings and regular expressions (implemented in stdlib/text.py) ---------------------
+
+def _need(ts, i: int, kind: str) -> None:
+    t = ts[i]
+    if is_any(t):
+        return
+    ok = {"str": is_str(t), "int": strip(t) == INT, "group": is_str(t) or strip(t) == INT}[kind]
+    if not ok:
+        want = {"str": "a string", "int": "a whole number", "group": "a group number or name"}[kind]
+        raise ArgError(i, f"needs {want}, not {strip(t).describe()}")
+
+
+def typed(result, *kinds):
+    """A typing rule: argument i must be of kinds[i] ('str', 'int' or 'group'); the result is ``result``."""
+    def rule(ts):
+        for i in range(len(ts)):
+            _need(ts, i, kinds[i])
+        return result
+    return rule
+
+
+STRS = ListT(STR)
+MAYBE_STR = optional(STR)

@@ -11,8 +11,6 @@ from octo.compiler.expressions.types import ANY, RecordT, Type, record
 from octo.compiler.frontend.kinds import StepContext, StepKind, named_ir
 from octo.compiler.frontend.program import Step
 
-from .execution import compiled_named
-
 
 class Compute(StepKind):
     name = "compute"
@@ -38,6 +36,7 @@ class Compute(StepKind):
 
     def executor(self, config: dict, functions):
         """(env, rng) → outputs: the values in order, each seeing the earlier ones."""
+        from .execution import compiled_named  # the evaluation side: imported only by what runs steps, never by `check`
         values = compiled_named(config["values"], functions)
 
         def run(env, rng) -> dict:

@@ -12,14 +12,12 @@ from dataclasses import dataclass
 
 from octo.compiler.base.yamlnodes import YMap, YScalar
 from octo.compiler.expressions import ast
-from octo.compiler.expressions.codegen import EvalError
+from octo.compiler.expressions.evalsupport import EvalError
 from octo.compiler.expressions.evalsupport import ordered
 from octo.compiler.expressions.types import ANY, INT, STR, ListT, RecordT, SetT, is_any, record, strip
 from octo.compiler.frontend.kinds import StepContext, StepKind, expr_ir
 from octo.compiler.frontend.language import EXPR
 from octo.compiler.frontend.program import Step
-
-from .execution import compiled
 
 MAX_CHILDREN = 1_000_000  # the longest list an expression may build (compiler/expressions/evalsupport.py MAX_ITEMS)
 
@@ -98,6 +96,7 @@ class Fanout(StepKind):
     def executor(self, config: dict, functions):
         """(env, rng) → {"items": the list, or None when `each` is null}: a longer list than `max`, or a value
         that is not a list, fails the parent unit."""
+        from .execution import compiled  # the evaluation side: imported only by what runs steps, never by `check`
         each = compiled(config["each"], functions)
         limit = config.get("max")
 

@@ -14,13 +14,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from octo.compiler.base.yamlnodes import YMap, YScalar
-from octo.compiler.expressions.codegen import EvalError
+from octo.compiler.expressions.evalsupport import EvalError
 from octo.compiler.expressions.types import BOOL, STR, RecordT, Type, optional, record
 from octo.compiler.frontend.kinds import StepContext, StepKind, expr_ir, template_ir
 from octo.compiler.frontend.language import EXPR, TEMPLATE
 from octo.compiler.frontend.program import Step
 
-from .execution import compiled
 from .judge import ATTEMPTS, check_target, depend_on_target, verdict_settings
 
 PASSED, MESSAGE = "passed", "message"
@@ -79,6 +78,7 @@ class Gate(StepKind):
 
     def executor(self, config: dict, functions, template):
         """(env, rng) → {passed, message}; ``template`` compiles a Plan template record (runtime/templating)."""
+        from .execution import compiled  # the evaluation side: imported only by what runs steps, never by `check`
         passes = compiled(config["pass"], functions)
         message = template(config["message"]) if config.get("message") else None
         default = f"the check `{config['pass']['text']}` failed"

@@ -1,4 +1,4 @@
-"""The string and regular-expression built-ins: typing rules and implementations.
+"""The string and regular-expression built-ins' implementations (their typing rules: ``builtin_types``).
 
 Strings follow Python's ``str`` methods, written as functions with the string
 first (``split(s, ',')`` is ``s.split(',')``). Regular expressions run on RE2
@@ -11,38 +11,11 @@ from __future__ import annotations
 
 import re
 
-from octo.compiler.expressions.codegen import MAX_ITEMS, EvalError, describe
-from octo.compiler.expressions.functions import ArgError
-from octo.compiler.expressions.types import BOOL, INT, STR, ListT, is_any, is_str, optional, strip
+from octo.compiler.expressions.evalsupport import MAX_ITEMS, EvalError, describe
 
 from . import regex
 
 _NO = object()  # an optional argument that was not given
-
-
-# --- typing rules -----------------------------------------------------------------------------
-
-def _need(ts, i: int, kind: str) -> None:
-    t = ts[i]
-    if is_any(t):
-        return
-    ok = {"str": is_str(t), "int": strip(t) == INT, "group": is_str(t) or strip(t) == INT}[kind]
-    if not ok:
-        want = {"str": "a string", "int": "a whole number", "group": "a group number or name"}[kind]
-        raise ArgError(i, f"needs {want}, not {strip(t).describe()}")
-
-
-def typed(result, *kinds):
-    """A typing rule: argument i must be of kinds[i] ('str', 'int' or 'group'); the result is ``result``."""
-    def rule(ts):
-        for i in range(len(ts)):
-            _need(ts, i, kinds[i])
-        return result
-    return rule
-
-
-STRS = ListT(STR)
-MAYBE_STR = optional(STR)
 
 
 # --- helpers --------------------------------------------------------------------------------------

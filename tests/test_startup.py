@@ -1,6 +1,7 @@
 """What each command imports (issue 14, startup): `check` and `plan` no networkx and no provider SDK
 and no third-party library beyond the compiler's (the floor bench/bench_startup.py measures them
-against); a run imports the SDKs of the providers its steps use, and no other. Structure, not time."""
+against); `check` none of the evaluation side (it types calls, it never runs them); a run imports the
+SDKs of the providers its steps use, and no other. Structure, not time."""
 
 import json
 import subprocess
@@ -37,17 +38,27 @@ steps:
 """
 
 
+# What evaluates expressions and runs steps: code generation, the built-ins' implementations. `check` types
+# calls against the built-ins' signatures and never runs anything, so it imports none of these.
+EVALUATION = {"octo.compiler.expressions.codegen", "octo.compiler.expressions.evalmessages",
+              "octo.compiler.expressions.loopgen", "octo.compiler.expressions.astjson", "octo.stdlib.builtin_impls",
+              "octo.stdlib.text", "octo.stdlib.execution", "octo.stdlib.aggregate_run"}
+
+
+def modules_after(argv: list[str], cwd: Path) -> tuple[int, list[str]]:
+    """The exit code of `octoc ARGV` in a fresh process and every module it loaded."""
+    code = ("import json, sys\nfrom octo.cli.main import main\n"
+            f"code = main({argv!r})\nprint(json.dumps([code, sorted(sys.modules)]))\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=cwd, timeout=300)
+    code, modules = json.loads(out.stdout.strip().splitlines()[-1])
+    return code, modules
+
+
 def third_party_after(argv: list[str], cwd: Path) -> tuple[int, set[str]]:
     """The exit code of `octoc ARGV` in a fresh process and the top-level non-standard modules it loaded."""
-    code = (
-        "import json, sys\nfrom octo.cli.main import main\n"
-        f"code = main({argv!r})\n"
-        "tops = {m.split('.')[0] for m in sys.modules} - set(sys.stdlib_module_names)\n"
-        "print(json.dumps([code, sorted(t for t in tops if t != 'octo' and not t.startswith('_'))]))\n"
-    )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=cwd, timeout=300)
-    code, tops = json.loads(out.stdout.strip().splitlines()[-1])
-    return code, set(tops)
+    code, modules = modules_after(argv, cwd)
+    tops = {m.split(".")[0] for m in modules} - set(sys.stdlib_module_names)
+    return code, {t for t in tops if t != "octo" and not t.startswith("_")}
 
 
 @pytest.mark.parametrize("command", ["check", "plan"])
@@ -56,6 +67,20 @@ def test_check_and_plan_import_only_the_compilers_libraries(command):
     assert code == 0
     assert "networkx" not in tops
     assert tops - set(COMPILER_LIBRARIES) - COMPILER_DEPENDENCIES == set()
+
+
+def test_check_imports_none_of_the_evaluation_side():
+    # the sailor calls built-ins (typed against their signatures) in compute, simulate and aggregate steps
+    code, modules = modules_after(["check", "examples/drunken_sailor.octo"], ROOT)
+    assert code == 0
+    assert set(modules) & EVALUATION == set()
+
+
+def test_a_run_imports_the_implementations_check_leaves_out(tmp_path):
+    (tmp_path / "local.octo").write_text(LOCAL_ONLY.replace("unit.repeat * unit.repeat", "abs(unit.repeat) * 2"))
+    code, modules = modules_after(["run", "local.octo", "--run-dir", "run"], tmp_path)
+    assert code == 0
+    assert {"octo.compiler.expressions.codegen", "octo.stdlib.builtin_impls", "octo.stdlib.execution"} <= set(modules)
 
 
 def test_a_run_of_local_steps_imports_no_provider_sdk(tmp_path):

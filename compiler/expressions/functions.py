@@ -7,6 +7,8 @@ table of :class:`Function`.
 
 from __future__ import annotations
 
+import functools
+import importlib
 from dataclasses import dataclass
 from typing import Callable, Sequence
 
@@ -50,11 +52,20 @@ class Function:
     counts_bare: bool = False  # called without arguments in an aggregate, it counts the group's units (count())
     random: bool = False  # draws from the unit's random stream
     units_only: bool = False  # only meaningful as a table in `units.for`
-    # the implementation: called with the evaluated arguments (and ``rng=`` for random ones)
-    impl: Callable | None = None
+    # where the implementation is, "module:attribute" (called with the evaluated arguments, and ``rng=`` for
+    # random ones): imported the first time ``impl`` is read, so checking a file never imports the evaluation side
+    implementation: str | None = None
     # checks of the arguments that are literals: called with every argument's value (UNKNOWN when it is not
     # a literal) and UNKNOWN; returns what the checker reports, each at its argument
     check_literals: Callable[[list, object], list[ArgFinding]] | None = None
+
+    @functools.cached_property
+    def impl(self) -> Callable | None:
+        """The implementation (None for a function that only has a meaning to the compiler)."""
+        if self.implementation is None:
+            return None
+        module, _, name = self.implementation.partition(":")
+        return getattr(importlib.import_module(module), name)
 
     def arity_text(self) -> str:
         if self.max_args == self.min_args:
