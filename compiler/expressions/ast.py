@@ -1,61 +1,111 @@
 """AST nodes for expressions and type declarations.
 
-Frozen dataclasses; every node carries the :class:`Span` of its text *in the
+Frozen dataclasses (see :func:`node`); every node carries the :class:`Span` of its text *in the
 .octo file* (not in the expression string), so any later phase can point at it.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import MISSING, FrozenInstanceError, dataclass, fields
 from typing import Any, Union
 
 from ..base.source import Span
 
 
-@dataclass(frozen=True)
+def node(cls):
+    """A frozen dataclass whose methods are :class:`Node`'s, shared by every node class.
+
+    ``dataclass(frozen=True)`` compiles six methods from generated source for each class, which made
+    this module the costliest of `octoc check`'s imports (compiled code is not kept in the bytecode
+    cache). These classes are still dataclasses (``fields``, ``replace``, ``__match_args__`` and
+    ``match`` patterns work), immutable, compared and hashed by their fields in order."""
+    cls = dataclass(init=False, repr=False, eq=False)(cls)
+    cls._fields = tuple(f.name for f in fields(cls))
+    cls._defaults = {f.name: f.default for f in fields(cls) if f.default is not MISSING}
+    return cls
+
+
+@node
 class Node:
     span: Span
+
+    def __init__(self, *args, **kwargs):
+        names = self._fields
+        if len(args) > len(names):
+            raise TypeError(f"{type(self).__name__}() takes {len(names)} arguments, not {len(args)}")
+        put = object.__setattr__
+        for name, value in zip(names, args):
+            put(self, name, value)
+        for name in names[len(args):]:
+            if name in kwargs:
+                put(self, name, kwargs.pop(name))
+            elif name in self._defaults:
+                put(self, name, self._defaults[name])
+            else:
+                raise TypeError(f"{type(self).__name__}() is missing '{name}'")
+        if kwargs:
+            raise TypeError(f"{type(self).__name__}() got an unexpected argument {', '.join(map(repr, kwargs))}")
+
+    def _values(self) -> tuple:
+        return tuple([getattr(self, name) for name in self._fields])
+
+    def __eq__(self, other):
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return self._values() == other._values()
+
+    def __hash__(self) -> int:
+        return hash(self._values())
+
+    def __repr__(self) -> str:
+        return f"{type(self).__qualname__}({', '.join(f'{n}={getattr(self, n)!r}' for n in self._fields)})"
+
+    def __setattr__(self, name, value):
+        raise FrozenInstanceError(f"cannot assign to field '{name}'")
+
+    def __delattr__(self, name):
+        raise FrozenInstanceError(f"cannot delete field '{name}'")
 
 
 # --- expressions ----------------------------------------------------------------
 
-@dataclass(frozen=True)
+@node
 class Literal(Node):
     value: Any  # int, float, str, bool or None
 
 
-@dataclass(frozen=True)
+@node
 class Name(Node):
     id: str
 
 
-@dataclass(frozen=True)
+@node
 class Attribute(Node):
     obj: "Expr"
     attr: str
     attr_span: Span
 
 
-@dataclass(frozen=True)
+@node
 class Index(Node):
     obj: "Expr"
     index: "Expr"
 
 
-@dataclass(frozen=True)
+@node
 class Slice(Node):
     obj: "Expr"
     lower: "Expr | None"
     upper: "Expr | None"
 
 
-@dataclass(frozen=True)
+@node
 class Unary(Node):
     op: str  # "-", "+", "not"
     operand: "Expr"
 
 
-@dataclass(frozen=True)
+@node
 class Binary(Node):
     op: str  # + - * / // % **
     left: "Expr"
@@ -63,51 +113,51 @@ class Binary(Node):
     op_span: Span
 
 
-@dataclass(frozen=True)
+@node
 class BoolOp(Node):
     op: str  # "and" | "or"
     left: "Expr"
     right: "Expr"
 
 
-@dataclass(frozen=True)
+@node
 class Compare(Node):
     left: "Expr"
     ops: tuple[str, ...]  # < > == != <= >= in "not in"
     comparators: tuple["Expr", ...]
 
 
-@dataclass(frozen=True)
+@node
 class Conditional(Node):
     test: "Expr"
     body: "Expr"
     orelse: "Expr"
 
 
-@dataclass(frozen=True)
+@node
 class ListDisplay(Node):
     items: tuple["Expr", ...]
 
 
-@dataclass(frozen=True)
+@node
 class SetDisplay(Node):
     items: tuple["Expr", ...]
 
 
-@dataclass(frozen=True)
+@node
 class DictDisplay(Node):
     keys: tuple["Expr", ...]
     values: tuple["Expr", ...]
 
 
-@dataclass(frozen=True)
+@node
 class ComprehensionFor(Node):
     targets: tuple[Name, ...]
     iter: "Expr"
     conditions: tuple["Expr", ...]
 
 
-@dataclass(frozen=True)
+@node
 class Comprehension(Node):
     kind: str  # "list" | "set" | "dict"
     element: "Expr"  # the value for dicts
@@ -115,7 +165,7 @@ class Comprehension(Node):
     generators: tuple[ComprehensionFor, ...]
 
 
-@dataclass(frozen=True)
+@node
 class Call(Node):
     func: str
     func_span: Span
@@ -191,22 +241,22 @@ def _collect(node: Node, bound: frozenset[str], out: list) -> None:
 
 # --- type declarations ----------------------------------------------------------------
 
-@dataclass(frozen=True)
+@node
 class TypeName(Node):
     name: str  # str int float bool, or an enum member written bare
 
 
-@dataclass(frozen=True)
+@node
 class TypeQuoted(Node):
     value: str  # an enum member written as a quoted string
 
 
-@dataclass(frozen=True)
+@node
 class TypeBound(Node):
     value: float  # one side of `[low, high]`; its span is the number's
 
 
-@dataclass(frozen=True)
+@node
 class TypeBounds(Node):
     """`[low, high]` after a type; a side left empty (`[1, ]`) is None."""
 
@@ -214,7 +264,7 @@ class TypeBounds(Node):
     high: TypeBound | None
 
 
-@dataclass(frozen=True)
+@node
 class TypeRange(Node):
     name: str  # int | float (any name parses: the checker says which may have a range)
     bounds: TypeBounds
@@ -228,19 +278,19 @@ class TypeRange(Node):
         return self.bounds.high.value if self.bounds.high is not None else None
 
 
-@dataclass(frozen=True)
+@node
 class TypeGeneric(Node):
     name: str  # list
     arg: "TypeExpr"
     bounds: TypeBounds | None = None  # item counts: `list[str][1, 5]`
 
 
-@dataclass(frozen=True)
+@node
 class TypeEnum(Node):
     members: tuple[Union[TypeName, TypeQuoted], ...]
 
 
-@dataclass(frozen=True)
+@node
 class TypeOptional(Node):
     inner: "TypeExpr"
 
