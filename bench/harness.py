@@ -19,6 +19,7 @@ import argparse
 import datetime
 import json
 import os
+import shlex
 import shutil
 import statistics
 import subprocess
@@ -65,9 +66,9 @@ class Figure:
         return "met" if self.ratio <= self.target else "missed"
 
 
-def command(script: Path, workers: int, quick: bool) -> list[str]:
-    """One run of a script: pinned to the first core with one worker (when taskset is there)."""
-    argv = [sys.executable, str(script), "--json"] + (["--quick"] if quick else [])
+def command(script: Path, workers: int, quick: bool, extra: list[str] = ()) -> list[str]:
+    """One run of a script (with ``extra`` arguments): pinned to the first core with one worker (when taskset is there)."""
+    argv = [sys.executable, str(script), "--json"] + (["--quick"] if quick else []) + list(extra)
     if workers == 1 and shutil.which("taskset"):
         argv = ["taskset", "-c", "0"] + argv
     return argv
@@ -89,11 +90,12 @@ def figures_of(stdout: str) -> list[dict]:
     return figures
 
 
-def run_once(script: Path, workers: int, quick: bool, say) -> list[dict] | None:
+def run_once(script: Path, workers: int, quick: bool, say, extra: list[str] = ()) -> list[dict] | None:
     """The figures of one run; None (after saying why, a line starting with two spaces) when the run failed."""
     env = {**os.environ, "OCTO_WORKERS": str(workers)}
+    env.pop("PYTHONDONTWRITEBYTECODE", None)  # measure octo as installed: its modules load from bytecode
     try:
-        done = subprocess.run(command(script, workers, quick), cwd=HERE.parent, env=env, capture_output=True,
+        done = subprocess.run(command(script, workers, quick, extra), cwd=HERE.parent, env=env, capture_output=True,
                               text=True, timeout=QUICK_TIMEOUT if quick else FULL_TIMEOUT)
     except subprocess.TimeoutExpired:
         say(f"  {script.name} (workers {workers}): no figures: it ran out of time")
@@ -110,7 +112,7 @@ def run_once(script: Path, workers: int, quick: bool, say) -> list[dict] | None:
 
 
 def run_all(bench_dir: Path, benchmarks, runs: int, workers: list[int], quick: bool,
-            say=print) -> tuple[list[Figure], list[str]]:
+            say=print, extra: dict[str, list[str]] | None = None) -> tuple[list[Figure], list[str]]:
     """Every known benchmark found in bench_dir, `runs` times per number of workers; the figures, and a
     line for each benchmark skipped and each run that gave none."""
     table: dict[tuple, Figure] = {}
@@ -128,7 +130,7 @@ def run_all(bench_dir: Path, benchmarks, runs: int, workers: list[int], quick: b
         for w in workers:
             for i in range(runs):
                 say(f"{name}, workers {w}, run {i + 1} of {runs}")
-                for f in run_once(script, w, quick, note) or ():
+                for f in run_once(script, w, quick, note, (extra or {}).get(name, [])) or ():
                     key = (name, f["name"], w)
                     fig = table.setdefault(key, Figure(name, f["name"], w, f["unit"], f["baseline"], f["target"]))
                     fig.ratios.append(float(f["ratio"]))
@@ -175,7 +177,15 @@ def main(argv: list[str] | None = None, bench_dir: Path = HERE, benchmarks=None)
     parser.add_argument("--only", metavar="NAME,...", help="only these benchmarks (e.g. startup,scale)")
     parser.add_argument("--workers", default="1,2", metavar="N,...", help="OCTO_WORKERS values (1,2)")
     parser.add_argument("--record", action="store_true", help="write the table, dated, into bench/README.md")
+    parser.add_argument("--args", action="append", default=[], metavar="NAME=ARGS",
+                        help="more arguments for one benchmark, e.g. memory='--sizes 50000' (repeatable)")
     args = parser.parse_args(argv)
+    extra = {}
+    for item in args.args:
+        name, sep, rest = item.partition("=")
+        if not sep:
+            parser.error(f"--args takes NAME=ARGS, e.g. memory='--sizes 50000' (got {item!r})")
+        extra[f"bench_{name.strip().removeprefix('bench_').removesuffix('.py')}.py"] = shlex.split(rest)
     chosen = list(BENCHMARKS if benchmarks is None else benchmarks)
     if args.only:
         wanted = {f"bench_{n.strip().removeprefix('bench_').removesuffix('.py')}.py" for n in args.only.split(",")}
@@ -188,7 +198,8 @@ def main(argv: list[str] | None = None, bench_dir: Path = HERE, benchmarks=None)
     except ValueError:
         parser.error("--workers takes whole numbers, e.g. 1,2")
     runs = args.runs or (1 if args.quick else 3)
-    figures, notes = run_all(bench_dir, chosen, runs, workers, args.quick, say=lambda line: print(line, flush=True))
+    figures, notes = run_all(bench_dir, chosen, runs, workers, args.quick, say=lambda line: print(line, flush=True),
+                             extra=extra)
     if not figures:
         print("no figures")
         return 1
@@ -197,7 +208,7 @@ def main(argv: list[str] | None = None, bench_dir: Path = HERE, benchmarks=None)
     print(table)
     if args.record:
         how = (f"median of {runs} run(s), workers {args.workers}" + (", --quick sizes" if args.quick else "")
-               + (f", only {args.only}" if args.only else ""))
+               + (f", only {args.only}" if args.only else "") + "".join(f", {a}" for a in args.args))
         record(bench_dir / "README.md", table, datetime.date.today(), how)
         print(f"\nrecorded in {bench_dir / 'README.md'}")
     return 0

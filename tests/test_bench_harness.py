@@ -26,7 +26,7 @@ print("human-readable lines first")
 print(json.dumps({"figures": [
     {"name": "speed", "value": 10.0 * w, "unit": "s", "baseline": "hand loop", "baseline_value": 5.0,
      "ratio": w + (n % 3) / 10, "target": 1.5},
-    {"name": "quick" if "--quick" in sys.argv else "full", "value": 1.0, "unit": "MiB", "baseline": "5k units",
+    {"name": "quick" if "--quick" in sys.argv else "full" + "".join(sys.argv[2:]), "value": 1.0, "unit": "MiB", "baseline": "5k units",
      "baseline_value": 1.0, "ratio": 1.0, "target": None}]}))
 """
 BROKEN = "print('no contract here')\n"
@@ -98,3 +98,12 @@ def test_the_harness_knows_every_issue_14_benchmark():
 def test_figures_of_refuses_a_figure_without_the_contracts_fields():
     with pytest.raises(ValueError):
         harness.figures_of(json.dumps({"figures": [{"name": "x", "value": 1}]}))
+
+
+def test_args_reach_their_benchmark_only_and_are_recorded(bench_dir, capsys):
+    code = harness.main(["--runs", "1", "--workers", "2", "--args", "fake=--sizes 5", "--record"],
+                        bench_dir=bench_dir, benchmarks=KNOWN)
+    out = capsys.readouterr().out
+    assert code == 0
+    assert "| bench_fake | full--sizes5 | 2 |" in out  # the fake names its figure after the arguments it got
+    assert "fake=--sizes 5" in (bench_dir / "README.md").read_text()  # the table says how it was run
