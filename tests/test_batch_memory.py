@@ -14,15 +14,16 @@
 
 from __future__ import annotations
 
-import gc
 import json
 import socket
 import threading
 import types
+import weakref
 
 import pytest
 
-from octo.runtime.emulator.core import Emulator, EmuRequest
+from octo.runtime.emulator import openai_wire
+from octo.runtime.emulator.core import Emulator
 from octo.runtime.emulator.server import EmulatorServer
 from octo.runtime.ledger import Ledger
 from octo.runtime.providers import openai as openai_adapter
@@ -73,23 +74,31 @@ def test_an_auditing_emulator_keeps_what_it_was_sent():
         assert len(emulator.batches[batch_id].requests) == 3 and len(emulator.batches[batch_id].answers) == 3
 
 
-def _live_requests() -> int:
-    return sum(1 for o in gc.get_objects() if isinstance(o, EmuRequest))
+def test_an_openai_batch_holds_one_decoded_request_at_a_time(monkeypatch):
+    decoded = []  # a weak reference to every request the wire decodes
 
+    def held() -> int:
+        return sum(1 for ref in decoded if ref() is not None)
 
-def test_an_openai_batch_holds_one_decoded_request_at_a_time():
+    def tracked(decode):
+        def decode_and_track(body, custom_id=None):
+            request = decode(body, custom_id)
+            decoded.append(weakref.ref(request))
+            return request
+        return decode_and_track
+
+    monkeypatch.setattr(openai_wire, "DECODERS", {k: tracked(v) for k, v in openai_wire.DECODERS.items()})
     live = []
 
     def counting(request, n):  # the emulator's responder, called once per request as the batch is answered
-        live.append(_live_requests())
+        live.append(held())
         return {"name": request.prompt}
 
     emulator = Emulator(seed=3, keep_history=False, responder=counting)
     with EmulatorServer(emulator) as server:
         adapter = OpenAIAdapter("sk-test-key-000", base_url=f"{server.url}/v1")
-        gc.collect()
         batch_id = adapter.submit("k1", _requests(40))
-        assert _live_requests() == 0  # validated at create, none kept
+        assert len(decoded) == 40 and held() == 0  # validated at create, none kept
         while not adapter.poll(batch_id).ended:
             pass
         outcomes = adapter.results(batch_id, [f"t-a{i}" for i in range(40)])
