@@ -6,7 +6,10 @@
   line as they download;
 - the emulator (as `octoc emulator` and `--provider emulator` run it) keeps of an ended batch only its
   metadata, counts and usage, and nothing at all of its files once they are deleted; it accepts 100 clients
-  connecting at once.
+  connecting at once;
+- an OpenAI batch in the emulator holds no decoded request while in flight and one at a time while it is
+  answered (its input file is validated line by line at create and decoded again when it runs), and answers
+  exactly as an auditing emulator (which keeps them all) does.
 """
 
 from __future__ import annotations
@@ -15,9 +18,11 @@ import json
 import socket
 import threading
 import types
+import weakref
 
 import pytest
 
+from octo.runtime.emulator import openai_wire
 from octo.runtime.emulator.core import Emulator
 from octo.runtime.emulator.server import EmulatorServer
 from octo.runtime.ledger import Ledger
@@ -52,7 +57,7 @@ def test_an_ended_batch_keeps_only_its_metadata_and_deleted_files_are_gone(forge
     outcomes = adapter.results(batch_id, [f"t-a{i}" for i in range(5)])
     assert [o.custom_id for o in outcomes] == [f"t-a{i}" for i in range(5)] and all(o.error is None for o in outcomes)
     held = emulator.batches[batch_id]
-    assert held.requests == [] and held.answers == [] and held.extra["bodies"] == []
+    assert held.requests == [] and held.answers == [] and held.sink is None
     status = adapter.poll(batch_id)  # what a provider still says of an ended batch
     assert status.counts == {"total": 5, "completed": 5, "failed": 0}
     adapter.delete_input(batch_id)
@@ -67,6 +72,58 @@ def test_an_auditing_emulator_keeps_what_it_was_sent():
         while not adapter.poll(batch_id).ended:
             pass
         assert len(emulator.batches[batch_id].requests) == 3 and len(emulator.batches[batch_id].answers) == 3
+
+
+def test_an_openai_batch_holds_one_decoded_request_at_a_time(monkeypatch):
+    decoded = []  # a weak reference to every request the wire decodes
+
+    def held() -> int:
+        return sum(1 for ref in decoded if ref() is not None)
+
+    def tracked(decode):
+        def decode_and_track(body, custom_id=None):
+            request = decode(body, custom_id)
+            decoded.append(weakref.ref(request))
+            return request
+        return decode_and_track
+
+    monkeypatch.setattr(openai_wire, "DECODERS", {k: tracked(v) for k, v in openai_wire.DECODERS.items()})
+    live = []
+
+    def counting(request, n):  # the emulator's responder, called once per request as the batch is answered
+        live.append(held())
+        return {"name": request.prompt}
+
+    emulator = Emulator(seed=3, keep_history=False, responder=counting)
+    with EmulatorServer(emulator) as server:
+        adapter = OpenAIAdapter("sk-test-key-000", base_url=f"{server.url}/v1")
+        batch_id = adapter.submit("k1", _requests(40))
+        assert len(decoded) == 40 and held() == 0  # validated at create, none kept
+        while not adapter.poll(batch_id).ended:
+            pass
+        outcomes = adapter.results(batch_id, [f"t-a{i}" for i in range(40)])
+    assert len(live) == 40 and max(live) <= 2
+    assert [json.loads(o.text)["name"] for o in outcomes] == [f"question {i}" for i in range(40)]
+
+
+@pytest.mark.parametrize("endpoint", ["chat", "responses"])
+@pytest.mark.parametrize("faults", ["", "errored=0.3,invalid=0.2", "expire=1"])
+def test_a_streamed_openai_batch_answers_as_an_auditing_emulator_does(endpoint, faults):
+    requests = [Request(custom_id=f"t-a{i}", model="gpt-4.1-mini", prompt=f"question {i % 7}", system="Be brief.",
+                        schema=SCHEMA if i % 2 else None, max_tokens=40 + i) for i in range(30)]
+    seen = []
+    for keep in (True, False):
+        emulator = Emulator(seed=5, keep_history=keep, faults=faults)
+        with EmulatorServer(emulator) as server:
+            adapter = OpenAIAdapter("sk-test-key-000", base_url=f"{server.url}/v1", endpoint=endpoint)
+            batch_id = adapter.submit("k1", requests)
+            while not (status := adapter.poll(batch_id)).ended:
+                pass
+            outcomes = adapter.results(batch_id, [r.custom_id for r in requests])
+            usage = emulator.batches[batch_id].extra["summary"]
+        seen.append((status.counts, usage, outcomes))
+    assert seen[0] == seen[1]
+    assert faults != "expire=1" or seen[0][0]["failed"] == 15
 
 
 def test_result_files_are_read_line_by_line_split_on_newlines_only():

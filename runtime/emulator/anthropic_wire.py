@@ -277,10 +277,11 @@ def create_batch(emu: Emulator, call: HttpCall) -> HttpReply:
     if len(set(custom_ids)) != len(custom_ids):
         raise ValueError("requests: custom_id values must be unique within a batch")
     requests = [decode(entry["params"], entry["custom_id"]) for entry in entries]
-    over = capacity.refusal(emu, PROVIDER, requests)
+    adding = capacity.amount(PROVIDER, requests)
+    over = capacity.refusal(emu, PROVIDER, requests[0].model, adding)
     if over:  # the organisation's processing queue is full (capacity.py)
         return _capacity_reply(over)
-    batch = emu.create_batch(PROVIDER, requests, meta={}, prefix="msgbatch_emu")
+    batch = emu.create_batch(PROVIDER, requests, meta={}, prefix="msgbatch_emu", enqueued=adding)
     capacity.accepted(emu, PROVIDER, requests[0].model)
     return HttpReply(200, batch_json(emu, batch))
 

@@ -38,10 +38,10 @@ def amount(provider: str, requests: list[EmuRequest]) -> int:
     """What ``requests`` add to the provider's queue: input tokens, or requests at Anthropic."""
     if not _per_model(provider):
         return len(requests)
-    return sum(_tokens(r) for r in requests)
+    return sum(tokens(r) for r in requests)
 
 
-def _tokens(request: EmuRequest) -> int:
+def tokens(request: EmuRequest) -> int:
     """The request's input tokens as the emulator bills them (usage.py): what the provider's queue counts."""
     return (usage.message_tokens(request.system) + usage.tokens(request.system) + usage.tokens(request.prompt)
             + usage.schema_tokens(request.schema))
@@ -52,16 +52,17 @@ def _queue(provider: str, model: str) -> tuple[str, str]:
 
 
 def queued(emu: Emulator, provider: str, model: str) -> int:
-    """What the batches still running in (provider, model)'s queue hold."""
+    """What the batches still running in (provider, model)'s queue hold (each batch's ``enqueued``, counted
+    when it was created: a batch in flight need not hold its decoded requests)."""
     queue = _queue(provider, model)
-    return sum(amount(b.provider, b.requests) for b in list(emu.batches.values())
-               if b.status != "ended" and b.requests and _queue(b.provider, b.requests[0].model) == queue)
+    return sum(b.enqueued for b in list(emu.batches.values())
+               if b.status != "ended" and b.model is not None and _queue(b.provider, b.model) == queue)
 
 
-def refusal(emu: Emulator, provider: str, requests: list[EmuRequest]) -> str | None:
-    """Why a new batch of ``requests`` is refused (or fails) for an organisation-wide limit; None to take it."""
-    model = requests[0].model if requests else ""
-    limit, adding = emu.faults.enqueued, amount(provider, requests)
+def refusal(emu: Emulator, provider: str, model: str, adding: int) -> str | None:
+    """Why a new batch of ``model`` requests adding ``adding`` to the queue (``amount``) is refused (or fails)
+    for an organisation-wide limit; None to take it."""
+    limit = emu.faults.enqueued
     if emu.faults.take("org_limit"):
         return _message(provider, model, limit or _FAULT_LIMIT)
     if limit and queued(emu, provider, model) + adding > limit:
@@ -70,7 +71,7 @@ def refusal(emu: Emulator, provider: str, requests: list[EmuRequest]) -> str | N
 
 
 def accepted(emu: Emulator, provider: str, model: str) -> None:
-    """A batch was taken: remember the most the queue ever held."""
+    """A batch was taken (created with its ``enqueued`` amount): remember the most the queue ever held."""
     queue = _queue(provider, model)
     emu.enqueued_peak[queue] = max(emu.enqueued_peak.get(queue, 0), queued(emu, provider, model))
 

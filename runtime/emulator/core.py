@@ -14,7 +14,7 @@ import random
 import threading
 import time
 from dataclasses import dataclass, field
-from typing import Callable
+from typing import Callable, Iterable
 
 from . import synth, usage
 from .faults import Faults
@@ -63,11 +63,14 @@ class EmuAnswer:
 Responder = Callable[[EmuRequest, int], "str | dict | None"]  # (request, nth time seen) → answer; None: synthesise
 
 
+Sink = Callable[[int, EmuRequest, "EmuAnswer | None"], None]  # (index, request, answer) as a batch is answered
+
+
 @dataclass
 class EmuBatch:
     id: str
     provider: str
-    requests: list[EmuRequest]
+    requests: Iterable[EmuRequest]  # a list, or a view that decodes them again as iterated (batchfile_openai.py)
     meta: dict                     # metadata / display name, as the client sent them
     created: float = field(default_factory=time.time)
     polls_left: int = 1
@@ -76,6 +79,15 @@ class EmuBatch:
     answers: list[EmuAnswer | None] = field(default_factory=list)  # None: never run (expired, cancelled)
     ended_at: float | None = None
     extra: dict = field(default_factory=dict)  # per-wire bookkeeping (file ids, …)
+    model: str | None = None       # its requests' model (None: the first request's)
+    enqueued: int = 0              # what it adds to its organisation's queue while it runs (capacity.py)
+    # Set by a wire that encodes each answer as it comes instead of keeping them in ``answers`` (which then
+    # stays empty unless the emulator keeps its history): a batch's answers are never all held at once.
+    sink: Sink | None = None
+
+    def __post_init__(self):
+        if self.model is None and isinstance(self.requests, list) and self.requests:
+            self.model = self.requests[0].model
 
 
 class Emulator:
@@ -149,8 +161,10 @@ class Emulator:
 
     # --- batches ---------------------------------------------------------------------------
 
-    def create_batch(self, provider: str, requests: list[EmuRequest], meta: dict, prefix: str) -> EmuBatch:
-        batch = EmuBatch(self.new_id(prefix), provider, requests, meta, polls_left=max(1, self.faults.slow))
+    def create_batch(self, provider: str, requests: Iterable[EmuRequest], meta: dict, prefix: str,
+                     enqueued: int = 0, model: str | None = None, sink: Sink | None = None) -> EmuBatch:
+        batch = EmuBatch(self.new_id(prefix), provider, requests, meta, polls_left=max(1, self.faults.slow),
+                         model=model, enqueued=enqueued, sink=sink)
         if self.faults.take("fail"):
             batch.fate = "failed"
         elif self.faults.take("expire"):
@@ -179,7 +193,15 @@ class Emulator:
 
     def _finish(self, batch: EmuBatch) -> None:
         run = {"completed": len(batch.requests), "expired": len(batch.requests) // 2}.get(batch.fate, 0)
-        batch.answers = [self.answer(r, "batch") if i < run else None for i, r in enumerate(batch.requests)]
+        keep = batch.sink is None or self.keep_history
+        answers = []
+        for index, request in enumerate(batch.requests):  # one request decoded and answered at a time
+            answer = self.answer(request, "batch") if index < run else None
+            if batch.sink is not None:
+                batch.sink(index, request, answer)
+            if keep:
+                answers.append(answer)
+        batch.answers = answers
         batch.status, batch.ended_at = "ended", time.time()
 
     def counted(self, route: str) -> None:

@@ -196,10 +196,12 @@ def _create_batch(emu: Emulator, call: HttpCall) -> HttpReply:
         requests, extra = _inline_requests(source["requests"]["requests"], model)
     if not requests:
         raise ValueError("the batch has no requests")
-    over = capacity.refusal(emu, PROVIDER, requests)
+    adding = capacity.amount(PROVIDER, requests)
+    over = capacity.refusal(emu, PROVIDER, requests[0].model, adding)
     if over:  # the project's batch quota (tokens enqueued for the model): capacity.py
         return error_reply(429, over)
-    batch = emu.create_batch(PROVIDER, requests, {"displayName": batch_body.get("displayName", "")}, prefix="b")
+    batch = emu.create_batch(PROVIDER, requests, {"displayName": batch_body.get("displayName", "")}, prefix="b",
+                             enqueued=adding)
     capacity.accepted(emu, PROVIDER, model)
     batch.extra.update(extra, model=f"models/{model}", version=call.params["version"],
                        nokeys=emu.faults.take("nokeys"), shuffle=emu.faults.take("shuffle"))

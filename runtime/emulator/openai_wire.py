@@ -13,7 +13,9 @@ it) and the emulator core:
 
 When a batch ends its output file (status-200 lines) and error file (non-200
 lines, and lines an expired batch never ran, with ``response: null`` and
-``error.code = "batch_expired"``) are written into ``Emulator.files``.
+``error.code = "batch_expired"``) are written into ``Emulator.files``: a batch
+in flight holds its input file, not its decoded requests, and is answered a
+line at a time (batchfile_openai.py), each answer encoded as it comes.
 A batch whose input file has bad lines fails validation as the real API does:
 status ``failed`` with ``errors.data`` naming the lines (a duplicated ``custom_id``,
 more requests than ``Limits.openai_batch_requests``, …); a ``purpose=batch`` upload
@@ -27,6 +29,7 @@ from __future__ import annotations
 import dataclasses
 import email.parser
 import email.policy
+import io
 import json
 import threading
 import time
@@ -327,20 +330,26 @@ def create_batch(emu: Emulator, call: HttpCall) -> HttpReply:
         return error_reply(400, f"Input file {sent['input_file_id']} does not exist "
                                 "or was not uploaded with purpose 'batch'.")
     meta = {"metadata": sent.get("metadata") or {}, "input_file_id": sent["input_file_id"], "endpoint": endpoint}
-    requests, bodies, errors = batchfile.read_lines(source["data"], endpoint, emu.limits.openai_batch_requests,
-                                                    DECODERS[endpoint])
+    # validated line by line, keeping no decoded request unless the emulator keeps its history for audits
+    checked = batchfile.check(source["data"], endpoint, emu.limits.openai_batch_requests, DECODERS[endpoint],
+                              capacity.tokens, keep=emu.keep_history)
+    errors = checked.errors
     if not errors:  # over the organisation's enqueued-token limit: taken, then failed as a whole (capacity.py)
-        over = capacity.refusal(emu, PROVIDER, requests)
+        over = capacity.refusal(emu, PROVIDER, checked.model, checked.tokens)
         errors = capacity.openai_errors(over) if over else []
+    # the batch holds its input file's bytes and decodes its requests again, one at a time, when it runs
+    requests = checked.requests if emu.keep_history else batchfile.InputLines(
+        source["data"], endpoint, DECODERS[endpoint], checked.count)
     if errors:  # fails validation without running or using up injected batch faults
         batch = EmuBatch(emu.new_id("batch_"), PROVIDER, requests, meta, fate="failed", status="ended",
-                         ended_at=time.time(), extra={"errors": errors})
+                         ended_at=time.time(), extra={"errors": errors}, model=checked.model)
         emu.batches[batch.id] = batch
     else:
-        batch = emu.create_batch(PROVIDER, requests, meta, "batch_")
-        capacity.accepted(emu, PROVIDER, requests[0].model)
-    # only what a Responses answer echoes back of its request, and nothing for chat (whose answers echo none)
-    batch.extra["bodies"] = [_echoed(body) for body in bodies] if endpoint == RESPONSES else None
+        sink = _ResultLines(endpoint, requests if isinstance(requests, batchfile.InputLines) else checked.bodies)
+        batch = emu.create_batch(PROVIDER, requests, meta, "batch_", enqueued=checked.tokens, model=checked.model,
+                                 sink=sink)
+        sink.batch = batch
+        capacity.accepted(emu, PROVIDER, checked.model)
     return HttpReply(200, batch_json(emu, batch, fresh=True))
 
 
@@ -414,8 +423,10 @@ def batch_json(emu: Emulator, batch: EmuBatch, fresh: bool = False, cancelling: 
 
 
 def _summary(batch: EmuBatch) -> dict:
-    return {"model": batch.requests[0].model if batch.requests else None, "counts": _counts(batch),
-            "usage": _batch_usage(batch)}
+    """Model, request counts and usage: of a batch still running, or failed at validation (never run)."""
+    tally = _Tally()
+    return {"model": batch.model, "counts": tally.counts(len(batch.requests)),
+            "usage": tally.usage() if batch.status == "ended" else None}
 
 
 def _errors(batch: EmuBatch) -> dict | None:
@@ -427,51 +438,88 @@ def _errors(batch: EmuBatch) -> dict | None:
     return {"object": "list", "data": data}
 
 
-def _counts(batch: EmuBatch) -> dict:
-    ran = [a for a in batch.answers if a is not None]
-    failed = sum(1 for a in ran if a.error is not None)
-    never_run = len(batch.answers) - len(ran) if batch.fate == "expired" else 0  # they go to the error file
-    return {"total": len(batch.requests), "completed": len(ran) - failed, "failed": failed + never_run}
+class _Tally:
+    """Request counts and usage of a batch's answers, summed as they come."""
+
+    def __init__(self):
+        self.completed = self.failed = 0
+        self.input = self.cached = self.output = self.reasoning = 0
+
+    def add(self, answer: EmuAnswer | None, expired: bool) -> None:
+        if answer is None:
+            self.failed += expired  # an expired batch's never-run requests go to the error file
+        elif answer.error is not None:
+            self.failed += 1
+        else:
+            self.completed += 1
+            u = answer.usage
+            self.input, self.cached = self.input + u.input, self.cached + u.cached
+            self.output, self.reasoning = self.output + u.output + u.reasoning, self.reasoning + u.reasoning
+
+    def counts(self, total: int) -> dict:
+        return {"total": total, "completed": self.completed, "failed": self.failed}
+
+    def usage(self) -> dict:
+        return {"input_tokens": self.input, "input_tokens_details": {"cached_tokens": self.cached},
+                "output_tokens": self.output, "output_tokens_details": {"reasoning_tokens": self.reasoning},
+                "total_tokens": self.input + self.output}
 
 
-def _batch_usage(batch: EmuBatch) -> dict | None:
-    ran = [a.usage for a in batch.answers if a is not None and a.error is None]
-    if batch.status != "ended":
-        return None
-    total = {"input": sum(u.input for u in ran), "cached": sum(u.cached for u in ran),
-             "output": sum(u.output + u.reasoning for u in ran), "reasoning": sum(u.reasoning for u in ran)}
-    return {"input_tokens": total["input"], "input_tokens_details": {"cached_tokens": total["cached"]},
-            "output_tokens": total["output"], "output_tokens_details": {"reasoning_tokens": total["reasoning"]},
-            "total_tokens": total["input"] + total["output"]}
+class _ResultLines:
+    """A batch's sink (core.EmuBatch.sink): each answer, as it comes, becomes a line of its output file (200)
+    or error file (failed, or never run when the batch expired), encoded at once; counts and usage are summed.
+    A batch being answered holds one decoded request and one answer at a time, plus the encoded lines."""
+
+    def __init__(self, endpoint: str, bodies: "batchfile.InputLines | list[dict]"):
+        self.endpoint, self.bodies = endpoint, bodies  # where each request's body is: the file, or kept bodies
+        self.output, self.errors, self.tally = io.BytesIO(), io.BytesIO(), _Tally()
+        self.batch: EmuBatch | None = None
+
+    def __call__(self, index: int, request: EmuRequest, answer: EmuAnswer | None) -> None:
+        batch = self.batch
+        self.tally.add(answer, batch.fate == "expired")
+        line = _result_line(batch, index, request, answer, self._sent(index))
+        if line is not None:
+            ok = line["response"] and line["response"]["status_code"] == 200
+            (self.output if ok else self.errors).write(json.dumps(line).encode() + b"\n")
+
+    def _sent(self, index: int) -> dict:
+        """What a Responses answer echoes of its request's body (chat answers echo none)."""
+        if self.endpoint != RESPONSES:
+            return {}
+        if isinstance(self.bodies, batchfile.InputLines):
+            return _echoed(self.bodies.body)  # the line being answered
+        return _echoed(self.bodies[index])
 
 
 def _write_result_files(emu: Emulator, batch: EmuBatch) -> None:
-    """Once per ended batch: the output file (200 lines) and the error file (failed or never-run lines)."""
+    """Once per ended batch: store the output file (200 lines) and the error file (failed or never-run lines)
+    its sink wrote as it was answered."""
     with _finishing:
         if batch.extra.get("files_written"):
             return
-        output, errors = [], []
-        for index, (request, answer) in enumerate(zip(batch.requests, batch.answers)):
-            line = _result_line(batch, index, request, answer)
-            if line is None:
-                continue
-            ok = line["response"] and line["response"]["status_code"] == 200
-            (output if ok else errors).append(json.dumps(line).encode() + b"\n")  # encoded at once: no dicts kept
-        for name, lines in (("output", output), ("error", errors)):
-            if lines:
-                data = b"".join(lines)
-                filename = f"batch_{batch.id}_{name}.jsonl"
-                batch.extra[f"{name}_file_id"] = _store_file(emu, filename, "batch_output", data)
+        sink = batch.sink
+        if sink is not None:
+            for name, lines in (("output", sink.output), ("error", sink.errors)):
+                data = lines.getvalue()
+                if data:
+                    filename = f"batch_{batch.id}_{name}.jsonl"
+                    batch.extra[f"{name}_file_id"] = _store_file(emu, filename, "batch_output", data)
+            batch.extra["summary"] = {"model": batch.model, "counts": sink.tally.counts(len(batch.requests)),
+                                      "usage": sink.tally.usage()}
+        else:  # failed validation: never ran
+            batch.extra["summary"] = _summary(batch)
         batch.extra["files_written"] = True
+        batch.sink = None
         # What OpenAI keeps of an ended batch: its metadata, counts and usage; its requests and answers live on
         # only in its files, until they are deleted (octo deletes them once ingested). Without this, a
         # long-running emulator would hold every request it was ever sent (unless it keeps them for an audit).
-        batch.extra["summary"] = _summary(batch)
         if not emu.keep_history:
-            batch.requests, batch.answers, batch.extra["bodies"] = [], [], []
+            batch.requests, batch.answers = [], []
 
 
-def _result_line(batch: EmuBatch, index: int, request: EmuRequest, answer: EmuAnswer | None) -> dict | None:
+def _result_line(batch: EmuBatch, index: int, request: EmuRequest, answer: EmuAnswer | None,
+                 sent: dict) -> dict | None:
     line = {"id": f"batch_req_{batch.id.removeprefix('batch_')}_{index}", "custom_id": request.custom_id}
     if answer is None:
         if batch.fate != "expired":  # a cancelled batch simply has no line for what it never ran
@@ -484,7 +532,6 @@ def _result_line(batch: EmuBatch, index: int, request: EmuRequest, answer: EmuAn
                     "body": error_body(answer.error.status, answer.error.message, answer.error.param,
                                        answer.error.code)}
     else:
-        sent = batch.extra["bodies"][index] if batch.extra["bodies"] else {}
         response = {"status_code": 200, "request_id": _request_id(),
                     "body": answer_body(batch.meta["endpoint"], request, answer, sent)}
     return {**line, "response": response, "error": None}
