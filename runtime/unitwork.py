@@ -23,7 +23,7 @@ from octo.compiler.planning.ir import Plan
 from octo.stdlib import default_language
 from octo.stdlib.execution import compiled
 
-from .encoding import UnstorableValue, decode_output, encode_output, stored_value  # noqa: F401  (decode_output: re-exported)
+from .encoding import DICT_TAG, UnstorableValue, decode_output, encode_output, stored_value  # noqa: F401  (decode_output: re-exported)
 from .templating import TemplateFailure, UnitTemplate, message_template, rule_message, unrendered_message
 from .units import data_env, unit_space
 
@@ -74,7 +74,8 @@ class UnitWork:
         """The result row of step ``name`` for each unit, from its upstream steps' stored results.
 
         ``admit(pos, unit_id, env)``: a `unique_by` step's check (runtime/dedup.py), in unit order.
-        ``records``, when given, gets each unit's `unit` record, in order (for :meth:`fold`).
+        ``records``, when given, gets per unit (its `unit` record, its output if decoding the stored JSON
+        would give it back as it is, else None), in order: for :meth:`fold`.
         """
         ex = self.executor(name)
         streams = UnitStreams(self.seed)  # one stream reseeded per unit: a unit is done before the next starts
@@ -84,28 +85,34 @@ class UnitWork:
             ups = {d: r[pos] for d, r in upstream.items()} if upstream else {}
             unit_admit = (lambda env, pos=pos, unit_id=unit_id: admit(pos, unit_id, env)) if admit is not None else None
             record = unit_record(idx, unit_id)
-            if records is not None:
-                records.append(record)
             state, output, reason = run_unit(name, ex, idx, unit_id, ups, decode_output, unit_admit, streams, record)
+            value = output
             if output is not None:
                 try:
                     output = encode_output(output)
                 except UnstorableValue as err:
                     state, output, reason = "failed", None, unstorable_reason(step, output, err)
             rows.append((pos, state, output, reason))
+            if records is not None:
+                records.append((record, value if output is not None and _round_trips(value) else None))
         return rows
 
-    def fold(self, aggregate: str, step: str, units: list[Unit], records: list[dict], rows: list[ResultRow]) -> dict:
+    def fold(self, aggregate: str, step: str, units: list[Unit], records: list[tuple], rows: list[ResultRow]) -> dict:
         """Aggregate ``aggregate``'s part (AggregateRunner.take_part) over a chunk of ``step``'s rows just
-        computed, ``records`` their units' records: what streaming the same rows from the store would give
-        (an aggregate folded this way reads ``step`` alone: Engine._folds)."""
+        computed, ``records`` as :meth:`run` gave them: what streaming the same rows from the store would
+        give (an aggregate folded this way reads ``step`` alone: Engine._fold_for)."""
         runner, when = self._aggregator(aggregate)
         data = self.data
-        for (_, _, unit_id), record, (_, state, output, _) in zip(units, records, rows):
+        for (_, _, unit_id), (record, value), (_, state, output, _) in zip(units, records, rows):
             if state in ("failed", "blocked"):
                 continue  # a failed unit is reported as failed, not aggregated
-            env = {"unit": record, "data": data, step: decode_output(output) if output is not None else None}
-            stream_unit(runner, when, env, unit_id)
+            if value is None and output is not None:
+                value = decode_output(output)
+            env = {"unit": record, "data": data, step: value}
+            if when is None:
+                runner.add(env)
+            else:
+                stream_unit(runner, when, env, unit_id)
         return runner.take_part()
 
     def aggregate_part(self, name: str, units: list[Unit], upstream: dict[str, dict[int, StoredResult]]) -> dict:
@@ -191,6 +198,24 @@ def stream_unit(runner, when, env: dict, unit_id: str, unit: Callable[[], dict] 
             runner.leave_out("when", err, unit_id)
             return
     runner.add(env, unit)
+
+
+_SCALARS = frozenset({str, int, bool, type(None)})
+
+
+def _round_trips(output: Any) -> bool:
+    """Whether decoding ``output``'s stored JSON gives it back as it is: a dict of strings, whole numbers,
+    booleans, nulls and finite floats (JSON writes a float's shortest repr, which reads back the same)."""
+    if type(output) is not dict or DICT_TAG in output:
+        return False
+    types = set(map(type, output.values()))  # one pass in C: this runs for every unit folded
+    if types <= _SCALARS:
+        return True
+    return types - _SCALARS == _FLOAT and all(-_INF < v < _INF for v in output.values() if type(v) is float)
+
+
+_FLOAT = frozenset({float})
+_INF = float("inf")
 
 
 def storable(run):

@@ -7,15 +7,19 @@ from __future__ import annotations
 import sqlite3
 
 import pytest
+from hypothesis import example, given
+from hypothesis import strategies as st
 
 from octo.compiler.base.diagnostics import Reporter
 from octo.compiler.base.source import Source
 from octo.compiler.frontend.check import check_source
 from octo.compiler.planning.planner import build_plan
 from octo.runtime import engine as engine_module
+from octo.runtime.encoding import decode_output, encode_output
 from octo.runtime.engine import Engine
 from octo.runtime.rundir import create_run
 from octo.runtime.scopes import Scopes
+from octo.runtime.unitwork import _round_trips
 from octo.stdlib import default_language
 
 # `walk` fails for some units and is skipped for others; `odds`'s `when` and `by` raise for some
@@ -41,6 +45,8 @@ steps:
     output:
       outcome: "'ship' if position >= 10 else 'water'"
       steps: steps
+      third: steps / 3
+      trail: "{steps: [position]}"
     when: unit.repeat % 5 != 1
   odds:
     aggregate:
@@ -49,6 +55,8 @@ steps:
         p_ship: "mean(walk.outcome == 'ship' if walk != null else false)"
         inv: "mean(10 / (walk.steps - 104) if walk != null else 0)"
         start: unit.scenario.start
+        third: "mean(walk.third if walk != null else 0.5)"
+        trail: "max(walk.trail[walk.steps][0] if walk != null else 0)"
         n: count()
       expect:
         - n >= 1
@@ -159,3 +167,14 @@ def test_worker_processes_fold_the_same_groups(tmp_path, monkeypatch, small_chun
     finish(run_dir)
     assert pooled and reads == []
     assert stored(run_dir) == expected
+
+
+@given(st.dictionaries(st.text(max_size=5), st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=5)
+                       | st.lists(st.integers(), max_size=2) | st.tuples(st.integers())))
+@example({"x": float("nan")})
+@example({"x": (1,)})
+@example({"$octo.dict": []})
+def test_an_output_that_round_trips_is_what_its_stored_json_reads_back(output):
+    if _round_trips(output):
+        back = decode_output(encode_output(output))
+        assert back == output and [type(v) for v in back.values()] == [type(v) for v in output.values()]
