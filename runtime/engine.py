@@ -186,7 +186,9 @@ class Engine:
         records = [] if fold is not None else None
         rows = work.run(name, units, self._stored_upstream(step, positions),
                         admit=dedup.admit if dedup is not None else None, records=records)
-        self._commit(name, rows, dedup, fold, work.fold(fold, name, units, records, rows) if fold is not None else None)
+        part = work.fold(fold, name, units, records, rows) if fold is not None else None
+        self._commit(name, rows, dedup)
+        self._keep_part(fold, rows, part)
         return len(rows)
 
     def dedup_of(self, step: dict) -> StepDedup | None:
@@ -201,18 +203,18 @@ class Engine:
     def _stored_upstream(self, step: dict, positions: list[int]) -> dict:
         return self.scopes.upstream(self.store, self.scopes.scope[step["name"]], step["depends_on"], positions)
 
-    def _commit(self, name: str, rows: list, dedup: StepDedup | None = None,
-                fold: str | None = None, part: dict | None = None) -> None:
-        """One chunk, one transaction: a kill loses at most the chunk in flight (with the keys it claimed).
-
-        ``part``: aggregate ``fold``'s part over these rows (UnitWork.fold), kept once they are stored.
-        """
+    def _commit(self, name: str, rows: list, dedup: StepDedup | None = None) -> None:
+        """One chunk, one transaction: a kill loses at most the chunk in flight (with the keys it claimed)."""
         with self.store.transaction() as db:
             rows = self.loops.decide_local(name, rows, db)  # a gate's failed verdict may send its loop back instead
             self.store.add_encoded_results(name, rows, db)
             if dedup is not None:
                 dedup.write(db)
-        if fold is not None and rows and rows[-1][0] - rows[0][0] + 1 == len(rows):  # a run of positions
+
+    def _keep_part(self, fold: str | None, rows: list, part: dict | None) -> None:
+        """Aggregate ``fold``'s part over a chunk's ``rows`` (UnitWork.fold), kept once they are committed
+        (as they were: a step folded is no loop's, so no verdict sent any back) for a run of positions."""
+        if fold is not None and rows and rows[-1][0] - rows[0][0] + 1 == len(rows):
             self.__dict__.setdefault("_folded", {}).setdefault(fold, {})[rows[0][0]] = (rows[-1][0] + 1, part)
 
     def _fold_for(self, step: str) -> str | None:
@@ -266,7 +268,8 @@ class Engine:
             if not in_flight:
                 break
             rows, part = in_flight.popleft().result()
-            self._commit(name, rows, None, fold, part)
+            self._commit(name, rows)
+            self._keep_part(fold, rows, part)
             committed += len(rows)
         if committed == 0:
             self._close_pool()  # nothing more ready for this step: free the workers
