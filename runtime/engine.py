@@ -8,6 +8,7 @@ a chunk lost to a kill is recomputed identically by the next tick.
 
 from __future__ import annotations
 
+import bisect
 import json
 import time
 import weakref
@@ -181,9 +182,13 @@ class Engine:
             dedup.begin(positions)
         if not positions:
             return 0
-        rows = self._unit_work().run(name, self.store.units(positions), self._stored_upstream(step, positions),
-                                     admit=dedup.admit if dedup is not None else None)
+        work, units, fold = self._unit_work(), self.store.units(positions), self._fold_for(name)
+        records = [] if fold is not None else None
+        rows = work.run(name, units, self._stored_upstream(step, positions),
+                        admit=dedup.admit if dedup is not None else None, records=records)
+        part = work.fold(fold, name, units, records, rows) if fold is not None else None
         self._commit(name, rows, dedup)
+        self._keep_part(fold, rows, part)
         return len(rows)
 
     def dedup_of(self, step: dict) -> StepDedup | None:
@@ -206,6 +211,29 @@ class Engine:
             if dedup is not None:
                 dedup.write(db)
 
+    def _keep_part(self, fold: str | None, rows: list, part: dict | None) -> None:
+        """Aggregate ``fold``'s part over a chunk's ``rows`` (UnitWork.fold), kept once they are committed
+        (as they were: a step folded is no loop's, so no verdict sent any back) for a run of positions."""
+        if fold is not None and rows and rows[-1][0] - rows[0][0] + 1 == len(rows):
+            self.__dict__.setdefault("_folded", {}).setdefault(fold, {})[rows[0][0]] = (rows[-1][0] + 1, part)
+
+    def _fold_for(self, step: str) -> str | None:
+        """The aggregate folded into ``step``'s chunks as they are computed (None: none is).
+
+        One that reads ``step`` alone and waits for nothing else, not aggregated yet, in a run without
+        fan-outs (the units are positions 0..n-1, a chunk's a run of them) over a step no loop can send
+        back (what is stored for it is then what this process computed and keeps a part of, for good).
+        """
+        folds = self.__dict__.setdefault("_fold_of", {})
+        if step not in folds:
+            folds[step] = None
+            if not self.scopes.active and step not in self.loops.local_verdicts and not self.loops.verdicts_over(step):
+                folds[step] = next((s["name"] for s in self.plan.steps
+                                    if not self.language.kinds[s["kind"]].per_unit and s["depends_on"] == [step]
+                                    and self.deps[s["name"]] == [step]
+                                    and self.store.get(f"aggregated:{s['name']}") is None), None)
+        return folds[step]
+
     # --- per-unit steps in worker processes -------------------------------------------------
 
     def _pooled(self, name: str) -> bool:
@@ -225,6 +253,7 @@ class Engine:
         committed, so the tick can check for Ctrl-C and its deadline as between serial chunks.
         """
         name = step["name"]
+        fold = self._fold_for(name)
         in_flight: deque = deque()
         committed = 0
         hand_out_until = time.monotonic() + POOL_CALL_SECONDS
@@ -235,11 +264,12 @@ class Engine:
                     hand_out_until = 0.0
                     break
                 in_flight.append(self._pool().submit(name, self.store.units(positions),
-                                                     self._stored_upstream(step, positions)))
+                                                     self._stored_upstream(step, positions), fold))
             if not in_flight:
                 break
-            rows = in_flight.popleft().result()
+            rows, part = in_flight.popleft().result()
             self._commit(name, rows)
+            self._keep_part(fold, rows, part)
             committed += len(rows)
         if committed == 0:
             self._close_pool()  # nothing more ready for this step: free the workers
@@ -307,33 +337,45 @@ class Engine:
     def _stream_units(self, runner, step: dict, when) -> None:
         """Every unit whose upstream steps succeeded (and whose `when` holds) into ``runner``, chunk by chunk.
 
-        A large aggregate streams its chunks in worker processes, each into a part of the groups,
-        and merges the parts here in unit order: the groups one process would have built.
+        The chunks folded as their step was computed (:meth:`_fold_for`) are parts already; the others
+        are read from the store. A large aggregate streams those in worker processes, each into a part
+        of the groups; every part is merged here in unit order: the groups one process would have built.
         """
         deps = step["depends_on"]
         scope = self.scopes.scope[step["name"]]  # the units it reduces: the run's, or a fan-out's children
-        pool = self._pool() if self._pooled_aggregate() else None
+        folded = self.__dict__.get("_folded", {}).pop(step["name"], {})  # first position → (stop, part)
+        starts = sorted(folded)
+        unread = self.store.unit_count() - sum(stop - first for first, (stop, _) in folded.items())
+        pool = self._pool() if self._pooled_aggregate(unread) else None
         in_flight: deque = deque()
-        units = self.scopes.unit_chunk(self.store, scope, 0, CHUNK)
-        while units:
-            upstream = self.scopes.upstream(self.store, scope, deps, [pos for pos, _, _ in units])
-            if pool is None:
-                stream_units(runner, when, units, upstream, self.space, self.data)
+        start = 0
+        while True:
+            if start in folded:
+                start, part = folded[start]
+                in_flight.append(_Done(part))
             else:
+                later = starts[bisect.bisect_right(starts, start)] if starts and starts[-1] > start else None
+                units = self.scopes.unit_chunk(self.store, scope, start, CHUNK if later is None else min(CHUNK, later - start))
+                if not units:
+                    break
+                upstream = self.scopes.upstream(self.store, scope, deps, [pos for pos, _, _ in units])
+                start = units[-1][0] + 1
+                if pool is None:
+                    stream_units(runner, when, units, upstream, self.space, self.data)  # after every part before it
+                    continue
                 in_flight.append(pool.submit_aggregate(step["name"], units, upstream))
-                if len(in_flight) > POOL_CHUNKS_PER_WORKER * pool.workers:
-                    runner.merge(in_flight.popleft().result(), self.data)
-            units = self.scopes.unit_chunk(self.store, scope, units[-1][0] + 1, CHUNK)
+            while len(in_flight) > (POOL_CHUNKS_PER_WORKER * pool.workers if pool is not None else 0):
+                runner.merge(in_flight.popleft().result(), self.data)
         while in_flight:
             runner.merge(in_flight.popleft().result(), self.data)
         if pool is not None:
             self._close_pool()
 
-    def _pooled_aggregate(self) -> bool:
-        """Whether worker processes stream an aggregate's units: when the run is large, as for a per-unit
-        step, and the workers can be forked (grouping saves ~10 µs a unit: not worth spawning fresh ones)."""
-        return (self.store.unit_count() >= POOL_MIN_UNITS and _parallel().worker_count() > 1
-                and _parallel().forkable())
+    def _pooled_aggregate(self, unread: int) -> bool:
+        """Whether worker processes stream an aggregate's ``unread`` units (those not folded): when they are
+        many, as for a per-unit step, and the workers can be forked (grouping saves ~10 µs a unit: not worth
+        spawning fresh ones)."""
+        return unread >= POOL_MIN_UNITS and _parallel().worker_count() > 1 and _parallel().forkable()
 
     # --- shared with the provider side ---------------------------------------------------
 
@@ -359,6 +401,16 @@ class Engine:
 
     def reason(self, err: Exception) -> str:
         return _reason(err) if isinstance(err, EvalError) else f"{type(err).__name__}: {err}"
+
+
+class _Done:
+    """A part already at hand (folded as its step was computed), in line with the workers' futures."""
+
+    def __init__(self, part: dict):
+        self.part = part
+
+    def result(self) -> dict:
+        return self.part
 
 
 def _group_json(group: dict) -> str:

@@ -6,8 +6,9 @@ a chunk — and in what order chunks finish — changes nothing: each worker bui
 its own :class:`~octo.runtime.unitwork.UnitWork` from the Plan, and the tick's
 process commits every chunk it gets back in one transaction, as it would a
 chunk it computed itself. A large aggregate's chunks are grouped in workers
-too, and the parts merged in unit order (AggregateRunner.merge). Workers
-never touch the store.
+too, and the parts merged in unit order (AggregateRunner.merge); an aggregate
+over one step alone is folded into that step's chunks as they are computed
+(Engine._folds). Workers never touch the store.
 
 Workers are forked where the platform can and no other thread runs (starting
 is then a matter of milliseconds), else spawned. They ignore Ctrl-C, SIGTERM
@@ -65,9 +66,11 @@ class ChunkPool:
         self._pool = ProcessPoolExecutor(workers, mp_context=context, initializer=_start_worker,
                                          initargs=(plan.to_json(), os.getpid()))
 
-    def submit(self, step: str, units: list[Unit], upstream: dict[str, dict[int, StoredResult]]) -> Future:
-        """Compute ``step`` for ``units`` in a worker: a future of its result rows."""
-        return self._pool.submit(_run_chunk, step, units, upstream)
+    def submit(self, step: str, units: list[Unit], upstream: dict[str, dict[int, StoredResult]],
+               fold: str | None = None) -> Future:
+        """Compute ``step`` for ``units`` in a worker: a future of its result rows and, with ``fold``,
+        that aggregate's part over them (UnitWork.fold; else None)."""
+        return self._pool.submit(_run_chunk, step, units, upstream, fold)
 
     def submit_aggregate(self, step: str, units: list[Unit], upstream: dict[str, dict[int, StoredResult]]) -> Future:
         """Stream ``units`` into aggregate ``step`` in a worker: a future of the part to merge."""
@@ -94,9 +97,14 @@ def _exit_with(parent: int) -> None:
     os._exit(0)
 
 
-def _run_chunk(step: str, units: list[Unit], upstream: dict[str, dict[int, StoredResult]]) -> list[ResultRow]:
+def _run_chunk(step: str, units: list[Unit], upstream: dict[str, dict[int, StoredResult]],
+               fold: str | None) -> tuple[list[ResultRow], dict | None]:
     assert _work is not None, "a worker runs chunks only after _start_worker"
-    return _work.run(step, units, upstream)
+    if fold is None:
+        return _work.run(step, units, upstream), None
+    records: list[dict] = []
+    rows = _work.run(step, units, upstream, records=records)
+    return rows, _work.fold(fold, step, units, records, rows)
 
 
 def _aggregate_chunk(step: str, units: list[Unit], upstream: dict[str, dict[int, StoredResult]]) -> dict:

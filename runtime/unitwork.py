@@ -23,7 +23,7 @@ from octo.compiler.planning.ir import Plan
 from octo.stdlib import default_language
 from octo.stdlib.execution import compiled
 
-from .encoding import UnstorableValue, decode_output, encode_output, stored_value  # noqa: F401  (decode_output: re-exported)
+from .encoding import DICT_TAG, UnstorableValue, decode_output, encode_output, stored_value  # noqa: F401  (decode_output: re-exported)
 from .templating import TemplateFailure, UnitTemplate, message_template, rule_message, unrendered_message
 from .units import data_env, unit_space
 
@@ -70,51 +70,80 @@ class UnitWork:
         return self._executors[name]
 
     def run(self, name: str, units: list[Unit], upstream: dict[str, dict[int, StoredResult]],
-            admit: Callable | None = None) -> list[ResultRow]:
+            admit: Callable | None = None, records: list | None = None) -> list[ResultRow]:
         """The result row of step ``name`` for each unit, from its upstream steps' stored results.
 
         ``admit(pos, unit_id, env)``: a `unique_by` step's check (runtime/dedup.py), in unit order.
+        ``records``, when given, gets per unit (its `unit` record, its output if decoding the stored JSON
+        would give it back as it is, else None), in order: for :meth:`fold`.
         """
         ex = self.executor(name)
         streams = UnitStreams(self.seed)  # one stream reseeded per unit: a unit is done before the next starts
-        run_unit, step = self.run_unit, self.steps[name]
+        run_unit, step, unit_record = self.run_unit, self.steps[name], self.space.unit
         rows = []
         for pos, idx, unit_id in units:
             ups = {d: r[pos] for d, r in upstream.items()} if upstream else {}
             unit_admit = (lambda env, pos=pos, unit_id=unit_id: admit(pos, unit_id, env)) if admit is not None else None
-            state, output, reason = run_unit(name, ex, idx, unit_id, ups, decode_output, unit_admit, streams)
+            record = unit_record(idx, unit_id)
+            state, output, reason = run_unit(name, ex, idx, unit_id, ups, decode_output, unit_admit, streams, record)
+            value = output
             if output is not None:
                 try:
                     output = encode_output(output)
                 except UnstorableValue as err:
                     state, output, reason = "failed", None, unstorable_reason(step, output, err)
             rows.append((pos, state, output, reason))
+            if records is not None:
+                records.append((record, value if output is not None and _round_trips(value) else None))
         return rows
+
+    def fold(self, aggregate: str, step: str, units: list[Unit], records: list[tuple], rows: list[ResultRow]) -> dict:
+        """Aggregate ``aggregate``'s part (AggregateRunner.take_part) over a chunk of ``step``'s rows just
+        computed, ``records`` as :meth:`run` gave them: what streaming the same rows from the store would
+        give (an aggregate folded this way reads ``step`` alone: Engine._fold_for)."""
+        runner, when = self._aggregator(aggregate)
+        data = self.data
+        for (_, _, unit_id), (record, value), (_, state, output, _) in zip(units, records, rows):
+            if state in ("failed", "blocked"):
+                continue  # a failed unit is reported as failed, not aggregated
+            if value is None and output is not None:
+                value = decode_output(output)
+            env = {"unit": record, "data": data, step: value}
+            if when is None:
+                runner.add(env)
+            else:
+                stream_unit(runner, when, env, unit_id)
+        return runner.take_part()
 
     def aggregate_part(self, name: str, units: list[Unit], upstream: dict[str, dict[int, StoredResult]]) -> dict:
         """Aggregate step ``name``'s groups over ``units`` alone, as a part to merge (AggregateRunner.take_part)."""
+        runner, when = self._aggregator(name)
+        stream_units(runner, when, units, upstream, self.space, self.data)
+        return runner.take_part()
+
+    def _aggregator(self, name: str) -> tuple:
+        """(runner, when) of aggregate step ``name``, built once: parts are taken from it chunk by chunk."""
         if name not in self._aggregators:
             step = self.steps[name]
             kind = self.language.kinds[step["kind"]]
             self._aggregators[name] = (kind.runner(step["config"], self.language.functions),
                                        compiled(step["when"], self.language.functions))
-        runner, when = self._aggregators[name]
-        stream_units(runner, when, units, upstream, self.space, self.data)
-        return runner.take_part()
+        return self._aggregators[name]
 
     def run_unit(self, name: str, ex: StepExecutor, idx: int, unit_id: str, upstream: dict[str, tuple],
                  decode: Callable[[Any], Any] | None = None,
                  admit: Callable[[dict], str | None] | None = None,
-                 streams: UnitStreams | None = None) -> tuple[str, Any, str | None]:
+                 streams: UnitStreams | None = None, record: dict | None = None) -> tuple[str, Any, str | None]:
         """(state, output, reason) of one unit; ``decode`` turns a stored upstream output into a value;
         ``admit(env)``, for a `unique_by` step, gives why a duplicate is skipped (None: the unit runs);
-        ``streams`` makes the unit's stream (a fresh :func:`unit_stream` without)."""
+        ``streams`` makes the unit's stream (a fresh :func:`unit_stream` without); ``record``: the unit's
+        record, when already made."""
         for dep, (state, _, _) in upstream.items():
             if state in ("failed", "blocked"):
                 return "blocked", None, f"upstream step '{dep}' failed"
         if ex.judged is not None and upstream[ex.judged][0] == "skipped":
             return "skipped", None, None  # a verdict on a skipped step has nothing to judge
-        env = {"unit": self.space.unit(idx, unit_id), "data": self.data}
+        env = {"unit": record if record is not None else self.space.unit(idx, unit_id), "data": self.data}
         for dep, (_, output, _) in upstream.items():
             env[dep] = decode(output) if decode is not None and output is not None else output
         if ex.needs_rng:  # a stream costs ~10 µs to seed: only when drawn from
@@ -154,14 +183,39 @@ def stream_units(runner, when, units: list[Unit], upstream: dict[str, dict[int, 
                 break  # a failed unit is reported as failed, not aggregated
             env[dep] = decode(output) if output is not None else None
         else:
-            if when is not None:
-                try:
-                    if not when.evaluate(env):
-                        continue
-                except EvalError as err:  # left out of every group, and said why in the report
-                    runner.leave_out("when", err, unit_id)
-                    continue
-            runner.add(env, None if with_unit else (lambda idx=idx, unit_id=unit_id: space.unit(idx, unit_id)))
+            stream_unit(runner, when, env, unit_id,
+                        None if with_unit else (lambda idx=idx, unit_id=unit_id: space.unit(idx, unit_id)))
+
+
+def stream_unit(runner, when, env: dict, unit_id: str, unit: Callable[[], dict] | None = None) -> None:
+    """One unit whose upstream steps succeeded into an aggregate's ``runner``, if its `when` holds
+    (``unit`` makes its record when ``env`` has none)."""
+    if when is not None:
+        try:
+            if not when.evaluate(env):
+                return
+        except EvalError as err:  # left out of every group, and said why in the report
+            runner.leave_out("when", err, unit_id)
+            return
+    runner.add(env, unit)
+
+
+_SCALARS = frozenset({str, int, bool, type(None)})
+
+
+def _round_trips(output: Any) -> bool:
+    """Whether decoding ``output``'s stored JSON gives it back as it is: a dict of strings, whole numbers,
+    booleans, nulls and finite floats (JSON writes a float's shortest repr, which reads back the same)."""
+    if type(output) is not dict or DICT_TAG in output:
+        return False
+    types = set(map(type, output.values()))  # one pass in C: this runs for every unit folded
+    if types <= _SCALARS:
+        return True
+    return types - _SCALARS == _FLOAT and all(-_INF < v < _INF for v in output.values() if type(v) is float)
+
+
+_FLOAT = frozenset({float})
+_INF = float("inf")
 
 
 def storable(run):
