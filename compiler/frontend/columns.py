@@ -11,13 +11,14 @@ A cell that does not fit its declared type is E0114 at the cell.
 from __future__ import annotations
 
 import csv
-from dataclasses import dataclass
 from typing import Any, Callable, Iterable
+
+from ..base.records import record_class
 
 DECLARABLE = ("str", "int", "float", "bool")
 
 
-@dataclass(frozen=True)
+@record_class(frozen=True)
 class Cell:
     """Where a value sits in its data file: 1-based line and column (None when unknown)."""
 
