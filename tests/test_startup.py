@@ -104,3 +104,42 @@ def test_the_emulator_server_needs_no_sdk():
             "print(sorted({m.split('.')[0] for m in sys.modules} & {'openai', 'anthropic', 'google'}))\n")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=120)
     assert out.stdout.strip().splitlines()[-1] == "[]", out.stderr
+
+
+def _spy_on_check(setup: str, report: str) -> list:
+    """Run `octoc check` on the sailor in a fresh process after ``setup``; the JSON of ``report`` after it."""
+    code = (f"import json, sys, io, contextlib\n{setup}\nfrom octo.cli.main import main\n"
+            "with contextlib.redirect_stdout(io.StringIO()):\n    code = main(['check', 'examples/drunken_sailor.octo'])\n"
+            f"print(json.dumps([code, {report}]))\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=300)
+    assert out.returncode == 0, out.stderr
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+# Data classes whose methods `dataclass` still compiles on check's path: the step kinds' configurations and
+# the unit space, owned with the evaluation side (a handful; the front end's own use record_class).
+COMPILED_ELSEWHERE = {"octo.compiler.frontend.unitspace", "octo.stdlib.aggregate", "octo.stdlib.fanout",
+                      "octo.stdlib.generate", "octo.stdlib.judge", "octo.stdlib.gate", "octo.stdlib.simulate"}
+
+
+def test_check_compiles_no_dataclass_methods_of_the_front_end():
+    # `dataclass` compiles each class's methods from source at import, in every process; record_class
+    # (compiler/base/records.py) shares them instead
+    setup = ("import dataclasses\nmade = set()\norig = dataclasses._process_class\n"
+             "def spy(cls, init, repr, eq, *rest):\n"
+             "    if init or repr or eq:\n        made.add(cls.__module__)\n"
+             "    return orig(cls, init, repr, eq, *rest)\n"
+             "dataclasses._process_class = spy\n")
+    code, made = _spy_on_check(setup, "sorted(made)")
+    assert code == 0
+    assert {m for m in made if m.startswith("octo.")} - COMPILED_ELSEWHERE == set()
+
+
+def test_check_builds_the_parser_of_check_alone():
+    # argparse builds a parser per command; `octoc check` needs the top one and its own
+    setup = ("import argparse\nbuilt = []\norig = argparse.ArgumentParser.__init__\n"
+             "def spy(self, *a, **k):\n    built.append(k.get('prog'))\n    orig(self, *a, **k)\n"
+             "argparse.ArgumentParser.__init__ = spy\n")
+    code, built = _spy_on_check(setup, "built")
+    assert code == 0
+    assert len(built) == 2, built
