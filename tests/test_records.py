@@ -132,3 +132,25 @@ def test_inherited_fields_come_first_as_with_dataclass():
     leaf = Leaf(3, "v")
     assert (leaf.span, leaf.value) == (3, "v") and Leaf(4).value == ""
     assert leaf != Leaf(3, "v")  # eq=False: identity
+
+
+@record_class(frozen=True)
+class _Frozen:
+    name: str
+    items: tuple = ()
+
+
+@record_class(eq=False)
+class _Open:
+    name: str
+    seen: set = field(default_factory=set)
+
+
+def test_records_pickle_and_copy():
+    import copy
+    import pickle
+
+    frozen = _Frozen("a", (1, 2))
+    assert pickle.loads(pickle.dumps(frozen)) == frozen and copy.deepcopy(frozen) == frozen
+    opened = pickle.loads(pickle.dumps(_Open("b", {1})))
+    assert (opened.name, opened.seen) == ("b", {1})

@@ -30,8 +30,21 @@ def record_class(cls=None, /, *, init: bool = True, repr: bool = True, eq: bool 
     return make if cls is None else make(cls)
 
 
+def plain_dataclass(cls):
+    """``dataclass(init=False, repr=False, eq=False)``: the fields, with no generated method, and a
+    class without a docstring given "Name(field, ...)" rather than the one ``dataclass`` makes from
+    ``inspect.signature`` (which took as long as the rest of its work)."""
+    undocumented = not cls.__dict__.get("__doc__")
+    if undocumented:
+        cls.__doc__ = cls.__name__  # a docstring, so that dataclass does not make one
+    cls = dataclass(init=False, repr=False, eq=False)(cls)
+    if undocumented:
+        cls.__doc__ = f"{cls.__name__}({', '.join(f.name for f in fields(cls) if f.init)})"
+    return cls
+
+
 def _make(cls, init: bool, repr_: bool, eq: bool, frozen: bool):
-    cls = dataclass(init=False, repr=False, eq=False)(cls)  # the fields, with no generated method
+    cls = plain_dataclass(cls)
     every = fields(cls)
     cls._record_init = tuple(f.name for f in every if f.init)
     cls._record_defaults = {f.name: f.default for f in every if f.default is not MISSING}
