@@ -69,6 +69,13 @@ def test_check_and_plan_import_only_the_compilers_libraries(command):
     assert tops - set(COMPILER_LIBRARIES) - COMPILER_DEPENDENCIES == set()
 
 
+def test_check_imports_neither_the_unit_space_nor_a_csv_reader_it_does_not_use():
+    # the unit space enumerates units (plan, run); the sailor's data are inline, not a CSV file
+    code, modules = modules_after(["check", "examples/drunken_sailor.octo"], ROOT)
+    assert code == 0
+    assert {"octo.compiler.frontend.unitspace", "csv"} & set(modules) == set()
+
+
 def test_check_imports_none_of_the_evaluation_side():
     # the sailor calls built-ins (typed against their signatures) in compute, simulate and aggregate steps
     code, modules = modules_after(["check", "examples/drunken_sailor.octo"], ROOT)
@@ -116,10 +123,9 @@ def _spy_on_check(setup: str, report: str) -> list:
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
-# Data classes whose methods `dataclass` still compiles on check's path: the step kinds' configurations and
-# the unit space, owned with the evaluation side (a handful; the front end's own use record_class).
-COMPILED_ELSEWHERE = {"octo.compiler.frontend.unitspace", "octo.stdlib.aggregate", "octo.stdlib.fanout",
-                      "octo.stdlib.generate", "octo.stdlib.judge", "octo.stdlib.gate", "octo.stdlib.simulate"}
+# Data classes whose methods `dataclass` still compiles on check's path: two step kinds' configurations,
+# owned with the evaluation side (the front end's own use record_class).
+COMPILED_ELSEWHERE = {"octo.stdlib.aggregate", "octo.stdlib.simulate"}
 
 
 def test_check_compiles_no_dataclass_methods_of_the_front_end():

@@ -15,7 +15,7 @@ from ..base.records import record_class
 from ..expressions.functions import Function
 from .capabilities import EFFORTS, CapabilityTable
 from .kinds import StepKind
-from .unitspace import MAX_UNITS
+from .program import MAX_UNITS
 
 NAME_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]*$"
 RESERVED_NAMES = frozenset({"unit", "data", "feedback", "true", "false", "null", "True", "False", "None",

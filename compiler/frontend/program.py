@@ -11,6 +11,11 @@ from ..base.yamlnodes import YMap, YNode, YScalar
 from ..expressions import ast
 from ..expressions.types import RecordT, Type
 
+# The most units one run may have. The run's store holds a row per unit (about 150 bytes with its
+# index) written before any step runs: 100 million units are some 15 GB and many minutes of writing
+# before the first result. Bigger runs are better split (`units.limit`, `units.sample`, several pipelines).
+MAX_UNITS = 100_000_000
+
 
 @record_class(eq=False)
 class DataTable:
