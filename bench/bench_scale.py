@@ -5,7 +5,8 @@
 (b) batch, (c) realtime: one `generate` step on the in-process emulator, 50,000 units against
     10,000 (target: ≤ 5.5× the time for 5× the units), in batch mode and in realtime mode.
 
-Each `octoc run` is made in a fresh process (no warm caches shared); `OCTO_WORKERS` is passed on.
+Each `octoc run` is made in a fresh process (no warm caches shared; bench/pipelines.py has the pipelines
+and the runner); `OCTO_WORKERS` is passed on.
 
     python bench/bench_scale.py [--walks N] [--units N] [--factor-walks K] [--factor-units K]
                                 [--only walks|batch|realtime] [--quick] [--json]
@@ -17,73 +18,22 @@ from __future__ import annotations
 
 import argparse
 import json
-import subprocess
-import sys
-import tempfile
-from pathlib import Path
 
-WALKS = """octo: 1
-name: sailor-scale
-seed: 1
-data:
-  scenarios: [{{id: middle, start: 5}}, {{id: near_ship, start: 8}}]
-units: {{for: {{scenario: scenarios}}, repeat: {n}}}
-steps:
-  walk:
-    simulate:
-      init: {{position: unit.scenario.start, steps: 0}}
-      each:
-        position: position + choice([-1, 1])
-        steps: steps + 1
-      until: position <= 0 or position >= 10
-    output:
-      outcome: "'ship' if position >= 10 else 'water'"
-      steps: steps
-  odds:
-    aggregate:
-      by: [unit.scenario.id]
-      metrics:
-        p_ship: mean(walk.outcome == 'ship')
-        mean_steps: mean(walk.steps)
-"""
+from pipelines import generate, run_in_fresh_process, sailor
 
-GENERATE = """octo: 1
-name: generate-scale
-seed: 1
-units: {{repeat: {n}}}
-steps:
-  answer:
-    generate:
-      model: openai:gpt-4.1-mini
-      prompt: "Question {{{{ unit.repeat }}}}: name a sea creature."
-      output: {{name: str, legs: "int[0, 10]"}}
-"""
+SAILOR_SCENARIOS = ("middle", "near_ship")  # two walks per `repeat`
 
 
-def timed_run(text: str, flags: list[str]) -> float:
-    """Seconds of one `octoc run` of ``text`` (without Python's start-up), in a fresh process."""
-    code = ("import sys, io, time, contextlib, tempfile\nfrom pathlib import Path\nfrom octo.cli.main import main\n"
-            "text, flags = sys.argv[1], sys.argv[2:]\n"
-            "with tempfile.TemporaryDirectory() as tmp:\n"
-            "    path = Path(tmp) / 'p.octo'\n    path.write_text(text)\n"
-            "    t = time.perf_counter()\n"
-            "    with contextlib.redirect_stdout(io.StringIO()):\n"
-            "        code = main(['run', str(path), '--run-dir', str(Path(tmp) / 'run'), *flags])\n"
-            "    elapsed = time.perf_counter() - t\n"
-            "print(code, elapsed)\n")
-    out = subprocess.run([sys.executable, "-c", code, text, *flags], capture_output=True, text=True)
-    fields = out.stdout.split()
-    if out.returncode != 0 or len(fields) < 2 or fields[-2] != "0":
-        raise SystemExit(f"octoc run failed: {out.stderr.strip()[-2000:] or out.stdout}")
-    return float(fields[-1])
-
-
-def figure(name: str, small: int, large: int, text: str, flags: list[str], target: float) -> dict:
-    # walks are 2 per `repeat` (two scenarios): the sizes are counted in units either way
-    t_small = timed_run(text.format(n=small), flags)
-    t_large = timed_run(text.format(n=large), flags)
+def figure(name: str, small: int, large: int, pipeline, flags: list[str], target: float) -> dict:
+    """The seconds of `octoc run` of ``pipeline(large)`` against ``pipeline(small)``, each in a fresh process."""
+    t_small = run_in_fresh_process(pipeline(small), flags)["seconds"]
+    t_large = run_in_fresh_process(pipeline(large), flags)["seconds"]
     return {"name": name, "value": t_large, "unit": "s", "baseline": f"the same run at 1/{large // small} the size",
             "baseline_value": t_small, "ratio": t_large / t_small, "target": target}
+
+
+def walks(n: int) -> str:
+    return sailor(n, SAILOR_SCENARIOS)
 
 
 def main() -> None:
@@ -101,12 +51,12 @@ def main() -> None:
     emulator = ["--provider", "emulator", "--poll-interval", "0.05"]
     cases = {
         "walks": lambda: figure(f"walks {a.walks * a.factor_walks:,} vs {a.walks:,}", a.walks // 2,
-                                a.walks * a.factor_walks // 2, WALKS, [], 1.1 * a.factor_walks),
+                                a.walks * a.factor_walks // 2, walks, [], 1.1 * a.factor_walks),
         "batch": lambda: figure(f"generate batch {a.units * a.factor_units:,} vs {a.units:,}", a.units,
-                                a.units * a.factor_units, GENERATE, [*emulator, "--mode", "batch"],
+                                a.units * a.factor_units, generate, [*emulator, "--mode", "batch"],
                                 1.1 * a.factor_units),
         "realtime": lambda: figure(f"generate realtime {a.units * a.factor_units:,} vs {a.units:,}", a.units,
-                                   a.units * a.factor_units, GENERATE, [*emulator, "--mode", "realtime"],
+                                   a.units * a.factor_units, generate, [*emulator, "--mode", "realtime"],
                                    1.1 * a.factor_units),
     }
     figures = []

@@ -7,10 +7,14 @@ are two runs that show the provider SDKs are imported only for the providers a p
 local-only pipeline's run has the same floor as `check` (no SDK), the drunken sailor's run on the
 emulator (OpenAI and Anthropic steps) adds exactly those two SDKs.
 
-Each round times every command and every floor once, interleaved, so a machine that slows down
-mid-run slows both sides of a ratio; a figure is the median of the rounds (wall time; a fresh
-process each time). One run of the script is one measurement of each ratio (`python -m bench`
-repeats it).
+Each round times every command and every floor once, interleaved, and every other round in the
+reverse order, so a machine that slows down mid-run slows both sides of a ratio alike; a figure is
+the median of the rounds (wall time; a fresh process each time), 11 rounds by default: on a shared
+machine single processes take up to twice their usual time, and the median of a few rounds was
+seen to move by half. The processes' CPU time (user + system, from the kernel's accounting of the
+children) is printed beside it: it hardly depends on what else runs, and shows whether a change of
+a wall-time ratio is octo's or the machine's. One run of the script is one measurement of each
+ratio (`python -m bench` repeats it).
 
 Both sides import from bytecode, as an installed octo does (pip compiles it): the processes get a
 private PYTHONPYCACHEPREFIX, filled by one untimed round first, and never PYTHONDONTWRITEBYTECODE
@@ -25,6 +29,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import statistics
 import subprocess
 import sys
@@ -73,15 +78,17 @@ def bytecode_env(cache: Path) -> dict:
     return {**env, "PYTHONPYCACHEPREFIX": str(cache)}
 
 
-def seconds(argv: list[str], cwd: Path) -> float:
-    """Wall time of one fresh process; a failure to start or a crash is an error, not a figure."""
+def seconds(argv: list[str], cwd: Path) -> tuple[float, float]:
+    """(wall time, CPU time) of one fresh process; a failure to start or a crash is an error, not a figure."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
     done = subprocess.run(argv, cwd=cwd, env=bytecode_env(cwd / "pycache"), stdout=subprocess.DEVNULL,
                           stderr=subprocess.PIPE, text=True)
     spent = time.perf_counter() - start
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
     if done.returncode not in (0, 7):  # 7: the 4-unit sailor run misses its expectations, as it should
         raise SystemExit(f"bench_startup: {' '.join(argv[1:])} exited {done.returncode}: {done.stderr.strip()[-300:]}")
-    return spent
+    return spent, (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
 
 
 def octoc(args: list[str], run_dir: Path) -> list[str]:
@@ -96,27 +103,34 @@ def measure(rounds: int, quick: bool) -> list[dict]:
     with tempfile.TemporaryDirectory(prefix="octo-startup-") as tmp:
         work = Path(tmp)
         figures = commands(work, quick)
-        times = {f["name"]: [] for f in figures}
-        floors: dict[tuple, list[float]] = {f["libraries"]: [] for f in figures}
+        # each timed process, by what it runs: a figure's name, or a floor's libraries
+        jobs = [(libraries, floor(libraries)) for libraries in dict.fromkeys(f["libraries"] for f in figures)]
+        jobs += [(f["name"], f["args"]) for f in figures]
+        wall: dict = {key: [] for key, _ in jobs}
+        cpu: dict = {key: [] for key, _ in jobs}
         for r in range(-1, rounds):  # round -1 writes the bytecode and is not counted
-            for libraries, spent in floors.items():
-                spent.append(seconds(floor(libraries), work))
-            for i, f in enumerate(figures):
-                times[f["name"]].append(seconds(octoc(f["args"], work / f"run-{r}-{i}"), work))
-        times = {name: spent[1:] for name, spent in times.items()}
-        floors = {libraries: spent[1:] for libraries, spent in floors.items()}
+            for i, (key, argv) in enumerate(jobs if r % 2 else jobs[::-1]):
+                if isinstance(key, str):
+                    argv = octoc(argv, work / f"run-{r}-{i}")
+                spent, used = seconds(argv, work)
+                if r >= 0:
+                    wall[key].append(spent)
+                    cpu[key].append(used)
     out = []
     for f in figures:
-        value, base = statistics.median(times[f["name"]]), statistics.median(floors[f["libraries"]])
+        value, base = statistics.median(wall[f["name"]]), statistics.median(wall[f["libraries"]])
         out.append({"name": f"octoc {f['name']}", "value": round(value * 1000, 1), "unit": "ms",
                     "baseline": f"python -c 'import {', '.join(f['libraries'])}'",
-                    "baseline_value": round(base * 1000, 1), "ratio": round(value / base, 3), "target": f["target"]})
+                    "baseline_value": round(base * 1000, 1), "ratio": round(value / base, 3), "target": f["target"],
+                    "_range": (round(min(wall[f["name"]]) * 1000), round(max(wall[f["name"]]) * 1000)),
+                    "_base_range": (round(min(wall[f["libraries"]]) * 1000), round(max(wall[f["libraries"]]) * 1000)),
+                    "_cpu_ratio": statistics.median(cpu[f["name"]]) / statistics.median(cpu[f["libraries"]])})
     return out
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rounds", type=int, default=5, help="fresh processes per command and per floor (5)")
+    parser.add_argument("--rounds", type=int, default=11, help="fresh processes per command and per floor (11)")
     parser.add_argument("--quick", action="store_true", help="check and plan only, one round (a few seconds)")
     parser.add_argument("--json", action="store_true", help="end with the figures as one JSON line")
     args = parser.parse_args()
@@ -125,10 +139,11 @@ def main() -> None:
     print(f"startup, median of {rounds} fresh process(es) each (OCTO_WORKERS={os.environ.get('OCTO_WORKERS', '-')})")
     for f in figures:
         target = f"target ≤ {f['target']}×" if f["target"] is not None else "no target"
-        print(f"  {f['name']:<58} {f['value']:8.0f} ms  {f['ratio']:5.2f}× {f['baseline']} ({f['baseline_value']:.0f} ms)"
-              f"  {target}")
+        print(f"  {f['name']:<58} {f['value']:8.0f} ms ({f['_range'][0]}–{f['_range'][1]})  {f['ratio']:5.2f}× "
+              f"{f['baseline']} ({f['baseline_value']:.0f} ms, {f['_base_range'][0]}–{f['_base_range'][1]})  {target};"
+              f"  CPU time {f['_cpu_ratio']:.2f}×")
     if args.json:
-        print(json.dumps({"figures": figures}))
+        print(json.dumps({"figures": [{k: v for k, v in f.items() if not k.startswith("_")} for f in figures]}))
 
 
 if __name__ == "__main__":

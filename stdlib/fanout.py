@@ -8,8 +8,7 @@ that read the fan-out — is decided by compiler/frontend/fanouts.py.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
+from octo.compiler.base.records import record_class
 from octo.compiler.base.yamlnodes import YMap, YScalar
 from octo.compiler.expressions import ast
 from octo.compiler.expressions.evalsupport import EvalError
@@ -22,7 +21,7 @@ from octo.compiler.frontend.program import Step
 MAX_CHILDREN = 1_000_000  # the longest list an expression may build (compiler/expressions/evalsupport.py MAX_ITEMS)
 
 
-@dataclass
+@record_class
 class FanoutConfig:
     each: ast.Expr | None
     max: int | None  # at most this many children per parent unit (None: as many as the list has)

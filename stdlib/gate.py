@@ -11,8 +11,7 @@ this module computes the verdict.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
+from octo.compiler.base.records import record_class
 from octo.compiler.base.yamlnodes import YMap, YScalar
 from octo.compiler.expressions.evalsupport import EvalError
 from octo.compiler.expressions.types import BOOL, STR, RecordT, Type, optional, record
@@ -25,7 +24,7 @@ from .judge import ATTEMPTS, check_target, depend_on_target, verdict_settings
 PASSED, MESSAGE = "passed", "message"
 
 
-@dataclass
+@record_class
 class GateConfig:
     of: str | None
     of_node: YScalar | None

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
 from pathlib import Path
 
 import jsonschema
 
+from octo.compiler.base.records import record_class
 from octo.compiler.base.yamlnodes import YMap, YScalar
 from octo.compiler.expressions.types import (ANY, BOOL, FLOAT, INT, MAX_LIST_ITEMS, STR, EnumT, ListT, RecordT, Type,
                                              optional, record)
@@ -30,7 +30,7 @@ PROVIDER_SETTINGS = {
 }
 
 
-@dataclass
+@record_class
 class GenerateConfig:
     prompt: YScalar | None
     system: YScalar | None

@@ -3,8 +3,7 @@ every step on a path from it to the judge)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
+from octo.compiler.base.records import record_class
 from octo.compiler.base.suggest import did_you_mean
 from octo.compiler.base.yamlnodes import YMap, YScalar
 from octo.compiler.expressions.scope import Binding
@@ -18,7 +17,7 @@ from .generate import PROVIDER_SETTINGS, declare_output, provider_config
 PASSED = "passed"  # added to every judge's outputs: did the final verdict pass?
 
 
-@dataclass
+@record_class
 class JudgeConfig:
     of: str | None
     of_node: YScalar | None

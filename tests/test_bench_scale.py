@@ -21,3 +21,13 @@ def test_bench_scale_prints_its_figures_as_json_on_its_last_line():
     assert isinstance(f["name"], str) and isinstance(f["unit"], str) and isinstance(f["baseline"], str)
     assert all(isinstance(f[k], float) and f[k] > 0 for k in ("value", "baseline_value", "ratio", "target"))
     assert abs(f["ratio"] - f["value"] / f["baseline_value"]) < 1e-9
+
+
+def test_the_benchmarks_share_one_drunken_sailor():
+    # bench/pipelines.py holds the pipelines; bench_run.py's sailor is its one-scenario form
+    sys.path.insert(0, str(ROOT / "bench"))
+    import bench_run
+    from pipelines import sailor
+
+    assert sailor(1000) == bench_run.SAILOR.format(n=1000)
+    assert "{id: near_ship, start: 8}" in sailor(10, ("middle", "near_ship"))

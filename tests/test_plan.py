@@ -239,3 +239,27 @@ def test_a_whole_number_written_as_a_float_is_that_number(language, setting):
     assert seed == 7 and type(seed) is int
     (g,) = [s for s in plan.steps if s["name"] == "g"]
     assert json.dumps(g).count('"retries": 1,') + json.dumps(g).count('"retries": 1}') >= 1
+
+
+WHEN = """octo: 1
+name: when-streams
+units: {{repeat: 50}}
+steps:
+  pick:
+    compute: {{x: unit.repeat}}
+    when: {when}
+"""
+
+
+@pytest.mark.parametrize("when, streams", [("unit.repeat < 20", 0), ("random() < 0.5", 50)])
+def test_plan_makes_unit_streams_only_for_a_when_that_draws(language, monkeypatch, when, streams):
+    # a stream is a SHA-256 and a seeding per unit: most of `plan`'s time on the drunken sailor's `when`
+    import octo.compiler.planning.planner as planner
+
+    made = []
+    real = planner.unit_stream
+    monkeypatch.setattr(planner, "unit_stream", lambda *a: made.append(a) or real(*a))
+    plan, _ = plan_of(WHEN.format(when=when), language)
+    assert len(made) == streams
+    if not streams:
+        assert plan.data["steps"][0]["units"] == {"count": 20, "exact": True, "worst": 20}

@@ -69,6 +69,13 @@ def test_check_and_plan_import_only_the_compilers_libraries(command):
     assert tops - set(COMPILER_LIBRARIES) - COMPILER_DEPENDENCIES == set()
 
 
+def test_check_imports_neither_the_unit_space_nor_a_csv_reader_it_does_not_use():
+    # the unit space enumerates units (plan, run); the sailor's data are inline, not a CSV file
+    code, modules = modules_after(["check", "examples/drunken_sailor.octo"], ROOT)
+    assert code == 0
+    assert {"octo.compiler.frontend.unitspace", "csv"} & set(modules) == set()
+
+
 def test_check_imports_none_of_the_evaluation_side():
     # the sailor calls built-ins (typed against their signatures) in compute, simulate and aggregate steps
     code, modules = modules_after(["check", "examples/drunken_sailor.octo"], ROOT)
@@ -104,3 +111,41 @@ def test_the_emulator_server_needs_no_sdk():
             "print(sorted({m.split('.')[0] for m in sys.modules} & {'openai', 'anthropic', 'google'}))\n")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=120)
     assert out.stdout.strip().splitlines()[-1] == "[]", out.stderr
+
+
+def _spy_on_check(setup: str, report: str) -> list:
+    """Run `octoc check` on the sailor in a fresh process after ``setup``; the JSON of ``report`` after it."""
+    code = (f"import json, sys, io, contextlib\n{setup}\nfrom octo.cli.main import main\n"
+            "with contextlib.redirect_stdout(io.StringIO()):\n    code = main(['check', 'examples/drunken_sailor.octo'])\n"
+            f"print(json.dumps([code, {report}]))\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=300)
+    assert out.returncode == 0, out.stderr
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+# Data classes whose methods `dataclass` still compiles on check's path: two step kinds' configurations,
+# owned with the evaluation side (the front end's own use record_class).
+COMPILED_ELSEWHERE = {"octo.stdlib.aggregate", "octo.stdlib.simulate"}
+
+
+def test_check_compiles_no_dataclass_methods_of_the_front_end():
+    # `dataclass` compiles each class's methods from source at import, in every process; record_class
+    # (compiler/base/records.py) shares them instead
+    setup = ("import dataclasses\nmade = set()\norig = dataclasses._process_class\n"
+             "def spy(cls, init, repr, eq, *rest):\n"
+             "    if init or repr or eq:\n        made.add(cls.__module__)\n"
+             "    return orig(cls, init, repr, eq, *rest)\n"
+             "dataclasses._process_class = spy\n")
+    code, made = _spy_on_check(setup, "sorted(made)")
+    assert code == 0
+    assert {m for m in made if m.startswith("octo.")} - COMPILED_ELSEWHERE == set()
+
+
+def test_check_builds_the_parser_of_check_alone():
+    # argparse builds a parser per command; `octoc check` needs the top one and its own
+    setup = ("import argparse\nbuilt = []\norig = argparse.ArgumentParser.__init__\n"
+             "def spy(self, *a, **k):\n    built.append(k.get('prog'))\n    orig(self, *a, **k)\n"
+             "argparse.ArgumentParser.__init__ = spy\n")
+    code, built = _spy_on_check(setup, "built")
+    assert code == 0
+    assert len(built) == 2, built

@@ -10,8 +10,9 @@ Codes are grouped by hundreds:
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from enum import Enum
+
+from .records import record_class
 
 
 class Severity(str, Enum):
@@ -19,7 +20,7 @@ class Severity(str, Enum):
     WARNING = "warning"
 
 
-@dataclass(frozen=True)
+@record_class(frozen=True)
 class Code:
     code: str
     severity: Severity

@@ -7,13 +7,14 @@ order (``octo.compiler.base.render``).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import field
 
 from .codes import REGISTRY, Severity
+from .records import record_class
 from .source import Span
 
 
-@dataclass(frozen=True)
+@record_class(frozen=True)
 class Label:
     """A secondary span with a short message ("first defined here")."""
 
@@ -21,7 +22,7 @@ class Label:
     message: str
 
 
-@dataclass(frozen=True)
+@record_class(frozen=True)
 class Diagnostic:
     code: str
     message: str
@@ -45,7 +46,7 @@ class Diagnostic:
         return (self.file, self.span.start, self.span.end, self.code, self.message)
 
 
-@dataclass
+@record_class
 class Reporter:
     """Collects diagnostics; the one path through which problems are reported."""
 

@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import bisect
 import errno
-from dataclasses import dataclass, field
+from dataclasses import field
 from pathlib import Path
+
+from .records import record_class
 
 
 # A pipeline file is a few kilobytes; data belongs in data files (compiler/frontend/datapath.py bounds those).
@@ -22,7 +24,7 @@ def decode_text(data: bytes) -> str:
     return data.decode("utf-8").replace("\r\n", "\n").replace("\r", "\n")
 
 
-@dataclass(eq=False)
+@record_class(eq=False)
 class Source:
     """The text of one file, with a line index for offset → (line, column)."""
 
@@ -68,7 +70,7 @@ class Source:
         return len(self._line_starts)
 
 
-@dataclass(frozen=True)
+@record_class(frozen=True)
 class Span:
     """A half-open range ``[start, end)`` of character offsets in a source."""
 

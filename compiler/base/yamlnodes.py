@@ -8,13 +8,14 @@ template lands on the exact character, block scalars and quoting included.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import Any, Iterator
 
+from .records import record_class
 from .source import Span
 
 
-@dataclass(eq=False)
+@record_class(eq=False)
 class YNode:
     span: Span
 
@@ -23,7 +24,7 @@ class YNode:
         raise NotImplementedError
 
 
-@dataclass(eq=False)
+@record_class(eq=False)
 class YScalar(YNode):
     value: Any  # str, int, float, bool or None
     style: str | None = None  # None (plain), "'", '"', "|", ">"
@@ -63,7 +64,7 @@ class YScalar(YNode):
         return Span(self.span.source, a, max(a, b))
 
 
-@dataclass(eq=False)
+@record_class(eq=False)
 class YMap(YNode):
     items: list[tuple[YScalar, YNode]] = field(default_factory=list)
     flow: bool = False
@@ -91,7 +92,7 @@ class YMap(YNode):
         return iter(self.items)
 
 
-@dataclass(eq=False)
+@record_class(eq=False)
 class YSeq(YNode):
     items: list[YNode] = field(default_factory=list)
 

@@ -6,9 +6,10 @@ Frozen dataclasses (see :func:`node`); every node carries the :class:`Span` of i
 
 from __future__ import annotations
 
-from dataclasses import MISSING, FrozenInstanceError, dataclass, fields
+from dataclasses import MISSING, FrozenInstanceError, fields
 from typing import Any, Union
 
+from ..base.records import plain_dataclass
 from ..base.source import Span
 
 
@@ -19,7 +20,7 @@ def node(cls):
     this module the costliest of `octoc check`'s imports (compiled code is not kept in the bytecode
     cache). These classes are still dataclasses (``fields``, ``replace``, ``__match_args__`` and
     ``match`` patterns work), immutable, compared and hashed by their fields in order."""
-    cls = dataclass(init=False, repr=False, eq=False)(cls)
+    cls = plain_dataclass(cls)
     cls._fields = tuple(f.name for f in fields(cls))
     cls._defaults = {f.name: f.default for f in fields(cls) if f.default is not MISSING}
     return cls

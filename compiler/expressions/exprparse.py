@@ -8,7 +8,6 @@ Lark's exceptions into E0201/E0209 diagnostics that never show a token name.
 from __future__ import annotations
 
 import ast as pyast
-from dataclasses import dataclass
 
 import re
 
@@ -18,6 +17,7 @@ from lark.exceptions import LarkError, UnexpectedCharacters, UnexpectedEOF, Unex
 from octo.grammar import expression_parser, type_parser
 
 from ..base.diagnostics import Reporter
+from ..base.records import record_class
 from ..base.source import Span
 from ..base.yamlnodes import YScalar
 from . import ast
@@ -31,7 +31,7 @@ from . import ast
 MAX_EXPRESSION_DEPTH = 250
 
 
-@dataclass(frozen=True)
+@record_class(frozen=True)
 class Origin:
     """Where an expression string sits: a scalar, and an offset inside its value."""
 

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import functools
 import importlib
-from dataclasses import dataclass
 from typing import Callable, Sequence
 
+from ..base.records import record_class
 from .types import Type
 
 
@@ -23,7 +23,7 @@ class ArgError(Exception):
         self.index, self.message = index, message
 
 
-@dataclass(frozen=True)
+@record_class(frozen=True)
 class ArgFinding:
     """A problem found in an argument whose value the checker knows (a literal): a bad regular
     expression, say. ``part`` is the piece of the literal's text at fault, when the caret can
@@ -40,7 +40,7 @@ class ArgFinding:
 UNKNOWN = object()  # an argument whose value is known only when the expression runs
 
 
-@dataclass(frozen=True)
+@record_class(frozen=True)
 class Function:
     name: str
     min_args: int

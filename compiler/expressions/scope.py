@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 
+from ..base.records import record_class
 from .types import Type
 
 
-@dataclass(frozen=True)
+@record_class(frozen=True)
 class Binding:
     type: Type
     what: str  # how messages name it: "step 'walk'", "state variable 'position'"

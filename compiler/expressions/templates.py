@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import weakref
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import field
 
 from jinja2 import TemplateSyntaxError, nodes
 from jinja2.sandbox import SandboxedEnvironment
 
 from ..base.diagnostics import Reporter
+from ..base.records import record_class
 from ..base.suggest import closest, did_you_mean
 from ..base.yamlnodes import YScalar
 from .namehints import private_read, qualified_hint
@@ -34,14 +35,14 @@ def make_environment() -> SandboxedEnvironment:
 _ENV = make_environment()
 
 
-@dataclass(frozen=True)
+@record_class(frozen=True)
 class Template:
     source: str
     scalar: YScalar
     root_names: frozenset[str]  # free names it reads (for dependencies)
 
 
-@dataclass
+@record_class
 class _Chain:
     offset: int  # offset of the first name in the template text
     names: list[str]
@@ -49,7 +50,7 @@ class _Chain:
     used: bool = False
 
 
-@dataclass
+@record_class
 class _Locator:
     """Finds where a reference is written, from the template's tokens."""
 

@@ -8,8 +8,8 @@ validate what comes back, so the two can never disagree.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 
+from ..base.records import record_class
 from . import ast
 
 
@@ -21,7 +21,7 @@ class Type:
         return self.describe()
 
 
-@dataclass(frozen=True)
+@record_class(frozen=True)
 class Prim(Type):
     name: str  # int float str bool null any
 
@@ -29,7 +29,7 @@ class Prim(Type):
         return self.name
 
 
-@dataclass(frozen=True)
+@record_class(frozen=True)
 class EnumT(Type):
     """A string known to be one of ``values`` (also the type of a string literal)."""
 
@@ -39,7 +39,7 @@ class EnumT(Type):
         return " | ".join(f"'{v}'" for v in self.values)
 
 
-@dataclass(frozen=True)
+@record_class(frozen=True)
 class ListT(Type):
     """A list; ``min_items``/``max_items`` are declared item counts (inclusive), None when unbounded.
 
@@ -67,7 +67,7 @@ class ListT(Type):
         return f"list[{self.elem.describe()}]{counts}"
 
 
-@dataclass(frozen=True)
+@record_class(frozen=True)
 class SetT(Type):
     elem: Type
 
@@ -75,7 +75,7 @@ class SetT(Type):
         return f"set[{self.elem.describe()}]"
 
 
-@dataclass(frozen=True)
+@record_class(frozen=True)
 class DictT(Type):
     key: Type
     value: Type
@@ -84,7 +84,7 @@ class DictT(Type):
         return f"dict[{self.key.describe()}, {self.value.describe()}]"
 
 
-@dataclass(frozen=True)
+@record_class(frozen=True)
 class RecordT(Type):
     """Named fields: a data row, a step's outputs, ``unit``. ``what`` names it in messages."""
 
@@ -105,7 +105,7 @@ class RecordT(Type):
         return "{" + inner + "}"
 
 
-@dataclass(frozen=True)
+@record_class(frozen=True)
 class OptionalT(Type):
     inner: Type
 

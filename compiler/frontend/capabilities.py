@@ -23,8 +23,9 @@ per effort, for the plan).
 from __future__ import annotations
 
 import fnmatch
-from dataclasses import dataclass, field
+from dataclasses import field
 
+from ..base.records import record_class
 from ..base.yamlnodes import YMap, YScalar
 
 SAMPLING = ("temperature", "top_p", "seed")
@@ -39,7 +40,7 @@ class TableError(ValueError):
     """A capability table (the built-in one or a user's file) that cannot be read as one."""
 
 
-@dataclass(frozen=True)
+@record_class(frozen=True)
 class Family:
     provider: str
     match: tuple[str, ...]
@@ -62,7 +63,7 @@ class Family:
         return bool(self.reasoning and self.reasoning.get("always"))
 
 
-@dataclass(frozen=True)
+@record_class(frozen=True)
 class CapabilityTable:
     as_of: str
     families: tuple[Family, ...]
@@ -171,7 +172,7 @@ def _reasoning_setting(node) -> dict | None:
 
 # --- what a request sends --------------------------------------------------------------------
 
-@dataclass(frozen=True)
+@record_class(frozen=True)
 class Problem:
     """A setting a model will refuse: which part of it (``part``: "effort" or "budget") and why."""
 

@@ -8,10 +8,10 @@ Each phase reports what it finds and the next carries on with what is sound.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 from pathlib import Path
 
 from ..base.diagnostics import Diagnostic, Reporter
+from ..base.records import record_class
 from ..base.source import Source, Span
 from ..base.yamlnodes import YMap, YScalar, YSeq
 from ..expressions.scope import Binding, Scope
@@ -30,7 +30,7 @@ from .program import Program, Step
 from .structure import validate
 
 
-@dataclass
+@record_class
 class CheckResult:
     source: Source | None
     program: Program | None

@@ -10,14 +10,14 @@ A cell that does not fit its declared type is E0114 at the cell.
 
 from __future__ import annotations
 
-import csv
-from dataclasses import dataclass
 from typing import Any, Callable, Iterable
+
+from ..base.records import record_class
 
 DECLARABLE = ("str", "int", "float", "bool")
 
 
-@dataclass(frozen=True)
+@record_class(frozen=True)
 class Cell:
     """Where a value sits in its data file: 1-based line and column (None when unknown)."""
 
@@ -103,6 +103,8 @@ def csv_cells(text: str) -> tuple[list[str], list[tuple[dict[str, str | None], d
     """The header and, per row, its cells (an empty cell as None) and where each starts in the file.
 
     Raises ValueError (the message, the line) for a row that is not CSV or whose cell count is wrong."""
+    import csv  # here: a pipeline without a CSV file is checked without it (startup)
+
     lines = text.splitlines()
     reader = csv.reader(lines)
     header = next(reader, None)

@@ -13,9 +13,8 @@ verdict runs over the same units as the step it sends back (E0309: a loop would 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from ..base.diagnostics import Label, Reporter
+from ..base.records import record_class
 from ..base.source import Span
 from ..expressions.ast import free_names
 from .program import Program, Step
@@ -29,7 +28,7 @@ def fanout_steps(program: Program, language) -> set[str]:
     return {n for n, s in program.steps.items() if getattr(language.kinds[s.kind], "expands", False)}
 
 
-@dataclass
+@record_class
 class Scopes:
     """Each step's scope, and each fan-out's parent scope."""
 
@@ -133,7 +132,7 @@ def _check_verdict(step: Step, program: Program, scopes: Scopes, reporter: Repor
 # --- the plan: child counts ----------------------------------------------------------------------
 
 
-@dataclass
+@record_class
 class ScopeCount:
     """How many units a scope has: expected and at worst (the run's own units are counted exactly)."""
 
@@ -143,7 +142,7 @@ class ScopeCount:
     exact: bool
 
 
-@dataclass
+@record_class
 class PerParent:
     """Children per parent unit: the declared item counts of the list and `max:`, and the estimate."""
 

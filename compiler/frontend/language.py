@@ -8,13 +8,14 @@ kind's config schema, so adding a kind extends the schema too.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import Mapping
 
+from ..base.records import record_class
 from ..expressions.functions import Function
 from .capabilities import EFFORTS, CapabilityTable
 from .kinds import StepKind
-from .unitspace import MAX_UNITS
+from .program import MAX_UNITS
 
 NAME_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]*$"
 RESERVED_NAMES = frozenset({"unit", "data", "feedback", "true", "false", "null", "True", "False", "None",
@@ -23,7 +24,7 @@ COMMON_SETTINGS = ("when", "validate", "unique_by", "retries", "mode", "model", 
 MAX_OUTPUT_TOKENS = 1_000_000  # `max_tokens`: well above any model's reply limit, and a typo stays a diagnostic
 
 
-@dataclass(frozen=True)
+@record_class(frozen=True)
 class Language:
     kinds: Mapping[str, StepKind]
     functions: Mapping[str, Function]

@@ -31,15 +31,16 @@ does, so the reader waits for it too (runtime/loops.py relies on this).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import field
 
 from ..base.diagnostics import Label, Reporter
+from ..base.records import record_class
 from ..expressions.ast import free_names
 from .digraph import DiGraph, ancestors, descendants, shortest_path, strongly_connected_components
 from .program import Program
 
 
-@dataclass(frozen=True)
+@record_class(frozen=True)
 class Loop:
     """The loop of one target: its verdicts (in source order) and its body."""
 
@@ -48,7 +49,7 @@ class Loop:
     body: frozenset[str]
 
 
-@dataclass
+@record_class
 class Loops:
     loops: list[Loop] = field(default_factory=list)
     waits_for: dict[str, list[str]] = field(default_factory=dict)

@@ -11,9 +11,9 @@ runtime sends one batch per (provider, model).
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 
 from ..base.diagnostics import Reporter
+from ..base.records import record_class
 from ..base.source import Span
 from ..base.suggest import did_you_mean
 from ..base.yamlnodes import YMap, YNode, YScalar, YSeq
@@ -30,7 +30,7 @@ PATH_HINT = ("put the models in a data table, draw units from it (`units.for: {c
              "and write `model: unit.contender.model`")
 
 
-@dataclass(frozen=True)
+@record_class(frozen=True)
 class ModelChoice:
     """What a `model:` setting resolves to: one fixed model, or a path into the unit and its possible values."""
 
@@ -184,7 +184,7 @@ def _row_nodes(program: Program, table: str) -> list[YNode] | None:
     return node.items if isinstance(node, YSeq) else None
 
 
-@dataclass(frozen=True)
+@record_class(frozen=True)
 class _RowValue:
     """A model in a data row, as the literal checks see a `model:` scalar: a value, and where to point."""
 

@@ -2,16 +2,22 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import Any
 
+from ..base.records import record_class
 from ..base.source import Source, Span
 from ..base.yamlnodes import YMap, YNode, YScalar
 from ..expressions import ast
 from ..expressions.types import RecordT, Type
 
+# The most units one run may have. The run's store holds a row per unit (about 150 bytes with its
+# index) written before any step runs: 100 million units are some 15 GB and many minutes of writing
+# before the first result. Bigger runs are better split (`units.limit`, `units.sample`, several pipelines).
+MAX_UNITS = 100_000_000
 
-@dataclass(eq=False)
+
+@record_class(eq=False)
 class DataTable:
     name: str
     span: Span  # the key in `data:`
@@ -20,7 +26,7 @@ class DataTable:
     file: str | None = None  # the data file, relative to the .octo file
 
 
-@dataclass(eq=False)
+@record_class(eq=False)
 class UnitTable:
     field: str  # the name under `unit.`
     table: str  # the data table it draws from
@@ -29,7 +35,7 @@ class UnitTable:
     span: Span | None = None
 
 
-@dataclass(eq=False)
+@record_class(eq=False)
 class UnitsSpec:
     tables: list[UnitTable]
     repeat: int = 1
@@ -39,7 +45,7 @@ class UnitsSpec:
     unit_type: RecordT | None = None
 
 
-@dataclass(eq=False)
+@record_class(eq=False)
 class Step:
     name: str
     name_span: Span
@@ -68,7 +74,7 @@ class Step:
     models: list[str] = field(default_factory=list)  # every model the step may use
 
 
-@dataclass(eq=False)
+@record_class(eq=False)
 class ExportFile:
     """`export` with settings: which rows go to the file `octoc results DIR --export` writes, and where."""
     where: ast.Expr | None = None
@@ -77,7 +83,7 @@ class ExportFile:
     reads: tuple[str, ...] = ()  # the steps the columns and `where` read
 
 
-@dataclass(eq=False)
+@record_class(eq=False)
 class Program:
     source: Source
     root: YMap

@@ -23,11 +23,9 @@ import re
 from dataclasses import dataclass
 from typing import Any, Callable, Iterator
 
+from .program import MAX_UNITS  # noqa: F401  (with the units' spec, where `check` reads it without this module)
+
 MAX_ID = 64
-# The most units one run may have. The run's store holds a row per unit (about 150 bytes with its
-# index) written before any step runs: 100 million units are some 15 GB and many minutes of writing
-# before the first result. Bigger runs are better split (`units.limit`, `units.sample`, several pipelines).
-MAX_UNITS = 100_000_000
 _SAFE_ROW = re.compile(r"^[A-Za-z0-9_]+$")
 _SAFE_IN_TUPLE = re.compile(r"^[A-Za-z0-9]+$")  # '_' joins the rows of a tuple
 

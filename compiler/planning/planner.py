@@ -15,6 +15,7 @@ from pathlib import Path
 
 from ..base.diagnostics import Reporter
 from ..base.yamlnodes import YMap
+from ..expressions import ast
 from ..expressions.ast import free_names
 from ..expressions.evalsupport import unit_stream
 from ..frontend.fanouts import ScopeCounts
@@ -211,14 +212,22 @@ def _when_reach(ctx: PlanContext, step: Step, units: list[dict], exact: bool) ->
         return Reach([True] * len(units), False, [f"`when` reads {reads}, known only during a run: every unit counted"])
     evaluate = ctx.compile(step.when)
     seed = ctx.program.seed
+    draws = _draws(step.when, ctx.language.functions)
     runs = []
     for unit in units:
         try:
-            rng = unit_stream(seed, unit["id"], step.name)
+            rng = unit_stream(seed, unit["id"], step.name) if draws else None
             runs.append(bool(evaluate({"unit": unit, "data": ctx.data_env}, rng)))
         except Exception:  # the run will fail this unit with its reason; count it as running
             runs.append(True)
     return Reach(runs, exact)
+
+
+def _draws(expr, functions) -> bool:
+    """Whether ``expr`` calls a random built-in. Only then does it need each unit's stream, which costs a
+    SHA-256 and a seeding per unit: most of `plan`'s time on a `when` like `unit.repeat < 20`."""
+    return any(isinstance(node, ast.Call) and getattr(functions.get(node.func), "random", True)
+               for node in ast.walk(expr))
 
 
 def _limit(limit: int | None, max_units: int | None) -> int | None:
