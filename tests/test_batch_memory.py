@@ -154,9 +154,10 @@ class _Counting:
         from octo.runtime.providers.base import BatchStatus
         return BatchStatus(ended=True, state="completed")
 
-    def results(self, batch_id, custom_ids):
+    def results_stream(self, batch_id, custom_ids):
         from octo.runtime.providers.base import Outcome
-        return [Outcome(cid, text='{"name": "crab"}') for cid in custom_ids]
+        self.handed_ids = type(custom_ids)
+        return (Outcome(cid, text='{"name": "crab"}') for cid in custom_ids)
 
     def delete_input(self, batch_id):
         pass
@@ -271,3 +272,14 @@ def test_the_emulator_counts_occurrences_on_disk_across_commits(monkeypatch):
     assert [seen.count(f) for f in fingerprints] == [0, 0, 0, 1, 1, 1, 2, 2, 2, 3, 0, 1]
     assert not isinstance(Emulator()._seen, dict)  # no per-request counter in memory
     seen.close()
+
+
+def test_the_sender_takes_a_batchs_answers_a_page_at_a_time(tmp_path, monkeypatch):
+    adapter = _Counting()
+    sender, ledger = _sender(tmp_path, adapter, 2500)
+    sender.send({"name": "answer"}, None, "batch")
+    monkeypatch.setattr(Ledger, "batch_attempts", lambda self, key: pytest.fail("the whole batch's attempts read"))
+    sender.poll("answer")
+    assert adapter.handed_ids is not list  # the custom ids too, as the store pages them
+    states = ledger.db.execute("SELECT state, count(*) FROM attempts GROUP BY state").fetchall()
+    assert states == [("answered", 2500)]
