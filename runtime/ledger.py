@@ -97,13 +97,26 @@ class Ledger:
                 for i, s, u, r, t, m, q, x, e, rt in self.db.execute(sql, args)]
 
     def batch_attempts(self, key: str) -> list[Attempt]:
-        """The attempts sent in batch ``key``, without their prompts: ``request`` holds only the ``model`` and
-        (a model per unit) the ``provider``, which is all that taking the batch's answers needs. Decoding every
-        request (schema included) of a batch of 50,000 would hold hundreds of MiB for nothing."""
-        rows = self.db.execute("SELECT id, step, unit, round, try, mode, json_extract(request, '$.model'), "
-                               "json_extract(request, '$.provider') FROM attempts WHERE batch = ? ORDER BY id", (key,))
-        return [Attempt(i, s, u, r, t, m, {"model": model} if provider is None else {"model": model, "provider": provider})
-                for i, s, u, r, t, m, model, provider in rows]
+        """The attempts sent in batch ``key``, without their prompts (``batch_attempts_paged``)."""
+        return list(self.batch_attempts_paged(key))
+
+    def batch_attempts_paged(self, key: str, page: int = 1000):
+        """The attempts sent in batch ``key``, in id order, read a page at a time, without their prompts:
+        ``request`` holds only the ``model`` and (a model per unit) the ``provider``, which is all that taking
+        the batch's answers needs. Decoding every request (schema included) of a batch of 50,000 would hold
+        hundreds of MiB for nothing; even without prompts, the whole batch's attempts would hold ~20 MiB."""
+        after = 0
+        while True:
+            rows = self.db.execute(
+                "SELECT id, step, unit, round, try, mode, json_extract(request, '$.model'), "
+                "json_extract(request, '$.provider') FROM attempts WHERE batch = ? AND id > ? ORDER BY id LIMIT ?",
+                (key, after, page)).fetchall()
+            if not rows:
+                return
+            for i, s, u, r, t, m, model, provider in rows:
+                yield Attempt(i, s, u, r, t, m, {"model": model} if provider is None else {"model": model,
+                                                                                          "provider": provider})
+            after = rows[-1][0]
 
     def queued_models(self, step: str) -> list[tuple[str | None, str]]:
         """(the request's own provider or None, model) of the step's queued attempts, each pair once."""

@@ -105,31 +105,39 @@ class Sender:
         return ingested + self.inputs.delete_pending()
 
     def _ingest(self, step: str, key: str, batch_id: str, status, adapter, provider: str) -> None:
-        attempts = self.ledger.batch_attempts(key)
-        ids = [self._custom_id(a) for a in attempts]
+        """Take an ended batch's answers into the store, in one transaction with its ``ingested`` state. The
+        answers stream from the adapter (read from a scratch database, in attempt order) as the attempts are
+        read a page at a time: a batch of any size is taken in bounded memory."""
         try:
-            outcomes = {o.custom_id: o for o in adapter.results(batch_id, ids)}
+            outcomes = adapter.results_stream(batch_id, (self._custom_id(a) for a in self.ledger.batch_attempts_paged(key)))
         except ProviderError as err:
             if not status.failed:
                 self._transient_or_stop(provider, err)
                 return
-            outcomes = {}
+            outcomes = None
+        why = f"batch {status.state}: {status.failed or 'no answer'}"
         with self.store.transaction() as db:
-            resent = 0
-            for attempt, cid in zip(attempts, ids):
-                outcome = outcomes.get(cid) or Outcome(cid, error=f"batch {status.state}: {status.failed or 'no answer'}")
+            resent = taken = 0
+            first = None
+            for attempt in self.ledger.batch_attempts_paged(key):
+                first = first or attempt
+                cid = self._custom_id(attempt)
+                outcome = next(outcomes) if outcomes is not None else Outcome(cid, error=why)
+                if outcome.custom_id != cid:  # the adapter's order is the attempts' order: anything else is a bug
+                    raise RuntimeError(f"batch {key}: outcome {outcome.custom_id} came for attempt {cid}")
                 if outcome.unmatched:
                     outcome = self._unmatched(attempt, outcome, db)
                 if outcome is None:
                     resent += 1
                 else:
                     self._record(attempt, outcome, batch=True, db=db)
+                taken += 1
             if resent:
                 self.store.event("unmatched", step, {"batch": key, "requests": resent}, db=db)
             crashpoint("during-ingest")
             self.ledger.set_batch(key, "ingested", db, detail=status.state)
-            self._batch_over(db, key, provider, batch_id, attempts, capacity=False)
-            self.store.event("ingested", step, {"batch": key, "state": status.state, "requests": len(attempts)}, db=db)
+            self._batch_over(db, key, provider, batch_id, first, capacity=False)
+            self.store.event("ingested", step, {"batch": key, "state": status.state, "requests": taken}, db=db)
 
     def _capacity_failed(self, step: str, key: str, batch_id: str, status, provider: str) -> None:
         """The batch failed as a whole for an organisation-wide limit: its attempts go back to the queue
@@ -140,18 +148,18 @@ class Sender:
         with self.store.transaction() as db:
             self.ledger.requeue([a.id for a in attempts], db)
             self.ledger.set_batch(key, "capacity", db, detail=status.failed or status.state)
-            self._batch_over(db, key, provider, batch_id, attempts, capacity=True)
+            self._batch_over(db, key, provider, batch_id, attempts[0] if attempts else None, capacity=True)
             self._strike(db, step, key, provider, model, len(attempts), status.failed or status.state)
             crashpoint("during-capacity")
         self._stall(provider, model, status.failed or status.state, alone)
 
-    def _batch_over(self, db, key: str, provider: str, batch_id: str, attempts: list[Attempt], capacity: bool) -> None:
+    def _batch_over(self, db, key: str, provider: str, batch_id: str, first: Attempt | None, capacity: bool) -> None:
         """In the transaction that ends a batch: its input file to delete (unless kept), and a normal end
-        clears its model's capacity strikes."""
+        clears its model's capacity strikes. ``first``: the batch's first attempt (None: it had none)."""
         if not self.options.keep_files:
             self.inputs.pending(db, key, provider, batch_id)
-        if attempts and not capacity:
-            self.capacity.success(db, provider, attempts[0].request["model"], key)
+        if first is not None and not capacity:
+            self.capacity.success(db, provider, first.request["model"], key)
             self.stalled.pop(provider, None)
 
     def _strike(self, db, step: str, key: str, provider: str, model: str, size: int, why: str) -> None:

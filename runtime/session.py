@@ -108,6 +108,7 @@ def _wired_engine(run_dir, changes: dict | None) -> Iterator[Engine]:
         engine.close()
         if server is not None:
             server.stop()
+            server.emulator.close()  # its files on disk
         if responder is not None:
             responder.close()
 

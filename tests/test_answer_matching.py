@@ -15,6 +15,7 @@ import re
 import sqlite3
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -144,11 +145,11 @@ def test_openai_lines_with_a_duplicated_or_foreign_custom_id_are_attached_to_not
     batch_id = adapter.submit("octo-t0-b1", batch)
     assert adapter.poll(batch_id).ended
     output = emu.files[emu.batches[batch_id].extra["output_file_id"]]
-    lines = [json.loads(line) for line in output["data"].decode().splitlines()]
+    lines = [json.loads(line) for line in Path(output["path"]).read_text().splitlines()]
     twin = {**lines[1], "response": {**lines[1]["response"], "body": {**lines[1]["response"]["body"], "choices": [
         {**lines[1]["response"]["body"]["choices"][0], "message": {"role": "assistant", "content": "p0"}}]}}}
     stranger = {**lines[2], "custom_id": "someone-else"}
-    output["data"] = "".join(json.dumps(x) + "\n" for x in (lines[0], lines[1], twin, stranger)).encode()
+    Path(output["path"]).write_text("".join(json.dumps(x) + "\n" for x in (lines[0], lines[1], twin, stranger)))
     out = adapter.results(batch_id, [r.custom_id for r in batch])
     assert out[0].text == "p0"
     assert out[1].unmatched and out[1].text is None  # two lines claim it: neither is proven

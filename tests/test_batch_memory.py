@@ -14,16 +14,19 @@
 
 from __future__ import annotations
 
+import io
 import json
 import socket
 import threading
 import types
 import weakref
+from pathlib import Path
 
 import pytest
 
-from octo.runtime.emulator import openai_wire
-from octo.runtime.emulator.core import Emulator
+from octo.runtime.emulator import files, openai_wire
+from octo.runtime.emulator import server as server_module
+from octo.runtime.emulator.core import Emulator, Occurrences
 from octo.runtime.emulator.server import EmulatorServer
 from octo.runtime.ledger import Ledger
 from octo.runtime.providers import openai as openai_adapter
@@ -151,9 +154,10 @@ class _Counting:
         from octo.runtime.providers.base import BatchStatus
         return BatchStatus(ended=True, state="completed")
 
-    def results(self, batch_id, custom_ids):
+    def results_stream(self, batch_id, custom_ids):
         from octo.runtime.providers.base import Outcome
-        return [Outcome(cid, text='{"name": "crab"}') for cid in custom_ids]
+        self.handed_ids = type(custom_ids)
+        return (Outcome(cid, text='{"name": "crab"}') for cid in custom_ids)
 
     def delete_input(self, batch_id):
         pass
@@ -213,3 +217,69 @@ def test_a_hundred_clients_connect_at_once():
         for thread in threads:
             thread.join(30)
         assert answers == [b"200"] * 100
+
+
+# --- files on disk, streamed uploads and downloads (emulator/files.py) --------------------------------------
+
+def test_the_emulators_files_are_on_disk_in_its_own_directory_removed_when_it_closes(forgetful):
+    emulator, adapter = forgetful
+    batch_id = adapter.submit("k1", _requests(5))
+    while not adapter.poll(batch_id).ended:
+        pass
+    entries = list(emulator.files.values())
+    assert len(entries) == 2 and all("data" not in e for e in entries)  # the input file and the output file
+    folder = {Path(e["path"]).parent for e in entries}
+    assert len(folder) == 1 and all(Path(e["path"]).stat().st_size == e["bytes"] > 0 for e in entries)
+    (where,) = folder
+    emulator.close()
+    assert not where.exists()
+
+
+def test_a_download_is_sent_from_its_file_a_piece_at_a_time(forgetful, monkeypatch):
+    emulator, adapter = forgetful
+    batch_id = adapter.submit("k1", _requests(3))
+    while not adapter.poll(batch_id).ended:
+        pass
+    output = emulator.batches[batch_id].extra["output_file_id"]
+    reply = openai_wire.file_content(emulator, types.SimpleNamespace(params={"file_id": output}))
+    assert isinstance(reply.body, Path)  # the server copies the file to the socket a piece at a time
+    pieces = []
+    real_copy = server_module.shutil.copyfileobj
+    monkeypatch.setattr(server_module.shutil, "copyfileobj",
+                        lambda src, dst, size: pieces.append(size) or real_copy(src, dst, size))
+    assert [o.error for o in adapter.results(batch_id, [f"t-a{i}" for i in range(3)])] == [None] * 3
+    assert pieces == [files.PIECE]
+
+
+def test_an_upload_is_spooled_to_disk_and_its_fields_found_by_offset(monkeypatch):
+    monkeypatch.setattr(files, "PIECE", 7)  # boundaries straddle the pieces the body is read in
+    content = b'{"custom_id": "a"}\n' * 50
+    body = (b"--XyZ\r\nContent-Disposition: form-data; name=\"purpose\"\r\n\r\nbatch\r\n"
+            b"--XyZ\r\nContent-Disposition: form-data; name=\"file\"; filename=\"in.jsonl\"\r\n"
+            b"Content-Type: application/octet-stream\r\n\r\n" + content + b"\r\n--XyZ--\r\n")
+    spooled = io.BytesIO(body)
+    fields = files.multipart_fields(spooled, "multipart/form-data; boundary=XyZ")
+    assert files.read_range(spooled, *fields["purpose"][1:]) == b"batch"
+    name, start, end = fields["file"]
+    assert name == "in.jsonl" and body[start:end] == content
+    assert server_module.IN_MEMORY <= 1 << 20  # larger bodies go to disk as they arrive
+
+
+def test_the_emulator_counts_occurrences_on_disk_across_commits(monkeypatch):
+    monkeypatch.setattr(Occurrences, "EVERY", 2)
+    seen = Occurrences()
+    fingerprints = [f"{i % 3:x}" * 64 for i in range(10)] + ["f" * 64, "f" * 64]  # the top bit set: SQLite's sign
+    assert [seen.count(f) for f in fingerprints] == [0, 0, 0, 1, 1, 1, 2, 2, 2, 3, 0, 1]
+    assert not isinstance(Emulator()._seen, dict)  # no per-request counter in memory
+    seen.close()
+
+
+def test_the_sender_takes_a_batchs_answers_a_page_at_a_time(tmp_path, monkeypatch):
+    adapter = _Counting()
+    sender, ledger = _sender(tmp_path, adapter, 2500)
+    sender.send({"name": "answer"}, None, "batch")
+    monkeypatch.setattr(Ledger, "batch_attempts", lambda self, key: pytest.fail("the whole batch's attempts read"))
+    sender.poll("answer")
+    assert adapter.handed_ids is not list  # the custom ids too, as the store pages them
+    states = ledger.db.execute("SELECT state, count(*) FROM attempts GROUP BY state").fetchall()
+    assert states == [("answered", 2500)]

@@ -3,14 +3,14 @@
 A file with bad lines makes the batch fail validation: status ``failed`` with
 ``errors.data[]`` of ``{code, line, param, message}`` naming each line, in
 OpenAI's codes. Validation decodes every line at create time but keeps none
-of them (``check``): a batch in flight holds its input file's bytes, and its
-requests are decoded again, one at a time, when it runs (``InputLines``). The
+of them (``check``): a batch in flight holds its input file's path (the file is
+on disk, files.py), and its requests are decoded again, one at a time, when it
+runs (``InputLines``). The
 wire module (openai_wire.py) owns the routes; this module only reads the lines.
 """
 
 from __future__ import annotations
 
-import io
 import json
 from dataclasses import dataclass, field
 from typing import Callable, Iterator
@@ -43,9 +43,9 @@ class Checked:
     bodies: list[dict] | None = None
 
 
-def check(data: bytes, endpoint: str, max_requests: int, decode: Decode, tokens: Callable[[EmuRequest], int],
+def check(path: str, endpoint: str, max_requests: int, decode: Decode, tokens: Callable[[EmuRequest], int],
           keep: bool = False) -> Checked:
-    """Validate a batch input file line by line. The errors are what a real batch reports when it fails
+    """Validate the batch input file at ``path`` line by line. The errors are what a real batch reports when it fails
     validation: ``errors.data[]`` of ``{code, line, param, message}``, with the codes OpenAI uses
     (``invalid_json_line``, ``duplicate_custom_id``, ``url_mismatch``, ``model_mismatch``, ``empty_file``,
     ``too_many_tasks``). ``decode`` turns a line's body into the request (per endpoint); ``tokens`` counts what
@@ -53,7 +53,7 @@ def check(data: bytes, endpoint: str, max_requests: int, decode: Decode, tokens:
     out, seen = Checked(), set()
     if keep:
         out.requests, out.bodies = [], []
-    for number, raw in _numbered(data):
+    for number, raw in _numbered(path):
         try:
             custom_id, body = _line(raw, endpoint, seen)
             request = decode(body, custom_id)
@@ -87,8 +87,8 @@ class InputLines:
     """The requests of a validated input file, decoded again one at a time as they are iterated: what a
     batch in flight holds instead of its decoded requests (each with its own copy of the schema)."""
 
-    def __init__(self, data: bytes, endpoint: str, decode: Decode, count: int):
-        self.data, self.endpoint, self.decode, self.count = data, endpoint, decode, count
+    def __init__(self, path: str, endpoint: str, decode: Decode, count: int):
+        self.path, self.endpoint, self.decode, self.count = path, endpoint, decode, count
         self.body: dict | None = None  # the body of the request iterated last (a Responses answer echoes some)
 
     def __len__(self) -> int:
@@ -99,17 +99,18 @@ class InputLines:
 
     def with_bodies(self) -> Iterator[tuple[EmuRequest, dict]]:
         """(request, body) per line; the file was validated, so every non-blank line decodes."""
-        for _, raw in _numbered(self.data):
+        for _, raw in _numbered(self.path):
             custom_id, self.body = _line(raw, self.endpoint, None)
             yield self.decode(self.body, custom_id), self.body
 
 
-def _numbered(data: bytes) -> Iterator[tuple[int, bytes]]:
-    """(line number, line) of the non-blank lines, split on newlines only and read one at a time (a JSON
-    line never holds a raw newline)."""
-    for number, raw in enumerate(io.BytesIO(data), start=1):
-        if raw.strip():
-            yield number, raw
+def _numbered(path: str) -> Iterator[tuple[int, bytes]]:
+    """(line number, line) of the file's non-blank lines, split on newlines only and read one at a time (a
+    JSON line never holds a raw newline)."""
+    with open(path, "rb") as lines:
+        for number, raw in enumerate(lines, start=1):
+            if raw.strip():
+                yield number, raw
 
 
 def _line(raw: bytes, endpoint: str, seen: set | None) -> tuple[str, dict]:

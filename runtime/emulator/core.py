@@ -11,6 +11,7 @@ import hashlib
 import itertools
 import json
 import random
+import sqlite3
 import threading
 import time
 from dataclasses import dataclass, field
@@ -18,6 +19,7 @@ from typing import Callable, Iterable
 
 from . import synth, usage
 from .faults import Faults
+from .files import FileDir
 from .limits import Limits
 
 
@@ -106,14 +108,22 @@ class Emulator:
         self.responder = responder
         self.valid_keys = valid_keys  # None: any non-empty key is accepted
         self.batches: dict[str, EmuBatch] = {}
-        self.files: dict[str, dict] = {}   # id → {"name", "purpose", "data": bytes, ...}
+        # id → {"name", "purpose", "created", "provider", ...}: OpenAI's with "path" (the file, in ``disk``) and
+        # "bytes" (its size); Gemini's with "data" (its bytes)
+        self.files: dict[str, dict] = {}
+        self.disk = FileDir()  # the directory OpenAI's files live in (files.py), removed by ``close``
         self.log: list[tuple[str, str, str | None]] = []  # (provider, "batch" | "realtime", custom_id) per request run
         self.calls: dict[str, int] = {}    # HTTP route name → times called
         self.enqueued_peak: dict[tuple[str, str], int] = {}  # (provider, model or "*") → most ever queued (capacity.py)
-        self._seen: dict[int, int] = {}  # a request's fingerprint (its first 64 bits) → times answered
+        self._seen = Occurrences()  # times each distinct request was answered (on disk)
         self._ids = itertools.count(1)
         self._lock = threading.RLock()
         self.url = ""  # set by the server once it listens
+
+    def close(self) -> None:
+        """Remove the emulator's files from disk."""
+        self.disk.close()
+        self._seen.close()
 
     # --- answering ---------------------------------------------------------------------
 
@@ -127,10 +137,8 @@ class Emulator:
             return EmuAnswer(None, synth.EmuUsage(0, 0, 0, 0),
                              EmuError(400, request.refusal, request.refusal_param, request.refusal_code))
         fingerprint = request.fingerprint()
-        seen = int(fingerprint[:16], 16)  # 64 bits: a small int per distinct request, not a 64-character string
         with self._lock:
-            n = self._seen.get(seen, 0)
-            self._seen[seen] = n + 1
+            n = self._seen.count(fingerprint)
             if self.keep_history:
                 self.log.append((request.provider, how, request.custom_id))
         rng = random.Random(int.from_bytes(hashlib.sha256(f"{self.seed}:{fingerprint}:{n}".encode()).digest()[:8], "big"))
@@ -207,3 +215,40 @@ class Emulator:
     def counted(self, route: str) -> None:
         with self._lock:
             self.calls[route] = self.calls.get(route, 0) + 1
+
+
+class Occurrences:
+    """How many times each distinct request was answered before (its nth occurrence picks its answer), kept
+    in a private temporary SQLite database: a dict would grow ~80 bytes with every distinct request an
+    emulator ever answers (500,000 units: ~40 MB); SQLite keeps a few MB of pages in memory and the rest on
+    disk. Not thread-safe: the emulator calls it under its lock. Changes are committed every ``EVERY``
+    counts (a scratch database: nothing to keep across a crash; one transaction per count costs twice as much).
+    """
+
+    EVERY = 1000
+
+    def __init__(self):
+        self._db: sqlite3.Connection | None = None
+        self._uncommitted = 0
+
+    def count(self, fingerprint: str) -> int:
+        """The times ``fingerprint`` (a request's SHA-256, hex) was counted before; counts it once more."""
+        if self._db is None:
+            self._db = sqlite3.connect("", check_same_thread=False, isolation_level=None)  # "": a temporary file
+            self._db.executescript("PRAGMA journal_mode = OFF; PRAGMA synchronous = OFF; "
+                                   "CREATE TABLE seen (key INTEGER PRIMARY KEY, n INTEGER NOT NULL) WITHOUT ROWID; "
+                                   "BEGIN")
+        key = int(fingerprint[:16], 16) - (1 << 63)  # its first 64 bits, as SQLite's signed integer
+        (n,) = self._db.execute("INSERT INTO seen VALUES (?, 0) ON CONFLICT (key) DO UPDATE SET n = n + 1 "
+                                "RETURNING n", (key,)).fetchone()
+        self._uncommitted += 1
+        if self._uncommitted >= self.EVERY:
+            self._db.execute("COMMIT")
+            self._db.execute("BEGIN")
+            self._uncommitted = 0
+        return n
+
+    def close(self) -> None:
+        if self._db is not None:
+            self._db.close()
+            self._db = None

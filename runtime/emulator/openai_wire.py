@@ -11,11 +11,11 @@ it) and the emulator core:
   (newest first, ``after``/``limit`` cursor pagination);
 - ``POST /v1/chat/completions`` and ``POST /v1/responses`` (realtime).
 
-When a batch ends its output file (status-200 lines) and error file (non-200
-lines, and lines an expired batch never ran, with ``response: null`` and
-``error.code = "batch_expired"``) are written into ``Emulator.files``: a batch
-in flight holds its input file, not its decoded requests, and is answered a
-line at a time (batchfile_openai.py), each answer encoded as it comes.
+Files live on disk in the emulator's directory (files.py): an upload is copied
+there from the spooled request body, a download is sent from there a piece at a
+time. A batch in flight holds its input file's path, not its decoded requests,
+and is answered a line at a time (batchfile_openai.py), each answer written to
+its output or error file as it comes (openai_answers.py).
 A batch whose input file has bad lines fails validation as the real API does:
 status ``failed`` with ``errors.data`` naming the lines (a duplicated ``custom_id``,
 more requests than ``Limits.openai_batch_requests``, …); a ``purpose=batch`` upload
@@ -27,35 +27,20 @@ with ``token_limit_exceeded``.
 from __future__ import annotations
 
 import dataclasses
-import email.parser
-import email.policy
-import io
-import json
-import threading
 import time
+from pathlib import Path
 
 from . import batchfile_openai as batchfile
-from . import capacity, param_rules
-from .core import EmuAnswer, EmuBatch, EmuRequest, Emulator
+from . import capacity, files, param_rules
+from . import openai_answers as answers
+from .core import EmuBatch, EmuRequest, Emulator
+from .openai_answers import CHAT, PROVIDER, RESPONSES, answer_body, error_body
 from .server import HttpCall, HttpReply, Route
 from .schema_limits import openai_strict_refusal, restore_hints
 
-PROVIDER = "openai"
-
-CHAT, RESPONSES = "/v1/chat/completions", "/v1/responses"
 ENDPOINTS = (CHAT, RESPONSES)
 COMPLETION_WINDOW_SECONDS = 24 * 3600
 DEFAULT_MAX_TOKENS = 16_384   # the real APIs default to "up to the context window"; the emulator needs a number
-
-_ERROR_KIND = {  # HTTP status → (error.type, error.code) as OpenAI sends them
-    400: ("invalid_request_error", None),
-    401: ("invalid_request_error", "invalid_api_key"),
-    403: ("invalid_request_error", "unsupported_country_region_territory"),
-    404: ("invalid_request_error", "model_not_found"),
-    409: ("invalid_request_error", None),
-    429: ("requests", "rate_limit_exceeded"),
-}
-_finishing = threading.Lock()  # one thread writes a batch's output files
 
 
 # --- authentication and errors -------------------------------------------------------------
@@ -67,17 +52,8 @@ def key_of(call: HttpCall) -> str | None:
     return token.strip() or None
 
 
-def error_body(status: int, message: str, param: str | None = None, code: str | None = None) -> dict:
-    kind, default_code = _ERROR_KIND.get(status, ("server_error", None) if status >= 500 else ("invalid_request_error", None))
-    return {"error": {"message": message, "type": kind, "param": param, "code": code or default_code}}
-
-
 def error_reply(status: int, message: str, param: str | None = None, code: str | None = None) -> HttpReply:
-    return HttpReply(status, error_body(status, message, param, code), headers={"x-request-id": _request_id()})
-
-
-def _request_id() -> str:
-    return f"req_{time.time_ns():x}"
+    return HttpReply(status, error_body(status, message, param, code), headers={"x-request-id": answers.request_id()})
 
 
 # --- decoding requests -----------------------------------------------------------------------
@@ -160,64 +136,6 @@ def _model(body: dict) -> str:
 DECODERS = {CHAT: decode_chat, RESPONSES: decode_responses}
 
 
-# --- encoding answers ------------------------------------------------------------------------
-
-def chat_body(request: EmuRequest, answer: EmuAnswer, now: int) -> dict:
-    usage = answer.usage
-    return {
-        "id": f"chatcmpl-{time.time_ns():x}", "object": "chat.completion", "created": now, "model": request.model,
-        "choices": [{"index": 0, "logprobs": None, "finish_reason": "length" if answer.truncated else "stop",
-                     "message": {"role": "assistant", "content": answer.text, "refusal": None, "annotations": []}}],
-        "usage": {
-            "prompt_tokens": usage.input, "completion_tokens": usage.output + usage.reasoning,
-            "total_tokens": usage.input + usage.output + usage.reasoning,
-            "prompt_tokens_details": {"cached_tokens": usage.cached, "audio_tokens": 0},
-            "completion_tokens_details": {"reasoning_tokens": usage.reasoning, "audio_tokens": 0,
-                                          "accepted_prediction_tokens": 0, "rejected_prediction_tokens": 0},
-        },
-        "service_tier": "default", "system_fingerprint": None,
-    }
-
-
-def responses_body(request: EmuRequest, answer: EmuAnswer, now: int, sent: dict) -> dict:
-    usage = answer.usage
-    stamp = f"{time.time_ns():x}"
-    output = [{"id": f"rs_{stamp}", "type": "reasoning", "summary": []}] if usage.reasoning else []
-    output.append({"id": f"msg_{stamp}", "type": "message", "role": "assistant",
-                   "status": "incomplete" if answer.truncated else "completed",
-                   "content": [{"type": "output_text", "text": answer.text, "annotations": []}]})
-    return {
-        "id": f"resp_{stamp}", "object": "response", "created_at": now, "completed_at": now,
-        "status": "incomplete" if answer.truncated else "completed",
-        "incomplete_details": {"reason": "max_output_tokens"} if answer.truncated else None,
-        "error": None, "model": request.model, "output": output,
-        "instructions": sent.get("instructions"), "max_output_tokens": sent.get("max_output_tokens"),
-        "metadata": sent.get("metadata") or {}, "parallel_tool_calls": True, "tool_choice": "auto", "tools": [],
-        "temperature": sent.get("temperature", 1.0), "top_p": sent.get("top_p", 1.0),
-        "text": sent.get("text") or {"format": {"type": "text"}}, "truncation": "disabled",
-        "usage": {
-            "input_tokens": usage.input,
-            "input_tokens_details": {"cached_tokens": usage.cached, "cache_write_tokens": 0},
-            "output_tokens": usage.output + usage.reasoning,
-            "output_tokens_details": {"reasoning_tokens": usage.reasoning},
-            "total_tokens": usage.input + usage.output + usage.reasoning,
-        },
-    }
-
-
-_ECHOED = ("instructions", "max_output_tokens", "metadata", "temperature", "top_p", "text")
-
-
-def _echoed(body: dict) -> dict:
-    """What ``responses_body`` reads of the request it answers: a batch keeps this much of each request's body."""
-    return {k: body[k] for k in _ECHOED if k in body}
-
-
-def answer_body(endpoint: str, request: EmuRequest, answer: EmuAnswer, sent: dict) -> dict:
-    now = int(time.time())
-    return chat_body(request, answer, now) if endpoint == CHAT else responses_body(request, answer, now, sent)
-
-
 # --- realtime --------------------------------------------------------------------------------
 
 def _realtime(endpoint: str):
@@ -229,47 +147,14 @@ def _realtime(endpoint: str):
         answer = emu.answer(request, "realtime")
         if answer.error is not None:
             return error_reply(answer.error.status, answer.error.message, answer.error.param, answer.error.code)
-        return HttpReply(200, answer_body(endpoint, request, answer, body), headers={"x-request-id": _request_id()})
+        return HttpReply(200, answer_body(endpoint, request, answer, body), headers={"x-request-id": answers.request_id()})
     return handle
 
 
 # --- files -----------------------------------------------------------------------------------
 
-def _multipart_fields(call: HttpCall) -> dict[str, tuple[str | None, bytes]]:
-    """name → (filename, bytes) of a multipart/form-data body. Each part's headers are parsed as a message; its
-    content is sliced out of the body once (parsing the whole body as a message would copy a batch file of
-    hundreds of MB several times over)."""
-    content_type = call.headers.get("content-type", "")
-    if not content_type.startswith("multipart/form-data"):
-        raise ValueError("files must be uploaded as multipart/form-data")
-    head = email.parser.BytesParser(policy=email.policy.HTTP).parsebytes(f"Content-Type: {content_type}\r\n\r\n".encode())
-    boundary = head.get_param("boundary")
-    if not boundary:
-        raise ValueError("the multipart/form-data body has no boundary")
-    delimiter = b"--" + boundary.encode()
-    body, fields = call.body, {}
-    start = body.find(delimiter)
-    while start >= 0 and not body.startswith(b"--", start + len(delimiter)):
-        headers_at = body.find(b"\r\n", start) + 2
-        content_at = body.find(b"\r\n\r\n", headers_at)
-        end = body.find(b"\r\n" + delimiter, content_at)
-        if headers_at < 2 or content_at < 0 or end < 0:
-            raise ValueError("the multipart/form-data body is cut off")
-        part = email.parser.BytesParser(policy=email.policy.HTTP).parsebytes(body[headers_at:content_at + 4])
-        fields[part.get_param("name", header="content-disposition")] = (part.get_filename(), body[content_at + 4:end])
-        start = end + 2
-    return fields
-
-
-def _store_file(emu: Emulator, name: str, purpose: str, data: bytes) -> str:
-    file_id = emu.new_id("file-")
-    emu.files[file_id] = {"name": name, "purpose": purpose, "data": data, "created": int(time.time()),
-                          "provider": PROVIDER}
-    return file_id
-
-
 def _file_json(file_id: str, entry: dict) -> dict:
-    return {"id": file_id, "object": "file", "bytes": len(entry["data"]), "created_at": entry["created"],
+    return {"id": file_id, "object": "file", "bytes": entry["bytes"], "created_at": entry["created"],
             "filename": entry["name"], "purpose": entry["purpose"], "status": "processed",
             "expires_at": None, "status_details": None}
 
@@ -281,16 +166,21 @@ def _file_of(emu: Emulator, call: HttpCall) -> tuple[str, dict | None]:
 
 
 def upload_file(emu: Emulator, call: HttpCall) -> HttpReply:
-    fields = _multipart_fields(call)
+    """The upload's file field is copied from the spooled body into a file of the emulator's (files.py), a piece
+    at a time: an upload is never held in memory whole."""
+    fields = files.multipart_fields(call.content, call.headers.get("content-type", ""))
     if "file" not in fields:
         raise ValueError("missing the 'file' field")
-    purpose = fields.get("purpose", (None, b""))[1].decode()
+    purpose_field = fields.get("purpose")
+    purpose = files.read_range(call.content, *purpose_field[1:]).decode() if purpose_field else ""
     if purpose not in ("batch", "user_data", "assistants", "fine-tune", "vision", "evals"):
         raise ValueError(f"'{purpose}' is not a valid purpose")
-    filename, data = fields["file"]
-    if purpose == "batch" and len(data) > emu.limits.openai_file_bytes:  # refused at upload, as OpenAI does
+    filename, start, end = fields["file"]
+    if purpose == "batch" and end - start > emu.limits.openai_file_bytes:  # refused at upload, as OpenAI does
         return error_reply(400, "File is too large.")
-    file_id = _store_file(emu, filename or "upload", purpose, data)
+    path = emu.disk.new("upload-")
+    files.copy_range(call.content, start, end, path)
+    file_id = answers.store_file(emu, filename or "upload", purpose, path)
     return HttpReply(200, _file_json(file_id, emu.files[file_id]))
 
 
@@ -305,7 +195,7 @@ def file_content(emu: Emulator, call: HttpCall) -> HttpReply:
     file_id, entry = _file_of(emu, call)
     if entry is None:
         return error_reply(404, f"No such File object: {file_id}")
-    return HttpReply(200, entry["data"], content_type="application/octet-stream")
+    return HttpReply(200, Path(entry["path"]), content_type="application/octet-stream")  # sent a piece at a time
 
 
 def delete_file(emu: Emulator, call: HttpCall) -> HttpReply:
@@ -313,6 +203,7 @@ def delete_file(emu: Emulator, call: HttpCall) -> HttpReply:
     if entry is None:
         return error_reply(404, f"No such File object: {file_id}")
     del emu.files[file_id]
+    files.remove(entry["path"])
     return HttpReply(200, {"id": file_id, "object": "file", "deleted": True})
 
 
@@ -331,21 +222,22 @@ def create_batch(emu: Emulator, call: HttpCall) -> HttpReply:
                                 "or was not uploaded with purpose 'batch'.")
     meta = {"metadata": sent.get("metadata") or {}, "input_file_id": sent["input_file_id"], "endpoint": endpoint}
     # validated line by line, keeping no decoded request unless the emulator keeps its history for audits
-    checked = batchfile.check(source["data"], endpoint, emu.limits.openai_batch_requests, DECODERS[endpoint],
+    checked = batchfile.check(source["path"], endpoint, emu.limits.openai_batch_requests, DECODERS[endpoint],
                               capacity.tokens, keep=emu.keep_history)
     errors = checked.errors
     if not errors:  # over the organisation's enqueued-token limit: taken, then failed as a whole (capacity.py)
         over = capacity.refusal(emu, PROVIDER, checked.model, checked.tokens)
         errors = capacity.openai_errors(over) if over else []
     # the batch holds its input file's bytes and decodes its requests again, one at a time, when it runs
+    # (a link of its own to the file: the client may delete the input file before the batch runs)
     requests = checked.requests if emu.keep_history else batchfile.InputLines(
-        source["data"], endpoint, DECODERS[endpoint], checked.count)
+        str(emu.disk.link(source["path"], "input-")), endpoint, DECODERS[endpoint], checked.count)
     if errors:  # fails validation without running or using up injected batch faults
         batch = EmuBatch(emu.new_id("batch_"), PROVIDER, requests, meta, fate="failed", status="ended",
                          ended_at=time.time(), extra={"errors": errors}, model=checked.model)
         emu.batches[batch.id] = batch
     else:
-        sink = _ResultLines(endpoint, requests if isinstance(requests, batchfile.InputLines) else checked.bodies)
+        sink = answers.ResultLines(emu, endpoint, requests if isinstance(requests, batchfile.InputLines) else checked.bodies)
         batch = emu.create_batch(PROVIDER, requests, meta, "batch_", enqueued=checked.tokens, model=checked.model,
                                  sink=sink)
         sink.batch = batch
@@ -397,8 +289,8 @@ def batch_json(emu: Emulator, batch: EmuBatch, fresh: bool = False, cancelling: 
     meta, created = batch.meta, int(batch.created)
     ended = batch.status == "ended"
     if ended:
-        _write_result_files(emu, batch)
-    summary = batch.extra.get("summary") or _summary(batch)
+        answers.write_result_files(emu, batch)
+    summary = batch.extra.get("summary") or answers.summary(batch)
     status = ("validating" if fresh and not ended else "cancelling" if cancelling
               else _STATUS_OF_FATE[batch.fate] if ended else "in_progress")
     body = {
@@ -422,13 +314,6 @@ def batch_json(emu: Emulator, batch: EmuBatch, fresh: bool = False, cancelling: 
     return body
 
 
-def _summary(batch: EmuBatch) -> dict:
-    """Model, request counts and usage: of a batch still running, or failed at validation (never run)."""
-    tally = _Tally()
-    return {"model": batch.model, "counts": tally.counts(len(batch.requests)),
-            "usage": tally.usage() if batch.status == "ended" else None}
-
-
 def _errors(batch: EmuBatch) -> dict | None:
     """Why a failed batch failed: its validation errors, or the injected failure."""
     if batch.status != "ended" or batch.fate != "failed":
@@ -436,105 +321,6 @@ def _errors(batch: EmuBatch) -> dict | None:
     data = batch.extra.get("errors") or [{"code": "batch_failed", "line": None, "param": None,
                                           "message": "The batch failed before running any request (injected fault)."}]
     return {"object": "list", "data": data}
-
-
-class _Tally:
-    """Request counts and usage of a batch's answers, summed as they come."""
-
-    def __init__(self):
-        self.completed = self.failed = 0
-        self.input = self.cached = self.output = self.reasoning = 0
-
-    def add(self, answer: EmuAnswer | None, expired: bool) -> None:
-        if answer is None:
-            self.failed += expired  # an expired batch's never-run requests go to the error file
-        elif answer.error is not None:
-            self.failed += 1
-        else:
-            self.completed += 1
-            u = answer.usage
-            self.input, self.cached = self.input + u.input, self.cached + u.cached
-            self.output, self.reasoning = self.output + u.output + u.reasoning, self.reasoning + u.reasoning
-
-    def counts(self, total: int) -> dict:
-        return {"total": total, "completed": self.completed, "failed": self.failed}
-
-    def usage(self) -> dict:
-        return {"input_tokens": self.input, "input_tokens_details": {"cached_tokens": self.cached},
-                "output_tokens": self.output, "output_tokens_details": {"reasoning_tokens": self.reasoning},
-                "total_tokens": self.input + self.output}
-
-
-class _ResultLines:
-    """A batch's sink (core.EmuBatch.sink): each answer, as it comes, becomes a line of its output file (200)
-    or error file (failed, or never run when the batch expired), encoded at once; counts and usage are summed.
-    A batch being answered holds one decoded request and one answer at a time, plus the encoded lines."""
-
-    def __init__(self, endpoint: str, bodies: "batchfile.InputLines | list[dict]"):
-        self.endpoint, self.bodies = endpoint, bodies  # where each request's body is: the file, or kept bodies
-        self.output, self.errors, self.tally = io.BytesIO(), io.BytesIO(), _Tally()
-        self.batch: EmuBatch | None = None
-
-    def __call__(self, index: int, request: EmuRequest, answer: EmuAnswer | None) -> None:
-        batch = self.batch
-        self.tally.add(answer, batch.fate == "expired")
-        line = _result_line(batch, index, request, answer, self._sent(index))
-        if line is not None:
-            ok = line["response"] and line["response"]["status_code"] == 200
-            (self.output if ok else self.errors).write(json.dumps(line).encode() + b"\n")
-
-    def _sent(self, index: int) -> dict:
-        """What a Responses answer echoes of its request's body (chat answers echo none)."""
-        if self.endpoint != RESPONSES:
-            return {}
-        if isinstance(self.bodies, batchfile.InputLines):
-            return _echoed(self.bodies.body)  # the line being answered
-        return _echoed(self.bodies[index])
-
-
-def _write_result_files(emu: Emulator, batch: EmuBatch) -> None:
-    """Once per ended batch: store the output file (200 lines) and the error file (failed or never-run lines)
-    its sink wrote as it was answered."""
-    with _finishing:
-        if batch.extra.get("files_written"):
-            return
-        sink = batch.sink
-        if sink is not None:
-            for name, lines in (("output", sink.output), ("error", sink.errors)):
-                data = lines.getvalue()
-                if data:
-                    filename = f"batch_{batch.id}_{name}.jsonl"
-                    batch.extra[f"{name}_file_id"] = _store_file(emu, filename, "batch_output", data)
-            batch.extra["summary"] = {"model": batch.model, "counts": sink.tally.counts(len(batch.requests)),
-                                      "usage": sink.tally.usage()}
-        else:  # failed validation: never ran
-            batch.extra["summary"] = _summary(batch)
-        batch.extra["files_written"] = True
-        batch.sink = None
-        # What OpenAI keeps of an ended batch: its metadata, counts and usage; its requests and answers live on
-        # only in its files, until they are deleted (octo deletes them once ingested). Without this, a
-        # long-running emulator would hold every request it was ever sent (unless it keeps them for an audit).
-        if not emu.keep_history:
-            batch.requests, batch.answers = [], []
-
-
-def _result_line(batch: EmuBatch, index: int, request: EmuRequest, answer: EmuAnswer | None,
-                 sent: dict) -> dict | None:
-    line = {"id": f"batch_req_{batch.id.removeprefix('batch_')}_{index}", "custom_id": request.custom_id}
-    if answer is None:
-        if batch.fate != "expired":  # a cancelled batch simply has no line for what it never ran
-            return None
-        return {**line, "response": None, "error": {
-            "code": "batch_expired",
-            "message": "This request could not be executed before the completion window expired."}}
-    if answer.error is not None:
-        response = {"status_code": answer.error.status, "request_id": _request_id(),
-                    "body": error_body(answer.error.status, answer.error.message, answer.error.param,
-                                       answer.error.code)}
-    else:
-        response = {"status_code": 200, "request_id": _request_id(),
-                    "body": answer_body(batch.meta["endpoint"], request, answer, sent)}
-    return {**line, "response": response, "error": None}
 
 
 ROUTES = [

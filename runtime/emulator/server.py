@@ -8,16 +8,23 @@ and ``ROUTES``. The server listens on 127.0.0.1 only.
 from __future__ import annotations
 
 import json
+import os
 import re
+import shutil
 import sys
+import tempfile
 import threading
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from types import ModuleType
-from typing import Callable
+from typing import BinaryIO, Callable
 from urllib.parse import parse_qs, urlsplit
 
 from .core import Emulator
+from .files import PIECE
+
+IN_MEMORY = 1 << 20  # request bodies up to this size are held in memory; larger ones are spooled to disk
 
 
 @dataclass
@@ -26,8 +33,14 @@ class HttpCall:
     path: str
     query: dict[str, str]
     headers: dict[str, str]   # lower-case names
-    body: bytes
+    content: BinaryIO         # the body: in memory when small, spooled to a temporary file when large (uploads)
     params: dict[str, str] = field(default_factory=dict)  # named groups of the route's pattern
+
+    @property
+    def body(self) -> bytes:
+        """The whole body in memory (a route that takes large bodies reads ``content`` instead)."""
+        self.content.seek(0)
+        return self.content.read()
 
     def json(self):
         return json.loads(self.body or b"{}")
@@ -36,7 +49,7 @@ class HttpCall:
 @dataclass
 class HttpReply:
     status: int = 200
-    body: object = None       # dict/list → JSON; str/bytes → as is
+    body: object = None       # dict/list → JSON; str/bytes → as is; a Path → that file, sent a piece at a time
     headers: dict[str, str] = field(default_factory=dict)
     content_type: str = "application/json"
 
@@ -72,33 +85,68 @@ class _Handler(BaseHTTPRequestHandler):
     def log_message(self, format, *args):  # quiet: the emulator keeps its own counts
         pass
 
-    def _body(self) -> bytes:
+    def _body(self) -> BinaryIO:
+        """The request's body: in memory up to ``IN_MEMORY`` bytes, else spooled to disk as it arrives (a batch
+        file upload is never held whole)."""
+        spool = tempfile.SpooledTemporaryFile(IN_MEMORY)
         if self.headers.get("Transfer-Encoding", "").lower() == "chunked":
-            parts = []  # joined once: adding chunk to chunk copies the body again for each one
             while True:
                 size = int(self.rfile.readline().strip() or b"0", 16)
                 if size == 0:
                     self.rfile.readline()
-                    return b"".join(parts)
-                parts.append(self.rfile.read(size))
+                    break
+                _copy(self.rfile, spool, size)
                 self.rfile.readline()
-        return self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        else:
+            _copy(self.rfile, spool, int(self.headers.get("Content-Length") or 0))
+        spool.seek(0)
+        return spool
 
     def _handle(self):
         parts = urlsplit(self.path)
-        call = HttpCall(self.command, parts.path, {k: v[-1] for k, v in parse_qs(parts.query).items()},
-                        {k.lower(): v for k, v in self.headers.items()}, self._body())
-        reply = self.server.dispatch(call)
+        with self._body() as content:
+            call = HttpCall(self.command, parts.path, {k: v[-1] for k, v in parse_qs(parts.query).items()},
+                            {k.lower(): v for k, v in self.headers.items()}, content)
+            reply = self.server.dispatch(call)
+        if isinstance(reply.body, Path):
+            self._send_file(reply)
+            return
         data = reply.encoded()
+        self._send_head(reply, len(data))
+        self.wfile.write(data)
+
+    def _send_head(self, reply: HttpReply, length: int) -> None:
         self.send_response(reply.status)
         self.send_header("Content-Type", reply.content_type)
-        self.send_header("Content-Length", str(len(data)))
+        self.send_header("Content-Length", str(length))
         for name, value in reply.headers.items():
             self.send_header(name, value)
         self.end_headers()
-        self.wfile.write(data)
+
+    def _send_file(self, reply: HttpReply) -> None:
+        """A file's content, a piece at a time (a batch's result file is never read whole)."""
+        try:
+            source = open(reply.body, "rb")
+        except FileNotFoundError:  # deleted between the route's answer and now
+            data = b'{"error": {"message": "the file was deleted"}}'
+            self._send_head(HttpReply(404), len(data))
+            self.wfile.write(data)
+            return
+        with source:
+            self._send_head(reply, os.fstat(source.fileno()).st_size)
+            shutil.copyfileobj(source, self.wfile, PIECE)
 
     do_GET = do_POST = do_DELETE = do_PUT = _handle
+
+
+def _copy(source: BinaryIO, out: BinaryIO, size: int) -> None:
+    """Copy ``size`` bytes from ``source`` to ``out``, a piece at a time."""
+    while size > 0:
+        piece = source.read(min(PIECE, size))
+        if not piece:
+            raise ConnectionError("the client closed the connection mid-body")
+        out.write(piece)
+        size -= len(piece)
 
 
 class EmulatorServer(ThreadingHTTPServer):

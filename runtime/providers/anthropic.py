@@ -52,7 +52,7 @@ model's context window: the same request would again) cut the answer off, and
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from datetime import datetime, timedelta, timezone
 
 from .base import BatchStatus, Outcome, ProviderError, Request, Usage, redact, register_secret
@@ -195,6 +195,9 @@ class AnthropicAdapter:
         ended = batch.processing_status == "ended"
         return BatchStatus(ended=ended, state=batch.processing_status, failed=_nothing_ran(counts) if ended else None,
                            counts=counts)
+
+    def results_stream(self, batch_id: str, custom_ids: Iterable[str]) -> Iterator[Outcome]:
+        return iter(self.results(batch_id, list(custom_ids)))
 
     def results(self, batch_id: str, custom_ids: list[str]) -> list[Outcome]:
         def read() -> list[tuple[str | None, Outcome]]:

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from typing import Protocol
 
 
@@ -123,6 +123,10 @@ class Adapter(Protocol):
     def results(self, batch_id: str, custom_ids: list[str]) -> list[Outcome]:
         """An outcome per request of an ended batch (``custom_ids`` in submission order, for providers
         that answer by position). Requests the provider never ran come back as retryable errors."""
+
+    def results_stream(self, batch_id: str, custom_ids: Iterable[str]) -> Iterator[Outcome]:
+        """``results`` as it is taken into the run store: ``custom_ids`` is iterated once, and the outcomes
+        come in its order (a provider whose results download as a file holds no more than a page of them)."""
 
     def cancel(self, batch_id: str) -> None: ...
 

@@ -37,7 +37,7 @@ the inline results when there are any.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 import re
 from contextlib import contextmanager
 
@@ -236,6 +236,9 @@ class GeminiAdapter:
         if state == "JOB_STATE_CANCELLED" and nothing_ran:
             return "the Gemini batch was cancelled before any of its requests ran"
         return None
+
+    def results_stream(self, batch_id: str, custom_ids: Iterable[str]) -> Iterator[Outcome]:
+        return iter(self.results(batch_id, list(custom_ids)))
 
     def results(self, batch_id: str, custom_ids: list[str]) -> list[Outcome]:
         with self._guard(f"fetching the results of batch {batch_id}"):

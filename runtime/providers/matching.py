@@ -22,9 +22,9 @@ unmatched outcomes, and the run's cost stays what the provider charged.
 
 from __future__ import annotations
 
-from collections import Counter
-from dataclasses import replace
-from typing import Callable
+import json
+import sqlite3
+from typing import Callable, Iterable, Iterator
 
 from .base import Outcome, Usage
 
@@ -34,28 +34,90 @@ def attach(answers: list[tuple[str | None, Outcome]], custom_ids: list[str],
     """An outcome per custom id, in order: its own answer, an unmatched outcome, or ``never_ran(cid)``.
 
     ``answers``: (the key the provider echoed, or None; the outcome read from that answer)."""
-    wanted = set(custom_ids)
-    seen = Counter(key for key, _ in answers if key is not None)
-    proven = {key: outcome for key, outcome in answers if key in wanted and seen[key] == 1}
-    stray = [outcome for key, outcome in answers if key not in proven]
-    unmatched = [cid for cid in custom_ids if cid not in proven] if stray else []
-    shares = iter(_shares(sum_usage(o.usage for o in stray), len(unmatched)))
-    why = _why_unmatched(answers, wanted, seen, provider)
-    out = []
-    for cid in custom_ids:
-        if cid in proven:
-            out.append(replace(proven[cid], custom_id=cid))
-        elif stray:
-            out.append(Outcome(cid, usage=next(shares), error=why, retryable=True, unmatched=True))
-        else:
-            out.append(never_ran(cid))
-    return out
+    return list(attach_stream(answers, custom_ids, never_ran, provider))
 
 
-def _why_unmatched(answers, wanted: set[str], seen: Counter, provider: str) -> str:
-    keyless = sum(1 for key, _ in answers if key is None)
-    foreign = sum(1 for key, _ in answers if key is not None and key not in wanted)
-    shared = sum(1 for key in seen if key in wanted and seen[key] > 1)
+def attach_stream(answers: Iterable[tuple[str | None, Outcome]], custom_ids: Iterable[str],
+                  never_ran: Callable[[str], Outcome], provider: str) -> Iterator[Outcome]:
+    """``attach`` for a batch of any size in a few MB: the answers and custom ids are each iterated once, as
+    they come (a result file as it downloads, the batch's attempts page by page), into a private temporary
+    SQLite database, and the outcomes read back from it in custom id order. Both are read before this
+    returns (a download error is raised here, not while the outcomes are taken)."""
+    db = sqlite3.connect("", isolation_level=None)  # "": a temporary file, removed when closed
+    db.executescript(_SCRATCH)
+    db.executemany("INSERT INTO answers (key, outcome, input, cached, output, reasoning) VALUES (?, ?, ?, ?, ?, ?)",
+                   ((_key(key), _encoded(o), o.usage.input, o.usage.cached_input, o.usage.output,
+                     o.usage.reasoning) for key, o in answers))
+    db.executemany("INSERT INTO wanted (cid) VALUES (?)", ((cid,) for cid in custom_ids))
+    db.executescript(_MATCHED)
+    return _outcomes(db, never_ran, provider)
+
+
+_SCRATCH = """
+PRAGMA journal_mode = OFF; PRAGMA synchronous = OFF; BEGIN;
+CREATE TABLE answers (seq INTEGER PRIMARY KEY, key TEXT, outcome TEXT NOT NULL,
+                      input INTEGER, cached INTEGER, output INTEGER, reasoning INTEGER);
+CREATE TABLE wanted (pos INTEGER PRIMARY KEY, cid TEXT NOT NULL);
+"""
+_MATCHED = """
+CREATE INDEX wanted_cid ON wanted (cid);
+CREATE TABLE seen AS SELECT key, count(*) AS n FROM answers WHERE key IS NOT NULL GROUP BY key;
+CREATE UNIQUE INDEX seen_key ON seen (key);
+-- proven: the one answer carrying a key of the batch's
+CREATE TABLE proven AS SELECT a.key, a.seq FROM answers a JOIN seen s ON s.key = a.key
+    WHERE s.n = 1 AND a.key IN (SELECT cid FROM wanted);
+CREATE UNIQUE INDEX proven_key ON proven (key);
+"""
+
+
+def _outcomes(db: sqlite3.Connection, never_ran: Callable[[str], Outcome], provider: str) -> Iterator[Outcome]:
+    try:
+        stray, *total = db.execute(
+            "SELECT count(*), total(input), total(cached), total(output), total(reasoning) FROM answers "
+            "WHERE seq NOT IN (SELECT seq FROM proven)").fetchone()
+        unmatched = db.execute("SELECT count(*) FROM wanted WHERE cid NOT IN (SELECT key FROM proven)").fetchone()[0]
+        usage = Usage(*map(int, total))
+        why = _why_unmatched(db, provider) if stray else ""
+        nth = 0  # of the unmatched outcomes, each with its share of the stray answers' usage
+        after = 0
+        while True:  # a page at a time: the connection stays free between pages
+            rows = db.execute("SELECT w.pos, w.cid, a.outcome FROM wanted w LEFT JOIN proven p ON p.key = w.cid "
+                              "LEFT JOIN answers a ON a.seq = p.seq WHERE w.pos > ? ORDER BY w.pos LIMIT 1000",
+                              (after,)).fetchall()
+            if not rows:
+                return
+            for pos, cid, outcome in rows:
+                if outcome is not None:
+                    yield _decoded(cid, outcome)
+                elif stray:
+                    yield Outcome(cid, usage=_share(usage, unmatched, nth), error=why, retryable=True, unmatched=True)
+                    nth += 1
+                else:
+                    yield never_ran(cid)
+            after = rows[-1][0]
+    finally:
+        db.close()
+
+
+def _key(key) -> str | None:
+    """A key as stored: a key that is not a string (a provider's oddity) can be no custom id's."""
+    return key if key is None or isinstance(key, str) else f"\0{key!r}"
+
+
+def _encoded(outcome: Outcome) -> str:
+    return json.dumps([outcome.text, outcome.error, outcome.retryable, outcome.unmatched, outcome.usage.input,
+                       outcome.usage.cached_input, outcome.usage.output, outcome.usage.reasoning])
+
+
+def _decoded(cid: str, encoded: str) -> Outcome:
+    text, error, retryable, unmatched, *usage = json.loads(encoded)
+    return Outcome(cid, text, Usage(*usage), error, retryable, unmatched)
+
+
+def _why_unmatched(db: sqlite3.Connection, provider: str) -> str:
+    keyless, foreign = db.execute("SELECT count(*) FILTER (WHERE key IS NULL), count(*) FILTER (WHERE key IS NOT "
+                                  "NULL AND key NOT IN (SELECT cid FROM wanted)) FROM answers").fetchone()
+    shared = db.execute("SELECT count(*) FROM seen WHERE n > 1 AND key IN (SELECT cid FROM wanted)").fetchone()[0]
     parts = [f"{what}: {n}" for n, what in ((keyless, "without a key"), (foreign, "with a key not in the batch"),
                                            (shared, "keys on more than one answer")) if n]
     return (f"{provider}: no answer came back under this request's key (answers {'; '.join(parts)}); "
@@ -70,13 +132,11 @@ def sum_usage(usages) -> Usage:
     return total
 
 
-def _shares(total: Usage, n: int) -> list[Usage]:
-    """``total`` split into ``n`` whole-token parts that add up to it exactly."""
-    if n == 0:
-        return []
-    parts = [dict(input=0, cached_input=0, output=0, reasoning=0) for _ in range(n)]
-    for name in parts[0]:
+def _share(total: Usage, n: int, i: int) -> Usage:
+    """The ``i``-th of ``n`` whole-token parts of ``total`` that add up to it exactly (the first ones take the
+    remainder, a token each)."""
+    parts = {}
+    for name in ("input", "cached_input", "output", "reasoning"):
         whole, left = divmod(getattr(total, name), n)
-        for i, part in enumerate(parts):
-            part[name] = whole + (1 if i < left else 0)
-    return [Usage(**p) for p in parts]
+        parts[name] = whole + (1 if i < left else 0)
+    return Usage(**parts)

@@ -30,7 +30,7 @@ from contextlib import contextmanager
 import openai
 
 from .base import BatchStatus, Outcome, ProviderError, Request, Usage, redact, register_secret
-from .matching import attach
+from .matching import attach_stream
 from .openai_schema import strict_schema
 
 KEY_ENV = "OPENAI_API_KEY"
@@ -130,14 +130,20 @@ class OpenAIAdapter:
                            counts=count_map, capacity=_over_capacity(batch))
 
     def results(self, batch_id: str, custom_ids: list[str]) -> list[Outcome]:
+        return list(self.results_stream(batch_id, custom_ids))
+
+    def results_stream(self, batch_id: str, custom_ids: Iterable[str]) -> Iterator[Outcome]:
+        """The outcomes, in ``custom_ids`` order, of result files read line by line as they download: no more
+        than a page of them in memory at once (matching.attach_stream)."""
         with _translated(f"reading the results of batch {batch_id}"):
             batch = self.client.batches.retrieve(batch_id)
-            answers = [(_custom_id(line), _outcome_of_line(line))
+            answers = ((_custom_id(line), _outcome_of_line(line))
                        for file_id in (batch.output_file_id, batch.error_file_id) if file_id
-                       for line in self._lines_of(file_id)]
-        never_run = f"the batch ended ({batch.status}) without running this request"
-        # by custom_id only: a line whose id is not the batch's, or is on two lines, is attached to nothing
-        return attach(answers, custom_ids, lambda cid: Outcome(cid, error=never_run, retryable=True), "openai")
+                       for line in self._lines_of(file_id))
+            never_run = f"the batch ended ({batch.status}) without running this request"
+            # by custom_id only: a line whose id is not the batch's, or is on two lines, is attached to nothing
+            return attach_stream(answers, custom_ids, lambda cid: Outcome(cid, error=never_run, retryable=True),
+                                 "openai")
 
     def _lines_of(self, file_id: str) -> Iterator[dict]:
         """The file's JSON lines, decoded one at a time as they are downloaded (the file is never held whole)."""
