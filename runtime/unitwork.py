@@ -92,11 +92,11 @@ class UnitWork:
         step, rows, flat = self.steps[name], [], flat_encoder()
         for (pos, _, _), (record, state, output, reason) in zip(units, computed):
             value = output
-            text = flat(output)  # a dict of scalars, the usual output, written without a look for tags
+            text, reads_back = flat(output)  # a dict of scalars, the usual output, written without a look for tags
             if text is not None:
                 rows.append((pos, state, text, reason))
                 if records is not None:
-                    records.append((record, value if _finite(value) else None))
+                    records.append((record, value if reads_back else None))
                 continue
             if output is not None:
                 try:
@@ -123,10 +123,10 @@ class UnitWork:
         """(record, state, output, reason) per unit, from one call of the step's chunk kernel; a unit the
         kernel could not finish is run again through :meth:`run_unit`, which says why it fails."""
         values: list = []
-        ex.kernel(units, self.space.unit, self.data, random.Random() if ex.needs_rng else None,
-                  self.seed, name, CLOCK, values)
+        records = self.space.records(units)
+        ex.kernel(units, records, self.data, random.Random() if ex.needs_rng else None, self.seed, name, CLOCK, values)
         out = []
-        for (_, idx, unit_id), (record, value) in zip(units, values):
+        for (_, idx, unit_id), record, value in zip(units, records, values):
             if value is FAILED:
                 out.append((record, *self.run_unit(name, ex, idx, unit_id, {}, None, None, streams, record)))
             else:
@@ -241,22 +241,24 @@ _FLAT = _SCALARS | {float}
 _STR = frozenset({str})
 
 
-def flat_encoder() -> Callable[[Any], "str | None"]:
-    """A function giving the stored JSON of an output that is a dict of strings, whole numbers, booleans,
-    nulls and floats (no tag to look for: every key a string, no container), None for any other value:
-    what :func:`encode_output` writes for it, by the same C encoder, without its look at every value."""
+def flat_encoder() -> Callable[[Any], "tuple[str | None, bool]"]:
+    """A function giving (stored JSON, whether decoding it gives the output back as it is) of an output
+    that is a dict of strings, whole numbers, booleans, nulls and floats (no tag to look for: every key a
+    string, no container), (None, False) for any other value: the JSON :func:`encode_output` writes for
+    it, by the same C encoder, without its look at every value."""
     encode, dict_tag = c_encoder(), DICT_TAG
 
     def flat(output):
-        if type(output) is dict and set(map(type, output.values())) <= _FLAT and set(map(type, output)) <= _STR \
-                and dict_tag not in output:
-            return "".join(encode(output, 0))
-        return None
+        if type(output) is dict:
+            types = set(map(type, output.values()))
+            if types <= _FLAT and set(map(type, output)) <= _STR and dict_tag not in output:
+                return "".join(encode(output, 0)), float not in types or _finite(output)
+        return None, False
     return flat
 
 
 def _finite(output: dict) -> bool:
-    """Whether a flat output's floats (if any) are finite: its JSON then reads back as it is."""
+    """Whether a flat output's floats are finite: JSON writes a finite float's shortest repr, which reads back the same."""
     return all(-_INF < v < _INF for v in output.values() if type(v) is float)
 
 

@@ -3,12 +3,12 @@
 :func:`kernel_source` turns the fused loop that :mod:`loopgen` generates for
 one unit (``_octo_sim(env, rng)``) into a second function that walks a chunk::
 
-    def _octo_chunk(units, unit_record, data, rng, seed, step, clock, values):
+    def _octo_chunk(units, records, data, rng, seed, step, clock, values):
         r_bits = _rng_bits(rng)                 # the stream's methods, once a chunk
-        for _pos, _idx, _uid in units:
-            env = {'unit': unit_record(_idx, _uid), 'data': data}
-            if rng is not None:                 # the unit's stream: reseeded in place (UnitStreams)
-                _seed_in_place(rng, _stream_key(seed, _uid, step))
+        for (_pos, _idx, _uid), _record in _zip(units, records):
+            env = {'unit': _record, 'data': data}
+            if rng is not None:                 # the unit's stream, reseeded in place (UnitStreams) with
+                _seed_in_place(rng, <stream_key(seed, _uid, step), written out>)
                 rng.gauss_next = None
             clock.started = None                # one CPU budget per unit (CLOCK.start_unit)
             clock.unit = True
@@ -18,7 +18,7 @@ one unit (``_octo_sim(env, rng)``) into a second function that walks a chunk::
                 ...                             # _octo_sim's body, its `return {...}` → `_value = {...}`
             except Exception:
                 _value = _FAILED                # the caller runs this unit again the ordinary way
-            values.append((env['unit'], _value))
+            values.append(_value)
 
 Why: per unit, the ordinary path makes ~8 Python-level calls around the loop
 (run_unit, the stream's reseeding, CompiledSimulation.run, fetching the
@@ -34,16 +34,18 @@ stream), and the kernel's run of it is thrown away.
 
 from __future__ import annotations
 
+import hashlib
 from typing import Any
 
 FAILED = object()  # a unit the kernel could not finish: rerun it the ordinary way
 
 _HEAD = """\
-def _octo_chunk(units, unit_record, data, rng, seed, step, clock, values):
-{methods}    for _pos, _idx, _uid in units:
-        env = {{'unit': unit_record(_idx, _uid), 'data': data}}
+def _octo_chunk(units, records, data, rng, seed, step, clock, values):
+{methods}    _before, _after = f'octo-stream:{{seed}}:', f':{{step}}'
+    for (_pos, _idx, _uid), _record in _zip(units, records):
+        env = {{'unit': _record, 'data': data}}
         if rng is not None:
-            _seed_in_place(rng, _stream_key(seed, _uid, step))
+            _seed_in_place(rng, _from_bytes(_sha256((_before + _uid + _after).encode()).digest()[:16], 'big'))
             rng.gauss_next = None
         clock.started = None
         clock.unit = True
@@ -55,7 +57,7 @@ def _octo_chunk(units, unit_record, data, rng, seed, step, clock, values):
 _TAIL = """\
         except _Exception:
             _value = _FAILED
-        values.append((env['unit'], _value))
+        values.append(_value)
     clock.started = None
     clock.unit = False
 """
@@ -78,8 +80,9 @@ def kernel_source(prologue: list[str], lines: list[tuple[int, str]], rng_methods
 
 def kernel_namespace() -> dict[str, Any]:
     """What the kernel's scaffolding calls besides the per-unit function's own names."""
-    from .evalsupport import KNOWN, LAST, _seed_in_place, forget_sizes, stream_key
+    from .evalsupport import KNOWN, LAST, _seed_in_place, forget_sizes
 
-    return {"_seed_in_place": _seed_in_place, "_stream_key": stream_key, "_KNOWN": KNOWN, "_LAST": LAST,
+    return {"_seed_in_place": _seed_in_place, "_sha256": hashlib.sha256, "_from_bytes": int.from_bytes, "_zip": zip,
+            "_KNOWN": KNOWN, "_LAST": LAST,
             "_forget_sizes": forget_sizes, "_FAILED": FAILED,
             "_Exception": Exception}  # the generated code has no builtins
