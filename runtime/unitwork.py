@@ -124,7 +124,10 @@ class UnitWork:
         kernel could not finish is run again through :meth:`run_unit`, which says why it fails."""
         values: list = []
         records = self.space.records(units)
-        ex.kernel(units, records, self.data, random.Random() if ex.needs_rng else None, self.seed, name, CLOCK, values)
+        try:
+            ex.kernel(units, records, self.data, random.Random() if ex.needs_rng else None, self.seed, name, CLOCK, values)
+        finally:
+            CLOCK.end_unit()  # also when stopped midway (Ctrl-C): later evaluations are outside any unit
         out = []
         for (_, idx, unit_id), record, value in zip(units, records, values):
             if value is FAILED:
