@@ -80,14 +80,19 @@ def c_encoder():
     return encoder
 
 
+def clear_marks() -> None:
+    """Forget the containers a failed encoding left marked (as entered) in this thread's C encoder."""
+    marks = getattr(_threads, "marks", None)
+    if marks:
+        marks.clear()
+
+
 def encode_output(value: Any) -> str:
     """``value`` as stored JSON text; raises UnstorableValue for what has no JSON form."""
     try:
         return "".join(c_encoder()(value if _plain(value) else _tagged(value), 0))
     except Exception as err:
-        marks = getattr(_threads, "marks", None)
-        if marks:  # an encoding that raised midway leaves its containers marked: the next one starts clean
-            marks.clear()
+        clear_marks()  # an encoding that raised midway leaves its containers marked: the next one starts clean
         if isinstance(err, UnstorableValue):
             raise
         if isinstance(err, (ValueError, TypeError, RecursionError)):  # circular, nested too deeply, a key of no JSON kind

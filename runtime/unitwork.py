@@ -25,7 +25,7 @@ from octo.compiler.planning.ir import Plan
 from octo.stdlib import default_language
 from octo.stdlib.execution import compiled
 
-from .encoding import DICT_TAG, UnstorableValue, c_encoder, decode_output, encode_output, stored_value  # noqa: F401  (decode_output: re-exported)
+from .encoding import DICT_TAG, UnstorableValue, c_encoder, clear_marks, decode_output, encode_output, stored_value  # noqa: F401  (decode_output: re-exported)
 from .templating import TemplateFailure, UnitTemplate, message_template, rule_message, unrendered_message
 from .units import data_env, unit_space
 
@@ -141,7 +141,7 @@ class UnitWork:
         computed, ``records`` as :meth:`run` gave them: what streaming the same rows from the store would
         give (an aggregate folded this way reads ``step`` alone: Engine._fold_for)."""
         runner, when = self._aggregator(aggregate)
-        data = self.data
+        data, envs = self.data, []
         for (_, _, unit_id), (record, value), (_, state, output, _) in zip(units, records, rows):
             if state in ("failed", "blocked"):
                 continue  # a failed unit is reported as failed, not aggregated
@@ -149,9 +149,11 @@ class UnitWork:
                 value = decode_output(output)
             env = {"unit": record, "data": data, step: value}
             if when is None:
-                runner.add(env)
+                envs.append(env)
             else:
                 stream_unit(runner, when, env, unit_id)
+        if envs:
+            runner.add_all(envs)
         return runner.take_part()
 
     def aggregate_part(self, name: str, units: list[Unit], upstream: dict[str, dict[int, StoredResult]]) -> dict:
@@ -255,7 +257,10 @@ def flat_encoder() -> Callable[[Any], "tuple[str | None, bool]"]:
         if type(output) is dict:
             types = set(map(type, output.values()))
             if types <= _FLAT and set(map(type, output)) <= _STR and dict_tag not in output:
-                return "".join(encode(output, 0)), float not in types or _finite(output)
+                try:
+                    return "".join(encode(output, 0)), float not in types or _finite(output)
+                except Exception:  # a whole number too long to write: encode_output says why
+                    clear_marks()
         return None, False
     return flat
 

@@ -67,3 +67,17 @@ def test_the_flat_encoder_writes_what_encode_output_writes(output):
     assert reads_back == _round_trips(output)
     if reads_back:
         assert decode_output(text) == output
+
+
+def test_a_flat_output_too_long_to_write_leaves_no_marks_and_is_unstorable():
+    from octo.runtime.unitwork import flat_encoder
+
+    flat = flat_encoder()
+    assert flat({"a": 2 ** 20_000}) == (None, False)
+    assert flat({"a": 1}) == ('{"a": 1}', True)  # no mark left behind: not a "circular reference"
+    try:
+        encode_output({"a": 2 ** 20_000})
+    except UnstorableValue as err:
+        assert "circular" not in str(err)
+    else:
+        raise AssertionError("a whole number of 6,000 digits was written")
