@@ -66,7 +66,7 @@ _raw_decode = json.JSONDecoder().raw_decode
 _threads = threading.local()  # per thread: a C encoder made once (its circular-reference marks are its own)
 
 
-def _c_encoder():
+def c_encoder():
     """The C encoder ``_encode`` builds on every call, built once per thread: what it writes is
     ``_encode``'s, byte for byte (the same separators, ASCII escapes, NaN and default)."""
     encoder = getattr(_threads, "encoder", None)
@@ -80,14 +80,19 @@ def _c_encoder():
     return encoder
 
 
+def clear_marks() -> None:
+    """Forget the containers a failed encoding left marked (as entered) in this thread's C encoder."""
+    marks = getattr(_threads, "marks", None)
+    if marks:
+        marks.clear()
+
+
 def encode_output(value: Any) -> str:
     """``value`` as stored JSON text; raises UnstorableValue for what has no JSON form."""
     try:
-        return "".join(_c_encoder()(value if _plain(value) else _tagged(value), 0))
+        return "".join(c_encoder()(value if _plain(value) else _tagged(value), 0))
     except Exception as err:
-        marks = getattr(_threads, "marks", None)
-        if marks:  # an encoding that raised midway leaves its containers marked: the next one starts clean
-            marks.clear()
+        clear_marks()  # an encoding that raised midway leaves its containers marked: the next one starts clean
         if isinstance(err, UnstorableValue):
             raise
         if isinstance(err, (ValueError, TypeError, RecursionError)):  # circular, nested too deeply, a key of no JSON kind

@@ -14,8 +14,10 @@ the chunk goes on.
 
 from __future__ import annotations
 
+import random
 from typing import Any, Callable
 
+from octo.compiler.expressions.chunkkernel import FAILED
 from octo.compiler.expressions.codegen import EvalError
 from octo.compiler.expressions.cpuclock import CLOCK
 from octo.compiler.expressions.evalsupport import UnitStreams, unit_stream
@@ -23,7 +25,7 @@ from octo.compiler.planning.ir import Plan
 from octo.stdlib import default_language
 from octo.stdlib.execution import compiled
 
-from .encoding import DICT_TAG, UnstorableValue, decode_output, encode_output, stored_value  # noqa: F401  (decode_output: re-exported)
+from .encoding import DICT_TAG, UnstorableValue, c_encoder, clear_marks, decode_output, encode_output, stored_value  # noqa: F401  (decode_output: re-exported)
 from .templating import TemplateFailure, UnitTemplate, message_template, rule_message, unrendered_message
 from .units import data_env, unit_space
 
@@ -34,7 +36,7 @@ ResultRow = tuple[int, str, "str | None", "str | None"]  # (position, state, out
 class StepExecutor:
     """One step compiled: its body (with `validate` rules), its `when`, and whether it needs a stream."""
 
-    __slots__ = ("run", "when", "needs_rng", "judged")
+    __slots__ = ("run", "when", "needs_rng", "judged", "kernel")
 
     def __init__(self, step: dict, language):
         kind = language.kinds[step["kind"]]
@@ -48,6 +50,10 @@ class StepExecutor:
         self.needs_rng = getattr(run, "random", True) or (self.when is not None and self.when.random)
         # `validate` rules must see sets as they will be stored (listed); without rules the encoder lists them alike
         private = getattr(run, "private", frozenset())  # a compute's `_names`: its `validate` sees them, no one after
+        # a simulate's loop over a whole chunk (compiler/expressions/chunkkernel.py): when the unit's whole step
+        # is that loop — no `when`, no verdict, no `validate` rule, nothing private
+        plain = self.when is None and self.judged is None and not rules and not private
+        self.kernel = getattr(run, "chunk", None) if plain else None
         run = validated(storable(run), rules) if rules else run
         self.run = without(run, private) if private else run
 
@@ -79,14 +85,19 @@ class UnitWork:
         """
         ex = self.executor(name)
         streams = UnitStreams(self.seed)  # one stream reseeded per unit: a unit is done before the next starts
-        run_unit, step, unit_record = self.run_unit, self.steps[name], self.space.unit
-        rows = []
-        for pos, idx, unit_id in units:
-            ups = {d: r[pos] for d, r in upstream.items()} if upstream else {}
-            unit_admit = (lambda env, pos=pos, unit_id=unit_id: admit(pos, unit_id, env)) if admit is not None else None
-            record = unit_record(idx, unit_id)
-            state, output, reason = run_unit(name, ex, idx, unit_id, ups, decode_output, unit_admit, streams, record)
+        if ex.kernel is not None and not upstream and admit is None:
+            computed = self._kernel_run(name, ex, units, streams)
+        else:
+            computed = self._unit_by_unit(name, ex, units, upstream, admit, streams)
+        step, rows, flat = self.steps[name], [], flat_encoder()
+        for (pos, _, _), (record, state, output, reason) in zip(units, computed):
             value = output
+            text, reads_back = flat(output)  # a dict of scalars, the usual output, written without a look for tags
+            if text is not None:
+                rows.append((pos, state, text, reason))
+                if records is not None:
+                    records.append((record, value if reads_back else None))
+                continue
             if output is not None:
                 try:
                     output = encode_output(output)
@@ -97,12 +108,40 @@ class UnitWork:
                 records.append((record, value if output is not None and _round_trips(value) else None))
         return rows
 
+    def _unit_by_unit(self, name: str, ex: StepExecutor, units: list[Unit], upstream: dict, admit: Callable | None,
+                      streams: UnitStreams) -> list[tuple]:
+        """(record, state, output, reason) per unit, one :meth:`run_unit` call each."""
+        run_unit, unit_record, out = self.run_unit, self.space.unit, []
+        for pos, idx, unit_id in units:
+            ups = {d: r[pos] for d, r in upstream.items()} if upstream else {}
+            unit_admit = (lambda env, pos=pos, unit_id=unit_id: admit(pos, unit_id, env)) if admit is not None else None
+            record = unit_record(idx, unit_id)
+            out.append((record, *run_unit(name, ex, idx, unit_id, ups, decode_output, unit_admit, streams, record)))
+        return out
+
+    def _kernel_run(self, name: str, ex: StepExecutor, units: list[Unit], streams: UnitStreams) -> list[tuple]:
+        """(record, state, output, reason) per unit, from one call of the step's chunk kernel; a unit the
+        kernel could not finish is run again through :meth:`run_unit`, which says why it fails."""
+        values: list = []
+        records = self.space.records(units)
+        try:
+            ex.kernel(units, records, self.data, random.Random() if ex.needs_rng else None, self.seed, name, CLOCK, values)
+        finally:
+            CLOCK.end_unit()  # also when stopped midway (Ctrl-C): later evaluations are outside any unit
+        out = []
+        for (_, idx, unit_id), record, value in zip(units, records, values):
+            if value is FAILED:
+                out.append((record, *self.run_unit(name, ex, idx, unit_id, {}, None, None, streams, record)))
+            else:
+                out.append((record, "done", value, None))
+        return out
+
     def fold(self, aggregate: str, step: str, units: list[Unit], records: list[tuple], rows: list[ResultRow]) -> dict:
         """Aggregate ``aggregate``'s part (AggregateRunner.take_part) over a chunk of ``step``'s rows just
         computed, ``records`` as :meth:`run` gave them: what streaming the same rows from the store would
         give (an aggregate folded this way reads ``step`` alone: Engine._fold_for)."""
         runner, when = self._aggregator(aggregate)
-        data = self.data
+        data, envs = self.data, []
         for (_, _, unit_id), (record, value), (_, state, output, _) in zip(units, records, rows):
             if state in ("failed", "blocked"):
                 continue  # a failed unit is reported as failed, not aggregated
@@ -110,9 +149,11 @@ class UnitWork:
                 value = decode_output(output)
             env = {"unit": record, "data": data, step: value}
             if when is None:
-                runner.add(env)
+                envs.append(env)
             else:
                 stream_unit(runner, when, env, unit_id)
+        if envs:
+            runner.add_all(envs)
         return runner.take_part()
 
     def aggregate_part(self, name: str, units: list[Unit], upstream: dict[str, dict[int, StoredResult]]) -> dict:
@@ -201,6 +242,32 @@ def stream_unit(runner, when, env: dict, unit_id: str, unit: Callable[[], dict] 
 
 
 _SCALARS = frozenset({str, int, bool, type(None)})
+_FLAT = _SCALARS | {float}
+_STR = frozenset({str})
+
+
+def flat_encoder() -> Callable[[Any], "tuple[str | None, bool]"]:
+    """A function giving (stored JSON, whether decoding it gives the output back as it is) of an output
+    that is a dict of strings, whole numbers, booleans, nulls and floats (no tag to look for: every key a
+    string, no container), (None, False) for any other value: the JSON :func:`encode_output` writes for
+    it, by the same C encoder, without its look at every value."""
+    encode, dict_tag = c_encoder(), DICT_TAG
+
+    def flat(output):
+        if type(output) is dict:
+            types = set(map(type, output.values()))
+            if types <= _FLAT and set(map(type, output)) <= _STR and dict_tag not in output:
+                try:
+                    return "".join(encode(output, 0)), float not in types or _finite(output)
+                except Exception:  # a whole number too long to write: encode_output says why
+                    clear_marks()
+        return None, False
+    return flat
+
+
+def _finite(output: dict) -> bool:
+    """Whether a flat output's floats are finite: JSON writes a finite float's shortest repr, which reads back the same."""
+    return all(-_INF < v < _INF for v in output.values() if type(v) is float)
 
 
 def _round_trips(output: Any) -> bool:

@@ -26,6 +26,8 @@ from octo.compiler.expressions import ast
 from octo.compiler.expressions.ast import free_names
 from octo.compiler.expressions.astjson import from_record
 from octo.compiler.expressions.codegen import EvalError, compile_expression
+from octo.compiler.expressions.cpuclock import CLOCK
+from octo.compiler.expressions.evalsupport import KNOWN, LAST, forget_sizes
 from octo.compiler.expressions.evalmessages import plain_failure
 from octo.compiler.expressions.typecheck import dotted
 
@@ -118,6 +120,33 @@ class AggregateRunner:
                 append(argument.evaluate(env))
             except EvalError as err:  # this reduction is null for the group; the others go on
                 _count(group["failed"], name, err, _unit_id(env, unit))
+
+    def add_all(self, envs: list[dict]) -> None:
+        """:meth:`add` of each env in turn, each holding its unit's record (a chunk folded as its step is
+        computed). The `by` values and reduced arguments come from their compiled functions directly, with
+        what :meth:`CompiledExpression.evaluate` does first; a unit for which any raises goes through
+        :meth:`add`, which evaluates them again (pure, without a stream), so says why as it always does."""
+        fns = [expr._fn for _, expr in self.by] + [args[0]._fn for _, _, args in self.reductions if args]
+        names, nby, groups, key_of, clock = [name for name, _ in self.by], len(self.by), self.groups, self._key, CLOCK
+        for env in envs:
+            values = []
+            try:
+                for fn in fns:
+                    if not clock.unit:  # as evaluate: each evaluation outside a unit has its own CPU budget
+                        clock.started = None
+                    if KNOWN or LAST[0] is not None:
+                        forget_sizes()
+                    values.append(fn(env, None))
+                key = key_of(values[:nby]) if nby else "[]"
+            except Exception:
+                self.add(env)
+                continue
+            group = groups.get(key)
+            if group is None:
+                group = self._new_group(key, list(zip(names, values)), env)
+            group["n"] += 1
+            for (append, _, _), value in zip(group["feeds"], values[nby:]):
+                append(value)
 
     def leave_out(self, what: str, err: EvalError, unit_id: str) -> None:
         """A unit no group can take: its `by` (or the step's `when`) raised."""

@@ -89,8 +89,7 @@ class Simulate(StepKind):
         loop = compile_simulation(pairs(config["init"]), pairs(config["each"]), from_record(config["until"]),
                                   pairs(config["output"]), config["max_iterations"], functions,
                                   label=config["until"]["at"])
-        run = loop.run
-        return _Executor(run, loop.random)
+        return _Executor(loop.run, loop.random, loop.chunk)
 
     def _initial_state(self, cfg: SimulateConfig, ctx: StepContext) -> dict[str, Type]:
         state: dict[str, Type] = {}
@@ -145,12 +144,13 @@ def _max_iterations(node) -> int:
 
 
 class _Executor:
-    """A callable executor that says whether it draws random numbers (a stream costs ~10 µs to make)."""
+    """A callable executor that says whether it draws random numbers (a stream costs ~10 µs to make);
+    ``chunk``: the loop over a chunk of units (compiler/expressions/chunkkernel.py), or None."""
 
-    __slots__ = ("run", "random")
+    __slots__ = ("run", "random", "chunk")
 
-    def __init__(self, run, random: bool):
-        self.run, self.random = run, random
+    def __init__(self, run, random: bool, chunk=None):
+        self.run, self.random, self.chunk = run, random, chunk
 
     def __call__(self, env, rng):
         return self.run(env, rng)

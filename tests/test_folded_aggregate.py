@@ -169,6 +169,25 @@ def test_worker_processes_fold_the_same_groups(tmp_path, monkeypatch, small_chun
     assert stored(run_dir) == expected
 
 
+def test_without_a_when_a_chunk_is_folded_in_one_call_with_the_streamed_groups(tmp_path, monkeypatch, small_chunks,
+                                                                                reads):
+    """No `when` on the aggregate: the chunk goes to AggregateRunner.add_all, `by` and a reduction still
+    failing for some units (those go through `add` again, which says why)."""
+    from octo.stdlib.aggregate_run import AggregateRunner
+
+    monkeypatch.setitem(globals(), "PIPELINE", PIPELINE.replace('    when: "100 // (unit.repeat % 13) >= 0"\n', ""))
+    assert "% 13" not in PIPELINE
+    expected = reference(tmp_path, monkeypatch)
+    assert any('"errors": [{' in metrics for _, _, _, metrics in expected[1])  # `by` and `inv` fail for some units
+    chunks, add_all = [], AggregateRunner.add_all
+    monkeypatch.setattr(AggregateRunner, "add_all", lambda self, envs: chunks.append(len(envs)) or add_all(self, envs))
+    del reads[:]
+    run_dir = new_run(tmp_path / "folded", monkeypatch)
+    finish(run_dir)
+    assert reads == [] and len(chunks) == 600 // 50
+    assert stored(run_dir) == expected
+
+
 @given(st.dictionaries(st.text(max_size=5), st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=5)
                        | st.lists(st.integers(), max_size=2) | st.tuples(st.integers())))
 @example({"x": float("nan")})

@@ -6,7 +6,7 @@ import threading
 
 from hypothesis import assume, given, strategies as st
 
-from octo.runtime.encoding import UnstorableValue, _json_default, _plain, decode_output, encode_output
+from octo.runtime.encoding import DICT_TAG, UnstorableValue, _json_default, _plain, decode_output, encode_output
 
 _reference = json.JSONEncoder(default=_json_default).encode
 
@@ -51,3 +51,33 @@ def test_threads_encode_the_same_value_at_once():
         t.join()
     assert not errors and len(set(out)) == 1
     assert decode_output(out[0]) == {"x": shared, "y": [shared]}
+
+
+@given(st.dictionaries(st.text() | st.integers(), values, max_size=5) | values)
+def test_the_flat_encoder_writes_what_encode_output_writes(output):
+    from octo.runtime.unitwork import _round_trips, flat_encoder
+
+    text, reads_back = flat_encoder()(output)
+    if text is None:  # not a dict of scalars with string keys: the general path writes it
+        assert not (type(output) is dict and all(type(k) is str for k in output)
+                    and all(type(v) in (str, int, bool, float, type(None)) for v in output.values())
+                    and DICT_TAG not in output)
+        return
+    assert text == encode_output(output)
+    assert reads_back == _round_trips(output)
+    if reads_back:
+        assert decode_output(text) == output
+
+
+def test_a_flat_output_too_long_to_write_leaves_no_marks_and_is_unstorable():
+    from octo.runtime.unitwork import flat_encoder
+
+    flat = flat_encoder()
+    assert flat({"a": 2 ** 20_000}) == (None, False)
+    assert flat({"a": 1}) == ('{"a": 1}', True)  # no mark left behind: not a "circular reference"
+    try:
+        encode_output({"a": 2 ** 20_000})
+    except UnstorableValue as err:
+        assert "circular" not in str(err)
+    else:
+        raise AssertionError("a whole number of 6,000 digits was written")

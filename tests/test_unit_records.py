@@ -30,3 +30,25 @@ def test_arranged_tables_give_each_unit_its_own_lists():
     assert space._fields is None
     a, b = space.unit(0), space.unit(space.base)
     assert a["pair"] == b["pair"] and a["pair"] is not b["pair"]
+
+
+def test_a_chunk_of_records_is_the_records_one_by_one_each_its_own_dict():
+    for space in (UnitSpace((TableSpace("s", ROWS, ("a", "b", "c")), TableSpace("t", ROWS, ("a", "b", "c"))), repeat=4),
+                  UnitSpace((TableSpace("pair", ROWS, ("a", "b", "c"), "permutations", 2),), repeat=3),
+                  UnitSpace((TableSpace("s", ROWS, ("a", "b", "c")),), repeat=1)):
+        units = [(pos, i, space.unit_id(i)) for pos, i in enumerate(range(space.total))]
+        records = space.records(units[:5]) + space.records(units[5:])  # the first chunk leaves entries kept
+        assert records == [fresh(space, i) for i in range(space.total)]
+        assert [list(r) for r in records] == [list(fresh(space, i)) for i in range(space.total)]
+        assert len({id(r) for r in records}) == len(records)
+
+
+def test_ids_of_repeated_spaces_are_those_made_from_scratch():
+    long = "x" * 58  # with `-r<replica>` over 64 characters from replica 100 on: hashed
+    for keys in (("a", "b", "c"), ("a b", "b/c", "c"), (long, "b", "c")):
+        for space in (UnitSpace((TableSpace("s", ROWS, keys), TableSpace("t", ROWS, ("a", "b", "c"))), repeat=150),
+                      UnitSpace((), repeat=5)):
+            made = [space.unit_id(i) for i in range(space.total)] + [space.unit_id(i) for i in range(space.total)]
+            scratch = [space._id(space._entry(i)[0], space._labels(space._entry(i)[1])) for i in range(space.total)]
+            assert made == scratch * 2
+            assert space._id_prefixes  # the kept prefixes were exercised

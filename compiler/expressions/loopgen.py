@@ -68,6 +68,7 @@ from .cpuclock import CLOCK, FIRST_LAP, LAP
 from .evalmessages import _plain, explain
 from .evalsupport import HELPERS, KNOWN, LAST, forget_sizes
 from .functions import Function
+from .chunkkernel import kernel_namespace, kernel_source
 from .randomdraws import below_lines, inline_ok, plain_stream
 
 _counter = itertools.count()
@@ -88,6 +89,8 @@ class CompiledSimulation:
     _owners: dict[int, Span] = field(repr=False)  # generated line → the expression it belongs to
     # when draws are written out for a plain random.Random: makes the loop calling the stream's methods
     _plain: Callable[[], "CompiledSimulation"] | None = field(default=None, repr=False)
+    # the loop over a whole chunk of units (chunkkernel), for plain random.Random streams; None: none
+    chunk: Callable | None = field(default=None, repr=False)
 
     def run(self, env: Mapping[str, Any], rng=None) -> dict[str, Any]:
         """The outputs of one unit's loop for ``env``; ``rng`` is the unit's stream."""
@@ -385,13 +388,28 @@ def compile_simulation(init: list[tuple[str, ast.Expr]], each: list[tuple[str, a
         span = gen.deepest[1] if gen.deepest else until.span
         raise EvalError(f"this expression is nested too deeply to compile ({why})", span) from None
     exec(code, namespace)
+    chunk = _chunk_kernel(gen, namespace, filename)  # used with a plain random.Random only (UnitStreams')
     plain = None
     if "bits" in gen.rng_methods:  # for a stream that is not a plain random.Random, compiled when one comes
         plain = _once(lambda: compile_simulation(init, each, until, output, max_iterations, functions,
                                                  label=label, write_draws=False))
     return CompiledSimulation(source=source, names=tuple(gen.free), random=gen.random,
                               max_iterations=max_iterations, until=until, _fn=namespace["_octo_sim"],
-                              _filename=filename, _sites=sites, _owners=owners, _plain=plain)
+                              _filename=filename, _sites=sites, _owners=owners, _plain=plain, chunk=chunk)
+
+
+def _chunk_kernel(gen: _LoopGenerator, namespace: dict, filename: str) -> Callable | None:
+    """The loop over a chunk of units (:mod:`chunkkernel`), in the per-unit function's namespace."""
+    source = kernel_source([text for text, _ in gen.prologue], [(i, t) for i, t, _ in gen.lines],
+                           sorted(gen.rng_methods) if gen.random else [])
+    if source is None:
+        return None
+    namespace.update(kernel_namespace())
+    try:
+        exec(compile(source, filename.replace("simulation", "simulation chunk", 1), "exec"), namespace)
+    except (SyntaxError, RecursionError, MemoryError):  # two levels deeper than the per-unit function
+        return None
+    return namespace["_octo_chunk"]
 
 
 def _once(make: Callable[[], Any]) -> Callable[[], Any]:

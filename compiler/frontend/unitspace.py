@@ -140,6 +140,20 @@ class UnitSpace:
         out.update(fields)
         return out
 
+    def records(self, units: list[tuple[int, int, str]]) -> list[dict[str, Any]]:
+        """The `unit` records of a chunk of (position, index, id): :meth:`unit` of each, made in one call
+        (from the kept entries, when a repeated space keeps them)."""
+        memo, kept, base, unit = self._memo, self._fields, self.base, self.unit
+        if memo is None or kept is None or not base:
+            return [unit(idx, unit_id) for _, idx, unit_id in units]
+        out = []
+        for _, idx, unit_id in units:
+            r, rest = divmod(idx, base)
+            known = memo.get(rest)
+            fields = kept.get(known[0]) if known is not None else None
+            out.append({"id": unit_id, "repeat": r, **fields} if fields is not None else unit(idx, unit_id))
+        return out
+
     @functools.cached_property
     def _fields(self) -> dict[tuple, dict] | None:
         """Per row picks, the tables' entries of a unit record — kept when replicas repeat them and every
@@ -149,8 +163,23 @@ class UnitSpace:
         return {} if keep else None
 
     def unit_id(self, i: int) -> str:
+        prefixes = self._id_prefixes
+        if prefixes is not None:  # a repeated space: an index's readable id is its rows' part, then `r<replica>`
+            r, rest = divmod(i, self.base)
+            prefix = prefixes.get(rest)
+            if prefix is not None and len(prefix) + len(str(r)) < MAX_ID:
+                return f"{prefix}r{r}"
         r, picks, labels = self._entry(i)
-        return self._id(r, labels or self._labels(picks))
+        labels = labels or self._labels(picks)
+        if prefixes is not None and labels[2] and len(prefixes) < 65_536:  # safe keys: the id is readable as it is
+            prefixes[i % self.base] = "".join(f"{part}-" for part in labels[0])
+        return self._id(r, labels)
+
+    @functools.cached_property
+    def _id_prefixes(self) -> dict[int, str] | None:
+        """Per index within a replica whose keys are safe, the readable part its ids start with — kept when
+        replicas repeat them (ids are made for every unit when a run is created)."""
+        return {} if self._memo is not None else None
 
     def _labels(self, picks: tuple[tuple[int, ...], ...]) -> tuple[list[str], list[list[str]], bool]:
         """The tables' part of an id: readable parts, raw keys, and whether every key is safe as it is."""
