@@ -18,62 +18,22 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import resource
 import signal
 import subprocess
 import sys
-import tempfile
-import time
-from pathlib import Path
 
-PIPELINE = """octo: 1
-name: memory-bench
-seed: 1
-units: {{repeat: {n}}}
-steps:
-  answer:
-    generate:
-      model: openai:gpt-4.1-mini
-      mode: batch
-      prompt: "Question {{{{ unit.repeat }}}}: name a sea creature."
-      output: {{name: str, legs: "int[0, 10]"}}
-"""
+from pipelines import generate, run_in_fresh_process
+
 TARGET = 1.3
 
 
-def child(n: int, url: str | None) -> None:
-    """One `octoc run` in this process; prints its peak RSS (MiB) and seconds as JSON."""
-    import contextlib
-    import io
-
-    from octo.cli.main import main
-
-    with tempfile.TemporaryDirectory() as tmp:
-        path = Path(tmp) / "memory.octo"
-        path.write_text(PIPELINE.format(n=n))
-        flags = ["--provider", "emulator"] if url is None else ["--poll-interval", "0.05"]
-        start = time.perf_counter()
-        with contextlib.redirect_stdout(io.StringIO()):
-            code = main(["run", str(path), "--run-dir", str(Path(tmp) / "run"), *flags])
-        seconds = time.perf_counter() - start
-    usage = resource.getrusage(resource.RUSAGE_SELF)
-    print(json.dumps({"code": code, "seconds": seconds, "cpu": usage.ru_utime + usage.ru_stime,
-                      "rss": usage.ru_maxrss / 1024}))
-
-
 def _run_child(n: int, url: str | None = None) -> dict:
-    env = dict(os.environ)
-    if url is not None:
-        env.update(OPENAI_BASE_URL=f"{url}/v1", OPENAI_API_KEY="emulator")
-    args = [sys.executable, __file__, "--child", str(n)] + (["--url", url] if url else [])
-    out = subprocess.run(args, capture_output=True, text=True, env=env)
-    if out.returncode != 0:
-        raise SystemExit(f"the run of {n} units failed:\n{out.stderr[-2000:]}")
-    result = json.loads(out.stdout.strip().splitlines()[-1])
-    if result["code"] != 0:
-        raise SystemExit(f"`octoc run` of {n} units exited {result['code']}")
-    return result
+    """`octoc run` of ``n`` batch units in a fresh process: against its in-process emulator, or against
+    the standalone one at ``url`` (the OpenAI wire through the real SDK)."""
+    if url is None:
+        return run_in_fresh_process(generate(n, "batch"), ["--provider", "emulator"])
+    return run_in_fresh_process(generate(n, "batch"), ["--poll-interval", "0.05"],
+                                env={"OPENAI_BASE_URL": f"{url}/v1", "OPENAI_API_KEY": "emulator"})
 
 
 def _standalone(n: int) -> tuple[dict, float]:
@@ -118,12 +78,7 @@ def main() -> None:
     parser.add_argument("--base", type=int, default=5000)
     parser.add_argument("--quick", action="store_true", help="small sizes (seconds), for tests")
     parser.add_argument("--json", action="store_true")
-    parser.add_argument("--child", type=int, help=argparse.SUPPRESS)
-    parser.add_argument("--url", help=argparse.SUPPRESS)
     a = parser.parse_args()
-    if a.child is not None:
-        child(a.child, a.url)
-        return
     base_n, sizes = (20, [80]) if a.quick else (a.base, [int(s) for s in a.sizes.split(",")])
     base = measure(base_n)
     measured = {n: measure(n) for n in sizes}

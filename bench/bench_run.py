@@ -39,30 +39,7 @@ import tempfile
 import time
 from pathlib import Path
 
-SAILOR = """octo: 1
-name: sailor-bench
-seed: 1
-data:
-  scenarios: [{{id: middle, start: 5}}]
-units: {{for: {{scenario: scenarios}}, repeat: {n}}}
-steps:
-  walk:
-    simulate:
-      init: {{position: unit.scenario.start, steps: 0}}
-      each:
-        position: position + choice([-1, 1])
-        steps: steps + 1
-      until: position <= 0 or position >= 10
-    output:
-      outcome: "'ship' if position >= 10 else 'water'"
-      steps: steps
-  odds:
-    aggregate:
-      by: [unit.scenario.id]
-      metrics:
-        p_ship: mean(walk.outcome == 'ship')
-        mean_steps: mean(walk.steps)
-"""
+from pipelines import sailor
 
 COMPUTE = """octo: 1
 name: compute-bench
@@ -134,7 +111,7 @@ def walks_figure(walks: int) -> dict:
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         with contextlib.redirect_stdout(io.StringIO()):
-            octo_t = octoc_run(SAILOR.format(n=walks), tmp, "walks")
+            octo_t = octoc_run(sailor(walks), tmp, "walks")
         odds = octoc_odds(tmp / "walks")
     py_t, hand_odds = python_walks(walks)
     if not all(math.isclose(odds[k], v, rel_tol=1e-12) for k, v in hand_odds.items()):

@@ -24,10 +24,13 @@ def test_bench_scale_prints_its_figures_as_json_on_its_last_line():
 
 
 def test_the_benchmarks_share_one_drunken_sailor():
-    # bench/pipelines.py holds the pipelines; bench_run.py's sailor is its one-scenario form
+    # bench/pipelines.py holds the pipelines; bench_run.py and bench_memory.py run them from there
     sys.path.insert(0, str(ROOT / "bench"))
+    import bench_memory
     import bench_run
-    from pipelines import sailor
+    import pipelines
 
-    assert sailor(1000) == bench_run.SAILOR.format(n=1000)
-    assert "{id: near_ship, start: 8}" in sailor(10, ("middle", "near_ship"))
+    assert bench_run.sailor is pipelines.sailor and bench_memory.generate is pipelines.generate
+    assert "scenarios: [{id: middle, start: 5}]" in pipelines.sailor(1000)
+    assert "repeat: 1000}" in pipelines.sailor(1000)
+    assert "{id: near_ship, start: 8}" in pipelines.sailor(10, ("middle", "near_ship"))
