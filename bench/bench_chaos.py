@@ -23,7 +23,7 @@ sys.path.insert(0, str(ROOT / "tests"))
 
 def main() -> int:
     from chaos import FAULTS, Chaos, check_ledger, run_with_kills, serve, write_pipeline
-    from octo.runtime.crashpoints import POINTS
+    from octo.runtime.base.crashpoints import POINTS
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--units", type=int, default=10_000)

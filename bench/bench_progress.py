@@ -3,7 +3,7 @@
 (a) A run of a judged pipeline (draft → stats → review, a retry loop) with N units (100,000),
     stored as it stands in the middle of its run: most drafts answered, some retried, some
     at the provider, a share of the reviews sent back with their new round queued. Timed:
-    reading the counts from the store (runtime/tally.py) the first time, on every later
+    reading the counts from the store (runtime/reading/tally.py) the first time, on every later
     refresh (sums of settled attempts kept), and with nothing kept (a fresh reader each
     time); and drawing them, as the live table (rich, to a terminal-sized buffer) and as a
     plain line. Median of RUNS refreshes, wall time.
@@ -71,7 +71,7 @@ def make_run(root: Path, n: int) -> Path:
     from octo.compiler.base.source import Source
     from octo.compiler.frontend.check import check_source
     from octo.compiler.planning.planner import build_plan
-    from octo.runtime.rundir import create_run
+    from octo.runtime.rundirs.rundir import create_run
     from octo.stdlib import default_language
 
     language = default_language()
@@ -87,8 +87,8 @@ def make_run(root: Path, n: int) -> Path:
 
 def fill_mid_run(run_dir: Path, n: int) -> None:
     """Attempts, batches, results and send-backs as a run of ``n`` units has them midway."""
-    from octo.runtime.ledger import Ledger
-    from octo.runtime.rundir import open_store
+    from octo.runtime.attempts.ledger import Ledger
+    from octo.runtime.rundirs.rundir import open_store
 
     rng = random.Random(1)
     store = open_store(run_dir)
@@ -150,8 +150,8 @@ def median_ms(fn, runs: int) -> tuple[float, float, float]:
 def bench_refresh(n: int, runs: int) -> None:
     from octo.cli.livetable import LiveTable
     from octo.cli.progresstext import plain_line
-    from octo.runtime.rundir import open_plan, open_store
-    from octo.runtime.tally import Tallier
+    from octo.runtime.rundirs.rundir import open_plan, open_store
+    from octo.runtime.reading.tally import Tallier
     from octo.stdlib import default_language
 
     with tempfile.TemporaryDirectory() as tmp:

@@ -12,14 +12,14 @@ import sys
 from pathlib import Path
 
 from octo.cli.exitcodes import OK, USAGE
-from octo.runtime.diskerrors import storage_errors
-from octo.runtime.runlock import run_lock
+from octo.runtime.rundirs.diskerrors import storage_errors
+from octo.runtime.rundirs.runlock import run_lock
 
 
 def retry(run_dir: str, step: str | None, reason: str | None) -> int:
     from octo.runtime import fixes
     from octo.runtime.engine import Engine
-    from octo.runtime.retry import Failures, count_failed
+    from octo.runtime.fixing.retry import Failures, count_failed
 
     from .running import drive
 
@@ -82,7 +82,7 @@ def _say_requeued(counts: dict[str, int]) -> None:
 def _complete_earlier(run_dir: Path):
     """Complete a creation and a fix a kill interrupted; say so for a fix."""
     from octo.runtime import fixes
-    from octo.runtime.rundir import complete_creation
+    from octo.runtime.rundirs.rundir import complete_creation
 
     complete_creation(run_dir)
     earlier = fixes.complete(run_dir)
@@ -99,7 +99,7 @@ def _complete_earlier(run_dir: Path):
 
 def revalidate(run_dir: str, file: str | None, colour: bool) -> int:
     from octo.runtime import fixes
-    from octo.runtime.rundir import PLAN_FILE, open_store
+    from octo.runtime.rundirs.rundir import PLAN_FILE, open_store
 
     from .running import drive
 
@@ -131,8 +131,8 @@ def _edit(run_dir: Path, file: str, old_text: str, colour: bool) -> dict | int:
     """Compile FILE and compare its plan with the run's: the fix's plan fields, or an exit code after saying why not."""
     import json
 
-    from octo.runtime.planedit import compare, edited_plan, stage
-    from octo.runtime.rundir import open_store
+    from octo.runtime.fixing.planedit import compare, edited_plan, stage
+    from octo.runtime.rundirs.rundir import open_store
     from octo.stdlib import default_language
 
     old = json.loads(old_text)
@@ -197,7 +197,7 @@ def _made_with_provider(run_dir: Path, old: dict) -> str | None:
     import contextlib
     import io
 
-    from octo.runtime.rundir import SOURCE_DIR, open_store
+    from octo.runtime.rundirs.rundir import SOURCE_DIR, open_store
 
     models = _models(old)
     if len(models) != 1:

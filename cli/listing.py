@@ -9,8 +9,8 @@ from .exitcodes import OK, USAGE
 
 
 def list_runs(base: str, fmt: str) -> int:
-    from octo.runtime.runlist import list_runs as runs_under, render_runs
-    from octo.runtime.strictjson import dumps
+    from octo.runtime.reading.runlist import list_runs as runs_under, render_runs
+    from octo.runtime.base.strictjson import dumps
 
     path = Path(base)
     if not path.is_dir():

@@ -1,7 +1,7 @@
 """The live progress table of `octoc run` on a terminal: one table, redrawn in place (rich).
 
 Imported only when stdout is a terminal, so no other command pays for importing rich. What each
-column means is runtime/tally.py's (and docs/run.md's); this module only lays it out.
+column means is runtime/reading/tally.py's (and docs/run.md's); this module only lays it out.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from rich.console import Console
 from rich.live import Live
 from rich.text import Text
 
-from octo.runtime.tally import Tally
+from octo.runtime.reading.tally import Tally
 
 from .progresstext import duration, money, step_eta
 

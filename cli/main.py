@@ -228,8 +228,8 @@ def _user_problem(err: Exception, args) -> str | None:
     """The message for an error that is not a bug in octoc (None: it is one)."""
     from pathlib import Path
 
-    from octo.runtime.diskerrors import describe
-    from octo.runtime.rundir import RunDirError
+    from octo.runtime.rundirs.diskerrors import describe
+    from octo.runtime.rundirs.rundir import RunDirError
 
     if isinstance(err, RunDirError):
         return str(err)

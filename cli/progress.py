@@ -3,7 +3,7 @@
 On a terminal (and not TERM=dumb) a table is redrawn in place (cli/livetable.py, rich — imported
 only then). Otherwise — piped, redirected to a file, in CI — one summary line is printed every
 OCTO_PROGRESS_SECONDS (5) when something changed, at least once a minute while the run waits, once
-at the start and once at the end (cli/progresstext.py); never an escape code. What is counted is runtime/tally.py's.
+at the start and once at the end (cli/progresstext.py); never an escape code. What is counted is runtime/reading/tally.py's.
 
 The display reads the store, so it is kept cheap: the store is read again only when it changed, at
 most twice a second, and never more often than keeps reading it under 5% of the run's time
@@ -18,7 +18,7 @@ import sys
 import time
 from collections import deque
 
-from octo.runtime.tally import Tallier, Tally
+from octo.runtime.reading.tally import Tallier, Tally
 
 READ_SHARE = 0.05  # reading the store takes at most this share of the run's time
 RATE_WINDOW = 120.0  # an ETA comes from the rate over about the last two minutes

@@ -3,7 +3,7 @@ pieces (durations, money, ETAs) the live table shares with it. Never an escape c
 
 from __future__ import annotations
 
-from octo.runtime.tally import StepTally, Tally
+from octo.runtime.reading.tally import StepTally, Tally
 
 
 def plain_line(tally: Tally, elapsed: float, rates: dict[str, float], synthetic: bool) -> str:

@@ -1,6 +1,6 @@
 """`octoc results` and `octoc report`: read a run (read-only, without its lock) and print it.
 
-JSON output is strict: NaN and infinities are written as null (runtime/strictjson.py).
+JSON output is strict: NaN and infinities are written as null (runtime/base/strictjson.py).
 """
 
 from __future__ import annotations
@@ -9,11 +9,11 @@ import csv
 import sys
 from pathlib import Path
 
-from octo.runtime.diskerrors import storage_errors
-from octo.runtime.report import render_report, report as build_report, unit_rows
-from octo.runtime.reportmd import render_markdown
-from octo.runtime.rundir import open_plan
-from octo.runtime.strictjson import dumps, finite
+from octo.runtime.rundirs.diskerrors import storage_errors
+from octo.runtime.reading.report import render_report, report as build_report, unit_rows
+from octo.runtime.reading.reportmd import render_markdown
+from octo.runtime.rundirs.rundir import open_plan
+from octo.runtime.base.strictjson import dumps, finite
 
 
 def _flat(row: dict, prefix: str = "") -> dict:
@@ -52,8 +52,8 @@ def _results(path: Path, step: str | None, fmt: str) -> int:
 
 
 def export(run_dir: str, step: str | None, target: str, all_units: bool) -> int:
-    """Write the pipeline's `export` rows to a file (runtime/exportfile.py); say where and how many."""
-    from octo.runtime.exportfile import ExportError, export_target, write_export
+    """Write the pipeline's `export` rows to a file (runtime/reading/exportfile.py); say where and how many."""
+    from octo.runtime.reading.exportfile import ExportError, export_target, write_export
 
     if step is not None:
         sys.stderr.write("octoc: error: --export writes the rows of `export`; it does not go with --step\n")
@@ -89,8 +89,8 @@ def report(run_dir: str, fmt: str) -> int:
 
 
 def _verdict_code(path: Path) -> int:
-    from octo.runtime.liveness import run_state
-    from octo.runtime.rundir import open_store
+    from octo.runtime.rundirs.liveness import run_state
+    from octo.runtime.rundirs.rundir import open_store
 
     from .verdicts import state_code
 

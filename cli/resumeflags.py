@@ -98,7 +98,7 @@ def _read_run(run_dir: Path) -> tuple:
     """The run's plan, settings and batches out at each provider, read without its lock (as `status` does)."""
     import json
 
-    from octo.runtime.rundir import open_plan, open_store
+    from octo.runtime.rundirs.rundir import open_plan, open_store
 
     plan = open_plan(run_dir)
     store = open_store(run_dir, readonly=True)

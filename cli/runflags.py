@@ -77,10 +77,10 @@ def check_faults(spec: str | None, emulated: bool) -> None:
 
 def parse_max_enqueued(spec: str | None) -> dict | None:
     """`--max-enqueued openai=90000,anthropic=50000`: per provider, a bound on what the run has queued there
-    (runtime/capacity.py: input tokens per model at OpenAI and Gemini, requests at Anthropic)."""
+    (runtime/attempts/capacity.py: input tokens per model at OpenAI and Gemini, requests at Anthropic)."""
     if spec is None:
         return None
-    from octo.runtime.capacity import QUEUES
+    from octo.runtime.attempts.capacity import QUEUES
 
     bounds = {}
     for item in filter(None, (part.strip() for part in spec.split(","))):

@@ -1,13 +1,13 @@
 """`octoc run`, `octoc tick` and `octoc status`: drive a run directory and read it.
 
 Driving a run (creating it, resuming it, ticking it) holds the run's lock
-(runtime/runlock.py) from before anything is read to the end. The heavy parts
+(runtime/rundirs/runlock.py) from before anything is read to the end. The heavy parts
 of octoc are imported only once the lock is held, so a second process on the
 same run is refused at once. Storage errors (a full disk, an I/O error, a
-damaged store) become messages that say what to do (runtime/diskerrors.py).
+damaged store) become messages that say what to do (runtime/rundirs/diskerrors.py).
 
 Each driving process records in the store when it begins and how it ends
-(runtime/liveness.py), which `status` and `runs` read; its exit code says the
+(runtime/rundirs/liveness.py), which `status` and `runs` read; its exit code says the
 same (cli/exitcodes.py). Ctrl-C, SIGTERM, SIGHUP and a closed stdout stop it
 cleanly (cli/stopping.py).
 """
@@ -20,9 +20,9 @@ from pathlib import Path
 
 from octo.cli.exitcodes import INTERRUPTED, PROVIDER, STUCK, USAGE, WAITING
 from octo.cli.stopping import CLOSED_STDOUT, StopFlag as _StopFlag, guarded_stdout
-from octo.runtime.diskerrors import storage_errors
-from octo.runtime.rundir import CreationStopped
-from octo.runtime.runlock import run_lock
+from octo.runtime.rundirs.diskerrors import storage_errors
+from octo.runtime.rundirs.rundir import CreationStopped
+from octo.runtime.rundirs.runlock import run_lock
 
 
 def run_file(path: str, run_dir: str | None, colour: bool, settings: dict | None = None,
@@ -32,7 +32,7 @@ def run_file(path: str, run_dir: str | None, colour: bool, settings: dict | None
     from octo.compiler.base.diagnostics import Reporter
     from octo.compiler.frontend.check import check_file
     from octo.compiler.planning.planner import build_plan
-    from octo.runtime.rundir import default_run_dir, snapshot_targets
+    from octo.runtime.rundirs.rundir import default_run_dir, snapshot_targets
     from octo.runtime.session import check_keys
     from octo.stdlib import default_language
 
@@ -82,7 +82,7 @@ def answers_fit(path: str | None, plan) -> bool:
 
 def _create_and_drive(plan, target: Path, settings: dict, stop: "_StopFlag", colour: bool | None = None) -> int:
     from octo.cli.runflags import smoke_run_note
-    from octo.runtime.rundir import create_run
+    from octo.runtime.rundirs.rundir import create_run
 
     sys.stdout.write(f"run directory: {target}\n")
     if settings.get("emulator"):
@@ -97,7 +97,7 @@ def _create_and_drive(plan, target: Path, settings: dict, stop: "_StopFlag", col
 
 
 def _stopped_creating(run_dir: Path, stop: _StopFlag) -> int:
-    from octo.runtime.rundir import PLAN_FILE
+    from octo.runtime.rundirs.rundir import PLAN_FILE
 
     if not (run_dir / PLAN_FILE).exists():  # stopped before there was anything to resume: nothing was kept
         _say(stop, "stopped before the run was created; nothing was kept\n")
@@ -137,7 +137,7 @@ def drive(run_dir: Path, changes: dict | None = None, stop: "_StopFlag | None" =
 def _session(engine, body) -> int:
     """Run ``body`` as one session of the run: recorded when it begins; an escaping error or second
     Ctrl-C recorded as its end (``body`` records every other end itself)."""
-    from octo.runtime import liveness
+    from octo.runtime.rundirs import liveness
 
     liveness.begin(engine.store)
     try:
@@ -153,7 +153,7 @@ def _session(engine, body) -> int:
 def _end(engine, how: str, message: str | None = None) -> None:
     """Record how the session ended. Best effort: a full disk that stopped the run may refuse this too
     (the run then reads as interrupted, which is true enough: it resumes the same)."""
-    from octo.runtime import liveness
+    from octo.runtime.rundirs import liveness
 
     try:
         liveness.end(engine.store, how, message)
@@ -163,7 +163,7 @@ def _end(engine, how: str, message: str | None = None) -> None:
 
 def _finished(engine, run_dir: Path, stop: _StopFlag) -> int:
     """The run is done: record it, show the report, exit with its verdict."""
-    from octo.runtime.inputfiles import finish
+    from octo.runtime.attempts.inputfiles import finish
 
     from .verdicts import finished_code
 
@@ -186,7 +186,7 @@ def _stopped(engine, run_dir: Path, stop: _StopFlag) -> int:
 
 
 def _drive(engine, run_dir: Path, stop: "_StopFlag", progress) -> int:
-    from octo.runtime.sending import ProviderStop
+    from octo.runtime.attempts.sending import ProviderStop
 
     idle = 0.0
     while True:
@@ -205,8 +205,8 @@ def _drive(engine, run_dir: Path, stop: "_StopFlag", progress) -> int:
         if stop():
             progress.finish()
             return _stopped(engine, run_dir, stop)
-        if result.stuck:  # it would wait forever (runtime/stuck.py)
-            from octo.runtime.stuck import stuck_message
+        if result.stuck:  # it would wait forever (runtime/work/stuck.py)
+            from octo.runtime.work.stuck import stuck_message
 
             progress.finish()
             _end(engine, "stuck", "; ".join(result.stuck))
@@ -221,7 +221,7 @@ def _drive(engine, run_dir: Path, stop: "_StopFlag", progress) -> int:
 
 
 def _show_report(run_dir: Path) -> None:
-    from octo.runtime.report import render_report, report
+    from octo.runtime.reading.report import render_report, report
 
     sys.stdout.write("\n" + render_report(report(run_dir)) + "\n")
 
@@ -267,7 +267,7 @@ def tick_once(run_dir: str) -> int:
 
 
 def _tick(engine, run_dir: Path, stop: _StopFlag) -> int:
-    from octo.runtime.sending import ProviderStop
+    from octo.runtime.attempts.sending import ProviderStop
 
     from .verdicts import finished_code
 
@@ -278,7 +278,7 @@ def _tick(engine, run_dir: Path, stop: _StopFlag) -> int:
         sys.stderr.write(f"octoc: stopped: {err}\nNothing is lost; fix it and tick again.\n")
         return PROVIDER
     if result.finished:
-        from octo.runtime.inputfiles import finish
+        from octo.runtime.attempts.inputfiles import finish
 
         _end(engine, "finished")
         sys.stdout.write(f"tick: {result.processed:,} things done; done\n")
@@ -289,7 +289,7 @@ def _tick(engine, run_dir: Path, stop: _StopFlag) -> int:
         _say(stop, f"tick stopped ({stop.reason}); tick again: octoc tick {run_dir}\n")
         return INTERRUPTED
     if result.stuck:
-        from octo.runtime.stuck import stuck_message
+        from octo.runtime.work.stuck import stuck_message
 
         _end(engine, "stuck", "; ".join(result.stuck))
         sys.stderr.write(stuck_message(result.stuck, run_dir))
@@ -302,8 +302,8 @@ def _tick(engine, run_dir: Path, stop: _StopFlag) -> int:
 
 def status(run_dir: str, fmt: str) -> int:
     """Read the run (read-only, without its lock: a run can be watched while it runs)."""
-    from octo.runtime.status import render_status, run_status
-    from octo.runtime.strictjson import dumps
+    from octo.runtime.reading.status import render_status, run_status
+    from octo.runtime.base.strictjson import dumps
 
     with storage_errors(Path(run_dir), reading=True):
         data = run_status(Path(run_dir))

@@ -1,7 +1,7 @@
 """`octoc show DIR UNIT [--step S] [--format text|json]`: one unit, every attempt, for people or for tools.
 
 The text form prints prompts, answers and feedback in full, each line behind a gutter (``│``) so a
-long prompt reads as one block; JSON is runtime/unitview.py's record as it is. Reads the run
+long prompt reads as one block; JSON is runtime/reading/unitview.py's record as it is. Reads the run
 read-only, without its lock, like `results` and `report`. API keys are never stored; as a last
 guard, the value of every ``*_API_KEY`` variable in the environment is blanked from the output.
 """
@@ -14,9 +14,9 @@ import re
 import sys
 from pathlib import Path
 
-from octo.runtime.diskerrors import storage_errors
-from octo.runtime.strictjson import dumps
-from octo.runtime.unitview import UnknownStep, UnknownUnit, unit_view
+from octo.runtime.rundirs.diskerrors import storage_errors
+from octo.runtime.base.strictjson import dumps
+from octo.runtime.reading.unitview import UnknownStep, UnknownUnit, unit_view
 
 from . import exitcodes
 

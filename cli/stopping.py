@@ -1,7 +1,7 @@
 """Stopping a run cleanly: Ctrl-C, SIGTERM, SIGHUP and a closed standard output all stop it the same way.
 
 A driving process stops between chunks (well within a second), records how it
-stopped (runtime/liveness.py), says how to resume and exits INTERRUPTED (130).
+stopped (runtime/rundirs/liveness.py), says how to resume and exits INTERRUPTED (130).
 A second signal stops at once (KeyboardInterrupt). A closed stdout — `octoc run
 ... | head -3` — is noticed when a write fails and, while the run waits on
 providers and writes nothing, by polling the pipe; further output is thrown

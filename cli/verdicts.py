@@ -20,13 +20,13 @@ STATE_CODES = {"running": exitcodes.WAITING, "waiting": exitcodes.WAITING, "stop
 
 def finished_code(store) -> int:
     """The exit code of a finished run: OK, UNITS_FAILED or EXPECT_FAILED."""
-    from octo.runtime.liveness import verdict
+    from octo.runtime.rundirs.liveness import verdict
 
     return VERDICT_CODES[verdict(store)]
 
 
 def state_code(state: dict, store) -> int:
-    """The exit code a run in ``state`` (runtime.liveness.run_state) stands for."""
+    """The exit code a run in ``state`` (runtime.rundirs.liveness.run_state) stands for."""
     if state["state"] == "done":
         return finished_code(store)
     if state["state"] == "stopped" and (state.get("ended") or {}).get("how") == "provider":

@@ -35,7 +35,7 @@ from octo.compiler.base.yamlnodes import YMap, YNode, YScalar, YSeq, to_python
 from octo.compiler.frontend.kinds import template_lines
 from octo.compiler.frontend.loader import load
 
-from .templating import Place, UnitTemplate
+from .work.templating import Place, UnitTemplate
 
 KINDS = ("answer", "choose", "template")
 MAX_BYTES = 16 * 1024 * 1024  # an answers file is written by hand; anything larger is a mistake

@@ -22,17 +22,17 @@ from octo.compiler.expressions.evalsupport import unit_stream
 from octo.stdlib import default_language
 from octo.stdlib.execution import compiled
 
-from .dedup import StepDedup, in_unit_order
-from .encoding import UnstorableValue, encode_plain
-from .loops import RunLoops
-from .stuck import stuck_steps
-from .fanout import run_chunk as run_fanout_chunk
-from .frontier import Frontiers
-from .rundir import open_plan, open_store
-from .scopes import Scopes
-from .store import Store
-from .units import data_env, unit_space
-from .unitwork import UnitWork, failure_reason, stream_units, validated
+from .work.dedup import StepDedup, in_unit_order
+from .base.encoding import UnstorableValue, encode_plain
+from .work.loops import RunLoops
+from .work.stuck import stuck_steps
+from .work.fanout import run_chunk as run_fanout_chunk
+from .work.frontier import Frontiers
+from .rundirs.rundir import open_plan, open_store
+from .work.scopes import Scopes
+from .base.store import Store
+from .work.units import data_env, unit_space
+from .work.unitwork import UnitWork, failure_reason, stream_units, validated
 
 CHUNK = 2_000  # units per transaction: small enough to stop within a second
 POOL_MIN_UNITS = 8 * CHUNK  # a step this large pays for starting worker processes
@@ -46,7 +46,7 @@ class TickResult:
     finished: bool = False
     stopped: bool = False
     waiting: list[str] = field(default_factory=list)  # steps that cannot run here yet
-    stuck: list[str] = field(default_factory=list)  # nothing ready, nothing in flight, steps unfinished (runtime/stuck.py)
+    stuck: list[str] = field(default_factory=list)  # nothing ready, nothing in flight, steps unfinished (runtime/work/stuck.py)
 
 
 class Engine:
@@ -77,7 +77,7 @@ class Engine:
     def dispatch(self):
         """The provider side of the tick, built on first use (a run without provider steps never needs it)."""
         if self._dispatch is None:
-            from .dispatch import DispatchOptions, ProviderSteps
+            from .attempts.dispatch import DispatchOptions, ProviderSteps
 
             if self.providers is None:
                 from .providers import Providers
@@ -148,7 +148,7 @@ class Engine:
         return incomplete
 
     def _loops_final(self, step: str) -> bool:
-        """Has every verdict that could withdraw ``step``'s results (runtime/loops.py) a result for every unit?"""
+        """Has every verdict that could withdraw ``step``'s results (runtime/work/loops.py) a result for every unit?"""
         return all(self.frontiers.unfinished(v) is None for v in self.loops.verdicts_over(step))
 
     def settled(self, step: str) -> bool:
@@ -176,7 +176,7 @@ class Engine:
         dedup = self.dedup_of(step)
         start = self._tick_start(name)
         positions = self._ready(name, self.deps[name])
-        if dedup is not None:  # units in unit order only: a unit waits for every unit before it (runtime/dedup.py)
+        if dedup is not None:  # units in unit order only: a unit waits for every unit before it (runtime/work/dedup.py)
             positions = in_unit_order(self.store, self.scopes, name, positions, start)
             self._cursor[name] = positions[-1] + 1 if positions else start
             dedup.begin(positions)
@@ -289,7 +289,7 @@ class Engine:
 
     def _tick_start(self, step: str) -> int | None:
         """Where this tick's search for ``step``'s ready units is: its first look starts at the step's first
-        unit without a result (runtime/frontier.py), not at 0, so no tick walks the finished units again."""
+        unit without a result (runtime/work/frontier.py), not at 0, so no tick walks the finished units again."""
         if step not in self._cursor:
             self._cursor[step] = self.frontiers.unfinished(step)
         return self._cursor[step]
@@ -441,7 +441,7 @@ def _json_or_null(value, parse: bool = False):
 
 def _parallel():
     """The worker-process module, imported when a step is large enough to use it (multiprocessing takes ~50 ms to import)."""
-    from . import parallel
+    from .work import parallel
 
     return parallel
 

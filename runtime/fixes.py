@@ -11,7 +11,7 @@ answer checked again gets the verdict it got; so a fix completed twice loses
 and counts nothing twice.
 
 A revalidation against an edited pipeline also changes the run's plan
-(runtime/planedit.py): the record names the new plan's hash, and completing the
+(runtime/fixing/planedit.py): the record names the new plan's hash, and completing the
 fix first puts that plan in place if a kill came before it was.
 """
 
@@ -20,7 +20,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from .rundir import open_plan, open_store
+from .rundirs.rundir import open_plan, open_store
 
 KEY = "fixing"
 
@@ -56,21 +56,21 @@ def complete(run_dir: Path) -> tuple[dict, dict] | None:
     if fix is None:
         return None
     if fix["kind"] == "revalidate":
-        from .planedit import put_in_place
+        from .fixing.planedit import put_in_place
 
         put_in_place(run_dir, fix)
     from .engine import Engine
-    from .ledger import Ledger
+    from .attempts.ledger import Ledger
 
     engine = Engine(run_dir)
     try:
         Ledger(engine.store)  # its tables, in a run made before they existed
         if fix["kind"] == "retry":
-            from .retry import Failures, withdraw_failed
+            from .fixing.retry import Failures, withdraw_failed
 
             done = withdraw_failed(engine, Failures.from_json(fix["failures"]))
         else:
-            from .revalidate import revalidate
+            from .fixing.revalidate import revalidate
 
             done = revalidate(engine, fix)
         with engine.store.transaction() as db:

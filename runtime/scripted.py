@@ -29,7 +29,7 @@ from pathlib import Path
 
 from .answersfile import Script, parse_rendered
 from .emulator.core import EmuError, EmuRequest
-from .templating import TemplateFailure
+from .work.templating import TemplateFailure
 
 _ATTEMPT_ID = re.compile(r"-a(\d+)\Z")
 REFUSED = 400  # a scripted answer that cannot be made fails its unit, not retried (the same script fails again)

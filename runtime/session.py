@@ -17,14 +17,14 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Callable, Iterator
 
-from .dispatch import DispatchOptions
+from .attempts.dispatch import DispatchOptions
 from .engine import Engine
 from .fixes import complete as complete_fix
 from .providers import Providers, missing_keys
 from .providers.keyfile import load_key_file
-from .rundir import complete_creation
-from .runlock import run_lock
-from .store import Store
+from .rundirs.rundir import complete_creation
+from .rundirs.runlock import run_lock
+from .base.store import Store
 
 EMULATOR_POLL_INTERVAL = 0.05
 DEFAULT_POLL_INTERVAL = 30.0
@@ -119,7 +119,7 @@ def scripted_responder(run_dir, plan, answers: str | None, seed: int):
     if not answers:
         return None
     from .answersfile import AnswersFileError, load_answers
-    from .rundir import RunDirError
+    from .rundirs.rundir import RunDirError
     from .scripted import ScriptedResponder
 
     try:

@@ -1,7 +1,7 @@
 """`fanout`: expand a list into child units, one per item; the steps that read it run over them.
 
 The step runs per (parent) unit: `each` gives the list, and the runtime
-(runtime/fanout.py) stores one child unit per item, in the transaction that
+(runtime/work/fanout.py) stores one child unit per item, in the transaction that
 stores the parent's result. Which steps run over the children — the steps
 that read the fan-out — is decided by compiler/frontend/fanouts.py.
 """

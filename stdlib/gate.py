@@ -5,7 +5,7 @@ evaluated locally per unit; when it is false and the loop has rounds left, the
 gate sends its loop back (the step `of` and every step on a path from it to the
 gate), with its rendered `message` as the `feedback` the next round sees. On
 the last round it stores `passed: false` and the unit goes on, as a judge's
-final failed verdict does. Sending back is the runtime's (runtime/loops.py);
+final failed verdict does. Sending back is the runtime's (runtime/work/loops.py);
 this module computes the verdict.
 """
 
@@ -76,7 +76,7 @@ class Gate(StepKind):
         return {MESSAGE: STR}  # feedback exists only when the gate failed, and then it has its message
 
     def executor(self, config: dict, functions, template):
-        """(env, rng) → {passed, message}; ``template`` compiles a Plan template record (runtime/templating)."""
+        """(env, rng) → {passed, message}; ``template`` compiles a Plan template record (runtime/work/templating)."""
         from .execution import compiled  # the evaluation side: imported only by what runs steps, never by `check`
         passes = compiled(config["pass"], functions)
         message = template(config["message"]) if config.get("message") else None

@@ -49,7 +49,7 @@ def depend_on_target(step: Step, ctx: StepContext, of: str | None, of_node: YSca
 class Judge(StepKind):
     name = "judge"
     runs = "provider"
-    verdict = True  # a failed `pass` sends its loop back (compiler/frontend/loops.py, runtime/loops.py)
+    verdict = True  # a failed `pass` sends its loop back (compiler/frontend/loops.py, runtime/work/loops.py)
     summary = "An LLM verdict on an upstream provider step (of); a failed pass re-runs that step, up to attempts."
     settings = frozenset({"model", "mode", "output", "retries"})
     config_schema = {

@@ -11,7 +11,7 @@ processes (tests/octoproc.py); each is SIGKILLed at a random moment — after a
 seeded random number of the run's events (ticks, submissions, ingestions) plus
 a random delay, so that the kills land all along the run whatever the
 machine's speed — or at a named crashpoint (``OCTO_CRASHPOINT``,
-runtime/crashpoints.py), until the wanted number of kills has happened; then
+runtime/base/crashpoints.py), until the wanted number of kills has happened; then
 the run is resumed to the end and the ledger is checked:
 
 - **lost**: units that lack a final state at some per-unit step;

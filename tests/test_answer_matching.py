@@ -27,7 +27,7 @@ from octo.runtime.providers.base import Outcome, Request, Usage
 from octo.runtime.providers.gemini import GeminiAdapter
 from octo.runtime.providers.matching import attach, sum_usage
 from octo.runtime.providers.openai import OpenAIAdapter
-from octo.runtime.unmatched import FREE_RESENDS
+from octo.runtime.attempts.unmatched import FREE_RESENDS
 
 KEY = "test-key-1234"
 

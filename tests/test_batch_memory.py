@@ -28,12 +28,12 @@ from octo.runtime.emulator import files, openai_wire
 from octo.runtime.emulator import server as server_module
 from octo.runtime.emulator.core import Emulator, Occurrences
 from octo.runtime.emulator.server import EmulatorServer
-from octo.runtime.ledger import Ledger
+from octo.runtime.attempts.ledger import Ledger
 from octo.runtime.providers import openai as openai_adapter
 from octo.runtime.providers.base import Request
 from octo.runtime.providers.openai import OpenAIAdapter
-from octo.runtime.sending import Sender
-from octo.runtime.store import Store
+from octo.runtime.attempts.sending import Sender
+from octo.runtime.base.store import Store
 
 SCHEMA = {"type": "object", "properties": {"name": {"type": "string"}}, "required": ["name"],
           "additionalProperties": False}
@@ -181,7 +181,7 @@ def test_the_sender_streams_a_batch_and_takes_its_answers_without_decoding_its_r
     sender, ledger = _sender(tmp_path, adapter, 2500)
     decoded = []
     real_loads = json.loads
-    monkeypatch.setattr("octo.runtime.ledger.json.loads", lambda text: decoded.append(1) or real_loads(text))
+    monkeypatch.setattr("octo.runtime.attempts.ledger.json.loads", lambda text: decoded.append(1) or real_loads(text))
     assert sender.send({"name": "answer"}, None, "batch") == 2500
     assert adapter.handed and list not in adapter.handed  # an iterator, read from the store as it is written out
     assert sum(len(ids) for ids in adapter.sent.values()) == 2500

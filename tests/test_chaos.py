@@ -18,7 +18,7 @@ import pytest
 
 from chaos import FINISHED, Chaos, check_ledger, run_with_kills, serve, write_pipeline
 from conftest import ROOT
-from octo.runtime.crashpoints import POINTS
+from octo.runtime.base.crashpoints import POINTS
 
 SEED = 9
 PRICES = json.loads((ROOT / "stdlib" / "prices.json").read_text())

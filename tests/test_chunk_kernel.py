@@ -14,9 +14,9 @@ from octo.compiler.expressions.loopgen import CompiledSimulation
 from octo.compiler.frontend.check import check_source
 from octo.compiler.planning.planner import build_plan
 from octo.runtime import engine as engine_module
-from octo.runtime import unitwork
+from octo.runtime.work import unitwork
 from octo.runtime.engine import Engine
-from octo.runtime.rundir import create_run
+from octo.runtime.rundirs.rundir import create_run
 from octo.stdlib import default_language
 
 # `walk` fails for some units in its `init` (a division by zero) and for others in the loop

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from octo.compiler.frontend.check import check_file
-from octo.runtime import exportfile
+from octo.runtime.reading import exportfile
 from octo.stdlib import default_language
 
 PIPELINE = """octo: 1

@@ -1,7 +1,7 @@
 """Fan-out: a `fanout` step expands a list into child units; the steps that read it run over them.
 
 Runs are driven in this process (``octo.cli.main.main``) on small local pipelines, and in
-subprocesses where a test kills the process (``OCTO_CRASHPOINT``, runtime/crashpoints.py).
+subprocesses where a test kills the process (``OCTO_CRASHPOINT``, runtime/base/crashpoints.py).
 """
 
 from __future__ import annotations
@@ -23,10 +23,10 @@ from octo.compiler.base.render import render_text
 from octo.compiler.base.source import Source
 from octo.compiler.frontend.check import check_source
 from octo.compiler.planning.planner import build_plan
-from octo.runtime import fanout
-from octo.runtime.encoding import decode_output
-from octo.runtime.fanout import child_id, child_ids
-from octo.runtime.store import Store
+from octo.runtime.work import fanout
+from octo.runtime.base.encoding import decode_output
+from octo.runtime.work.fanout import child_id, child_ids
+from octo.runtime.base.store import Store
 from octo.stdlib import default_language
 
 # tides: 3 ideas; knots: an empty list; gulls: skipped by `when`; storms: 7 ideas, over `max`; calm: a null list.

@@ -15,11 +15,11 @@ from octo.compiler.base.source import Source
 from octo.compiler.frontend.check import check_source
 from octo.compiler.planning.planner import build_plan
 from octo.runtime import engine as engine_module
-from octo.runtime.encoding import decode_output, encode_output
+from octo.runtime.base.encoding import decode_output, encode_output
 from octo.runtime.engine import Engine
-from octo.runtime.rundir import create_run
-from octo.runtime.scopes import Scopes
-from octo.runtime.unitwork import _round_trips
+from octo.runtime.rundirs.rundir import create_run
+from octo.runtime.work.scopes import Scopes
+from octo.runtime.work.unitwork import _round_trips
 from octo.stdlib import default_language
 
 # `walk` fails for some units and is skipped for others; `odds`'s `when` and `by` raise for some

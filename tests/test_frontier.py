@@ -1,4 +1,4 @@
-"""The search for ready units starts where the work is, on every tick (runtime/frontier.py, issue 14).
+"""The search for ready units starts where the work is, on every tick (runtime/work/frontier.py, issue 14).
 
 Each test drives a run in this process one small piece per tick and counts, with SQLite's progress
 handler, the virtual-machine instructions a tick's search makes. Starting that search at position 0
@@ -16,14 +16,14 @@ from octo.compiler.base.diagnostics import Reporter
 from octo.compiler.base.source import Source
 from octo.compiler.frontend.check import check_source
 from octo.compiler.planning.planner import build_plan
-from octo.runtime import dispatch as dispatch_module
+from octo.runtime.attempts import dispatch as dispatch_module
 from octo.runtime import engine as engine_module
-from octo.runtime.dispatch import DispatchOptions
+from octo.runtime.attempts.dispatch import DispatchOptions
 from octo.runtime.emulator.core import Emulator
 from octo.runtime.emulator.server import EmulatorServer
 from octo.runtime.engine import Engine
 from octo.runtime.providers import Providers
-from octo.runtime.rundir import create_run
+from octo.runtime.rundirs.rundir import create_run
 from octo.stdlib import default_language
 
 LOCAL = """octo: 1

@@ -233,7 +233,7 @@ def test_a_stuck_run_exits_stuck_and_reads_as_stuck(tmp_path):
     from octo.compiler.frontend.check import check_file
     from octo.compiler.planning.ir import Plan
     from octo.compiler.planning.planner import build_plan
-    from octo.runtime.rundir import create_run
+    from octo.runtime.rundirs.rundir import create_run
     from octo.stdlib import default_language
 
     f = _file(tmp_path, "octo: 1\nname: s\nunits: {repeat: 3}\nsteps:\n  a:\n    compute: {x: 1}\n"

@@ -129,7 +129,7 @@ def _race(run_dirs, emulator, env, out_dir) -> None:
 
 
 def test_two_resumes_at_once_never_submit_an_id_twice_and_the_loser_names_the_holder(tmp_path):
-    from octo.runtime.rundir import create_run
+    from octo.runtime.rundirs.rundir import create_run
 
     plan = _plan(tmp_path, RACE)
     emulator = Emulator(seed=2, faults="errored=0.2,malformed=0.1")
@@ -154,8 +154,8 @@ def test_two_resumes_at_once_never_submit_an_id_twice_and_the_loser_names_the_ho
 
 def test_tick_refuses_a_run_in_use_and_reading_commands_do_not_wait(tmp_path):
     from octoproc import run as octoc_run
-    from octo.runtime.rundir import create_run
-    from octo.runtime.runlock import run_lock
+    from octo.runtime.rundirs.rundir import create_run
+    from octo.runtime.rundirs.runlock import run_lock
 
     run_dir = create_run(_plan(tmp_path, RACE), tmp_path / "r")
     with run_lock(run_dir):  # this test process holds the run, as a running `octoc run` would
@@ -171,7 +171,7 @@ def test_tick_refuses_a_run_in_use_and_reading_commands_do_not_wait(tmp_path):
 
 def test_the_lock_is_released_when_its_holder_is_killed(tmp_path):
     from octoproc import OctocProcess
-    from octo.runtime.rundir import create_run
+    from octo.runtime.rundirs.rundir import create_run
 
     emulator = Emulator(seed=1, faults=f"slow={HELD}")
     with EmulatorServer(emulator):
@@ -191,8 +191,8 @@ def test_a_forked_worker_does_not_keep_a_dead_parents_lock(tmp_path):
     import fcntl
     import signal
 
-    from octo.runtime.rundir import create_run
-    from octo.runtime.runlock import run_lock
+    from octo.runtime.rundirs.rundir import create_run
+    from octo.runtime.rundirs.runlock import run_lock
 
     run_dir = create_run(_plan(tmp_path, RACE), tmp_path / "r")
     started, ready = os.pipe()

@@ -20,7 +20,7 @@ from conftest import ROOT
 from octo.cli.main import main
 from octo.runtime.emulator.core import Emulator
 from octo.runtime.emulator.server import EmulatorServer
-from octo.runtime.encoding import decode_output
+from octo.runtime.base.encoding import decode_output
 
 KEY = "sk-test-loops"
 
@@ -440,7 +440,7 @@ def test_a_run_that_can_never_go_on_stops_with_the_stuck_steps_and_exit_5(tmp_pa
     from octo.compiler.frontend.check import check_file
     from octo.compiler.planning.ir import Plan
     from octo.compiler.planning.planner import build_plan
-    from octo.runtime.rundir import create_run
+    from octo.runtime.rundirs.rundir import create_run
     from octo.stdlib import default_language
 
     f = tmp_path / "p.octo"

@@ -28,7 +28,7 @@ from octo.compiler.planning.planner import build_plan
 from octo.runtime.emulator import server as server_module
 from octo.runtime.emulator.core import Emulator
 from octo.runtime.emulator.server import EmulatorServer
-from octo.runtime.prompting import StepRequests
+from octo.runtime.attempts.prompting import StepRequests
 from octo.runtime.providers.anthropic import AnthropicAdapter
 from octo.runtime.providers.base import Request
 from octo.runtime.providers.gemini import GeminiAdapter
@@ -168,7 +168,7 @@ def plan_step(text: str) -> dict:
 
 
 def test_model_settings_leave_out_what_the_model_refuses_or_ignores():
-    from octo.runtime.modelsettings import model_settings
+    from octo.runtime.attempts.modelsettings import model_settings
 
     sent = model_settings("openai:gpt-5", 0.2, {"top_p": 0.5, "seed": 3}, {"effort": "low"})
     assert sent["temperature"] is None and "top_p" not in sent and sent["seed"] == 3

@@ -1,4 +1,4 @@
-"""runtime/encoding.py writes outputs with a C encoder made once per thread: byte for byte what
+"""runtime/base/encoding.py writes outputs with a C encoder made once per thread: byte for byte what
 json.JSONEncoder writes, and a failed encoding leaves nothing behind for the next one."""
 
 import json
@@ -6,7 +6,7 @@ import threading
 
 from hypothesis import assume, given, strategies as st
 
-from octo.runtime.encoding import DICT_TAG, UnstorableValue, _json_default, _plain, decode_output, encode_output
+from octo.runtime.base.encoding import DICT_TAG, UnstorableValue, _json_default, _plain, decode_output, encode_output
 
 _reference = json.JSONEncoder(default=_json_default).encode
 
@@ -55,7 +55,7 @@ def test_threads_encode_the_same_value_at_once():
 
 @given(st.dictionaries(st.text() | st.integers(), values, max_size=5) | values)
 def test_the_flat_encoder_writes_what_encode_output_writes(output):
-    from octo.runtime.unitwork import _round_trips, flat_encoder
+    from octo.runtime.work.unitwork import _round_trips, flat_encoder
 
     text, reads_back = flat_encoder()(output)
     if text is None:  # not a dict of scalars with string keys: the general path writes it
@@ -70,7 +70,7 @@ def test_the_flat_encoder_writes_what_encode_output_writes(output):
 
 
 def test_a_flat_output_too_long_to_write_leaves_no_marks_and_is_unstorable():
-    from octo.runtime.unitwork import flat_encoder
+    from octo.runtime.work.unitwork import flat_encoder
 
     flat = flat_encoder()
     assert flat({"a": 2 ** 20_000}) == (None, False)

@@ -24,15 +24,15 @@ from octo.compiler.base.diagnostics import Reporter
 from octo.compiler.base.source import Source
 from octo.compiler.frontend.check import check_source
 from octo.compiler.planning.planner import build_plan
-from octo.runtime import tally as tally_module
-from octo.runtime.dispatch import DispatchOptions
+from octo.runtime.reading import tally as tally_module
+from octo.runtime.attempts.dispatch import DispatchOptions
 from octo.runtime.emulator.core import Emulator
 from octo.runtime.emulator.server import EmulatorServer
 from octo.runtime.engine import Engine
-from octo.runtime.ledger import Ledger
+from octo.runtime.attempts.ledger import Ledger
 from octo.runtime.providers import Providers
-from octo.runtime.rundir import create_run
-from octo.runtime.tally import Tallier
+from octo.runtime.rundirs.rundir import create_run
+from octo.runtime.reading.tally import Tallier
 from octo.stdlib import default_language
 
 COUNTERS = ("units", "accepted", "failed", "skipped", "answers", "submitted", "ended", "cost", "list_cost",
@@ -184,7 +184,7 @@ def test_a_fanout_shows_its_children_and_the_steps_inside_count_them(tmp_path, m
 def test_an_eta_comes_from_the_rate_since_the_step_began_and_falls_while_nothing_comes():
     from octo.cli.progress import _Rates
     from octo.cli.progresstext import duration, step_eta
-    from octo.runtime.tally import StepTally, Tally
+    from octo.runtime.reading.tally import StepTally, Tally
 
     def tally(at: float, accepted: int) -> Tally:
         return Tally([StepTally("s", "compute", False, False, units=1000, accepted=accepted)], at=at)

@@ -13,7 +13,7 @@ import sqlite3
 import pytest
 
 from conftest import octoc
-from octo.runtime.failures import classify, mask_ids
+from octo.runtime.reading.failures import classify, mask_ids
 
 SCALE = """octo: 1
 name: scale
@@ -200,7 +200,7 @@ def test_a_reason_of_no_known_shape_groups_by_its_text_without_its_values():
 
 
 def test_markdown_escapes_what_a_unit_wrote():
-    from octo.runtime.reportmd import cell, text
+    from octo.runtime.reading.reportmd import cell, text
 
     assert text("a | b `c` *d* <script> _e_ snake_case [l](u)\nnext") == \
         "a \\| b \\`c\\` \\*d\\* \\<script> \\_e\\_ snake_case [l\\](u) next"

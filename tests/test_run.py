@@ -170,7 +170,7 @@ def test_tick_does_one_tick_and_status_reads_the_store(tmp_path):
     from octo.compiler.base.diagnostics import Reporter
     from octo.compiler.frontend.check import check_file
     from octo.compiler.planning.planner import build_plan
-    from octo.runtime.rundir import create_run
+    from octo.runtime.rundirs.rundir import create_run
     from octo.stdlib import default_language
 
     result = check_file(str(f), default_language())

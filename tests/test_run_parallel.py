@@ -90,7 +90,7 @@ def test_worker_processes_give_the_results_of_one_process(tmp_path, monkeypatch)
 def test_store_counts_unit_states_as_the_report_does(tmp_path, monkeypatch):
     run_dir = _run(tmp_path, "counted", 1, monkeypatch, repeat=300)
     report = json.loads(octoc("report", str(run_dir), "--format", "json").stdout)
-    from octo.runtime.store import Store
+    from octo.runtime.base.store import Store
 
     store = Store(run_dir / "run.db")
     try:
@@ -101,7 +101,7 @@ def test_store_counts_unit_states_as_the_report_does(tmp_path, monkeypatch):
 
 @pytest.mark.parametrize("workers", ["1", "3", "", "x"])
 def test_worker_count_follows_octo_workers(monkeypatch, workers):
-    from octo.runtime.parallel import MAX_WORKERS, worker_count
+    from octo.runtime.work.parallel import MAX_WORKERS, worker_count
 
     monkeypatch.setenv("OCTO_WORKERS", workers)
     assert worker_count() == int(workers) if workers.isdigit() else 1 <= worker_count() <= MAX_WORKERS

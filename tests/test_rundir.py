@@ -1,7 +1,7 @@
 """The run directory and its store: atomic creation, the snapshot jail, read-only readers, versions,
 a full disk, a damaged store, strict JSON output.
 
-Kills during creation use the crashpoints of runtime/crashpoints.py
+Kills during creation use the crashpoints of runtime/base/crashpoints.py
 (``create-before-plan``, ``create-last-units``). A full disk is made two ways:
 SQLite's ``max_page_count`` on the store's connection (in this process, always
 available), and a real tiny tmpfs (only where this process may mount one: it
@@ -110,15 +110,15 @@ def test_a_kill_in_the_last_transaction_of_creation_is_not_done_and_resume_redoe
 
 
 def test_resuming_an_interrupted_creation_keeps_the_stored_chunks_and_adds_the_rest(tmp_path, cli):
-    from octo.runtime.rundir import CREATE_CHUNK, create_run
+    from octo.runtime.rundirs.rundir import CREATE_CHUNK, create_run
 
     f = write(tmp_path, LOCAL.format(repeat=CREATE_CHUNK + 500))
     create_run(plan_of(f), tmp_path / "ref")  # the units an uninterrupted creation stores
     killed = run("run", f, "--run-dir", tmp_path / "k", env={"OCTO_CRASHPOINT": "create-last-units"})
     assert killed.returncode == 137
     assert rows(tmp_path / "k", "SELECT count(*) FROM units") == [(CREATE_CHUNK,)]  # the first chunk was committed
-    from octo.runtime.rundir import complete_creation
-    from octo.runtime.runlock import run_lock
+    from octo.runtime.rundirs.rundir import complete_creation
+    from octo.runtime.rundirs.runlock import run_lock
 
     with run_lock(tmp_path / "k"):  # what `run --resume` and `tick` do first
         complete_creation(tmp_path / "k")
@@ -178,7 +178,7 @@ def _plan_with_data_file(tmp_path, name):
 
 @pytest.mark.parametrize("name", ["../../victim/v.csv", "sub/../../v.csv", "/tmp/octo-abs-victim.csv"])
 def test_a_data_path_that_would_land_outside_the_snapshot_is_refused_before_anything_is_made(tmp_path, name):
-    from octo.runtime.rundir import RunDirError, create_run
+    from octo.runtime.rundirs.rundir import RunDirError, create_run
 
     plan = _plan_with_data_file(tmp_path, name)
     with pytest.raises(RunDirError, match="outside the run's source/ snapshot"):
@@ -188,7 +188,7 @@ def test_a_data_path_that_would_land_outside_the_snapshot_is_refused_before_anyt
 
 
 def test_the_snapshot_never_writes_through_a_symlink(tmp_path):
-    from octo.runtime.rundir import RunDirError, _copy_inside
+    from octo.runtime.rundirs.rundir import RunDirError, _copy_inside
 
     root, outside = tmp_path / "source", tmp_path / "outside"
     root.mkdir()
@@ -206,7 +206,7 @@ def test_the_snapshot_never_writes_through_a_symlink(tmp_path):
 
 
 def test_a_fifo_named_as_a_data_file_is_refused_by_the_snapshot_without_hanging(tmp_path):
-    from octo.runtime.rundir import RunDirError, create_run
+    from octo.runtime.rundirs.rundir import RunDirError, create_run
 
     plan = _plan_with_data_file(tmp_path, "pipe.csv")
     os.mkfifo(tmp_path / "pipe" / "pipe.csv")
@@ -254,9 +254,9 @@ def test_reading_commands_change_no_byte_of_the_store_even_after_a_killed_writer
 
 
 def test_reading_commands_use_a_store_that_refuses_writes(tmp_path, cli, monkeypatch):
-    from octo.runtime import store as store_module
-    from octo.runtime.report import report, unit_rows
-    from octo.runtime.status import run_status
+    from octo.runtime.base import store as store_module
+    from octo.runtime.reading.report import report, unit_rows
+    from octo.runtime.reading.status import run_status
 
     run_dir = _finished(tmp_path, cli)
     opened = []
@@ -355,7 +355,7 @@ def test_a_plan_of_version_2_made_before_unique_by_and_export_files_still_reads(
 @pytest.fixture
 def small_store(monkeypatch):
     """While ``pages`` is set, a writable store may grow by that many pages only: SQLite reports the disk full."""
-    from octo.runtime import store as store_module
+    from octo.runtime.base import store as store_module
 
     original = store_module.Store.__init__
     limit = {"pages": None}
@@ -371,7 +371,7 @@ def small_store(monkeypatch):
 
 
 def test_a_full_disk_during_a_run_is_a_message_and_the_resumed_run_loses_nothing(tmp_path, cli, small_store):
-    from octo.runtime.rundir import create_run
+    from octo.runtime.rundirs.rundir import create_run
 
     f = write(tmp_path, LOCAL.format(repeat=3000))
     reference = create_run(plan_of(f), tmp_path / "ref")
@@ -390,7 +390,7 @@ def test_a_full_disk_during_a_run_is_a_message_and_the_resumed_run_loses_nothing
 
 
 def test_a_full_disk_while_creating_is_resumable_and_the_creation_completes(tmp_path, cli, small_store, monkeypatch):
-    from octo.runtime.rundir import CREATE_CHUNK
+    from octo.runtime.rundirs.rundir import CREATE_CHUNK
 
     monkeypatch.setenv("OCTO_WORKERS", "1")
     f = write(tmp_path, LOCAL.format(repeat=CREATE_CHUNK + 5000))
@@ -408,7 +408,7 @@ def test_an_io_error_is_a_message_with_the_resume_command(tmp_path, cli, monkeyp
     import errno
 
     from octo.runtime import engine as engine_module
-    from octo.runtime.rundir import create_run
+    from octo.runtime.rundirs.rundir import create_run
 
     run_dir = create_run(plan_of(write(tmp_path, LOCAL.format(repeat=10))), tmp_path / "r")
 

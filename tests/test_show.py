@@ -219,8 +219,8 @@ def test_show_a_fan_out_child_and_its_parent(tmp_path):
 
 
 def test_a_provider_error_is_stored_redacted(tmp_path):
-    from octo.runtime.ledger import Ledger
-    from octo.runtime.store import Store
+    from octo.runtime.attempts.ledger import Ledger
+    from octo.runtime.base.store import Store
 
     store = Store(tmp_path / "run.db")
     ledger = Ledger(store)

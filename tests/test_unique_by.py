@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 
 from conftest import ROOT
 from octo.cli.main import main
-from octo.runtime.dedup import SCHEMA, in_unit_order, key_text
+from octo.runtime.work.dedup import SCHEMA, in_unit_order, key_text
 
 
 def run(tmp_path, text: str, *args: str, name: str = "run") -> object:

@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 
 from octo.cli.exitcodes import DONE, EXPECT_FAILED, UNITS_FAILED
 from octo.cli.main import main
-from octo.runtime.encoding import decode_output, encode_output
+from octo.runtime.base.encoding import decode_output, encode_output
 
 
 def run(tmp_path, text: str, *args: str, name: str = "p.octo") -> tuple[int, object]:
@@ -153,7 +153,7 @@ def test_a_provider_validate_message_the_sandbox_refuses_fails_the_unit(tmp_path
      "a range of more than 100,000 numbers (the template sandbox's limit) at f.octo:4:13"),
 ])
 def test_a_template_failure_is_said_in_words_where_it_is_written(template, env, reason):
-    from octo.runtime.templating import TemplateFailure, UnitTemplate
+    from octo.runtime.work.templating import TemplateFailure, UnitTemplate
 
     with pytest.raises(TemplateFailure) as failure:  # a block scalar: line 1 at 3:11, line 2 at 4:11
         UnitTemplate.of({"text": template, "at": "f.octo:2:9", "lines": [[3, 11], [4, 11]]}).render(env)

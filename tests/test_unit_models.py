@@ -351,7 +351,7 @@ def test_a_kill_after_one_models_batch_is_submitted_resumes_by_finding_it_at_its
 
 
 def test_a_step_that_fails_to_read_its_model_fails_that_unit_only():
-    from octo.runtime.prompting import PromptError, StepRequests
+    from octo.runtime.attempts.prompting import PromptError, StepRequests
 
     plan, _ = plan_of(pipeline(contenders=CONTENDERS[:2]))
     step = plan["steps"][0]

@@ -246,7 +246,7 @@ def test_anthropic_refuses_duplicated_custom_ids_and_too_many_requests(server, e
 
 def test_octos_own_custom_ids_fit_every_providers_rule():
     """<run tag: 8 hex digits>-a<attempt id>: within Anthropic's pattern (the strictest) for any attempt id."""
-    from octo.runtime.sending import Sender
+    from octo.runtime.attempts.sending import Sender
 
     tag = "0123abcd"
     for attempt_id in (1, 10**6, 10**15):
@@ -278,10 +278,10 @@ def test_a_request_larger_than_a_whole_batch_fails_its_unit_and_the_run_goes_on(
     from octo.compiler.base.source import Source
     from octo.compiler.frontend.check import check_source
     from octo.compiler.planning.planner import build_plan
-    from octo.runtime.dispatch import DispatchOptions
+    from octo.runtime.attempts.dispatch import DispatchOptions
     from octo.runtime.engine import Engine
     from octo.runtime.providers import Providers
-    from octo.runtime.rundir import create_run
+    from octo.runtime.rundirs.rundir import create_run
     from octo.stdlib import default_language
 
     text = BIG.format(huge="tide " * 1_000)

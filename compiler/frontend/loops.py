@@ -26,7 +26,7 @@ result; a step outside the body that reads the body waits for that verdict,
 so it has no result either, and the steps inside the body are withdrawn
 together. A verdict's final result can itself be withdrawn only by a loop
 that contains it; under rule 3 that loop contains everything the first one
-does, so the reader waits for it too (runtime/loops.py relies on this).
+does, so the reader waits for it too (runtime/work/loops.py relies on this).
 """
 
 from __future__ import annotations

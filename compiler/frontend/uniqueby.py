@@ -1,6 +1,6 @@
 """`unique_by: EXPR` on a per-unit step: the first unit (in unit order) with a given key runs, later ones are skipped.
 
-Here the setting is parsed and checked; the run keeps the keys it has seen (runtime/dedup.py). The key is any
+Here the setting is parsed and checked; the run keeps the keys it has seen (runtime/work/dedup.py). The key is any
 value that can be stored, drawn from no random stream (a duplicate must be one whatever the seed's streams), on a
 step that runs per unit (E0313) outside a loop (E0314: a unit sent back would be judged against its own old key).
 """

@@ -60,7 +60,7 @@ _REFUSED_FINISH = {"SAFETY", "RECITATION", "BLOCKLIST", "PROHIBITED_CONTENT", "S
 
 
 # Gemini 3's thinking levels (google-genai's ThinkingLevel); on 2.5 models an effort arrives as the budget
-# Google maps it to (runtime/modelsettings.py), so only a model the capability table does not know sends one.
+# Google maps it to (runtime/attempts/modelsettings.py), so only a model the capability table does not know sends one.
 _THINKING_LEVELS = {"minimal": "MINIMAL", "low": "LOW", "medium": "MEDIUM", "high": "HIGH", "xhigh": "XHIGH"}
 
 

@@ -15,7 +15,7 @@ What cannot be attached:
   *never ran* when it has none.
 
 An unmatched request comes back as ``Outcome(unmatched=True)``: the sender
-sends it again without spending a try (bounded: runtime/unmatched.py). The
+sends it again without spending a try (bounded: runtime/attempts/unmatched.py). The
 stray answers were billed all the same, so their usage is shared out over the
 unmatched outcomes, and the run's cost stays what the provider charged.
 """

@@ -226,7 +226,7 @@ def _responses_body(request: Request) -> dict:
 
 
 def _sampling(request: Request) -> dict:
-    """temperature and top_p, where the request carries them (runtime/modelsettings.py left out the refused)."""
+    """temperature and top_p, where the request carries them (runtime/attempts/modelsettings.py left out the refused)."""
     return {k: v for k, v in (("temperature", request.temperature), ("top_p", request.top_p)) if v is not None}
 
 
