@@ -1,5 +1,6 @@
-"""Imports point one way: grammar ← compiler ← stdlib ← runtime ← cli, and inside the compiler
-base ← expressions ← frontend ← planning (compiler/README.md)."""
+"""Imports point one way: grammar ← compiler ← stdlib ← runtime ← cli; inside the compiler
+base ← expressions ← frontend ← planning (compiler/README.md); inside the runtime
+base, providers, emulator ← work ← attempts ← rundirs ← reading, fixing ← the top-level modules (runtime/README.md)."""
 
 import ast
 import pathlib
@@ -9,6 +10,10 @@ import sys
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 LAYERS = ["grammar", "compiler", "stdlib", "runtime", "cli"]
 COMPILER_LAYERS = ["base", "expressions", "frontend", "planning"]
+# The runtime's subpackages by rank, lowest first; subpackages of one rank are siblings that never import each other.
+RUNTIME_RANKS = [("base", "providers", "emulator"), ("work",), ("attempts",), ("rundirs",), ("reading", "fixing")]
+# The modules directly in runtime/, above every subpackage: they drive a run with the engine.
+RUNTIME_TOP = {"engine", "session", "fixes", "scripted", "answersfile"}
 PROVIDER_SDKS = ("openai", "anthropic", "google")
 
 
@@ -71,6 +76,33 @@ def compiler_edges(files: dict[str, str]) -> list[str]:
     return bad
 
 
+def runtime_place(module: str) -> tuple[int, str] | None:
+    """(rank, subpackage) of a module of ``octo.runtime``; the package root and a module directly in it rank above
+    every subpackage (as ``""``); None outside the runtime."""
+    parts = module.split(".")
+    if parts[:2] != ["octo", "runtime"]:
+        return None
+    for rank, siblings in enumerate(RUNTIME_RANKS):
+        if len(parts) > 2 and parts[2] in siblings:
+            return rank, parts[2]
+    return len(RUNTIME_RANKS), ""
+
+
+def runtime_edges(files: dict[str, str]) -> list[str]:
+    """`runtime/sub/file.py → octo.runtime.other…` for every import of a higher runtime subpackage, of a sibling of
+    the same rank, or of the top level (the package root or a module directly in runtime/)."""
+    bad = []
+    for rel, text in files.items():
+        if rel.split("/")[0] != "runtime":
+            continue
+        rank, sub = runtime_place(package_of(rel))
+        for name in imported_modules(text, package_of(rel)):
+            other = runtime_place(name)
+            if other is not None and (other[0] > rank or (other[0] == rank and other[1] != sub)):
+                bad.append(f"{rel} → {name}")
+    return bad
+
+
 def project_files() -> dict[str, str]:
     return {str(p.relative_to(ROOT)): p.read_text() for layer in LAYERS for p in (ROOT / layer).rglob("*.py")}
 
@@ -117,6 +149,44 @@ def test_every_compiler_module_is_in_an_ordered_subpackage():
     stray = [str(p.relative_to(ROOT)) for p in (ROOT / "compiler").rglob("*.py")
              if p.relative_to(ROOT).parts not in (("compiler", "__init__.py"),)
              and not (len(p.relative_to(ROOT).parts) == 3 and p.parent.name in COMPILER_LAYERS)]
+    assert stray == []
+
+
+def test_no_runtime_subpackage_imports_a_higher_one_or_a_sibling():
+    assert runtime_edges(project_files()) == []
+
+
+def test_the_runtime_check_catches_a_forbidden_edge():
+    files = {
+        "runtime/base/x.py": "def f():\n    from ..work.unitwork import decode_output\n",
+        "runtime/work/y.py": "from octo.runtime.attempts.ledger import Ledger\n",
+        "runtime/attempts/z.py": "from .. import engine\n",
+        "runtime/reading/w.py": "from ..fixing import withdraw\n",
+        "runtime/providers/v.py": "from ..emulator.core import Emulator\n",
+        "runtime/fixing/ok.py": ("from ..rundirs.rundir import RUNNING\nfrom ..attempts.ledger import Ledger\n"
+                                 "from ..work.scopes import ROOT\nfrom ..base.crashpoints import crashpoint\n"
+                                 "from .withdraw import Withdrawal\nfrom octo.stdlib import default_language\n"),
+        "runtime/engine.py": "from .reading import status\nfrom .session import open_session\n",
+        "cli/ok.py": "from octo.runtime.engine import Engine\n",
+    }
+    assert runtime_edges(files) == [
+        "runtime/base/x.py → octo.runtime.work.unitwork",
+        "runtime/work/y.py → octo.runtime.attempts.ledger",
+        "runtime/attempts/z.py → octo.runtime",
+        "runtime/reading/w.py → octo.runtime.fixing",
+        "runtime/providers/v.py → octo.runtime.emulator.core",
+    ]
+
+
+def test_every_runtime_module_is_in_a_ranked_subpackage_or_at_the_top():
+    ranked = {sub for siblings in RUNTIME_RANKS for sub in siblings}
+    stray = []
+    for p in (ROOT / "runtime").rglob("*.py"):
+        parts = p.relative_to(ROOT).parts
+        if len(parts) == 2 and p.stem not in RUNTIME_TOP | {"__init__"}:
+            stray.append("/".join(parts))
+        if len(parts) > 2 and parts[1] not in ranked:
+            stray.append("/".join(parts))
     assert stray == []
 
 
