@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
+from octo.compiler.base.records import record_class
 from octo.compiler.base.yamlnodes import YMap, YSeq
 from octo.compiler.expressions import ast
 from octo.compiler.expressions.scope import Binding
@@ -14,7 +13,7 @@ from octo.compiler.frontend.language import EXPR
 from octo.compiler.frontend.program import Step
 
 
-@dataclass
+@record_class
 class AggregateConfig:
     by: list  # [(column name, expr)]
     metrics: list  # [(name, key, expr)]

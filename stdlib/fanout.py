@@ -11,8 +11,7 @@ from __future__ import annotations
 from octo.compiler.base.records import record_class
 from octo.compiler.base.yamlnodes import YMap, YScalar
 from octo.compiler.expressions import ast
-from octo.compiler.expressions.evalsupport import EvalError
-from octo.compiler.expressions.evalsupport import ordered
+from octo.compiler.expressions.evalerror import EvalError
 from octo.compiler.expressions.types import ANY, INT, STR, ListT, RecordT, SetT, is_any, record, strip
 from octo.compiler.frontend.kinds import StepContext, StepKind, expr_ir
 from octo.compiler.frontend.language import EXPR
@@ -95,6 +94,8 @@ class Fanout(StepKind):
     def executor(self, config: dict, functions):
         """(env, rng) → {"items": the list, or None when `each` is null}: a longer list than `max`, or a value
         that is not a list, fails the parent unit."""
+        from octo.compiler.expressions.evalsupport import ordered
+
         from .execution import compiled  # the evaluation side: imported only by what runs steps, never by `check`
         each = compiled(config["each"], functions)
         limit = config.get("max")

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from octo.compiler.base.records import record_class
 from octo.compiler.base.yamlnodes import YMap, YScalar
-from octo.compiler.expressions.evalsupport import EvalError
+from octo.compiler.expressions.evalerror import EvalError
 from octo.compiler.expressions.types import BOOL, STR, RecordT, Type, optional, record
 from octo.compiler.frontend.kinds import StepContext, StepKind, expr_ir, template_ir
 from octo.compiler.frontend.language import EXPR, TEMPLATE

@@ -27,7 +27,7 @@ import re
 
 import re2
 
-from octo.compiler.expressions.evalsupport import MAX_ITEMS, EvalError
+from octo.compiler.expressions.evalerror import MAX_ITEMS, EvalError
 from octo.compiler.expressions.cpuclock import CLOCK
 from octo.compiler.expressions.functions import ArgFinding
 

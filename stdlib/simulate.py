@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from octo.compiler.base.diagnostics import Reporter
+from octo.compiler.base.records import record_class
 from octo.compiler.base.yamlnodes import YScalar
 from octo.compiler.expressions.scope import Binding
 from octo.compiler.expressions.types import RecordT, Type, is_any, join, record, strip
@@ -18,7 +17,7 @@ DEFAULT_MAX_ITERATIONS = 100_000
 MAX_ITERATIONS = 100_000_000
 
 
-@dataclass
+@record_class
 class SimulateConfig:
     init: list  # [(name, key scalar, expr)]
     each: list

@@ -14,15 +14,20 @@ The new settings reaching each wire: `test_new_settings_reach_the_wire_*`, and t
 
 from __future__ import annotations
 
+import fnmatch
+
 import anthropic
 import openai
 import pytest
 from google import genai
 from google.genai import errors as genai_errors
 from google.genai import types as genai_types
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from octo.compiler.base.diagnostics import Reporter
 from octo.compiler.base.source import Source
+from octo.compiler.frontend.capabilities import glob_matches
 from octo.compiler.frontend.check import check_source
 from octo.compiler.planning.planner import build_plan
 from octo.runtime.emulator import server as server_module
@@ -446,3 +451,10 @@ def test_a_run_sends_each_model_what_it_takes_and_stores_it(tmp_path, emulator, 
     assert Request(custom_id="c", **old).reasoning_effort is None  # a row from before the fields existed
     code, shown, _ = octoc(capsys, "show", str(tmp_path / "r"), "a", "--step", "brief")
     assert code == 0 and "gpt-5-mini · max_tokens 4608, seed 7, reasoning low" in shown
+
+
+@settings(max_examples=500, deadline=None)
+@given(name=st.text(alphabet="ab-.*?[]!", max_size=8), pattern=st.text(alphabet="ab-.*?[]!", max_size=6))
+def test_glob_matches_is_fnmatchcase(name, pattern):
+    # the families' globs are matched without compiling a regular expression (capabilities.glob_matches)
+    assert glob_matches(name, pattern) == fnmatch.fnmatchcase(name, pattern)

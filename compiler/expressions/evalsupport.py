@@ -18,10 +18,10 @@ from typing import Any, Callable, Mapping
 from ..base.source import Span
 from . import ast
 from .cpuclock import CLOCK, LAP
+from .evalerror import MAX_ITEMS, EvalError, _where  # noqa: F401  (re-exported: their home is cheap to import)
 from .valuesize import _CONTAINERS, TooDeep, measure
 
 
-MAX_ITEMS = 1_000_000  # longest string or list an expression may build
 MAX_SIZE = 10_000_000  # largest value an expression may build, counted as stored (see value_size)
 MAX_DEPTH = 100  # deepest nesting of lists, sets and dicts an expression may build
 MAX_DIGITS = 10_000  # largest int (in decimal digits) that ** and * may build
@@ -29,37 +29,6 @@ WORK_BUDGET = 10_000_000  # comprehension iterations + items built or passed to 
 
 _MAX_BITS = int(MAX_DIGITS * math.log2(10)) + 1
 
-
-class EvalError(Exception):
-    """A run-time failure of an expression, in plain words.
-
-    ``span`` is the failing sub-expression when known (set by
-    :meth:`CompiledExpression.evaluate`); the caller adds the location.
-    """
-
-    def __init__(self, message: str, span: Span | None = None):
-        super().__init__(message)
-        self.message = message
-        self.span = span
-
-    def where(self) -> str:
-        return _where(self.span) if self.span is not None else ""
-
-
-def _where(span: Span) -> str:
-    """``file:line:col``. A span of an AST rebuilt from a Plan record points into the
-    expression's own text, whose source is named ``file:line:col`` of the expression:
-    the two positions are added up."""
-    origin = _ORIGIN.fullmatch(span.path)
-    if origin is None:
-        return f"{span.path}:{span.line}:{span.column}"
-    path, line, col = origin.group(1), int(origin.group(2)), int(origin.group(3))
-    if span.line == 1:
-        return f"{path}:{line}:{col + span.column - 1}"
-    return f"{path}:{line + span.line - 1}:{span.column}"
-
-
-_ORIGIN = re.compile(r"(.+):(\d+):(\d+)")
 
 
 # --- run-time helpers (the only callables the generated code sees, with the impls) -------
