@@ -219,6 +219,32 @@ def test_a_parent_that_fails_or_is_skipped_has_no_children_and_is_reported(local
     assert "      storms: `each` gave 7 items, more than `max: 5`\n" in text
 
 
+VALIDATED = """octo: 1
+name: fan-rules
+seed: 1
+data:
+  topics: [{id: ok, words: [a, b]}, {id: long, words: [a, bbbb, c]}]
+units:
+  for: {topic: topics}
+steps:
+  idea:
+    fanout: {each: unit.topic.words}
+    validate:
+      - {rule: "len(item) < 3", message: "{{ item }} from {{ parent }} is too long"}
+"""
+
+
+def test_an_item_that_breaks_a_validate_rule_fails_its_parent_with_the_items_index_and_the_rule(tmp_path):
+    run_dir = run(tmp_path, VALIDATED)
+    idea = stored(run_dir, "idea")
+    assert idea["ok"] == ("done", {"children": 2}, None)
+    state, _, reason = idea["long"]
+    assert state == "failed"
+    assert reason.startswith("item 1: bbbb from long is too long (validate: `len(item) < 3`)")
+    assert reason.endswith("run.octo:12:17")  # where the rule is written
+    assert not [u for u in units(run_dir) if u[2].startswith("long-")]
+
+
 def test_status_counts_each_step_over_the_units_it_runs_over(local_run, capsys):
     data = json.loads(read(local_run, "status", "--format", "json", capsys=capsys))
     steps = {s["name"]: s for s in data["steps"]}

@@ -20,14 +20,13 @@ from __future__ import annotations
 import hashlib
 import json
 
-from octo.compiler.expressions.codegen import EvalError
 from octo.compiler.frontend.unitspace import MAX_ID
 from octo.stdlib.execution import compiled
 
 from ..base.crashpoints import crashpoint
 from ..base.encoding import UnstorableValue, encode_output, stored_value
-from .templating import TemplateFailure, message_template, rule_message, unrendered_message
-from .unitwork import decode_output
+from .templating import message_template
+from .unitwork import check_rules, decode_output
 
 PARENTS_PER_TRANSACTION = 500
 CHILDREN_PER_TRANSACTION = 20_000  # a transaction closes after the parent that brings it past this
@@ -53,20 +52,10 @@ class FanoutExecutor:
                 return {"items": None}
             items = [stored_value(item) for item in items]  # sets inside items: listed, as downstream sees them
             for index, item in enumerate(items):
-                _check_item(rules, {**env, "item": item, "index": index, "parent": env["unit"]["id"]})
+                check_rules(rules, {**env, "item": item, "index": index, "parent": env["unit"]["id"]}, f"item {index}: ")
             return {"items": items}
 
         self.run = run
-
-
-def _check_item(rules: list, scope: dict) -> None:
-    for rule, message in rules:
-        if not rule.evaluate(scope):
-            try:
-                text = rule_message(message, scope)
-            except TemplateFailure as err:
-                raise EvalError(unrendered_message(rule, err)) from None
-            raise EvalError(f"item {scope['index']}: {text} (validate: `{rule.expr.span.text()}`)", rule.span)
 
 
 def run_chunk(engine, step: dict) -> int:

@@ -322,17 +322,22 @@ def validated(run, rules):
 
     def checked(env, rng):
         output = run(env, rng)
-        scope = {**env, **output}
-        for rule, message in rules:
-            if not rule.evaluate(scope):
-                try:
-                    text = rule_message(message, scope)
-                except TemplateFailure as err:
-                    raise EvalError(unrendered_message(rule, err)) from None
-                raise EvalError(f"{text} (validate: `{rule.expr.span.text()}`)", rule.span)
+        check_rules(rules, {**env, **output})
         return output
 
     return checked
+
+
+def check_rules(rules, scope: dict, prefix: str = "") -> None:
+    """Raise the first false rule's failure: its message rendered in ``scope`` (or why it could not
+    be), after ``prefix``, with the rule's text and span."""
+    for rule, message in rules:
+        if not rule.evaluate(scope):
+            try:
+                text = rule_message(message, scope)
+            except TemplateFailure as err:
+                raise EvalError(unrendered_message(rule, err)) from None
+            raise EvalError(f"{prefix}{text} (validate: `{rule.expr.span.text()}`)", rule.span)
 
 
 def unstorable_reason(step: dict, output: dict, err: UnstorableValue) -> str:
