@@ -156,3 +156,15 @@ def test_check_compiles_no_regular_expression_for_the_model_families_globs():
     code, compiled = _spy_on_check(setup, "compiled")
     assert code == 0
     assert compiled == []
+
+
+@pytest.mark.skipif(not __import__("yaml").__with_libyaml__, reason="PyYAML built without libyaml")
+def test_check_reads_the_yaml_with_libyaml():
+    # PyYAML's pure-Python parser takes a few milliseconds for the sailor; libyaml a tenth of that, with the
+    # same nodes and positions (tests/test_yaml_composers.py), and the pure-Python one reads what libyaml would not
+    setup = ("import yaml\nused = []\norig = yaml.SafeLoader.__init__\n"
+             "def spy(self, *a):\n    used.append(1)\n    orig(self, *a)\n"
+             "yaml.SafeLoader.__init__ = spy\n")
+    code, used = _spy_on_check(setup, "used")
+    assert code == 0
+    assert used == []
