@@ -124,17 +124,17 @@ def _spy_on_check(setup: str, report: str) -> list:
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
-def test_check_compiles_no_dataclass_methods_of_the_front_end():
-    # `dataclass` compiles each class's methods from source at import, in every process; record_class
-    # (compiler/base/records.py) shares them instead
+def test_check_makes_no_dataclass_of_the_front_end():
+    # `dataclass` compiles each class's methods from source at import, in every process, and its field
+    # machinery costs ~200,000 instructions a class; record_class and plain_dataclass
+    # (compiler/base/records.py) share the methods and collect the fields themselves
     setup = ("import dataclasses\nmade = set()\norig = dataclasses._process_class\n"
-             "def spy(cls, init, repr, eq, *rest):\n"
-             "    if init or repr or eq:\n        made.add(cls.__module__)\n"
-             "    return orig(cls, init, repr, eq, *rest)\n"
+             "def spy(cls, *rest):\n    made.add(f'{cls.__module__}.{cls.__qualname__}')\n    return orig(cls, *rest)\n"
              "dataclasses._process_class = spy\n")
     code, made = _spy_on_check(setup, "sorted(made)")
     assert code == 0
-    assert {m for m in made if m.startswith("octo.")} == set()  # the step kinds' configurations included
+    # the step kinds' configurations and the AST nodes included; one template, to copy what dataclass leaves
+    assert {m for m in made if m.startswith("octo.")} == {"octo.compiler.base.records._Template"}
 
 
 def test_check_builds_the_parser_of_check_alone():
