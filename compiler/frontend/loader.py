@@ -37,7 +37,8 @@ _SCALAR_TAGS = {
 }
 
 # `key: 'quoted' more text` — a scalar that starts with a quote but goes on.
-_QUOTED_START = re.compile(r"""^(?P<lead>\s*(?:-\s+)?(?:[^'"\s#][^#]*?:\s+)?)(?P<q>['"])(?P<rest>.*)$""")
+# (compiled by re when a YAML error needs it, not at every start)
+_QUOTED_START = r"""^(?P<lead>\s*(?:-\s+)?(?:[^'"\s#][^#]*?:\s+)?)(?P<q>['"])(?P<rest>.*)$"""
 
 
 class _Constructor(yaml.constructor.SafeConstructor):
@@ -453,7 +454,7 @@ def _report_quoted_expression(source: Source, err: yaml.MarkedYAMLError, reporte
         return False
     line_no = err.problem_mark.line + 1
     text = source.line_text(line_no)
-    m = _QUOTED_START.match(text)
+    m = re.match(_QUOTED_START, text)
     if not m:
         return False
     q = m.group("q")
