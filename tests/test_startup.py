@@ -185,3 +185,21 @@ def test_check_compiles_no_pattern_it_never_uses():
     code, compiled = _spy_on_check(setup, "compiled")
     assert code == 0
     assert set(compiled) & set(unused) == set()
+
+
+def test_check_of_a_pipeline_without_templates_builds_no_template_environment(tmp_path):
+    # the sandbox (Jinja2's and its bounds) is built at the first template, once per process
+    (tmp_path / "local.octo").write_text(LOCAL_ONLY)
+    code, modules = modules_after(["check", "local.octo"], tmp_path)
+    assert code == 0
+    assert {"jinja2.sandbox", "octo.compiler.expressions.templatebounds"} & set(modules) == set()
+
+
+def test_check_builds_one_template_environment():
+    # the sailor has three templates (two prompts and a judge's); each is read by one environment
+    setup = ("import jinja2\nbuilt = []\norig = jinja2.Environment.__init__\n"
+             "def spy(self, *a, **k):\n    built.append(type(self).__name__)\n    orig(self, *a, **k)\n"
+             "jinja2.Environment.__init__ = spy\n")
+    code, built = _spy_on_check(setup, "built")
+    assert code == 0
+    assert built == ["BoundedSandbox"]
