@@ -16,12 +16,17 @@ children) is printed beside it: it hardly depends on what else runs, and shows w
 a wall-time ratio is octo's or the machine's. One run of the script is one measurement of each
 ratio (`python -m bench` repeats it).
 
+`--instructions` adds, where valgrind is installed, the instructions each command and its floor
+execute (callgrind, one process each, after the timed rounds): a count that does not depend on the
+machine's load at all, so a change of a few milliseconds shows on a busy machine too. It is a proxy
+(a cache miss or a system call is one instruction), printed beside the figures, not one of them.
+
 Both sides import from bytecode, as an installed octo does (pip compiles it): the processes get a
 private PYTHONPYCACHEPREFIX, filled by one untimed round first, and never PYTHONDONTWRITEBYTECODE
 (with it, octo's own modules in a source checkout are compiled from source by every command, which
 doubles their import time while the libraries' bytecode from pip is still read).
 
-    python bench/bench_startup.py [--rounds N] [--quick] [--json]
+    python bench/bench_startup.py [--rounds N] [--quick] [--json] [--instructions]
 """
 
 from __future__ import annotations
@@ -29,7 +34,9 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import resource
+import shutil
 import statistics
 import subprocess
 import sys
@@ -99,7 +106,22 @@ def floor(libraries: tuple[str, ...]) -> list[str]:
     return [sys.executable, "-c", "import " + ", ".join(libraries)]
 
 
-def measure(rounds: int, quick: bool) -> list[dict]:
+def instructions(argv: list[str], cwd: Path) -> int:
+    """The instructions one process of ``argv`` executes, counted by valgrind's callgrind."""
+    done = subprocess.run(["valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null", *argv], cwd=cwd,
+                          env=bytecode_env(cwd / "pycache"), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    return collected(done.stderr)
+
+
+def collected(report: str) -> int:
+    """The total of callgrind's report ("==123== Collected : 663238209")."""
+    found = re.search(r"Collected\s*:\s*(\d+)", report)
+    if found is None:
+        raise SystemExit(f"bench_startup: no instruction count from valgrind: {report.strip()[-300:]}")
+    return int(found.group(1))
+
+
+def measure(rounds: int, quick: bool, count: bool = False) -> list[dict]:
     with tempfile.TemporaryDirectory(prefix="octo-startup-") as tmp:
         work = Path(tmp)
         figures = commands(work, quick)
@@ -116,6 +138,8 @@ def measure(rounds: int, quick: bool) -> list[dict]:
                 if r >= 0:
                     wall[key].append(spent)
                     cpu[key].append(used)
+        counted = {key: instructions(argv if not isinstance(key, str) else octoc(argv, work / f"run-count-{i}"), work)
+                   for i, (key, argv) in enumerate(jobs)} if count else {}
     out = []
     for f in figures:
         value, base = statistics.median(wall[f["name"]]), statistics.median(wall[f["libraries"]])
@@ -124,7 +148,8 @@ def measure(rounds: int, quick: bool) -> list[dict]:
                     "baseline_value": round(base * 1000, 1), "ratio": round(value / base, 3), "target": f["target"],
                     "_range": (round(min(wall[f["name"]]) * 1000), round(max(wall[f["name"]]) * 1000)),
                     "_base_range": (round(min(wall[f["libraries"]]) * 1000), round(max(wall[f["libraries"]]) * 1000)),
-                    "_cpu_ratio": statistics.median(cpu[f["name"]]) / statistics.median(cpu[f["libraries"]])})
+                    "_cpu_ratio": statistics.median(cpu[f["name"]]) / statistics.median(cpu[f["libraries"]]),
+                    "_instructions": (counted[f["name"]], counted[f["libraries"]]) if count else None})
     return out
 
 
@@ -133,15 +158,22 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=11, help="fresh processes per command and per floor (11)")
     parser.add_argument("--quick", action="store_true", help="check and plan only, one round (a few seconds)")
     parser.add_argument("--json", action="store_true", help="end with the figures as one JSON line")
+    parser.add_argument("--instructions", action="store_true",
+                        help="also count each command's and floor's instructions with valgrind (load-independent)")
     args = parser.parse_args()
+    if args.instructions and shutil.which("valgrind") is None:
+        parser.error("--instructions needs valgrind (apt-get install valgrind)")
     rounds = 1 if args.quick else max(1, args.rounds)
-    figures = measure(rounds, args.quick)
+    figures = measure(rounds, args.quick, args.instructions)
     print(f"startup, median of {rounds} fresh process(es) each (OCTO_WORKERS={os.environ.get('OCTO_WORKERS', '-')})")
     for f in figures:
         target = f"target ≤ {f['target']}×" if f["target"] is not None else "no target"
         print(f"  {f['name']:<58} {f['value']:8.0f} ms ({f['_range'][0]}–{f['_range'][1]})  {f['ratio']:5.2f}× "
               f"{f['baseline']} ({f['baseline_value']:.0f} ms, {f['_base_range'][0]}–{f['_base_range'][1]})  {target};"
               f"  CPU time {f['_cpu_ratio']:.2f}×")
+        if f["_instructions"]:
+            command, base = f["_instructions"]
+            print(f"  {'':<58} instructions {command / 1e6:,.1f}M / {base / 1e6:,.1f}M = {command / base:.3f}× (valgrind)")
     if args.json:
         print(json.dumps({"figures": [{k: v for k, v in f.items() if not k.startswith("_")} for f in figures]}))
 

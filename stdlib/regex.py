@@ -164,7 +164,7 @@ def every(rx, text: str, fn: str, limit: int = 0):
 
 # --- replacement templates ----------------------------------------------------------------------
 
-_TEMPLATE_PART = re.compile(r"\\(?:g<([^>]*)>|([0-9]{1,2})|(.)|$)", re.S)
+_TEMPLATE_PART = r"\\(?:g<([^>]*)>|([0-9]{1,2})|(.)|$)"  # compiled by re on first use: `check` never needs it
 _ESCAPES = {"\\": "\\", "n": "\n", "t": "\t", "r": "\r"}
 
 
@@ -181,7 +181,7 @@ def template(replacement: str) -> tuple:
     """A replacement as pieces: strings, and a :class:`Ref` for each group it refers to (``\\1``,
     ``\\g<1>``, ``\\g<name>``); ValueError in words for an escape it does not know."""
     pieces, at = [], 0
-    for m in _TEMPLATE_PART.finditer(replacement):
+    for m in re.finditer(_TEMPLATE_PART, replacement, re.S):
         pieces.append(replacement[at:m.start()])
         at = m.end()
         name, number, char = m.group(1), m.group(2), m.group(3)

@@ -21,3 +21,11 @@ def test_quick_json_prints_the_contracts_figures():
         assert f["value"] > 0 and f["baseline_value"] > 0
         assert abs(f["ratio"] - f["value"] / f["baseline_value"]) < 0.01
     assert figures[0]["target"] == 1.2 and figures[1]["target"] is None
+
+
+def test_the_instruction_count_is_read_from_callgrinds_report():
+    sys.path.insert(0, str(ROOT / "bench"))
+    from bench_startup import collected
+
+    report = "==15872== Events    : Ir\n==15872== Collected : 663238209\n==15872==\n==15872== I   refs:      663,238,209\n"
+    assert collected(report) == 663_238_209

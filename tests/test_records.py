@@ -154,3 +154,83 @@ def test_records_pickle_and_copy():
     assert pickle.loads(pickle.dumps(frozen)) == frozen and copy.deepcopy(frozen) == frozen
     opened = pickle.loads(pickle.dumps(_Open("b", {1})))
     assert (opened.name, opened.seen) == ("b", {1})
+
+
+def _field_facts(cls) -> list:
+    """Everything `dataclass` records of each field, and what it leaves on the class."""
+    made = cls.__dataclass_fields__
+    facts = [(f.name, f.type, f.default, f.default_factory, f.init, f.repr, f.compare, f.hash, dict(f.metadata),
+              f.kw_only, f._field_type, cls.__dict__.get(f.name, "absent")) for f in made.values()]
+    return facts + [cls.__match_args__, repr(cls.__dataclass_params__), dataclasses.is_dataclass(cls)]
+
+
+def _shapes():
+    class Base:
+        span: int
+        kind: str = "base"
+
+    class Leaf(Base):
+        """A documented leaf."""
+        value: "list[int] | None" = None
+        tags: list = field(default_factory=list, repr=False, metadata={"why": "test"})
+        hidden: int = field(default=0, init=False, compare=False, hash=True)
+        kind: str = "leaf"  # overrides the inherited default, keeps its place
+
+    return Base, Leaf
+
+
+def test_plain_fields_are_those_dataclass_makes():
+    # plain_dataclass collects the fields itself (dataclass's machinery cost ~200,000 instructions a class)
+    from octo.compiler.base.records import plain_dataclass
+
+    plain_base, plain_leaf = _shapes()
+    plain_base = dataclasses.dataclass(init=False, repr=False, eq=False)(plain_base)
+    fast_base, fast_leaf = _shapes()
+    fast_base = plain_dataclass(fast_base)
+    assert _field_facts(fast_base) == _field_facts(plain_base)
+    # a leaf of each kind of base, both ways
+    plain_leaf = dataclasses.dataclass(init=False, repr=False, eq=False)(type("Leaf", (plain_base,), _body(plain_leaf)))
+    fast_leaf = plain_dataclass(type("Leaf", (fast_base,), _body(fast_leaf)))
+    assert _field_facts(fast_leaf) == _field_facts(plain_leaf)
+    assert [f.name for f in dataclasses.fields(fast_leaf)] == ["span", "kind", "value", "tags", "hidden"]
+    assert fast_leaf.__doc__ == "A documented leaf." and fast_base.__doc__ == "Base(span, kind)"
+
+
+def _body(cls) -> dict:
+    return {k: v for k, v in cls.__dict__.items() if k not in ("__dict__", "__weakref__")}
+
+
+def test_plain_fields_refuse_what_dataclass_refuses():
+    from octo.compiler.base.records import plain_dataclass
+
+    class Mutable:
+        items: list = []
+
+    class Unannotated:
+        items = field(default_factory=list)
+
+    class Classy:
+        counter: ClassVar[int] = 0  # noqa: F821 (an annotation, never evaluated)
+
+    with pytest.raises(ValueError, match="mutable default"):
+        plain_dataclass(Mutable)
+    with pytest.raises(TypeError, match="no type annotation"):
+        plain_dataclass(Unannotated)
+    with pytest.raises(TypeError, match="plain fields only"):
+        plain_dataclass(Classy)
+
+
+def test_replace_asdict_and_match_work_on_records():
+    @record_class
+    class Pair:
+        left: int
+        right: list = field(default_factory=list)
+
+    pair = Pair(1, [2])
+    assert dataclasses.replace(pair, left=5) == Pair(5, [2])
+    assert dataclasses.asdict(pair) == {"left": 1, "right": [2]}
+    match pair:
+        case Pair(1, [x]):
+            assert x == 2
+        case _:
+            raise AssertionError("no match")

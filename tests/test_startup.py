@@ -124,25 +124,28 @@ def _spy_on_check(setup: str, report: str) -> list:
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
-def test_check_compiles_no_dataclass_methods_of_the_front_end():
-    # `dataclass` compiles each class's methods from source at import, in every process; record_class
-    # (compiler/base/records.py) shares them instead
-    setup = ("import dataclasses\nmade = set()\norig = dataclasses._process_class\n"
-             "def spy(cls, init, repr, eq, *rest):\n"
-             "    if init or repr or eq:\n        made.add(cls.__module__)\n"
-             "    return orig(cls, init, repr, eq, *rest)\n"
-             "dataclasses._process_class = spy\n")
-    code, made = _spy_on_check(setup, "sorted(made)")
+def _spying(module: str, target: str, record: str) -> str:
+    """Setup for :func:`_spy_on_check`: ``module.target`` (a function, or a method of a class) replaced by one that
+    appends ``record`` (an expression of the call's ``args`` and ``kwargs``) to the list ``seen``, then calls it."""
+    return (f"import {module}\nseen = []\norig = {module}.{target}\n"
+            f"def spy(*args, **kwargs):\n    seen.append({record})\n    return orig(*args, **kwargs)\n"
+            f"{module}.{target} = spy\n")
+
+
+def test_check_makes_no_dataclass_of_the_front_end():
+    # `dataclass` compiles each class's methods from source at import, in every process, and its field
+    # machinery costs ~200,000 instructions a class; record_class and plain_dataclass
+    # (compiler/base/records.py) share the methods and collect the fields themselves
+    setup = _spying("dataclasses", "_process_class", "f'{args[0].__module__}.{args[0].__qualname__}'")
+    code, made = _spy_on_check(setup, "seen")
     assert code == 0
-    assert {m for m in made if m.startswith("octo.")} == set()  # the step kinds' configurations included
+    # the step kinds' configurations and the AST nodes included; one template, to copy what dataclass leaves
+    assert {m for m in made if m.startswith("octo.")} == {"octo.compiler.base.records._Template"}
 
 
 def test_check_builds_the_parser_of_check_alone():
     # argparse builds a parser per command; `octoc check` needs the top one and its own
-    setup = ("import argparse\nbuilt = []\norig = argparse.ArgumentParser.__init__\n"
-             "def spy(self, *a, **k):\n    built.append(k.get('prog'))\n    orig(self, *a, **k)\n"
-             "argparse.ArgumentParser.__init__ = spy\n")
-    code, built = _spy_on_check(setup, "built")
+    code, built = _spy_on_check(_spying("argparse", "ArgumentParser.__init__", "kwargs.get('prog')"), "seen")
     assert code == 0
     assert len(built) == 2, built
 
@@ -150,9 +153,45 @@ def test_check_builds_the_parser_of_check_alone():
 def test_check_compiles_no_regular_expression_for_the_model_families_globs():
     # fnmatch compiles each glob ("gpt-5*") to a regular expression; capabilities.glob_matches
     # matches a glob of text and `*` by its pieces
-    setup = ("import fnmatch\ncompiled = []\norig = fnmatch._compile_pattern\n"
-             "def spy(pat):\n    compiled.append(pat)\n    return orig(pat)\n"
-             "fnmatch._compile_pattern = spy\n")
-    code, compiled = _spy_on_check(setup, "compiled")
+    code, compiled = _spy_on_check(_spying("fnmatch", "_compile_pattern", "args[0]"), "seen")
     assert code == 0
     assert compiled == []
+
+
+@pytest.mark.skipif(not __import__("yaml").__with_libyaml__, reason="PyYAML built without libyaml")
+def test_check_reads_the_yaml_with_libyaml():
+    # PyYAML's pure-Python parser takes a few milliseconds for the sailor; libyaml a tenth of that, with the
+    # same nodes and positions (tests/test_yaml_composers.py), and the pure-Python one reads what libyaml would not
+    code, used = _spy_on_check(_spying("yaml", "SafeLoader.__init__", "1"), "seen")
+    assert code == 0
+    assert used == []
+
+
+def test_check_compiles_no_pattern_it_never_uses():
+    # a regular expression compiled at import costs ~0.1-0.4 ms at every start; these serve a YAML error, the
+    # run-time messages, a template's formatting and re.sub's replacement templates: compiled when first used
+    from octo.compiler.expressions import evalerror, templatebounds
+    from octo.compiler.frontend import loader
+    from octo.stdlib import regex
+
+    unused = [getattr(p, "pattern", p) for p in (loader._QUOTED_START, evalerror._ORIGIN, templatebounds._WIDTHS,
+                                                 regex._TEMPLATE_PART)]
+    setup = _spying("re._compiler", "compile", "args[0] if isinstance(args[0], str) else None")
+    code, compiled = _spy_on_check(setup, "seen")
+    assert code == 0
+    assert set(compiled) & set(unused) == set()
+
+
+def test_check_of_a_pipeline_without_templates_builds_no_template_environment(tmp_path):
+    # the sandbox (Jinja2's and its bounds) is built at the first template, once per process
+    (tmp_path / "local.octo").write_text(LOCAL_ONLY)
+    code, modules = modules_after(["check", "local.octo"], tmp_path)
+    assert code == 0
+    assert {"jinja2.sandbox", "octo.compiler.expressions.templatebounds"} & set(modules) == set()
+
+
+def test_check_builds_one_template_environment():
+    # the sailor has three templates (two prompts and a judge's); each is read by one environment
+    code, built = _spy_on_check(_spying("jinja2", "Environment.__init__", "type(args[0]).__name__"), "seen")
+    assert code == 0
+    assert built == ["BoundedSandbox"]

@@ -16,9 +16,24 @@ Methods a class defines itself are kept, as ``dataclass`` keeps them.
 
 from __future__ import annotations
 
-from dataclasses import MISSING, FrozenInstanceError, dataclass, fields
+import abc
+from dataclasses import MISSING, Field, FrozenInstanceError, dataclass, field, fields
 
 _object_setattr = object.__setattr__
+
+
+@dataclass(init=False, repr=False, eq=False)
+class _Template:
+    """What ``dataclass(init=False, repr=False, eq=False)`` leaves on a class: its parameters, and the
+    mark of a field that is a field (not a ClassVar or an InitVar), taken from a real dataclass."""
+
+    x: int
+
+
+_PARAMS = _Template.__dataclass_params__
+_FIELD_TYPE = _Template.__dataclass_fields__["x"]._field_type
+# A field annotated so is no plain field (ClassVar, InitVar, KW_ONLY): record classes have none.
+_NOT_PLAIN = ("ClassVar", "typing.ClassVar", "InitVar", "dataclasses.InitVar", "KW_ONLY", "dataclasses.KW_ONLY")
 
 
 def record_class(cls=None, /, *, init: bool = True, repr: bool = True, eq: bool = True, frozen: bool = False):
@@ -33,14 +48,52 @@ def record_class(cls=None, /, *, init: bool = True, repr: bool = True, eq: bool 
 def plain_dataclass(cls):
     """``dataclass(init=False, repr=False, eq=False)``: the fields, with no generated method, and a
     class without a docstring given "Name(field, ...)" rather than the one ``dataclass`` makes from
-    ``inspect.signature`` (which took as long as the rest of its work)."""
-    undocumented = not cls.__dict__.get("__doc__")
-    if undocumented:
-        cls.__doc__ = cls.__name__  # a docstring, so that dataclass does not make one
-    cls = dataclass(init=False, repr=False, eq=False)(cls)
-    if undocumented:
-        cls.__doc__ = f"{cls.__name__}({', '.join(f.name for f in fields(cls) if f.init)})"
+    ``inspect.signature`` (which took as long as the rest of its work).
+
+    The fields are collected here rather than by ``dataclass``, whose general machinery (a
+    ``Field`` per annotation checked against ``ClassVar``, ``InitVar`` and ``KW_ONLY`` spelled
+    every way, parameters of every kind) took ~200,000 instructions a class, ~75 classes on every
+    `octoc check`. The class ends as ``dataclass`` leaves it — ``__dataclass_fields__`` (inherited
+    fields first), ``__dataclass_params__``, the defaults as class attributes, ``__match_args__`` —
+    so ``fields``, ``replace``, ``asdict`` and ``match`` work; tests/test_records.py compares the two.
+    """
+    own = cls.__dict__
+    collected: dict[str, Field] = {}
+    for base in cls.__mro__[-1:0:-1]:
+        inherited = base.__dict__.get("__dataclass_fields__")
+        if inherited is not None:
+            collected.update(inherited)
+    for name, annotation in own.get("__annotations__", {}).items():
+        collected[name] = _field(cls, name, annotation)
+    for name, value in own.items():
+        if isinstance(value, Field) and name not in collected:
+            raise TypeError(f"{name!r} is a field but has no type annotation")
+    cls.__dataclass_params__ = _PARAMS
+    cls.__dataclass_fields__ = collected
+    if "__match_args__" not in own:
+        cls.__match_args__ = tuple(f.name for f in collected.values() if f.init)
+    if isinstance(cls, abc.ABCMeta):
+        abc.update_abstractmethods(cls)
+    if not own.get("__doc__"):
+        cls.__doc__ = f"{cls.__name__}({', '.join(f.name for f in collected.values() if f.init)})"
     return cls
+
+
+def _field(cls, name: str, annotation) -> Field:
+    """The field ``dataclass`` makes of ``name: annotation [= default]``, the class attribute set as it sets it."""
+    if isinstance(annotation, str) and annotation.split("[")[0].strip() in _NOT_PLAIN or annotation in _NOT_PLAIN:
+        raise TypeError(f"{cls.__name__}.{name}: a record class takes plain fields only, not {annotation}")
+    default = cls.__dict__.get(name, MISSING)
+    made = default if isinstance(default, Field) else field(default=default)
+    made.name, made.type, made._field_type, made.kw_only = name, annotation, _FIELD_TYPE, False
+    if made.default is not MISSING and made.default.__class__.__hash__ is None:
+        raise ValueError(f"mutable default {type(made.default)} for field {name} is not allowed: use default_factory")
+    if isinstance(default, Field):
+        if made.default is MISSING:
+            delattr(cls, name)
+        else:
+            setattr(cls, name, made.default)
+    return made
 
 
 def _make(cls, init: bool, repr_: bool, eq: bool, frozen: bool):

@@ -34,7 +34,7 @@ def _where(span: Span) -> str:
     """``file:line:col``. A span of an AST rebuilt from a Plan record points into the
     expression's own text, whose source is named ``file:line:col`` of the expression:
     the two positions are added up."""
-    origin = _ORIGIN.fullmatch(span.path)
+    origin = re.fullmatch(_ORIGIN, span.path)
     if origin is None:
         return f"{span.path}:{span.line}:{span.column}"
     path, line, col = origin.group(1), int(origin.group(2)), int(origin.group(3))
@@ -43,4 +43,4 @@ def _where(span: Span) -> str:
     return f"{path}:{line + span.line - 1}:{span.column}"
 
 
-_ORIGIN = re.compile(r"(.+):(\d+):(\d+)")
+_ORIGIN = r"(.+):(\d+):(\d+)"  # compiled by re on first use: `check` never needs it

@@ -34,7 +34,8 @@ MAX_TEMPLATE_WORK = 1_000_000  # loop iterations and calls in one rendering (abo
 CALL_WORK = 10  # ...a call (of a macro, `range`, a method) counting as ten: it costs about ten iterations
 MAX_TEMPLATE_OUTPUT = 10_000_000  # characters `{{ }}` may print in one rendering (a prompt of ~2.5M tokens)
 _MAX_BITS = int(MAX_TEMPLATE_DIGITS * math.log2(10)) + 1
-_WIDTHS = re.compile(r"%[-#0 +]*(\d+|\*)?(?:\.(\d+|\*))?")  # printf-style width and precision
+# printf-style width and precision; compiled by re when a template first formats (never in `check`)
+_WIDTHS = r"%[-#0 +]*(\d+|\*)?(?:\.(\d+|\*))?"
 
 
 class TemplateLimitError(SecurityError):
@@ -100,7 +101,7 @@ def _check_printf(fmt, args) -> None:
     if not isinstance(fmt, str):
         return
     stars = [a for a in (args if isinstance(args, tuple) else (args,)) if _whole(a)]
-    for match in _WIDTHS.finditer(fmt):
+    for match in re.finditer(_WIDTHS, fmt):
         for part in match.groups():
             width = (max(stars, default=0) if part == "*" else int(part)) if part else 0
             if width > MAX_TEMPLATE_CHARS:

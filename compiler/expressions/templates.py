@@ -8,12 +8,14 @@ matched to the tokens that spell it.
 
 from __future__ import annotations
 
+import functools
 import weakref
 from contextlib import contextmanager
 from dataclasses import field
 
+from typing import TYPE_CHECKING
+
 from jinja2 import TemplateSyntaxError, nodes
-from jinja2.sandbox import SandboxedEnvironment
 
 from ..base.diagnostics import Reporter
 from ..base.records import record_class
@@ -21,18 +23,27 @@ from ..base.suggest import closest, did_you_mean
 from ..base.yamlnodes import YScalar
 from .namehints import private_read, qualified_hint
 from .scope import Binding, Scope
-from .templatebounds import BoundedSandbox
 from .types import ANY, ListT, OptionalT, RecordT, Type, elem_of, is_any, strip
+
+
+if TYPE_CHECKING:
+    from jinja2.sandbox import SandboxedEnvironment
 
 
 def make_environment() -> SandboxedEnvironment:
     """The template environment (shared with the runtime's renderer): Jinja2's sandbox, bounded."""
     from jinja2 import StrictUndefined
 
+    from .templatebounds import BoundedSandbox
+
     return BoundedSandbox(undefined=StrictUndefined, autoescape=False, keep_trailing_newline=True)
 
 
-_ENV = make_environment()
+@functools.cache
+def environment() -> SandboxedEnvironment:
+    """The checker's environment, one per process, built at the first template: checking a pipeline without
+    templates imports neither Jinja2's sandbox nor the bounds (~1 ms), nor builds an environment."""
+    return make_environment()
 
 
 @record_class(frozen=True)
@@ -61,7 +72,7 @@ class _Locator:
     def build(cls, text: str) -> "_Locator":
         loc = cls(text)
         pos, prev_op, current = 0, "", None
-        for lineno, kind, value in _ENV.lexer.tokeniter(text, None):
+        for lineno, kind, value in environment().lexer.tokeniter(text, None):
             found = text.find(value, pos) if value else -1
             start = found if found >= 0 else pos
             pos = start + len(value)
@@ -113,7 +124,7 @@ def _parse_new(scalar: YScalar, reporter: Reporter) -> nodes.Template | None:
         _report_too_deep(scalar, *deep, reporter)
         return None
     try:
-        tree = _ENV.parse(text)
+        tree = environment().parse(text)
     except TemplateSyntaxError as err:
         start, end = _line_range(text, err.lineno or 1)
         reporter.report("E0213", scalar.sub_span(start, end), f"template syntax error: {err.message}",
@@ -140,7 +151,7 @@ def _too_deep_written(text: str) -> tuple[int, int, str] | None:
     blocks: list[str] = []  # open block tags
     brackets, unary, after_block_begin, pos = 0, 0, False, 0
     try:
-        for _lineno, kind, value in _ENV.lexer.tokeniter(text, None):
+        for _lineno, kind, value in environment().lexer.tokeniter(text, None):
             found = text.find(value, pos) if value else -1
             start = found if found >= 0 else pos
             pos = start + len(value)
@@ -210,7 +221,7 @@ class TemplateChecker:
 
     def check(self, tree: nodes.Template, scope: Scope) -> None:
         # Jinja's own globals (range, dict, namespace, ...) are available in every template
-        jinja_globals = {n: Binding(ANY, f"Jinja's '{n}'") for n in _ENV.globals}
+        jinja_globals = {n: Binding(ANY, f"Jinja's '{n}'") for n in environment().globals}
         self._body(tree.body, Scope(jinja_globals).child(scope.bindings) if not scope.parent else _with_globals(scope, jinja_globals))
 
     def _body(self, body: list[nodes.Node], scope: Scope) -> Scope:
@@ -308,9 +319,9 @@ class TemplateChecker:
             self._expr(node.node, scope)
         for arg in node.args:
             self._expr(arg, scope)
-        if node.name not in _ENV.filters and not self.free_names_only:
+        if node.name not in environment().filters and not self.free_names_only:
             start, end = self._filter_span(node)
-            hint = did_you_mean(node.name, _ENV.filters) or "see Jinja2's list of built-in filters"
+            hint = did_you_mean(node.name, environment().filters) or "see Jinja2's list of built-in filters"
             self.r.report("E0214", self.scalar.sub_span(start, end), f"unknown template filter '{node.name}'", hint=hint)
 
     def _filter_span(self, node: nodes.Filter) -> tuple[int, int]:

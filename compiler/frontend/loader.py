@@ -1,6 +1,7 @@
 """YAML → positioned node tree, with YAML problems turned into diagnostics.
 
-PyYAML parses the document into events and :class:`_Composer` builds the
+PyYAML parses the document into events (with libyaml where it reads a file as the pure-Python
+parser does, see :func:`compose`) and :class:`_Composer` builds the
 node graph from them — no Python objects are constructed, so nothing in a file can run
 code. Composing is iterative and bounded: mappings and lists nest at most
 :data:`MAX_YAML_DEPTH` deep (E0014), and aliases may copy at most
@@ -36,7 +37,8 @@ _SCALAR_TAGS = {
 }
 
 # `key: 'quoted' more text` — a scalar that starts with a quote but goes on.
-_QUOTED_START = re.compile(r"""^(?P<lead>\s*(?:-\s+)?(?:[^'"\s#][^#]*?:\s+)?)(?P<q>['"])(?P<rest>.*)$""")
+# (compiled by re when a YAML error needs it, not at every start)
+_QUOTED_START = r"""^(?P<lead>\s*(?:-\s+)?(?:[^'"\s#][^#]*?:\s+)?)(?P<q>['"])(?P<rest>.*)$"""
 
 
 class _Constructor(yaml.constructor.SafeConstructor):
@@ -76,14 +78,62 @@ def load(source: Source, reporter: Reporter) -> YNode | None:
 def compose(text: str) -> yaml.Node | None:
     """The node graph of the single YAML document in ``text`` (None when it is empty).
 
-    PyYAML's pure-Python parser, not libyaml's: the two disagree on edge cases (tabs, `?` in flow
-    mappings, a byte-order mark inside the text), and the diagnostics are written for PyYAML's.
+    libyaml (PyYAML's C parser) reads a file about ten times faster than PyYAML's pure-Python
+    parser, a few milliseconds of every `octoc check`. The two disagree on edge cases (tabs,
+    line breaks other than \\n, a byte-order mark, `?` and `x:` inside `{ }` and `[ ]`), and the
+    diagnostics are written for the pure-Python parser's errors. So libyaml reads only a text
+    without those characters, and whose flow collections hold neither `?` nor a `:` before a flow
+    indicator; anything it refuses (or the composer's bounds refuse) is read again by the
+    pure-Python parser, whose error is reported. tests/test_yaml_composers.py compares the nodes
+    and positions of both on every example and on tricky YAML.
     """
-    loader = yaml.SafeLoader(text)
+    if _libyaml_reads_alike(text):
+        try:
+            root = _compose_with(yaml.CSafeLoader, text)
+        except (yaml.YAMLError, _Refused):
+            pass  # reported as the pure-Python parser words it
+        else:
+            if not _flow_difference(root, text):
+                return root
+    return _compose_with(yaml.SafeLoader, text)
+
+
+def _compose_with(loader_class, text: str) -> yaml.Node | None:
+    loader = loader_class(text)
     try:
         return _Composer(loader).single_document()
     finally:
         loader.dispose()
+
+
+# Characters libyaml and PyYAML's pure-Python reader do not read alike: tabs, line breaks other than
+# \n, a byte-order mark; and anything the pure-Python reader refuses outright (its own pattern, compiled
+# when yaml is imported: a pattern of these ranges takes ~10 ms to compile).
+_UNALIKE = "\t\r\x85\u2028\u2029\ufeff"
+_NON_PRINTABLE = yaml.reader.Reader.NON_PRINTABLE
+# Inside `{ }` or `[ ]`, PyYAML ends a plain scalar at `?` and at `:` before `,[]{}`; libyaml does not.
+_FLOW_UNALIKE = re.compile(r"\?|:[,\[\]{}]")
+
+
+def _libyaml_reads_alike(text: str) -> bool:
+    return (getattr(yaml, "__with_libyaml__", False) and not any(ch in text for ch in _UNALIKE)
+            and _NON_PRINTABLE.search(text) is None)
+
+
+def _flow_difference(root: yaml.Node | None, text: str) -> bool:
+    """Whether a flow collection of ``root`` holds a character the two parsers read differently."""
+    stack = [root] if root is not None else []
+    seen = set()
+    while stack:
+        node = stack.pop()
+        if id(node) in seen or isinstance(node, yaml.ScalarNode):
+            continue
+        seen.add(id(node))
+        if node.flow_style and _FLOW_UNALIKE.search(text, node.start_mark.index, node.end_mark.index):
+            return True
+        if not node.flow_style:  # a flow collection holds only flow collections
+            stack.extend(child for pair in node.value for child in (pair if isinstance(pair, tuple) else (pair,)))
+    return False
 
 
 class _Open:
@@ -404,7 +454,7 @@ def _report_quoted_expression(source: Source, err: yaml.MarkedYAMLError, reporte
         return False
     line_no = err.problem_mark.line + 1
     text = source.line_text(line_no)
-    m = _QUOTED_START.match(text)
+    m = re.match(_QUOTED_START, text)
     if not m:
         return False
     q = m.group("q")
