@@ -23,6 +23,7 @@ from octo.compiler.expressions.cpuclock import CLOCK
 from octo.compiler.expressions.evalsupport import UnitStreams, unit_stream
 from octo.compiler.planning.ir import Plan
 from octo.stdlib import default_language
+from octo.stdlib.aggregate_fold import chunk_folder
 from octo.stdlib.execution import compiled
 
 from ..base.encoding import DICT_TAG, UnstorableValue, c_encoder, clear_marks, decode_output, encode_output, stored_value  # noqa: F401  (decode_output: re-exported)
@@ -69,6 +70,7 @@ class UnitWork:
         self.steps = {s["name"]: s for s in plan.steps}
         self._executors: dict[str, StepExecutor] = {}
         self._aggregators: dict[str, tuple] = {}
+        self._folders: dict[tuple[str, str], Callable | None] = {}
 
     def executor(self, name: str) -> StepExecutor:
         if name not in self._executors:
@@ -141,20 +143,34 @@ class UnitWork:
         computed, ``records`` as :meth:`run` gave them: what streaming the same rows from the store would
         give (an aggregate folded this way reads ``step`` alone: Engine._fold_for)."""
         runner, when = self._aggregator(aggregate)
-        data, envs = self.data, []
+        folder = self._folder(aggregate, step) if when is None else None
+        data, envs, items = self.data, [], []
         for (_, _, unit_id), (record, value), (_, state, output, _) in zip(units, records, rows):
             if state in ("failed", "blocked"):
                 continue  # a failed unit is reported as failed, not aggregated
             if value is None and output is not None:
                 value = decode_output(output)
+            if folder is not None:
+                items.append((record, value))
+                continue
             env = {"unit": record, "data": data, step: value}
             if when is None:
                 envs.append(env)
             else:
                 stream_unit(runner, when, env, unit_id)
+        if items:
+            folder(items, data)
         if envs:
             runner.add_all(envs)
         return runner.take_part()
+
+    def _folder(self, aggregate: str, step: str) -> Callable | None:
+        """Aggregate ``aggregate``'s generated fold of ``step``'s chunks (stdlib/aggregate_fold.py), built once;
+        None when its expressions cannot be written inline (the chunk then goes through ``add_all``)."""
+        key = (aggregate, step)
+        if key not in self._folders:
+            self._folders[key] = chunk_folder(self._aggregator(aggregate)[0], step)
+        return self._folders[key]
 
     def aggregate_part(self, name: str, units: list[Unit], upstream: dict[str, dict[int, StoredResult]]) -> dict:
         """Aggregate step ``name``'s groups over ``units`` alone, as a part to merge (AggregateRunner.take_part)."""
