@@ -27,6 +27,7 @@ from octo.stdlib.aggregate_fold import chunk_folder
 from octo.stdlib.execution import compiled
 
 from ..base.encoding import DICT_TAG, UnstorableValue, c_encoder, clear_marks, decode_output, encode_output, stored_value  # noqa: F401  (decode_output: re-exported)
+from .outputrows import row_writer
 from .templating import TemplateFailure, UnitTemplate, message_template, rule_message, unrendered_message
 from .units import data_env, unit_space
 
@@ -71,6 +72,7 @@ class UnitWork:
         self._executors: dict[str, StepExecutor] = {}
         self._aggregators: dict[str, tuple] = {}
         self._folders: dict[tuple[str, str], Callable | None] = {}
+        self._writers: dict[tuple, Callable | None] = {}
 
     def executor(self, name: str) -> StepExecutor:
         if name not in self._executors:
@@ -87,19 +89,29 @@ class UnitWork:
         """
         ex = self.executor(name)
         streams = UnitStreams(self.seed)  # one stream reseeded per unit: a unit is done before the next starts
+        rows: list[ResultRow] = []
+        row = self._row_maker(name, rows, records)
         if ex.kernel is not None and not upstream and admit is None:
-            computed = self._kernel_run(name, ex, units, streams)
-        else:
-            computed = self._unit_by_unit(name, ex, units, upstream, admit, streams)
-        step, rows, flat = self.steps[name], [], flat_encoder()
-        for (pos, _, _), (record, state, output, reason) in zip(units, computed):
+            self._kernel_rows(name, ex, units, streams, rows, records, row)
+            return rows
+        for (pos, _, _), (record, state, output, reason) in zip(units, self._unit_by_unit(name, ex, units, upstream,
+                                                                                          admit, streams)):
+            row(pos, record, state, output, reason)
+        return rows
+
+    def _row_maker(self, name: str, rows: list, records: list | None) -> Callable:
+        """``row(pos, record, state, output, reason)``: a unit's result row into ``rows`` (its output as
+        stored JSON) and, when ``records`` is given, (record, the output if its JSON reads back as it is)."""
+        step, flat = self.steps[name], flat_encoder()
+
+        def row(pos: int, record: dict, state: str, output: Any, reason: str | None) -> None:
             value = output
             text, reads_back = flat(output)  # a dict of scalars, the usual output, written without a look for tags
             if text is not None:
                 rows.append((pos, state, text, reason))
                 if records is not None:
                     records.append((record, value if reads_back else None))
-                continue
+                return
             if output is not None:
                 try:
                     output = encode_output(output)
@@ -108,7 +120,7 @@ class UnitWork:
             rows.append((pos, state, output, reason))
             if records is not None:
                 records.append((record, value if output is not None and _round_trips(value) else None))
-        return rows
+        return row
 
     def _unit_by_unit(self, name: str, ex: StepExecutor, units: list[Unit], upstream: dict, admit: Callable | None,
                       streams: UnitStreams) -> list[tuple]:
@@ -121,22 +133,37 @@ class UnitWork:
             out.append((record, *run_unit(name, ex, idx, unit_id, ups, decode_output, unit_admit, streams, record)))
         return out
 
-    def _kernel_run(self, name: str, ex: StepExecutor, units: list[Unit], streams: UnitStreams) -> list[tuple]:
-        """(record, state, output, reason) per unit, from one call of the step's chunk kernel; a unit the
-        kernel could not finish is run again through :meth:`run_unit`, which says why it fails."""
+    def _kernel_rows(self, name: str, ex: StepExecutor, units: list[Unit], streams: UnitStreams, rows: list,
+                     records: list | None, row: Callable) -> None:
+        """The chunk's rows from one call of the step's chunk kernel, written by the generated loop of
+        runtime/work/outputrows.py; a unit the kernel could not finish is run again through
+        :meth:`run_unit`, which says why it fails, and any output that loop does not write goes to ``row``."""
         values: list = []
-        records = self.space.records(units)
+        unit_records = self.space.records(units)
         try:
-            ex.kernel(units, records, self.data, random.Random() if ex.needs_rng else None, self.seed, name, CLOCK, values)
+            ex.kernel(units, unit_records, self.data, random.Random() if ex.needs_rng else None, self.seed, name,
+                      CLOCK, values)
         finally:
             CLOCK.end_unit()  # also when stopped midway (Ctrl-C): later evaluations are outside any unit
-        out = []
-        for (_, idx, unit_id), record, value in zip(units, records, values):
+
+        def slow(pos: int, idx: int, unit_id: str, record: dict, value: Any) -> None:
             if value is FAILED:
-                out.append((record, *self.run_unit(name, ex, idx, unit_id, {}, None, None, streams, record)))
+                row(pos, record, *self.run_unit(name, ex, idx, unit_id, {}, None, None, streams, record))
             else:
-                out.append((record, "done", value, None))
-        return out
+                row(pos, record, "done", value, None)
+        first = next((v for v in values if v is not FAILED), None)
+        writer = self._writer(tuple(first)) if type(first) is dict else None
+        if writer is None:
+            for (pos, idx, unit_id), record, value in zip(units, unit_records, values):
+                slow(pos, idx, unit_id, record, value)
+        else:
+            writer(units, unit_records, values, rows, records if records is not None else [], slow)
+
+    def _writer(self, keys: tuple) -> Callable | None:
+        """The generated writer of outputs with ``keys`` (runtime/work/outputrows.py), made once."""
+        if keys not in self._writers:
+            self._writers[keys] = row_writer(keys)
+        return self._writers[keys]
 
     def fold(self, aggregate: str, step: str, units: list[Unit], records: list[tuple], rows: list[ResultRow]) -> dict:
         """Aggregate ``aggregate``'s part (AggregateRunner.take_part) over a chunk of ``step``'s rows just
