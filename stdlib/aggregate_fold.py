@@ -8,8 +8,12 @@ simulate of ~25 iterations a unit that is as much as a third of the walk.
 
 :func:`chunk_folder` writes the same work out for one aggregate and one step::
 
-    def _octo_fold(items, data, groups, str_keys, key_of, new_group, slow):
-        for _record, _value in items:            # (unit record, the step's output) per unit
+    def _octo_fold(pairs, rows, decode, data, groups, str_keys, key_of, new_group, slow):
+        for (_record, _value), _row in zip(pairs, rows):   # (unit record, output or None), its result row
+            if _row[1] in _LEFT_OUT:             # a failed or blocked unit is reported as failed, not aggregated
+                continue
+            if _value is None and _row[2] is not None:
+                _value = decode(_row[2])         # an output whose JSON does not read back as it is
             try:
                 b0_v_unit = _record              # `by` 0, its compiled body inlined: env['unit'] → _record
                 b0_t1 = None if b0_v_unit is None else b0_v_unit['scenario']
@@ -53,30 +57,37 @@ _counter = itertools.count()
 
 def chunk_folder(runner, step: str) -> Callable | None:
     """The generated fold of ``runner``'s aggregate over chunks of ``step``'s results, called as
-    ``fold(items, data)`` with (unit record, output) per unit; None when an expression cannot be inlined."""
+    ``fold(pairs, rows, decode, data)``: per unit (its record, its output or None when only its stored JSON
+    gives it back as it is) and its result row (position, state, JSON, reason), as UnitWork.run gives them;
+    ``decode`` reads a stored output. None when an expression cannot be inlined."""
     names = {"unit": "_record", "data": "data", step: "_value"}
     by = [(name, _inlined(expr, names, f"b{i}_")) for i, (name, expr) in enumerate(runner.by)]
     args = [_inlined(args[0], names, f"a{i}_") for i, (_, _, args) in enumerate([r for r in runner.reductions if r[2]])]
     if any(body is None for _, body in by) or any(body is None for body in args):
         return None
     source = _source(by, args, step)
-    namespace: dict[str, Any] = {"__builtins__": {}, "Exception": Exception, "type": type, "str": str}
+    namespace: dict[str, Any] = {"__builtins__": {}, "Exception": Exception, "type": type, "zip": zip,
+                                 "_LEFT_OUT": frozenset({"failed", "blocked"})}
     exec(compile(source, f"<octo aggregate fold {next(_counter)}>", "exec"), namespace)
     fold = namespace["_octo_fold"]
     str_keys: dict[str, str] = {}
 
-    def folder(items: list, data) -> None:
+    def folder(pairs: list, rows: list, decode: Callable, data) -> None:
         if len(str_keys) > 100_000:  # as AggregateRunner._key's memory: bounded
             str_keys.clear()
-        fold(items, data, runner.groups, str_keys, runner._key, runner._new_group,
+        fold(pairs, rows, decode, data, runner.groups, str_keys, runner._key, runner._new_group,
              lambda record, value: runner.add({"unit": record, "data": data, step: value}))
     folder.source = source
     return folder
 
 
 def _source(by: list, args: list, step: str) -> str:
-    lines = ["def _octo_fold(items, data, groups, str_keys, key_of, new_group, slow):",
-             "    for _record, _value in items:",
+    lines = ["def _octo_fold(pairs, rows, decode, data, groups, str_keys, key_of, new_group, slow):",
+             "    for (_record, _value), _row in zip(pairs, rows):",
+             "        if _row[1] in _LEFT_OUT:",
+             "            continue",
+             "        if _value is None and _row[2] is not None:",
+             "            _value = decode(_row[2])",
              "        try:"]
     for _, (body, result) in by:
         lines += [" " * 12 + line for line in body]

@@ -238,6 +238,12 @@ class Selection:
 
     def indices(self) -> Iterator[int]:
         """Indices of the selected units, in unit order, streaming."""
+        if self.sample is None and self.where is None:  # a range: no generator to step through per unit
+            total = self.space.total
+            return iter(range(total if self.limit is None else min(total, max(self.limit, 0))))
+        return self._selected()
+
+    def _selected(self) -> Iterator[int]:
         if self.sample is None:
             stream = self._filtered(range(self.space.total))
         else:

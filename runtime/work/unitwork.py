@@ -171,22 +171,20 @@ class UnitWork:
         give (an aggregate folded this way reads ``step`` alone: Engine._fold_for)."""
         runner, when = self._aggregator(aggregate)
         folder = self._folder(aggregate, step) if when is None else None
-        data, envs, items = self.data, [], []
+        if folder is not None:  # the same, generated: stdlib/aggregate_fold.py
+            folder(records, rows, decode_output, self.data)
+            return runner.take_part()
+        data, envs = self.data, []
         for (_, _, unit_id), (record, value), (_, state, output, _) in zip(units, records, rows):
             if state in ("failed", "blocked"):
                 continue  # a failed unit is reported as failed, not aggregated
             if value is None and output is not None:
                 value = decode_output(output)
-            if folder is not None:
-                items.append((record, value))
-                continue
             env = {"unit": record, "data": data, step: value}
             if when is None:
                 envs.append(env)
             else:
                 stream_unit(runner, when, env, unit_id)
-        if items:
-            folder(items, data)
         if envs:
             runner.add_all(envs)
         return runner.take_part()
