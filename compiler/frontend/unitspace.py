@@ -178,7 +178,8 @@ class UnitSpace:
     def unit_ids(self, indices: list[int]) -> list[str]:
         """:meth:`unit_id` of each of ``indices``, made in one list comprehension when every index within a
         replica has a readable part (:attr:`_readable_parts`) and the longest id still fits: the same ids."""
-        parts = self._readable_parts if indices else None
+        # the parts are made for every index within a replica: worth it only for a chunk not much smaller
+        parts = self._readable_parts if indices and 4 * len(indices) >= self.base else None
         if parts is None or parts[1] + len(str(max(indices) // self.base)) >= MAX_ID:
             return [self.unit_id(i) for i in indices]
         prefixes, base = parts[0], self.base
