@@ -127,6 +127,24 @@ def test_resuming_an_interrupted_creation_keeps_the_stored_chunks_and_adds_the_r
     assert status(cli, tmp_path / "k")["state"] == "interrupted"  # created, no longer creating; its process was killed
 
 
+def test_resuming_a_creation_whose_stored_units_are_not_the_plans_is_refused(tmp_path):
+    """The last unit stored must be the plan's unit at its position (ids are made a chunk at a time)."""
+    import sqlite3
+
+    from octo.runtime.rundirs.rundir import CREATE_CHUNK, RunDirError, complete_creation
+    from octo.runtime.rundirs.runlock import run_lock
+
+    f = write(tmp_path, LOCAL.format(repeat=CREATE_CHUNK + 500))
+    killed = run("run", f, "--run-dir", tmp_path / "k", env={"OCTO_CRASHPOINT": "create-last-units"})
+    assert killed.returncode == 137
+    db = sqlite3.connect(str(tmp_path / "k" / "run.db"))
+    with db:
+        db.execute("UPDATE units SET id = 'elsewhere' WHERE pos = ?", (CREATE_CHUNK - 1,))
+    db.close()
+    with run_lock(tmp_path / "k"), pytest.raises(RunDirError, match="not those of its plan"):
+        complete_creation(tmp_path / "k")
+
+
 def test_a_kill_before_the_plan_is_written_is_refused_with_how_to_start_again(tmp_path, cli):
     f = write(tmp_path, LOCAL.format(repeat=5))
     killed = run("run", f, "--run-dir", tmp_path / "k", env={"OCTO_CRASHPOINT": "create-before-plan"})

@@ -52,3 +52,26 @@ def test_ids_of_repeated_spaces_are_those_made_from_scratch():
             scratch = [space._id(space._entry(i)[0], space._labels(space._entry(i)[1])) for i in range(space.total)]
             assert made == scratch * 2
             assert space._id_prefixes  # the kept prefixes were exercised
+
+
+def test_ids_made_a_chunk_at_a_time_are_the_ids_made_one_by_one():
+    """UnitSpace.unit_ids (a run's creation makes every id): any selection of indices (`where`, `sample` and
+    `limit` keep some), in chunks of any size, gives unit_id's ids, readable, hashed past 64 characters, or not
+    kept at all (unsafe keys, arrangements, no repeat)."""
+    import itertools
+    import random
+
+    long = "x" * 58  # `-r<replica>` takes it over 64 characters from replica 100 on: hashed there
+    spaces = [UnitSpace((TableSpace("s", ROWS, keys), TableSpace("t", ROWS, ("a", "b", "c"))), repeat=150)
+              for keys in (("a", "b", "c"), ("a b", "b/c", "c"), (long, "b", "c"))]
+    spaces += [UnitSpace((), repeat=5), UnitSpace((TableSpace("s", ROWS, ("a", "b", "c")),), repeat=1),
+               UnitSpace((TableSpace("pair", ROWS, ("a", "b", "c"), "permutations", 2),), repeat=3)]
+    rng = random.Random(7)
+    for n, space in enumerate(spaces):
+        one_by_one = [UnitSpace(space.tables, space.repeat).unit_id(i) for i in range(space.total)]  # a fresh space
+        for keep, size in itertools.product((1.0, 0.3), (1, 7, 1000)):
+            indices = [i for i in range(space.total) if rng.random() < keep]
+            made = [uid for at in range(0, len(indices), size) for uid in space.unit_ids(indices[at:at + size])]
+            assert made == [one_by_one[i] for i in indices], n
+    kept = [space.__dict__.get("_readable_parts") for space in spaces]  # made (or refused) by the calls above
+    assert kept[0] and kept[2] and kept[1] is None and kept[3] == ([""], 0)

@@ -175,6 +175,30 @@ class UnitSpace:
             prefixes[i % self.base] = "".join(f"{part}-" for part in labels[0])
         return self._id(r, labels)
 
+    def unit_ids(self, indices: list[int]) -> list[str]:
+        """:meth:`unit_id` of each of ``indices``, made in one list comprehension when every index within a
+        replica has a readable part (:attr:`_readable_parts`) and the longest id still fits: the same ids."""
+        # the parts are made for every index within a replica: worth it only for a chunk not much smaller
+        parts = self._readable_parts if indices and 4 * len(indices) >= self.base else None
+        if parts is None or parts[1] + len(str(max(indices) // self.base)) >= MAX_ID:
+            return [self.unit_id(i) for i in indices]
+        prefixes, base = parts[0], self.base
+        return [f"{prefixes[i % base]}r{i // base}" for i in indices]
+
+    @functools.cached_property
+    def _readable_parts(self) -> tuple[list[str], int] | None:
+        """The readable part each index within a replica's ids start with (as :meth:`unit_id` keeps them),
+        and the longest's length; None unless replicas repeat them and every index's keys are safe."""
+        if self._id_prefixes is None:
+            return None
+        prefixes = []
+        for rest in range(self.base):
+            parts, _, safe = self._labels(self._picks(rest))
+            if not safe:
+                return None
+            prefixes.append("".join(f"{part}-" for part in parts))
+        return prefixes, max(map(len, prefixes), default=0)
+
     @functools.cached_property
     def _id_prefixes(self) -> dict[int, str] | None:
         """Per index within a replica whose keys are safe, the readable part its ids start with — kept when
@@ -215,6 +239,12 @@ class Selection:
 
     def indices(self) -> Iterator[int]:
         """Indices of the selected units, in unit order, streaming."""
+        if self.sample is None and self.where is None:  # a range: no generator to step through per unit
+            total = self.space.total
+            return iter(range(total if self.limit is None else min(total, max(self.limit, 0))))
+        return self._selected()
+
+    def _selected(self) -> Iterator[int]:
         if self.sample is None:
             stream = self._filtered(range(self.space.total))
         else:

@@ -158,28 +158,28 @@ def _restart_advice(run_dir: Path, source: str | None) -> str:
 
 def _add_units(store: Store, plan: Plan, should_stop: Callable[[], bool]) -> None:
     """Insert the units after those already stored, a chunk per transaction; the last one marks the run created."""
-    from ..work.units import selected_units  # the language and its step kinds: not needed to open a run
+    from ..work.units import selected_chunks  # the language and its step kinds: not needed to open a run
 
     stored = store.unit_count()
     last_stored = store.units([stored - 1])[0] if stored else None
-    pos, chunk = 0, []
-    for idx, unit_id in selected_units(plan):
-        if pos < stored:  # stored by an earlier, interrupted creation: the selection is the same every time
-            if pos == stored - 1 and last_stored != (pos, idx, unit_id):
+    pos, pending = 0, []
+    for indices, ids in selected_chunks(plan, CREATE_CHUNK):  # ids made a chunk at a time (UnitSpace.unit_ids)
+        first, pos = pos, pos + len(indices)
+        chunk = list(zip(range(first, pos), indices, ids))
+        if first < stored:  # stored by an earlier, interrupted creation: the selection is the same every time
+            if pos >= stored and chunk[stored - 1 - first] != last_stored:
                 raise RunDirError(f"the units stored in '{store.path}' are not those of its plan; "
                                   "the run directory is damaged: start the run again")
-            pos += 1
-            continue
-        chunk.append((pos, idx, unit_id))
-        pos += 1
-        if len(chunk) == CREATE_CHUNK:
+            chunk = chunk[stored - first:]
+        pending.extend(chunk)
+        while len(pending) >= CREATE_CHUNK:
             if should_stop():
                 raise CreationStopped
             with store.transaction() as db:
-                store.add_units(chunk, db)
-            chunk = []
+                store.add_units(pending[:CREATE_CHUNK], db)
+            pending = pending[CREATE_CHUNK:]
     with store.transaction() as db:
-        store.add_units(chunk, db)
+        store.add_units(pending, db)
         crashpoint("create-last-units")
         store.put("state", RUNNING, db)
         store.event("created", detail={"units": pos}, db=db)

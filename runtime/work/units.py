@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from typing import Iterator
 
 from octo.compiler.expressions.evalsupport import unit_stream  # noqa: F401  (re-exported for the engine)
@@ -26,11 +27,22 @@ def data_env(plan: Plan) -> dict:
 
 def selected_units(plan: Plan) -> Iterator[tuple[int, str]]:
     """(index in the unit space, unit id) of every selected unit, in order."""
+    for indices, ids in selected_chunks(plan, 4096):
+        yield from zip(indices, ids)
+
+
+def selected_chunks(plan: Plan, size: int) -> Iterator[tuple[list[int], list[str]]]:
+    """The selected units in order, ``size`` at a time: (indices in the unit space, their ids), the ids
+    made together (UnitSpace.unit_ids)."""
     space = unit_space(plan)
     u = plan.data["units"]
     where = compiled(u["where"], default_language().functions)
     data = data_env(plan)
     predicate = (lambda unit: bool(where.evaluate({"unit": unit, "data": data}))) if where else None
     selection = Selection(space, predicate, u["sample"], u["limit"], plan.data["pipeline"]["seed"])
-    for i in selection.indices():
-        yield i, space.unit_id(i)
+    indices = selection.indices()
+    while True:
+        chunk = list(itertools.islice(indices, size))
+        if not chunk:
+            return
+        yield chunk, space.unit_ids(chunk)

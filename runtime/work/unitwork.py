@@ -23,9 +23,11 @@ from octo.compiler.expressions.cpuclock import CLOCK
 from octo.compiler.expressions.evalsupport import UnitStreams, unit_stream
 from octo.compiler.planning.ir import Plan
 from octo.stdlib import default_language
+from octo.stdlib.aggregate_fold import chunk_folder
 from octo.stdlib.execution import compiled
 
 from ..base.encoding import DICT_TAG, UnstorableValue, c_encoder, clear_marks, decode_output, encode_output, stored_value  # noqa: F401  (decode_output: re-exported)
+from .outputrows import row_writer
 from .templating import TemplateFailure, UnitTemplate, message_template, rule_message, unrendered_message
 from .units import data_env, unit_space
 
@@ -69,6 +71,8 @@ class UnitWork:
         self.steps = {s["name"]: s for s in plan.steps}
         self._executors: dict[str, StepExecutor] = {}
         self._aggregators: dict[str, tuple] = {}
+        self._folders: dict[tuple[str, str], Callable | None] = {}
+        self._writers: dict[tuple, Callable | None] = {}
 
     def executor(self, name: str) -> StepExecutor:
         if name not in self._executors:
@@ -85,19 +89,29 @@ class UnitWork:
         """
         ex = self.executor(name)
         streams = UnitStreams(self.seed)  # one stream reseeded per unit: a unit is done before the next starts
+        rows: list[ResultRow] = []
+        row = self._row_maker(name, rows, records)
         if ex.kernel is not None and not upstream and admit is None:
-            computed = self._kernel_run(name, ex, units, streams)
-        else:
-            computed = self._unit_by_unit(name, ex, units, upstream, admit, streams)
-        step, rows, flat = self.steps[name], [], flat_encoder()
-        for (pos, _, _), (record, state, output, reason) in zip(units, computed):
+            self._kernel_rows(name, ex, units, streams, rows, records, row)
+            return rows
+        for (pos, _, _), (record, state, output, reason) in zip(units, self._unit_by_unit(name, ex, units, upstream,
+                                                                                          admit, streams)):
+            row(pos, record, state, output, reason)
+        return rows
+
+    def _row_maker(self, name: str, rows: list, records: list | None) -> Callable:
+        """``row(pos, record, state, output, reason)``: a unit's result row into ``rows`` (its output as
+        stored JSON) and, when ``records`` is given, (record, the output if its JSON reads back as it is)."""
+        step, flat = self.steps[name], flat_encoder()
+
+        def row(pos: int, record: dict, state: str, output: Any, reason: str | None) -> None:
             value = output
             text, reads_back = flat(output)  # a dict of scalars, the usual output, written without a look for tags
             if text is not None:
                 rows.append((pos, state, text, reason))
                 if records is not None:
                     records.append((record, value if reads_back else None))
-                continue
+                return
             if output is not None:
                 try:
                     output = encode_output(output)
@@ -106,7 +120,7 @@ class UnitWork:
             rows.append((pos, state, output, reason))
             if records is not None:
                 records.append((record, value if output is not None and _round_trips(value) else None))
-        return rows
+        return row
 
     def _unit_by_unit(self, name: str, ex: StepExecutor, units: list[Unit], upstream: dict, admit: Callable | None,
                       streams: UnitStreams) -> list[tuple]:
@@ -119,28 +133,47 @@ class UnitWork:
             out.append((record, *run_unit(name, ex, idx, unit_id, ups, decode_output, unit_admit, streams, record)))
         return out
 
-    def _kernel_run(self, name: str, ex: StepExecutor, units: list[Unit], streams: UnitStreams) -> list[tuple]:
-        """(record, state, output, reason) per unit, from one call of the step's chunk kernel; a unit the
-        kernel could not finish is run again through :meth:`run_unit`, which says why it fails."""
+    def _kernel_rows(self, name: str, ex: StepExecutor, units: list[Unit], streams: UnitStreams, rows: list,
+                     records: list | None, row: Callable) -> None:
+        """The chunk's rows from one call of the step's chunk kernel, written by the generated loop of
+        runtime/work/outputrows.py; a unit the kernel could not finish is run again through
+        :meth:`run_unit`, which says why it fails, and any output that loop does not write goes to ``row``."""
         values: list = []
-        records = self.space.records(units)
+        unit_records = self.space.records(units)
         try:
-            ex.kernel(units, records, self.data, random.Random() if ex.needs_rng else None, self.seed, name, CLOCK, values)
+            ex.kernel(units, unit_records, self.data, random.Random() if ex.needs_rng else None, self.seed, name,
+                      CLOCK, values)
         finally:
             CLOCK.end_unit()  # also when stopped midway (Ctrl-C): later evaluations are outside any unit
-        out = []
-        for (_, idx, unit_id), record, value in zip(units, records, values):
+
+        def slow(pos: int, idx: int, unit_id: str, record: dict, value: Any) -> None:
             if value is FAILED:
-                out.append((record, *self.run_unit(name, ex, idx, unit_id, {}, None, None, streams, record)))
+                row(pos, record, *self.run_unit(name, ex, idx, unit_id, {}, None, None, streams, record))
             else:
-                out.append((record, "done", value, None))
-        return out
+                row(pos, record, "done", value, None)
+        first = next((v for v in values if v is not FAILED), None)
+        writer = self._writer(tuple(first)) if type(first) is dict else None
+        if writer is None:
+            for (pos, idx, unit_id), record, value in zip(units, unit_records, values):
+                slow(pos, idx, unit_id, record, value)
+        else:
+            writer(units, unit_records, values, rows, records if records is not None else [], slow)
+
+    def _writer(self, keys: tuple) -> Callable | None:
+        """The generated writer of outputs with ``keys`` (runtime/work/outputrows.py), made once."""
+        if keys not in self._writers:
+            self._writers[keys] = row_writer(keys)
+        return self._writers[keys]
 
     def fold(self, aggregate: str, step: str, units: list[Unit], records: list[tuple], rows: list[ResultRow]) -> dict:
         """Aggregate ``aggregate``'s part (AggregateRunner.take_part) over a chunk of ``step``'s rows just
         computed, ``records`` as :meth:`run` gave them: what streaming the same rows from the store would
         give (an aggregate folded this way reads ``step`` alone: Engine._fold_for)."""
         runner, when = self._aggregator(aggregate)
+        folder = self._folder(aggregate, step) if when is None else None
+        if folder is not None:  # the same, generated: stdlib/aggregate_fold.py
+            folder(records, rows, decode_output, self.data)
+            return runner.take_part()
         data, envs = self.data, []
         for (_, _, unit_id), (record, value), (_, state, output, _) in zip(units, records, rows):
             if state in ("failed", "blocked"):
@@ -155,6 +188,14 @@ class UnitWork:
         if envs:
             runner.add_all(envs)
         return runner.take_part()
+
+    def _folder(self, aggregate: str, step: str) -> Callable | None:
+        """Aggregate ``aggregate``'s generated fold of ``step``'s chunks (stdlib/aggregate_fold.py), built once;
+        None when its expressions cannot be written inline (the chunk then goes through ``add_all``)."""
+        key = (aggregate, step)
+        if key not in self._folders:
+            self._folders[key] = chunk_folder(self._aggregator(aggregate)[0], step)
+        return self._folders[key]
 
     def aggregate_part(self, name: str, units: list[Unit], upstream: dict[str, dict[int, StoredResult]]) -> dict:
         """Aggregate step ``name``'s groups over ``units`` alone, as a part to merge (AggregateRunner.take_part)."""
