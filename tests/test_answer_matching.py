@@ -15,6 +15,7 @@ import re
 import sqlite3
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -191,8 +192,11 @@ steps:
 NAMES = [f"n{i:02d}" for i in range(24)]
 
 
+CACHE = tempfile.TemporaryDirectory(prefix="octo-cache-")
+
+
 def octoc(*args, emulator=None):
-    env = {"PATH": "/usr/bin:/bin", "HOME": str(ROOT)}
+    env = {"PATH": "/usr/bin:/bin", "HOME": str(ROOT), "XDG_CACHE_HOME": CACHE.name}  # parsers cached outside the checkout
     if emulator is not None:
         env.update(GOOGLE_GEMINI_BASE_URL=emulator.url, GEMINI_API_KEY=KEY)
     return subprocess.run([sys.executable, "-m", "octo", *map(str, args)], capture_output=True, text=True,
