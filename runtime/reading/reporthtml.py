@@ -111,6 +111,9 @@ def _spending(data: dict) -> str:
 # --- aggregates -----------------------------------------------------------------------------------
 
 def _group_label(g: dict) -> str:
+    """``middle`` for one `by` key, ``id=middle, size=3`` for more."""
+    if len(g["by"]) == 1:
+        return _show(next(iter(g["by"].values())))
     return ", ".join(f"{k}={_show(v)}" for k, v in g["by"].items()) or "all units"
 
 
@@ -190,7 +193,7 @@ def _distributions(data: dict) -> str:
         if d["kind"] in ("number", "integer"):
             svg = charts.histogram(f"{name}: distribution", d["bins"], integer=d["kind"] == "integer")
             caption = (f"{e(name)}: {d['units']:,} units, min {charts.number(d['min'])}, mean {charts.number(d['mean'])}, "
-                       f"max {charts.number(d['max'])}{missing}")
+                       f"max {charts.number(d['max'])}{missing}" if d["units"] else f"{e(name)}: no unit has a number{missing}")
         else:
             rows = [(v["value"], v["count"], None) for v in d["values"]]
             if d["others"]:

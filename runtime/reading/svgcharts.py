@@ -22,12 +22,15 @@ def finite(v) -> bool:
 
 
 def number(v) -> str:
-    """A value as the page prints it: 4 significant digits, thousands separated; no value as —."""
+    """A value as the page prints it: short (4 significant digits; thousands separated below a billion, powers
+    of ten above); no value as —."""
     if not finite(v):
         return "—" if v is None else escape(str(v))
-    if isinstance(v, int) or float(v).is_integer() and abs(v) < 1e15:
-        return f"{int(v):,}"
-    return f"{v:,.4g}" if abs(v) < 1e15 else f"{v:.4g}"
+    if abs(v) >= 1e9:
+        return f"{v:.4g}"
+    if abs(v) >= 1e4 or float(v).is_integer():
+        return f"{v:,.0f}"
+    return f"{v:.4g}"
 
 
 def nice_ticks(low: float, high: float, most: int = 6) -> list[float]:
@@ -46,7 +49,7 @@ def svg_element(width: float, height: float, title: str, body: list[str]) -> str
             f'viewBox="0 0 {width:.0f} {height:.0f}" role="img"><title>{escape(title)}</title>{"".join(body)}</svg>')
 
 
-def _clip(text: str, most: int = 26) -> str:
+def _clip(text: str, most: int = 24) -> str:
     return text if len(text) <= most else text[:most - 1] + "…"
 
 
@@ -76,6 +79,7 @@ def bars(title: str, rows: list[tuple[str, object, tuple[float, float] | None]],
             mid = y + ROW / 2 - 1
             body.append(f'<path class="ci" d="M{a:.1f} {mid - 5:.1f}v10M{a:.1f} {mid:.1f}H{b:.1f}M{b:.1f} {mid - 5:.1f}v10"/>')
             end = max(end, b)
+        end = end if value >= 0 else max(end, x(0))  # a negative bar's value right of the zero line
         body.append(f'<text class="value" x="{end + 5:.1f}" y="{y + 15}">{number(value)}</text>')
     body += _x_axis(ticks, x, ROW * len(shown) + 6)
     if len(rows) > len(shown):
