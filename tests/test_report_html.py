@@ -314,3 +314,20 @@ def test_every_example_run_gets_its_html_report(path: Path, tmp_path: Path):
     assert "dag" in charts and {"aggregates", "failures", "dag"} <= page.ids()
     for name, elements in charts.items():
         assert any(t in ("rect", "path") for t, _ in elements), name
+
+
+def test_distributions_read_in_one_pass_or_field_by_field_agree(sailor, monkeypatch):
+    """Past DISTINCT combinations of values a step's fields are read one by one, a float field in two SQL
+    passes (summary, then bins): the same histograms and counts as the one pass."""
+    from octo.runtime.reading import distributions
+    from octo.runtime.reading.report import report
+
+    run_dir, _ = sailor
+    one = report(run_dir, detail=True)["distributions"]
+    monkeypatch.setattr(distributions, "DISTINCT", 1)
+    each = report(run_dir, detail=True)["distributions"]
+    assert [{**d, "mean": None} for d in one] == [{**d, "mean": None} for d in each]
+    assert [d.get("mean") for d in one] == pytest.approx([d.get("mean") for d in each])
+    steps = next(d for d in one if d["output"] == "steps")
+    assert sum(b["count"] for b in steps["bins"]) == steps["units"] == 600
+    assert all(float(b["low"] + 0.5).is_integer() and float(b["high"] - b["low"]).is_integer() for b in steps["bins"])

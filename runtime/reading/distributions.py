@@ -41,16 +41,44 @@ def distributions(store: Store, plan) -> list[dict]:
     for step in plan.steps:
         if step["kind"] in ("aggregate", "fanout"):
             continue
-        for field, type_text in (step.get("output") or {}).items():
-            kind = kind_of(str(type_text))
-            if kind is None:
-                continue
-            value = _value_sql(field, kind)
-            if kind in ("number", "integer"):
-                out.append({"step": step["name"], "output": field, "kind": kind, **_numeric(store, step["name"], value)})
+        fields = [(f, k) for f, t in (step.get("output") or {}).items() if (k := kind_of(str(t))) is not None]
+        if not fields:
+            continue
+        done = store.db.execute("SELECT count(*) FROM results WHERE step = ? AND state = 'done'",
+                                (step["name"],)).fetchone()[0]
+        together = _value_counts(store, step["name"], fields, DISTINCT)  # one pass over the step for all its fields
+        for i, (field, kind) in enumerate(fields):
+            counts = (_column(together, i) if together is not None  # an enum's or a bool's values are few: no limit
+                      else _value_counts(store, step["name"], [(field, kind)], DISTINCT if kind in _NUMBERS else None))
+            if kind in _NUMBERS:
+                drawn = (_numeric_counts(counts, done) if counts is not None
+                         else _numeric(store, step["name"], _value_sql(field, kind)))
             else:
-                out.append({"step": step["name"], "output": field, "kind": kind, **_categories(store, step["name"], value)})
+                drawn = _categories(counts, done)
+            out.append({"step": step["name"], "output": field, "kind": kind, **drawn})
     return out
+
+
+_NUMBERS = ("number", "integer")
+DISTINCT = 5000  # distinct combinations of values read in one pass at most; past it, a field is read by itself
+
+
+def _value_counts(store: Store, step: str, fields: list[tuple[str, str]], most: int | None) -> list[tuple] | None:
+    """Each distinct combination of the fields' values among the step's done results with its count (a GROUP BY,
+    the store's one pass), or None when there are more than ``most`` of them (floats, many fields)."""
+    values = ", ".join(f"{_value_sql(f, k)} AS v{i}" for i, (f, k) in enumerate(fields))
+    group = ", ".join(f"v{i}" for i in range(len(fields)))
+    rows = store.db.execute(f"SELECT {group}, count(*) FROM (SELECT {values} FROM results WHERE step = ? AND "
+                            f"state = 'done') GROUP BY {group}" + (f" LIMIT {most + 1}" if most else ""), (step,)).fetchall()
+    return rows if most is None or len(rows) <= most else None
+
+
+def _column(rows: list[tuple], i: int) -> list[tuple]:
+    """(value, count) of the i-th field, from counts of combinations."""
+    counts: dict = {}
+    for row in rows:
+        counts[row[i]] = counts.get(row[i], 0) + row[-1]
+    return list(counts.items())
 
 
 def _path(field: str) -> str:
@@ -70,42 +98,59 @@ def _value_sql(field: str, kind: str) -> str:
             f"THEN json_extract(output, '{path}') END END")
 
 
+def _numeric_counts(counts: list[tuple], done: int) -> dict:
+    """A numeric field's summary and bins from its (value, count) pairs."""
+    pairs = [(v, c) for v, c in counts if v is not None]
+    n = sum(c for _, c in pairs)
+    if not n:
+        return {"units": 0, "missing": done, "min": None, "max": None, "mean": None, "bins": []}
+    low, high = min(v for v, _ in pairs), max(v for v, _ in pairs)
+    summary = {"units": n, "missing": done - n, "min": low, "max": high, "mean": sum(v * c for v, c in pairs) / n}
+    if high == low:
+        return {**summary, "bins": [{"low": low, "high": high, "count": n}]}
+    start, width, count = _binning(low, high, all(float(v).is_integer() for v, _ in pairs))
+    bins = [0] * count
+    for v, c in pairs:
+        bins[min(count - 1, max(0, int((v - start) / width)))] += c
+    return {**summary, "bins": _bins(start, width, bins)}
+
+
+def _binning(low: float, high: float, integral: bool) -> tuple[float, float, int]:
+    """(start, width, count) of the bins: whole numbers in bins of whole widths centred on them (one each over a
+    small range), anything else in BINS equal bins."""
+    if integral:
+        width = max(1, math.ceil((high - low + 1) / BINS))
+        return low - 0.5, float(width), math.ceil((high - low + 1) / width)
+    return low, (high - low) / BINS, BINS
+
+
+def _bins(start: float, width: float, counts: list[int]) -> list[dict]:
+    return [{"low": start + i * width, "high": start + (i + 1) * width, "count": c} for i, c in enumerate(counts)]
+
+
 def _numeric(store: Store, step: str, value: str) -> dict:
-    done, n, low, high, mean = store.db.execute(
-        f"SELECT count(*), count(v), min(v), max(v), avg(v) FROM (SELECT {value} AS v FROM results "
-        f"WHERE step = ? AND state = 'done')", (step,)).fetchone()
+    """A numeric field of many distinct values: its summary in one pass, its bins in a second (SQL)."""
+    rows = f"(SELECT {value} AS v FROM results WHERE step = ? AND state = 'done')"
+    done, n, low, high, mean, fractional = store.db.execute(
+        f"SELECT count(*), count(v), min(v), max(v), avg(v), coalesce(sum(v != CAST(v AS INTEGER)), 0) FROM {rows}",
+        (step,)).fetchone()
     summary = {"units": n, "missing": done - n, "min": low, "max": high, "mean": mean}
     if not n or not (math.isfinite(low) and math.isfinite(high)):
         return {**summary, "bins": []}
-    integral = all(float(x).is_integer() for x in (low, high)) and high - low < BINS
     if high == low:
         return {**summary, "bins": [{"low": low, "high": high, "count": n}]}
-    if integral and _all_integral(store, step, value):
-        width, start, count = 1.0, low - 0.5, int(high - low) + 1
-    else:
-        width, start, count = (high - low) / BINS, low, BINS
+    start, width, count = _binning(low, high, fractional == 0)
     counts = [0] * count
-    for b, c in store.db.execute(f"SELECT CAST((v - ?) / ? AS INTEGER), count(*) FROM (SELECT {value} AS v FROM "
-                                 f"results WHERE step = ? AND state = 'done') WHERE v IS NOT NULL GROUP BY 1",
-                                 (start, width, step)):
+    for b, c in store.db.execute(f"SELECT CAST((v - ?) / ? AS INTEGER), count(*) FROM {rows} WHERE v IS NOT NULL "
+                                 f"GROUP BY 1", (start, width, step)):
         counts[min(count - 1, max(0, b))] += c
-    return {**summary, "bins": [{"low": start + i * width, "high": start + (i + 1) * width, "count": c}
-                                for i, c in enumerate(counts)]}
+    return {**summary, "bins": _bins(start, width, counts)}
 
 
-def _all_integral(store: Store, step: str, value: str) -> bool:
-    return store.db.execute(f"SELECT NOT EXISTS (SELECT 1 FROM (SELECT {value} AS v FROM results WHERE step = ? "
-                            f"AND state = 'done') WHERE v IS NOT NULL AND v != CAST(v AS INTEGER))", (step,)).fetchone()[0] == 1
-
-
-def _categories(store: Store, step: str, value: str) -> dict:
-    rows = store.db.execute(f"SELECT v, count(*) FROM (SELECT {value} AS v FROM results WHERE step = ? AND "
-                            f"state = 'done') GROUP BY v ORDER BY count(*) DESC, v", (step,)).fetchall()
-    missing = sum(c for v, c in rows if v is None)
-    values = [(str(v), c) for v, c in rows if v is not None]
-    shown = values[:CATEGORIES]
-    return {"units": sum(c for _, c in values), "missing": missing,
-            "values": [{"value": v, "count": c} for v, c in shown],
+def _categories(counts: list[tuple], done: int) -> dict:
+    values = sorted(((str(v), c) for v, c in counts if v is not None), key=lambda vc: (-vc[1], vc[0]))
+    n = sum(c for _, c in values)
+    return {"units": n, "missing": done - n, "values": [{"value": v, "count": c} for v, c in values[:CATEGORIES]],
             "others": sum(c for _, c in values[CATEGORIES:])}
 
 
