@@ -331,3 +331,30 @@ def test_distributions_read_in_one_pass_or_field_by_field_agree(sailor, monkeypa
     steps = next(d for d in one if d["output"] == "steps")
     assert sum(b["count"] for b in steps["bins"]) == steps["units"] == 600
     assert all(float(b["low"] + 0.5).is_integer() and float(b["high"] - b["low"]).is_integer() for b in steps["bins"])
+
+
+def test_the_commands_of_docs_run_md_html_section_do_what_it_says(tmp_path):
+    """Each command of docs/run.md's "`octoc report --html` and `--open`" block, run as written (the example
+    from examples/; a browser that cannot start, as on a machine without one)."""
+    import os
+    import subprocess
+
+    doc = (ROOT / "docs" / "run.md").read_text(encoding="utf-8")
+    section = doc[doc.index("## `octoc report --html` and `--open`"):]
+    block = re.search(r"```sh\n(.*?)```", section, re.S).group(1)
+    commands = [line.split("#")[0].split() for line in block.splitlines() if line.strip()]
+    assert [c[:2] for c in commands] == [["octoc", "run"], ["octoc", "report"], ["octoc", "report"]]
+    env = {**os.environ, "BROWSER": "false"}  # webbrowser runs `false URL`: no browser
+    outs = []
+    for words in commands:
+        words = [str(ROOT / w) if w.startswith("examples/") else w for w in words[1:]]
+        outs.append(subprocess.run([sys.executable, "-m", "octo", *words], cwd=tmp_path, env=env, capture_output=True,
+                                   text=True, timeout=300))
+        assert outs[-1].returncode in (0, 7) and "Traceback" not in outs[-1].stderr, outs[-1].stderr
+    assert re.fullmatch(r"html report written to sailor\.html \([\d,]+ bytes\)\n", outs[1].stderr)
+    report = tmp_path / "runs" / "sailor" / "report.html"
+    assert outs[2].stderr.endswith(f"no browser to open it with here; open {report.resolve()} yourself\n")
+    assert report.read_bytes() == (tmp_path / "sailor.html").read_bytes()
+    assert len(report.read_bytes()) < 64_000
+    text = octoc("report", "runs/sailor", cwd=tmp_path).stdout
+    assert text.endswith("html report: runs/sailor/report.html\n")
