@@ -358,3 +358,24 @@ def test_the_commands_of_docs_run_md_html_section_do_what_it_says(tmp_path):
     assert len(report.read_bytes()) < 64_000
     text = octoc("report", "runs/sailor", cwd=tmp_path).stdout
     assert text.endswith("html report: runs/sailor/report.html\n")
+
+
+def test_an_output_the_aggregate_reads_is_drawn_per_group(sailor):
+    """`by: [unit.scenario.id]` reads only a table field: each group's units are counted from the store, and its
+    share of ships is the aggregate's own p_ship."""
+    from octo.runtime.reading.report import report
+
+    run_dir, html = sailor
+    data = report(run_dir, detail=True)
+    odds = data["aggregates"][0]
+    drawn = {d["output"]: d for d in odds["distributions"]}
+    assert set(drawn) == {"outcome", "steps"}
+    for g, group in zip(odds["groups"], drawn["outcome"]["groups"]):
+        ships = next(v["count"] for v in group["values"] if v["value"] == "ship")
+        assert group["group"] == g["by"]["id"] and group["units"] == g["units"] == 300
+        assert ships / group["units"] == pytest.approx(g["metrics"]["p_ship"])
+    overall = next(d for d in data["distributions"] if d["output"] == "steps")
+    per_group = drawn["steps"]["groups"]
+    assert [b["count"] for b in overall["bins"]] == [sum(x) for x in zip(*([b["count"] for b in g["bins"]] for g in per_group))]
+    charts = Page(html).charts()
+    assert {"groupdist:odds.walk.outcome", "groupdist:odds.walk.steps@middle", "groupdist:odds.walk.steps@near_ship"} <= set(charts)

@@ -185,14 +185,18 @@ def report(run_dir: Path, detail: bool = False) -> dict:
 
 def _detail(run_dir: Path, store: Store, plan, scopes: Scopes, aggregates: list[dict]) -> dict:
     from . import distributions as dist, runfacts
+    from .groupdists import group_distributions
 
     steps = {s["name"]: s for s in plan.steps}
     for agg in aggregates:
         agg["intervals"] = dist.metric_intervals(steps[agg["step"]], agg["groups"])
     rows = runfacts.funnel(store, plan, scopes)
+    drawn = dist.distributions(store, plan)
+    for d in group_distributions(store, plan, scopes, drawn):
+        next(a for a in aggregates if a["step"] == d["aggregate"]).setdefault("distributions", []).append(d)
     return {"run": runfacts.run_header(run_dir, store, plan), "funnel": rows, "spending": runfacts.spending(store),
             "batches": runfacts.batch_latencies(store, plan), "tries": runfacts.tries_per_unit(store, plan),
-            "distributions": dist.distributions(store, plan), "graph": runfacts.graph(plan, rows)}
+            "distributions": drawn, "graph": runfacts.graph(plan, rows)}
 
 
 def _show(v) -> str:

@@ -146,6 +146,7 @@ def _aggregate(agg: dict) -> str:
         share = bool(methods) and all(0 <= v <= 1 for _, v, _ in rows if charts.finite(v))
         fig = _figure(f"metric:{name}.{m}", charts.bars(f"{name}: {m} by group", rows, share=share), caption)
         parts.append(f'<div class="metric">{fig}{_verdicts(groups, m)}</div>')
+    parts += [_group_distribution(d) for d in agg.get("distributions", ())]
     errors = [[e(_group_label(g)), e(err["metric"]), e(err["reason"])] for g in groups for err in g.get("errors", [])]
     if errors:
         parts.append(_table(["group", "metric", "error"], errors))
@@ -153,6 +154,21 @@ def _aggregate(agg: dict) -> str:
     if rest:
         parts.append(_table(["group", "expect", "", "values"], rest))
     return f'<div class="aggregate" data-aggregate="{e(name)}">{"".join(parts)}</div>'
+
+
+def _group_distribution(d: dict) -> str:
+    """An output the aggregate reads, per group: a histogram per group on the run-wide bins, or bars of
+    (group, value)."""
+    name = f"{d['step']}.{d['output']}"
+    if d["kind"] in ("number", "integer"):
+        figs = [_figure(f"groupdist:{d['aggregate']}.{name}@{g['group']}",
+                        charts.histogram(f"{name} for {g['group']}", g["bins"], integer=d["kind"] == "integer"),
+                        f"{e(name)} for {e(g['group'])}: {g['units']:,} units")
+                for g in d["groups"]]
+        return f'<div class="metric">{"".join(figs)}</div>'
+    rows = [(f"{g['group']}: {v['value']}", v["count"], None) for g in d["groups"] for v in g["values"]]
+    return _figure(f"groupdist:{d['aggregate']}.{name}", charts.bars(f"{name} by group", rows),
+                   f"{e(name)} by group: units per value")
 
 
 def _estimate(v):
