@@ -214,6 +214,11 @@ steps:
   v:
     compute:
       x: "float('nan') if unit.repeat == 0 else (float('inf') if unit.repeat == 1 else unit.repeat * 1.5)"
+  s:
+    aggregate:
+      metrics:
+        m: mean(v.x)
+        n: count()
 """
 
 
@@ -224,7 +229,9 @@ def test_nan_and_infinity_outputs_are_counted_as_no_finite_number(tmp_path):
     run_dir = _run(tmp_path, "odd", NAN)
     dist = report(run_dir, detail=True)["distributions"]
     assert [(d["output"], d["units"], d["missing"]) for d in dist] == [("x", 2, 2)]
-    assert "2 with no finite number" in " ".join(Page(_html(run_dir)).text)
+    page = Page(_html(run_dir))
+    assert "2 with no finite number" in " ".join(page.text)
+    assert "metric:s.n" in page.charts() and "metric:s.m" not in page.charts()  # a NaN mean: in the table only
 
 
 PROVIDER = """octo: 1
@@ -379,3 +386,25 @@ def test_an_output_the_aggregate_reads_is_drawn_per_group(sailor):
     assert [b["count"] for b in overall["bins"]] == [sum(x) for x in zip(*([b["count"] for b in g["bins"]] for g in per_group))]
     charts = Page(html).charts()
     assert {"groupdist:odds.walk.outcome", "groupdist:odds.walk.steps@middle", "groupdist:odds.walk.steps@near_ship"} <= set(charts)
+
+
+def test_a_mean_of_an_output_has_the_normal_interval_of_its_groups_values(sailor):
+    """mean(walk.steps) by scenario: mean ± 1.96·sd/√n with the sd of each group's values, computed here from
+    `octoc results`; a quantile gets no interval."""
+    import statistics
+
+    from octo.runtime.reading.report import report
+
+    run_dir, html = sailor
+    rows = [json.loads(line) for line in octoc("results", str(run_dir), "--step", "walk").stdout.splitlines()]
+    groups: dict[str, list[int]] = {}
+    for r in rows:
+        groups.setdefault("middle" if r["unit"].startswith("middle") else "near_ship", []).append(r["steps"])
+    odds = report(run_dir, detail=True)["aggregates"][0]
+    assert "median_steps" not in odds["intervals"]
+    for g, iv in zip(odds["groups"], odds["intervals"]["mean_steps"]):
+        values = groups[g["by"]["id"]]
+        half = 1.96 * statistics.stdev(values) / math.sqrt(len(values))
+        assert iv["method"] == "normal 95%" and len(values) == g["units"]
+        assert iv["low"] == pytest.approx(statistics.mean(values) - half) and iv["high"] == pytest.approx(statistics.mean(values) + half)
+    assert "whiskers: normal 95% interval" in html

@@ -165,15 +165,46 @@ def wilson_interval(successes: float, n: int, z: float = Z95) -> tuple[float, fl
     return max(0.0, centre - half), min(1.0, centre + half)
 
 
-def metric_intervals(step: dict, groups: list[dict]) -> dict[str, list]:
-    """metric → per group ``{"estimate", "low", "high", "method"}`` or None, for the metrics that have one."""
+def metric_intervals(step: dict, groups: list[dict], moments: dict | None = None) -> dict[str, list]:
+    """metric → per group ``{"estimate", "low", "high", "method"}`` or None, for the metrics that have one.
+    ``moments``: (step, output) → group label → ``{"n", "mean", "sd"}`` of outputs read per group
+    (runtime/reading/groupdists.py), for a normal interval of ``mean(step.output)``."""
+    from .groupdists import group_label
+
     shares = {name for name, record in step["config"]["metrics"] if _is_share(record.get("ast") or {})}
+    means = {name: read for name, record in step["config"]["metrics"]
+             if (read := _mean_of_output(record.get("ast") or {})) in (moments or {})}
     out: dict[str, list] = {}
     for name, _ in step["config"]["metrics"]:
-        row = [_interval(g["metrics"].get(name), g["units"], name in shares) for g in groups]
+        if name in means:
+            per = moments[means[name]]
+            row = [_normal(g["metrics"].get(name), per.get(group_label(g["by"]))) for g in groups]
+        else:
+            row = [_interval(g["metrics"].get(name), g["units"], name in shares) for g in groups]
         if any(r is not None for r in row):
             out[name] = row
     return out
+
+
+def _mean_of_output(node: dict) -> tuple[str, str] | None:
+    """(step, output) of ``mean(step.output)``."""
+    if node.get("node") != "Call" or node.get("func") != "mean" or len(node.get("args") or ()) != 1:
+        return None
+    arg = node["args"][0]
+    if arg.get("node") == "Attribute" and (arg.get("obj") or {}).get("node") == "Name":
+        return arg["obj"]["id"], arg["attr"]
+    return None
+
+
+def _normal(value, m: dict | None) -> dict | None:
+    """mean ± z·sd/√n, when the store's mean of the group's values is the metric (else the aggregate read other
+    units than the store's group holds, and the interval would be of something else)."""
+    if not (_finite(value) and m and m["sd"] is not None and _finite(m["mean"])):
+        return None
+    if abs(m["mean"] - value) > 1e-9 * max(1.0, abs(value)):
+        return None
+    half = Z95 * m["sd"] / math.sqrt(m["n"])
+    return {"estimate": value, "low": value - half, "high": value + half, "method": "normal 95%"}
 
 
 def _interval(value, units: int, share: bool) -> dict | None:

@@ -11,6 +11,8 @@ whose `by` reads a step's output or the replica, or a run with a fan-out, gets n
 
 from __future__ import annotations
 
+import math
+
 from .distributions import _NUMBERS, _value_sql, kind_of
 from ..base.store import Store
 from ..work.units import data_env, unit_space
@@ -20,7 +22,8 @@ MOST_GROUPS = 8             # groups drawn at most per output
 
 
 def group_distributions(store: Store, plan, scopes, distributions: list[dict]) -> list[dict]:
-    """``[{"aggregate", "step", "output", "kind", "groups": [{"group", "units", "bins" | "values"}]}]``."""
+    """``[{"aggregate", "step", "output", "kind", "groups": [{"group", "units", "bins" | "values"}],
+    "moments": {group: {"n", "mean", "sd"}}}]`` (moments of a numeric output: its normal interval)."""
     if scopes.active:
         return []
     fields = {t["field"] for t in plan.data["units"]["tables"]}
@@ -29,17 +32,18 @@ def group_distributions(store: Store, plan, scopes, distributions: list[dict]) -
     out = []
     for agg in (s for s in plan.steps if s["kind"] == "aggregate"):
         by = agg["config"]["by"]
-        if not by or not all(_reads_only_tables(rec.get("ast") or {}, fields) for _, rec in by):
-            continue
+        if agg.get("when") is not None or not all(_reads_only_tables(rec.get("ast") or {}, fields) for _, rec in by):
+            continue  # an aggregate's `when` leaves units out that the store's counts would have in
         groups = _combination_groups(plan, by)
-        if groups is None or len(set(groups.values())) < 2:
+        if groups is None:
             continue
         for step, output in _outputs_read(agg, steps):
             d = overall.get((step, output))
             if d is None or not d.get("units"):
                 continue
-            drawn = _per_group(store, step, output, d, groups, unit_space(plan).base)
-            out.append({"aggregate": agg["name"], "step": step, "output": output, "kind": d["kind"], "groups": drawn})
+            drawn, moments = _per_group(store, step, output, d, groups, unit_space(plan).base)
+            out.append({"aggregate": agg["name"], "step": step, "output": output, "kind": d["kind"],
+                        "groups": drawn if len(drawn) > 1 else [], "moments": moments})
     return out
 
 
@@ -56,7 +60,8 @@ def _reads_only_tables(node: dict, fields: set[str]) -> bool:
 
 
 def _combination_groups(plan, by: list) -> dict[int, str] | None:
-    """Combination of table rows → its group's label (``middle``; ``id=a, size=3``), None when too many."""
+    """Combination of table rows → its group's label (``middle``; ``id=a, size=3``; ``all units`` without
+    `by`), None when too many."""
     from octo.compiler.expressions.codegen import EvalError
     from octo.stdlib import default_language
     from octo.stdlib.execution import compiled
@@ -74,8 +79,17 @@ def _combination_groups(plan, by: list) -> dict[int, str] | None:
             values = [(name, expr.evaluate(env)) for name, expr in exprs]
         except EvalError:
             continue  # the aggregate leaves such units out of every group
-        out[c] = str(values[0][1]) if len(values) == 1 else ", ".join(f"{n}={v}" for n, v in values)
+        out[c] = group_label(dict(values))
     return out
+
+
+def group_label(by: dict) -> str:
+    """A group's label, as the report's `by` values are shown: ``middle``; ``id=a, size=3``; ``all units``."""
+    from .report import _show
+
+    if len(by) == 1:
+        return _show(next(iter(by.values())))
+    return ", ".join(f"{k}={_show(v)}" for k, v in by.items()) or "all units"
 
 
 def _outputs_read(agg: dict, steps: dict) -> list[tuple[str, str]]:
@@ -99,7 +113,8 @@ def _outputs_read(agg: dict, steps: dict) -> list[tuple[str, str]]:
     return found
 
 
-def _per_group(store: Store, step: str, output: str, overall: dict, groups: dict[int, str], base: int) -> list[dict]:
+def _per_group(store: Store, step: str, output: str, overall: dict, groups: dict[int, str],
+               base: int) -> tuple[list[dict], dict]:
     value = _value_sql(output, overall["kind"])
     numeric = overall["kind"] in _NUMBERS
     bins = overall.get("bins") or []
@@ -108,22 +123,28 @@ def _per_group(store: Store, step: str, output: str, overall: dict, groups: dict
         bucket, args = "CAST((v - ?) / ? AS INTEGER)", (start, width)
     else:
         bucket, args = "v", ()
+    sums = ", total(v), total(CAST(v AS REAL) * v)" if numeric else ", 0, 0"  # total(): a float, never an overflow
     rows = store.db.execute(
-        f"SELECT c, {bucket}, count(*) FROM (SELECT u.idx % ? AS c, {value} AS v FROM results r JOIN units u "
+        f"SELECT c, {bucket}, count(*){sums} FROM (SELECT u.idx % ? AS c, {value} AS v FROM results r JOIN units u "
         f"ON u.pos = r.unit WHERE r.step = ? AND r.state = 'done') WHERE v IS NOT NULL GROUP BY 1, 2",
         (*args, base, step))  # the placeholders in the order they are written: the bucket's, then the inner query's
     return _summed(rows, groups, numeric, bins)
 
 
-def _summed(rows, groups: dict[int, str], numeric: bool, bins: list[dict]) -> list[dict]:
-    """Counts per (combination, bin or value) summed per group, groups in order of first combination."""
+def _summed(rows, groups: dict[int, str], numeric: bool, bins: list[dict]) -> tuple[list[dict], dict]:
+    """Counts per (combination, bin or value) summed per group, groups in order of first combination; and
+    per group of a numeric output its count, mean and standard deviation."""
     per: dict[str, dict] = {}
+    sums: dict[str, list[float]] = {}
     for c in sorted(set(groups)):
         per.setdefault(groups[c], {})
-    for c, bucket, n in rows:
+        sums.setdefault(groups[c], [0, 0.0, 0.0])
+    for c, bucket, n, total, squares in rows:
         if c in groups:
             counts = per[groups[c]]
             counts[bucket] = counts.get(bucket, 0) + n
+            s = sums[groups[c]]
+            s[0], s[1], s[2] = s[0] + n, s[1] + total, s[2] + squares
     out = []
     for label, counts in list(per.items())[:MOST_GROUPS]:
         units = sum(counts.values())
@@ -135,4 +156,13 @@ def _summed(rows, groups: dict[int, str], numeric: bool, bins: list[dict]) -> li
         else:
             values = sorted(((str(v), n) for v, n in counts.items()), key=lambda vn: (-vn[1], vn[0]))
             out.append({"group": label, "units": units, "values": [{"value": v, "count": n} for v, n in values]})
-    return out
+    moments = {label: _moments(*s) for label, s in sums.items()} if numeric else {}
+    return out, moments
+
+
+def _moments(n: int, total: float, squares: float) -> dict:
+    if n < 2:
+        return {"n": n, "mean": total / n if n else None, "sd": None}
+    mean = total / n
+    var = max(0.0, (squares - n * mean * mean) / (n - 1))
+    return {"n": n, "mean": mean, "sd": math.sqrt(var)}

@@ -188,12 +188,15 @@ def _detail(run_dir: Path, store: Store, plan, scopes: Scopes, aggregates: list[
     from .groupdists import group_distributions
 
     steps = {s["name"]: s for s in plan.steps}
-    for agg in aggregates:
-        agg["intervals"] = dist.metric_intervals(steps[agg["step"]], agg["groups"])
     rows = runfacts.funnel(store, plan, scopes)
     drawn = dist.distributions(store, plan)
+    moments: dict[str, dict] = {}
     for d in group_distributions(store, plan, scopes, drawn):
-        next(a for a in aggregates if a["step"] == d["aggregate"]).setdefault("distributions", []).append(d)
+        moments.setdefault(d["aggregate"], {})[(d["step"], d["output"])] = d.pop("moments")
+        if d["groups"]:
+            next(a for a in aggregates if a["step"] == d["aggregate"]).setdefault("distributions", []).append(d)
+    for agg in aggregates:
+        agg["intervals"] = dist.metric_intervals(steps[agg["step"]], agg["groups"], moments.get(agg["step"]))
     return {"run": runfacts.run_header(run_dir, store, plan), "funnel": rows, "spending": runfacts.spending(store),
             "batches": runfacts.batch_latencies(store, plan), "tries": runfacts.tries_per_unit(store, plan),
             "distributions": drawn, "graph": runfacts.graph(plan, rows)}

@@ -15,6 +15,7 @@ from html import escape as e
 from . import svgcharts as charts
 from .dagpicture import dag_svg
 from .failures import clip, example_detail
+from .groupdists import group_label
 from .report import _fanout_line, _show
 
 STYLE = """
@@ -111,10 +112,7 @@ def _spending(data: dict) -> str:
 # --- aggregates -----------------------------------------------------------------------------------
 
 def _group_label(g: dict) -> str:
-    """``middle`` for one `by` key, ``id=middle, size=3`` for more."""
-    if len(g["by"]) == 1:
-        return _show(next(iter(g["by"].values())))
-    return ", ".join(f"{k}={_show(v)}" for k, v in g["by"].items()) or "all units"
+    return group_label(g["by"])
 
 
 def _aggregates(data: dict) -> str:
