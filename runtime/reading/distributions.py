@@ -49,24 +49,24 @@ def distributions(store: Store, plan) -> list[dict]:
         together = _value_counts(store, step["name"], fields, DISTINCT)  # one pass over the step for all its fields
         for i, (field, kind) in enumerate(fields):
             counts = (_column(together, i) if together is not None  # an enum's or a bool's values are few: no limit
-                      else _value_counts(store, step["name"], [(field, kind)], DISTINCT if kind in _NUMBERS else None))
-            if kind in _NUMBERS:
+                      else _value_counts(store, step["name"], [(field, kind)], DISTINCT if kind in NUMBERS else None))
+            if kind in NUMBERS:
                 drawn = (_numeric_counts(counts, done) if counts is not None
-                         else _numeric(store, step["name"], _value_sql(field, kind)))
+                         else _numeric(store, step["name"], value_sql(field, kind)))
             else:
                 drawn = _categories(counts, done)
             out.append({"step": step["name"], "output": field, "kind": kind, **drawn})
     return out
 
 
-_NUMBERS = ("number", "integer")
+NUMBERS = ("number", "integer")
 DISTINCT = 5000  # distinct combinations of values read in one pass at most; past it, a field is read by itself
 
 
 def _value_counts(store: Store, step: str, fields: list[tuple[str, str]], most: int | None) -> list[tuple] | None:
     """Each distinct combination of the fields' values among the step's done results with its count (a GROUP BY,
     the store's one pass), or None when there are more than ``most`` of them (floats, many fields)."""
-    values = ", ".join(f"{_value_sql(f, k)} AS v{i}" for i, (f, k) in enumerate(fields))
+    values = ", ".join(f"{value_sql(f, k)} AS v{i}" for i, (f, k) in enumerate(fields))
     group = ", ".join(f"v{i}" for i in range(len(fields)))
     rows = store.db.execute(f"SELECT {group}, count(*) FROM (SELECT {values} FROM results WHERE step = ? AND "
                             f"state = 'done') GROUP BY {group}" + (f" LIMIT {most + 1}" if most else ""), (step,)).fetchall()
@@ -85,7 +85,7 @@ def _path(field: str) -> str:
     return '$."' + field.replace('"', '""') + '"'
 
 
-def _value_sql(field: str, kind: str) -> str:
+def value_sql(field: str, kind: str) -> str:
     """SQL for the field's value in a done result, NULL when it is none of the kind (or the output is unreadable)."""
     path = _path(field).replace("'", "''")
     if kind in ("number", "integer"):

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import math
 
-from .distributions import _NUMBERS, _value_sql, kind_of
+from .distributions import NUMBERS, value_sql, kind_of
 from ..base.store import Store
 from ..work.units import data_env, unit_space
 
@@ -115,8 +115,8 @@ def _outputs_read(agg: dict, steps: dict) -> list[tuple[str, str]]:
 
 def _per_group(store: Store, step: str, output: str, overall: dict, groups: dict[int, str],
                base: int) -> tuple[list[dict], dict]:
-    value = _value_sql(output, overall["kind"])
-    numeric = overall["kind"] in _NUMBERS
+    value = value_sql(output, overall["kind"])
+    numeric = overall["kind"] in NUMBERS
     bins = overall.get("bins") or []
     if numeric and bins:
         start, width = bins[0]["low"], (bins[0]["high"] - bins[0]["low"]) or 1.0
