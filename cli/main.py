@@ -106,6 +106,10 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
     report = sub.add_parser("report", help="aggregates per group, expectations, failures grouped by kind and rule")
     report.add_argument("run_dir", metavar="DIR")
     report.add_argument("--format", choices=("text", "json", "markdown"), default="text")
+    report.add_argument("--html", metavar="FILE",
+                        help="write the report as one self-contained HTML page with charts to FILE instead of printing it")
+    report.add_argument("--open", action="store_true",
+                        help="write the HTML report (to DIR/report.html unless --html says where) and open it in a browser")
     show = sub.add_parser("show", help="one unit: each step's result, each attempt's prompts, answer, checks, "
                                        "decision, tokens and cost")
     show.add_argument("run_dir", metavar="DIR")
@@ -381,6 +385,13 @@ def cmd_results(args) -> int:
 def cmd_report(args) -> int:
     from octo.cli.reading import report
 
+    if args.html is not None or args.open:
+        from octo.cli.reading import html_report
+
+        if args.format != "text":
+            sys.stderr.write("octoc: error: --html and --open write HTML; they do not go with --format\n")
+            return 2
+        return html_report(args.run_dir, args.html, args.open)
     return report(args.run_dir, args.format)
 
 

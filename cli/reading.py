@@ -85,7 +85,43 @@ def report(run_dir: str, fmt: str) -> int:
         sys.stdout.write(render_markdown(data))
     else:
         sys.stdout.write(render_report(data))
+        if (Path(run_dir) / HTML_NAME).is_file():
+            sys.stdout.write(f"html report: {Path(run_dir) / HTML_NAME}\n")
     return code
+
+
+HTML_NAME = "report.html"  # where `octoc report DIR --open` writes the HTML report
+
+
+def html_report(run_dir: str, target: str | None, open_it: bool) -> int:
+    """Write the HTML report (runtime/reading/reporthtml.py) to ``target`` (or DIR/report.html), say where, and
+    with ``open_it`` open it in a browser; exit with the run's verdict as `report` does."""
+    from octo.runtime.reading.exportfile import replace_file
+    from octo.runtime.reading.reporthtml import render_html
+
+    path = Path(run_dir)
+    out = Path(target) if target else path / HTML_NAME
+    with storage_errors(path, reading=True):
+        page = render_html(build_report(path, detail=True))
+        code = _verdict_code(path)
+    try:
+        replace_file(out, page)
+    except OSError as err:
+        sys.stderr.write(f"octoc: error: cannot write '{out}': {(err.strerror or type(err).__name__).lower()}\n")
+        return 2
+    sys.stderr.write(f"html report written to {out} ({len(page.encode()):,} bytes)\n")
+    if open_it and not _open_in_browser(out):
+        sys.stderr.write(f"no browser to open it with here; open {out.resolve()} yourself\n")
+    return code
+
+
+def _open_in_browser(path: Path) -> bool:
+    import webbrowser
+
+    try:
+        return bool(webbrowser.open(path.resolve().as_uri()))
+    except Exception:  # a browser that cannot start is the same as none: the file is written and said
+        return False
 
 
 def _verdict_code(path: Path) -> int:

@@ -93,6 +93,13 @@ def write_export(run_dir: Path, target: Path, all_units: bool = False) -> int:
     """Write the export to ``target`` through a temporary file and a rename; the number of rows."""
     rows = list(export_rows(run_dir, all_units))
     text = _csv(rows) if target.suffix.lower() == ".csv" else "".join(dumps(r, ensure_ascii=False) + "\n" for r in rows)
+    replace_file(target, text)
+    return len(rows)
+
+
+def replace_file(target: Path, text: str) -> None:
+    """Write ``text`` to ``target`` through a temporary file beside it and a rename: a crash leaves the old file
+    (or none), never half of the new one. Also `octoc report --html` (runtime/reading/reporthtml.py)."""
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
     try:
@@ -103,7 +110,6 @@ def write_export(run_dir: Path, target: Path, all_units: bool = False) -> int:
         os.replace(tmp, target)
     finally:
         tmp.unlink(missing_ok=True)
-    return len(rows)
 
 
 def _csv(rows: list[dict]) -> str:

@@ -132,7 +132,9 @@ def _fanout(store: Store, plan, scopes: Scopes, name: str) -> dict:
             "states": unit_states(store, scopes, name, _in_scope(plan, scopes, name))}
 
 
-def report(run_dir: Path) -> dict:
+def report(run_dir: Path, detail: bool = False) -> dict:
+    """The report's data; with ``detail`` also what the HTML report draws (runtime/reading/runfacts.py,
+    runtime/reading/distributions.py): a few more SQL queries, none per unit."""
     plan = open_plan(run_dir)
     store = open_store(run_dir, readonly=True)
     try:
@@ -162,7 +164,7 @@ def report(run_dir: Path) -> dict:
         from .status import spent
 
         cost, listed = spent(store)
-        return {
+        data = {
             "pipeline": plan.data["pipeline"]["name"], "units": scopes.unit_total(store, ROOT),
             "synthetic": bool(json.loads(store.get("settings") or "{}").get("emulator")),
             "cost_usd": round(cost, 6), "list_cost_usd": round(listed, 6),
@@ -176,8 +178,28 @@ def report(run_dir: Path) -> dict:
             "blocked": [{"step": g.step, "upstream": upstream_step(g), "units": g.units,
                          "examples": [ids[p] for p, _ in g.examples]} for g in blocked],
         }
+        return {**data, **_detail(run_dir, store, plan, scopes, aggregates)} if detail else data
     finally:
         store.close()
+
+
+def _detail(run_dir: Path, store: Store, plan, scopes: Scopes, aggregates: list[dict]) -> dict:
+    from . import distributions as dist, runfacts
+    from .groupdists import group_distributions
+
+    steps = {s["name"]: s for s in plan.steps}
+    rows = runfacts.funnel(store, plan, scopes)
+    drawn = dist.distributions(store, plan)
+    moments: dict[str, dict] = {}
+    for d in group_distributions(store, plan, scopes, drawn):
+        moments.setdefault(d["aggregate"], {})[(d["step"], d["output"])] = d.pop("moments")
+        if d["groups"]:
+            next(a for a in aggregates if a["step"] == d["aggregate"]).setdefault("distributions", []).append(d)
+    for agg in aggregates:
+        agg["intervals"] = dist.metric_intervals(steps[agg["step"]], agg["groups"], moments.get(agg["step"]))
+    return {"run": runfacts.run_header(run_dir, store, plan), "funnel": rows, "spending": runfacts.spending(store),
+            "batches": runfacts.batch_latencies(store, plan), "tries": runfacts.tries_per_unit(store, plan),
+            "distributions": drawn, "graph": runfacts.graph(plan, rows)}
 
 
 def _show(v) -> str:
