@@ -181,8 +181,9 @@ class Chromium:
 
     # -- a page ---------------------------------------------------------------------------------------------
 
-    def load(self, path: Path, selectors: tuple[str, ...] = ()) -> Page:
-        """Open the HTML file at ``path`` in a new tab, wait for its load event and first frame, and report."""
+    def load(self, path: Path, selectors: tuple[str, ...] = (), width: int = WIDTH, scale: float = 1.0) -> Page:
+        """Open the HTML file at ``path`` in a new tab ``width`` CSS pixels wide, wait for its load event and first
+        frame, and report (``png`` at ``scale``)."""
         url = Path(path).resolve().as_uri()
         target = self.call("Target.createTarget", {"url": "about:blank"})["targetId"]
         session = self.call("Target.attachToTarget", {"targetId": target, "flatten": True})["sessionId"]
@@ -192,7 +193,7 @@ class Chromium:
             for method, params in [("Page.enable", {}), ("Runtime.enable", {}), ("Log.enable", {}),
                                    ("Network.enable", {}), ("Fetch.enable", {"patterns": [{"urlPattern": "*"}]}),
                                    ("Emulation.setDeviceMetricsOverride",
-                                    {"width": WIDTH, "height": HEIGHT, "deviceScaleFactor": 1, "mobile": False})]:
+                                    {"width": width, "height": HEIGHT, "deviceScaleFactor": 1, "mobile": False})]:
                 self.call(method, params, session)
             navigated = self.call("Page.navigate", {"url": url}, session)
             if navigated.get("errorText"):
@@ -201,7 +202,7 @@ class Chromium:
             while not self._loaded:
                 self._dispatch(self._receive(deadline))
             self._measure(page, session, selectors)
-            self._screenshot(page, session)
+            self._screenshot(page, session, scale)
             self.call("Runtime.evaluate", {"expression": "0"}, session)  # a round trip: every event sent is noted
         finally:
             self._loading = None
@@ -261,7 +262,7 @@ class Chromium:
         for selector, (count, visible) in measured["counts"].items():
             page.counts[selector], page.visible[selector] = count, visible
 
-    def _screenshot(self, page: Page, session: str) -> None:
+    def _screenshot(self, page: Page, session: str, scale: float) -> None:
         size = self.call("Page.getLayoutMetrics", {}, session)["cssContentSize"]
         width, height = max(1, int(size["width"])), max(1, min(int(size["height"]), MAX_HEIGHT))
 
@@ -271,7 +272,7 @@ class Chromium:
                              session)["data"]
             return base64.b64decode(data)
 
-        page.png = shot(1.0)
+        page.png = shot(scale)
         page.pixels = pixels(shot(min(1.0, THUMB_WIDTH / width)))
 
 
