@@ -27,7 +27,6 @@ import os
 import select
 import shutil
 import struct
-import subprocess
 import time
 import zlib
 from dataclasses import dataclass, field
@@ -100,23 +99,22 @@ class Chromium:
         self._buffer = b""
         self._loading: tuple[Page, str] | None = None  # the page being loaded, and its session
         self._loaded = False
+        self._exit: int | None = None
         commands, self._to_browser = os.pipe()
         self._from_browser, answers = os.pipe()
         # Above fd 10, so that putting them at 3 and 4 in the child cannot overwrite one with the other.
         high = [fcntl.fcntl(fd, fcntl.F_DUPFD_CLOEXEC, 10) for fd in (commands, answers)]
-        for fd in (commands, answers):
-            os.close(fd)
-
-        def onto_3_and_4():  # dup2 leaves the copies inheritable: the browser finds them open
-            os.dup2(high[0], 3)
-            os.dup2(high[1], 4)
-
-        self.process = subprocess.Popen(
-            [executable, *FLAGS, f"--user-data-dir={profile}", f"--window-size={WIDTH},{HEIGHT}", "about:blank"],
-            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-            preexec_fn=onto_3_and_4, pass_fds=(3, 4), start_new_session=True)
-        for fd in high:
-            os.close(fd)
+        null = os.open(os.devnull, os.O_RDWR)
+        try:  # the browser gets fds 0-4 only (ours are close-on-exec); its own process group, to end it whole
+            self.pid = os.posix_spawnp(
+                executable, [executable, *FLAGS, f"--user-data-dir={profile}", f"--window-size={WIDTH},{HEIGHT}",
+                             "about:blank"], os.environ,
+                file_actions=[(os.POSIX_SPAWN_DUP2, null, 0), (os.POSIX_SPAWN_DUP2, null, 1),
+                              (os.POSIX_SPAWN_DUP2, null, 2), (os.POSIX_SPAWN_DUP2, high[0], 3),
+                              (os.POSIX_SPAWN_DUP2, high[1], 4)], setsid=True)
+        finally:
+            for fd in (commands, answers, null, *high):
+                os.close(fd)
 
     def __enter__(self) -> Chromium:
         return self
@@ -124,14 +122,27 @@ class Chromium:
     def __exit__(self, *exc) -> None:
         self.close()
 
+    def exit_code(self) -> int | None:
+        """The browser's exit code once it has ended; None while it runs."""
+        if self._exit is None:
+            pid, status = os.waitpid(self.pid, os.WNOHANG)
+            if pid:
+                self._exit = os.waitstatus_to_exitcode(status)
+        return self._exit
+
     def close(self) -> None:
-        if self.process.poll() is None:
-            try:
+        """Ask the browser to close; end its process group when it has not within 5 s."""
+        try:
+            if self.exit_code() is None:
                 self._send("Browser.close")
-                self.process.wait(timeout=5)
-            except (BrowserError, subprocess.TimeoutExpired):
-                os.killpg(self.process.pid, 9)
-                self.process.wait()
+            deadline = time.monotonic() + 5
+            while self.exit_code() is None and time.monotonic() < deadline:
+                time.sleep(0.05)
+        except BrowserError:
+            pass
+        if self.exit_code() is None:
+            os.killpg(self.pid, 9)
+            self._exit = os.waitstatus_to_exitcode(os.waitpid(self.pid, 0)[1])
         for fd in (self._to_browser, self._from_browser):
             try:
                 os.close(fd)
@@ -148,7 +159,7 @@ class Chromium:
         try:
             os.write(self._to_browser, json.dumps(message).encode() + b"\0")
         except BrokenPipeError:
-            raise BrowserError(f"Chromium is gone (exit {self.process.poll()})") from None
+            raise BrowserError(f"Chromium is gone (exit {self.exit_code()})") from None
         return self._ids
 
     def _receive(self, deadline: float) -> dict:
@@ -158,7 +169,7 @@ class Chromium:
                 raise BrowserError("Chromium did not answer in time")
             chunk = os.read(self._from_browser, 1 << 20)
             if not chunk:
-                raise BrowserError(f"Chromium closed its pipe (exit {self.process.poll()})")
+                raise BrowserError(f"Chromium closed its pipe (exit {self.exit_code()})")
             self._buffer += chunk
         message, self._buffer = self._buffer.split(b"\0", 1)
         return json.loads(message)

@@ -126,3 +126,12 @@ def test_the_summary_says_the_browser_tests_were_skipped_without_chromium():
                           env={**os.environ, "OCTO_CHROMIUM": "/nonexistent/chromium"})
     assert proc.returncode == 0 and "2 skipped" in proc.stdout, proc.stdout
     assert "headless Chromium not found: 2 browser tests skipped — apt-get install chromium" in proc.stdout, proc.stdout
+
+
+def test_a_browser_that_dies_is_an_error_not_a_hang(tmp_path):
+    from browser import BrowserError
+
+    with Chromium(tmp_path / "profile", executable="/bin/false", timeout=10) as dead:
+        with pytest.raises(BrowserError, match="Chromium (closed its pipe|is gone)"):
+            dead.load(page(tmp_path, "<p>x</p>"))
+        assert dead.exit_code() == 1
