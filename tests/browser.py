@@ -21,6 +21,7 @@ fresh profile; :meth:`Chromium.load` opens a file in a new tab and returns a :cl
 from __future__ import annotations
 
 import base64
+import contextlib
 import fcntl
 import json
 import os
@@ -36,7 +37,7 @@ FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--dis
          "--disable-component-update", "--disable-sync", "--no-first-run", "--remote-debugging-pipe",
          "--hide-scrollbars", "--mute-audio"]
 WIDTH, HEIGHT = 1280, 800  # the viewport, CSS pixels
-MAX_HEIGHT = 16000  # the tallest screenshot taken (Chromium's texture limit is about 16k pixels)
+MAX_HEIGHT = 16000  # the tallest screenshot taken, CSS pixels: a taller page is cut there
 THUMB_WIDTH = 320  # the width of the thumbnail whose pixels are counted
 SKIP_REASON = "headless Chromium not found"
 
@@ -199,13 +200,14 @@ class Chromium:
         target = self.call("Target.createTarget", {"url": "about:blank"})["targetId"]
         session = self.call("Target.attachToTarget", {"targetId": target, "flatten": True})["sessionId"]
         page = Page(url)
-        self._loading, self._loaded = (page, session), False
+        self._loading = (page, session)
         try:
             for method, params in [("Page.enable", {}), ("Runtime.enable", {}), ("Log.enable", {}),
                                    ("Network.enable", {}), ("Fetch.enable", {"patterns": [{"urlPattern": "*"}]}),
                                    ("Emulation.setDeviceMetricsOverride",
                                     {"width": width, "height": HEIGHT, "deviceScaleFactor": 1, "mobile": False})]:
                 self.call(method, params, session)
+            self._loaded = False  # from here on, a load event is the file's (about:blank's came before)
             navigated = self.call("Page.navigate", {"url": url}, session)
             if navigated.get("errorText"):
                 raise BrowserError(f"{url}: {navigated['errorText']}")
@@ -217,7 +219,8 @@ class Chromium:
             self.call("Runtime.evaluate", {"expression": "0"}, session)  # a round trip: every event sent is noted
         finally:
             self._loading = None
-            self.call("Target.closeTarget", {"targetId": target})
+            with contextlib.suppress(BrowserError):  # a browser that died has said so above
+                self.call("Target.closeTarget", {"targetId": target})
         return page
 
     def _note(self, page: Page, session: str, event: dict) -> None:
@@ -261,7 +264,7 @@ class Chromium:
                 const seen = all.filter(e => { const r = e.getBoundingClientRect(); return r.width > 0 && r.height > 0; });
                 counts[s] = [all.length, seen.length];
             }
-            done(JSON.stringify({load: nav ? nav.loadEventEnd || nav.loadEventStart : 0,
+            done(JSON.stringify({href: location.href, load: nav ? nav.loadEventEnd || nav.loadEventStart : 0,
                                  render: performance.now(), counts}));
         })))""" % json.dumps(list(selectors))
         answer = self.call("Runtime.evaluate", {"expression": script, "awaitPromise": True, "returnByValue": True},
@@ -269,6 +272,8 @@ class Chromium:
         if "exceptionDetails" in answer:
             raise BrowserError(f"measuring {page.url}: {answer['exceptionDetails'].get('text')}")
         measured = json.loads(answer["result"]["value"])
+        if measured["href"].split("#")[0] != page.url:
+            raise BrowserError(f"measured {measured['href']}, not {page.url}")
         page.load_ms, page.render_ms = measured["load"], measured["render"]
         for selector, (count, visible) in measured["counts"].items():
             page.counts[selector], page.visible[selector] = count, visible
