@@ -133,14 +133,12 @@ class Chromium:
 
     def close(self) -> None:
         """Ask the browser to close; end its process group when it has not within 5 s."""
-        try:
+        with contextlib.suppress(BrowserError):  # it may be gone already
             if self.exit_code() is None:
                 self._send("Browser.close")
-            deadline = time.monotonic() + 5
-            while self.exit_code() is None and time.monotonic() < deadline:
-                time.sleep(0.05)
-        except BrowserError:
-            pass
+        deadline = time.monotonic() + 5
+        while self.exit_code() is None and time.monotonic() < deadline:
+            time.sleep(0.05)
         if self.exit_code() is None:
             os.killpg(self.pid, 9)
             self._exit = os.waitstatus_to_exitcode(os.waitpid(self.pid, 0)[1])
