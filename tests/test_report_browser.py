@@ -86,3 +86,14 @@ def test_the_screenshot_tool_draws_the_drunken_sailors_report(chromium: Chromium
     assert png.startswith(b"\x89PNG") and len(png) <= MAX_BYTES
     width, height = struct.unpack(">II", png[16:24])
     assert width == int(WIDTH * SCALE) and height > 2 * width  # the whole report, not its first screen
+
+
+def test_docs_run_md_shows_the_committed_screenshot():
+    """docs/run.md's report section shows docs/images/report-drunken-sailor.png, which is there, a PNG of the whole
+    report drawn as tests/report_screenshot.py draws it, under its size limit."""
+    from report_screenshot import MAX_BYTES, OUT, SCALE, WIDTH
+
+    assert "](images/report-drunken-sailor.png)" in (ROOT / "docs" / "run.md").read_text(encoding="utf-8")
+    png = OUT.read_bytes()
+    assert png.startswith(b"\x89PNG") and len(png) <= MAX_BYTES
+    assert struct.unpack(">II", png[16:24])[0] == int(WIDTH * SCALE)
