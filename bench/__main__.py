@@ -1,4 +1,4 @@
-"""`python -m bench` (from the repository's root): every issue-14 benchmark in one table (bench/harness.py)."""
+"""`python -m bench` (from the repository's root): every benchmark of issues 14 and 15 in one table (bench/harness.py)."""
 
 import sys
 from pathlib import Path

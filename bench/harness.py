@@ -1,4 +1,4 @@
-"""`python -m bench`: every issue-14 benchmark, repeated, with one and with two workers, in one table.
+"""`python -m bench`: every benchmark of issues 14 and 15, repeated, with one and with two workers, in one table.
 
 Each benchmark script follows the BENCH CONTRACT: with `--json` its last line of stdout is
 {"figures": [{"name", "value", "unit", "baseline", "baseline_value", "ratio", "target"}, ...]}, each
@@ -29,13 +29,14 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 
-# The benchmarks of issue 14, in the order they are run: script, what it measures.
+# The benchmarks of issues 14 and 15, in the order they are run: script, what it measures.
 BENCHMARKS = [
     ("bench_scale.py", "linear at scale: 1M vs 100k walks, 50k vs 10k generate units (batch, realtime)"),
     ("bench_run.py", "octoc run of the drunken sailor against a hand-written loop"),
     ("bench_simulate.py", "the simulate step against a hand-written loop"),
     ("bench_memory.py", "peak RSS on the batch path at 5k, 50k and 500k units"),
     ("bench_startup.py", "each command against the bare import of its libraries"),
+    ("bench_report.py", "issue 15: the HTML report of 1M units, its size and its render time in headless Chromium"),
 ]
 FULL_TIMEOUT, QUICK_TIMEOUT = 3 * 3600, 300  # seconds one run of one script may take
 BEGIN, END = "<!-- figures: python -m bench --record -->", "<!-- end of figures -->"
