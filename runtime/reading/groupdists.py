@@ -63,11 +63,13 @@ class _GroupCounter:
     group the runner's `by` gives it, and the outputs read are counted there."""
 
     def __init__(self, runner, read: list[tuple[str, str, dict]]):
-        self.runner, self.read = runner, read
-        self.groups: dict[str, dict] = {}  # key → {"by", "n", "counts": [per output: bucket → n], "moments": [...]}
+        from octo.compiler.expressions.codegen import EvalError
+
+        self.runner, self.read, self._error, self._group_of = runner, read, EvalError, runner.group_of
+        self.groups: dict[str, dict] = {}  # key → {"by", "n", "counts": [per output: bucket → n], "moments", "feeds"}
         self.left_out = 0
         self.tracked = True
-        self._buckets = [_bucketer(d) for _, _, d in read]
+        self._buckets = [(step, output, _bucketer(d), d["kind"] in NUMBERS) for step, output, d in read]
 
     def reads(self, name: str) -> bool:
         return self.runner.reads(name)
@@ -76,11 +78,9 @@ class _GroupCounter:
         self.left_out += 1
 
     def add(self, env: dict, unit=None) -> None:
-        from octo.compiler.expressions.codegen import EvalError
-
         try:
-            key_values, key = self.runner.group_of(env)
-        except EvalError:
+            key_values, key = self._group_of(env)
+        except self._error:
             self.left_out += 1  # as the aggregate: in no group
             return
         group = self.groups.get(key)
@@ -88,18 +88,26 @@ class _GroupCounter:
             if len(self.groups) >= MOST_TRACKED:
                 self.tracked = False
                 return
-            group = self.groups[key] = {"by": dict(key_values), "n": 0, "counts": [{} for _ in self.read],
-                                        "moments": [[0, 0.0, 0.0] for _ in self.read]}
+            group = self._new_group(key, key_values)
         group["n"] += 1
-        for i, (step, output, _) in enumerate(self.read):
-            value = (env.get(step) or {}).get(output) if isinstance(env.get(step), dict) else None
-            bucket = self._buckets[i](value)
-            if bucket is None:
-                continue
-            counts = group["counts"][i]
-            counts[bucket] = counts.get(bucket, 0) + 1
-            if isinstance(bucket, int):
-                _welford(group["moments"][i], value)
+        for step, output, bucket_of, counts, moments in group["feeds"]:
+            out = env.get(step)
+            value = out.get(output) if out.__class__ is dict else None
+            bucket = bucket_of(value)
+            if bucket is not None:
+                counts[bucket] = counts.get(bucket, 0) + 1
+                if moments is not None:
+                    _welford(moments, value)
+
+    def _new_group(self, key: str, key_values: list) -> dict:
+        counts = [{} for _ in self.read]
+        moments = [[0, 0.0, 0.0] for _ in self.read]
+        # per output read: where its value is, how it is bucketed, and where it is counted
+        feeds = [(step, output, bucket_of, c, m if numeric else None)
+                 for (step, output, bucket_of, numeric), c, m in zip(self._buckets, counts, moments)]
+        group = self.groups[key] = {"by": dict(key_values), "n": 0, "counts": counts, "moments": moments,
+                                    "feeds": feeds}
+        return group
 
     def drawn(self, aggregate: str) -> list[dict]:
         """Per output read: its groups in the aggregate's order (by key), the first ``MOST_GROUPS`` drawn."""
@@ -125,7 +133,8 @@ def _bucketer(overall: dict):
         start, width, last = bins[0]["low"], (bins[0]["high"] - bins[0]["low"]) or 1.0, len(bins) - 1
 
         def bin_of(v):
-            if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
+            kind = v.__class__
+            if kind is not int and kind is not float or v - v != 0:  # not a number (a bool, None), NaN, ±inf
                 return None
             return min(last, max(0, int((v - start) / width)))
         return bin_of
