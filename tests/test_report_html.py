@@ -498,3 +498,16 @@ def test_units_whose_by_raises_are_left_out_as_the_aggregate_leaves_them(by_outp
     assert d["left_out"] == left["units"]
     assert [g["units"] for g in d["groups"]] == [g["units"] for g in groups]
     assert sum(g["units"] for g in d["groups"]) + d["left_out"] == len(rows)
+
+
+def test_an_aggregate_over_a_fanouts_children_is_drawn_per_group(tmp_path):
+    """examples/idea_stories.octo: `per_topic` reduces the stories (a fan-out's children) by their parent's topic;
+    each group's histogram holds the children the aggregate counted in it, and mean(story.words) has its interval."""
+    from octo.runtime.reading.report import report
+
+    run_dir = _run(tmp_path, "ideas", (ROOT / "examples" / "idea_stories.octo").read_text())
+    agg = _aggregate(report(run_dir, detail=True), "per_topic")
+    words = next(d for d in agg["distributions"] if d["output"] == "words")
+    assert [(g["group"], g["units"]) for g in words["groups"]] == [(g["by"]["id"], g["units"]) for g in agg["groups"]]
+    assert all(sum(b["count"] for b in g["bins"]) == g["units"] for g in words["groups"])
+    assert [iv["method"] for iv in agg["intervals"]["mean_words"]] == ["normal 95%"] * len(agg["groups"])
