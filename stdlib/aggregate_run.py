@@ -102,15 +102,11 @@ class AggregateRunner:
         ``unit`` makes the unit's record when ``env`` leaves it out (as it may when nothing
         streamed reads it): only a group's first unit needs it, for values constant in the group.
         """
-        if self.by:
-            try:
-                key_values = [(name, expr.evaluate(env)) for name, expr in self.by]
-                key = self._key([v for _, v in key_values])
-            except EvalError as err:
-                self.leave_out("by", err, _unit_id(env, unit))
-                return
-        else:
-            key_values, key = [], "[]"  # one group: json.dumps([])
+        try:
+            key_values, key = self.group_of(env)
+        except EvalError as err:
+            self.leave_out("by", err, _unit_id(env, unit))
+            return
         group = self.groups.get(key)
         if group is None:
             group = self._new_group(key, key_values, {**env, "unit": unit()} if unit is not None else env)
@@ -120,6 +116,14 @@ class AggregateRunner:
                 append(argument.evaluate(env))
             except EvalError as err:  # this reduction is null for the group; the others go on
                 _count(group["failed"], name, err, _unit_id(env, unit))
+
+    def group_of(self, env: dict) -> tuple[list, str]:
+        """(`by` values, group key) of a unit; raises EvalError when a `by` does (the unit is then in no group).
+        The HTML report puts units in groups with it too (runtime/reading/groupdists.py)."""
+        if not self.by:
+            return [], "[]"  # one group: json.dumps([])
+        key_values = [(name, expr.evaluate(env)) for name, expr in self.by]
+        return key_values, self._key([v for _, v in key_values])
 
     def add_all(self, envs: list[dict]) -> None:
         """:meth:`add` of each env in turn, each holding its unit's record (a chunk folded as its step is

@@ -408,3 +408,106 @@ def test_a_mean_of_an_output_has_the_normal_interval_of_its_groups_values(sailor
         assert iv["method"] == "normal 95%" and len(values) == g["units"]
         assert iv["low"] == pytest.approx(statistics.mean(values) - half) and iv["high"] == pytest.approx(statistics.mean(values) + half)
     assert "whiskers: normal 95% interval" in html
+
+
+BY_OUTPUT = """octo: 1
+name: by-output
+seed: 7
+units: {repeat: 240}
+steps:
+  classify:
+    compute:
+      label: "'low' if unit.repeat % 3 == 0 else 'high'"
+      x: unit.repeat % 11 + choice([0, 5])
+  by_label:
+    aggregate:
+      by: [classify.label]
+      metrics:
+        mean_x: mean(classify.x)
+        low: mean(classify.label == 'low')
+  some:
+    aggregate:
+      by: [classify.label]
+      metrics:
+        mean_x: mean(classify.x)
+    when: classify.x > 6
+  broken:
+    aggregate:
+      by: [1 // (unit.repeat % 5)]
+      metrics:
+        mean_x: mean(classify.x)
+"""
+
+
+@pytest.fixture(scope="module")
+def by_output(tmp_path_factory):
+    """A run whose aggregates group by a step's output, one with `when`, one whose `by` raises for some units;
+    its report's data, and each unit's (label, x) from `octoc results`."""
+    from octo.runtime.reading.report import report
+
+    run_dir = _run(tmp_path_factory.mktemp("byoutput"), "byout", BY_OUTPUT)
+    rows = [json.loads(line) for line in octoc("results", str(run_dir), "--step", "classify").stdout.splitlines()]
+    return report(run_dir, detail=True), [(r["label"], r["x"]) for r in rows], _html(run_dir)
+
+
+def _aggregate(data: dict, name: str) -> dict:
+    return next(a for a in data["aggregates"] if a["step"] == name)
+
+
+@pytest.mark.parametrize("name, keep", [("by_label", lambda x: True), ("some", lambda x: x > 6)])
+def test_a_by_of_a_steps_output_with_or_without_when_is_drawn_per_group(by_output, name, keep):
+    """`by: [classify.label]` (and with `when`): each group's histogram holds the units the aggregate counted in
+    it, and its normal interval is mean ± 1.96·sd/√n of that group's values from `octoc results`."""
+    import statistics
+
+    data, rows, html = by_output
+    agg = _aggregate(data, name)
+    drawn = {d["output"]: d for d in agg["distributions"]}
+    values: dict[str, list[int]] = {}
+    for label, x in rows:
+        if keep(x):
+            values.setdefault(label, []).append(x)
+    assert [g["group"] for g in drawn["x"]["groups"]] == [g["by"]["label"] for g in agg["groups"]] == ["high", "low"]
+    for g, group, iv in zip(agg["groups"], drawn["x"]["groups"], agg["intervals"]["mean_x"]):
+        mine = values[g["by"]["label"]]
+        assert group["units"] == g["units"] == sum(b["count"] for b in group["bins"]) == len(mine)
+        half = 1.96 * statistics.stdev(mine) / math.sqrt(len(mine))
+        assert iv["method"] == "normal 95%" and iv["estimate"] == pytest.approx(statistics.mean(mine))
+        assert iv["low"] == pytest.approx(statistics.mean(mine) - half) and iv["high"] == pytest.approx(statistics.mean(mine) + half)
+    assert {f"groupdist:{name}.classify.x@high", f"groupdist:{name}.classify.x@low"} <= set(Page(html).charts())
+
+
+def test_an_enum_output_grouped_by_itself_is_drawn_as_bars_per_group(by_output):
+    data, rows, html = by_output
+    drawn = {d["output"]: d for d in _aggregate(data, "by_label")["distributions"]}
+    counts = {label: sum(1 for r, _ in rows if r == label) for label in ("high", "low")}
+    assert [(g["group"], g["values"]) for g in drawn["label"]["groups"]] == [
+        (label, [{"value": label, "count": counts[label]}]) for label in ("high", "low")]
+    assert "groupdist:by_label.classify.label" in Page(html).charts()
+
+
+def test_units_whose_by_raises_are_left_out_as_the_aggregate_leaves_them(by_output):
+    """`1 // (unit.repeat % 5)` raises for every fifth unit: the aggregate counts them in a group of their own
+    (null `by`, no metrics); the drawing counts them as left out, and draws the other groups' units."""
+    data, rows, _ = by_output
+    agg = _aggregate(data, "broken")
+    left, *groups = agg["groups"]
+    assert all(v is None for v in left["by"].values())
+    assert left["units"] == len(rows) // 5
+    d = next(d for d in agg["distributions"] if d["output"] == "x")
+    assert d["left_out"] == left["units"]
+    assert [g["units"] for g in d["groups"]] == [g["units"] for g in groups]
+    assert sum(g["units"] for g in d["groups"]) + d["left_out"] == len(rows)
+
+
+def test_an_aggregate_over_a_fanouts_children_is_drawn_per_group(tmp_path):
+    """examples/idea_stories.octo: `per_topic` reduces the stories (a fan-out's children) by their parent's topic;
+    each group's histogram holds the children the aggregate counted in it, and mean(story.words) has its interval."""
+    from octo.runtime.reading.report import report
+
+    run_dir = _run(tmp_path, "ideas", (ROOT / "examples" / "idea_stories.octo").read_text())
+    agg = _aggregate(report(run_dir, detail=True), "per_topic")
+    words = next(d for d in agg["distributions"] if d["output"] == "words")
+    assert [(g["group"], g["units"]) for g in words["groups"]] == [(g["by"]["id"], g["units"]) for g in agg["groups"]]
+    assert all(sum(b["count"] for b in g["bins"]) == g["units"] for g in words["groups"])
+    assert [iv["method"] for iv in agg["intervals"]["mean_words"]] == ["normal 95%"] * len(agg["groups"])

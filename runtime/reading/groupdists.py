@@ -1,86 +1,166 @@
 """Distributions per group of an aggregate, for the HTML report (docs/run.md, "octoc report --html").
 
-Which group a unit is in is known only by evaluating the aggregate's `by` for it. When every `by` reads
-nothing but the unit's table fields (``unit.scenario.id``, the common case), it depends only on the unit's
-combination of table rows — ``idx % base`` in the unit space — so `by` is evaluated once per combination
-(not per unit) and the store is read with one SQL pass per output: counts per (combination, bin or value),
-summed into groups here. Outputs drawn are those the aggregate's metrics read (``walk.steps`` in
-``mean(walk.steps)``), binned on the edges of the run-wide histogram so that groups compare. An aggregate
-whose `by` reads a step's output or the replica, or a run with a fan-out, gets none.
+A unit is in the group the aggregate put it in: the aggregate's own runner (stdlib/aggregate_run.py,
+``AggregateRunner.group_of``) gives each unit's group, the units streamed as the engine streams them into
+the aggregate (runtime/work/unitwork.py ``stream_units``: only units whose upstream steps succeeded, only
+those whose `when` holds, a fan-out's children for an aggregate over them). So any `by` works — table
+fields, a step's output, `data`, an expression of them — with or without `when`. A unit whose `by` or
+`when` raises is in no group (as the aggregate leaves it out); it is counted under ``left_out``.
+
+One pass over the aggregate's units for all the outputs its metrics read (``walk.steps`` in
+``mean(walk.steps)``): per group, counts per bin (on the edges of the run-wide histogram, so that groups
+compare) or per value, and a numeric output's count, mean and spread (Welford's) for the normal interval.
+Nothing per unit is kept: at most ``MOST_TRACKED`` groups, each a few counters.
 """
 
 from __future__ import annotations
 
 import math
 
-from .distributions import NUMBERS, value_sql, kind_of
+from .distributions import NUMBERS, kind_of
 from ..base.store import Store
+from ..work.scopes import Scopes
+from ..work.unitwork import stream_units
 from ..work.units import data_env, unit_space
 
-MOST_COMBINATIONS = 10_000  # `by` evaluated this many times at most
-MOST_GROUPS = 8             # groups drawn at most per output
+CHUNK = 2_000        # units read from the store at a time (as the engine streams an aggregate)
+MOST_GROUPS = 8      # groups drawn at most per output
+MOST_TRACKED = 1_000  # groups counted at most per aggregate; past it, the aggregate gets no per-group drawing
 
 
-def group_distributions(store: Store, plan, scopes, distributions: list[dict]) -> list[dict]:
+def group_distributions(store: Store, plan, scopes: Scopes, distributions: list[dict]) -> list[dict]:
     """``[{"aggregate", "step", "output", "kind", "groups": [{"group", "units", "bins" | "values"}],
-    "moments": {group: {"n", "mean", "sd"}}}]`` (moments of a numeric output: its normal interval)."""
-    if scopes.active:
-        return []
-    fields = {t["field"] for t in plan.data["units"]["tables"]}
-    overall = {(d["step"], d["output"]): d for d in distributions}
-    steps = {s["name"]: s for s in plan.steps}
-    out = []
-    for agg in (s for s in plan.steps if s["kind"] == "aggregate"):
-        by = agg["config"]["by"]
-        if agg.get("when") is not None or not all(_reads_only_tables(rec.get("ast") or {}, fields) for _, rec in by):
-            continue  # an aggregate's `when` leaves units out that the store's counts would have in
-        groups = _combination_groups(plan, by)
-        if groups is None:
-            continue
-        for step, output in _outputs_read(agg, steps):
-            d = overall.get((step, output))
-            if d is None or not d.get("units"):
-                continue
-            drawn, moments = _per_group(store, step, output, d, groups, unit_space(plan).base)
-            out.append({"aggregate": agg["name"], "step": step, "output": output, "kind": d["kind"],
-                        "groups": drawn if len(drawn) > 1 else [], "moments": moments})
-    return out
-
-
-def _reads_only_tables(node: dict, fields: set[str]) -> bool:
-    """Whether an expression reads no name but ``unit.<table field>`` (and ``data``, and literals)."""
-    if node.get("node") == "Name":
-        return node.get("id") == "data"
-    if node.get("node") == "Attribute" and (node.get("obj") or {}).get("node") == "Name":
-        obj = node["obj"].get("id")
-        return (obj == "unit" and node.get("attr") in fields) or obj == "data"
-    children = [v for v in node.values() if isinstance(v, dict)]
-    children += [x for v in node.values() if isinstance(v, list) for x in v if isinstance(x, dict)]
-    return all(_reads_only_tables(c, fields) for c in children)
-
-
-def _combination_groups(plan, by: list) -> dict[int, str] | None:
-    """Combination of table rows → its group's label (``middle``; ``id=a, size=3``; ``all units`` without
-    `by`), None when too many."""
-    from octo.compiler.expressions.codegen import EvalError
+    "left_out", "moments": {group: {"n", "mean", "sd"}}}]`` (moments of a numeric output: its normal interval)."""
     from octo.stdlib import default_language
     from octo.stdlib.execution import compiled
 
-    space = unit_space(plan)
-    if not 0 < space.base <= MOST_COMBINATIONS:
-        return None
-    functions = default_language().functions
-    exprs = [(name, compiled(rec, functions)) for name, rec in by]
-    data = data_env(plan)
-    out = {}
-    for c in range(space.base):
-        env = {"unit": space.unit(c, ""), "data": data}
-        try:
-            values = [(name, expr.evaluate(env)) for name, expr in exprs]
-        except EvalError:
-            continue  # the aggregate leaves such units out of every group
-        out[c] = group_label(dict(values))
+    language = default_language()
+    overall = {(d["step"], d["output"]): d for d in distributions}
+    steps = {s["name"]: s for s in plan.steps}
+    space, data = unit_space(plan), data_env(plan)
+    out = []
+    for agg in (s for s in plan.steps if s["kind"] == "aggregate"):
+        if store.get(f"aggregated:{agg['name']}") is None:
+            continue  # not computed: its upstream steps may have units still to run
+        read = [(st, o, overall[(st, o)]) for st, o in _outputs_read(agg, steps)
+                if st in agg["depends_on"] and (overall.get((st, o)) or {}).get("units")]
+        if not read:
+            continue
+        runner = language.kinds[agg["kind"]].runner(agg["config"], language.functions)
+        counter = _GroupCounter(runner, read)
+        when, scope, start = compiled(agg["when"], language.functions), scopes.scope[agg["name"]], 0
+        while counter.tracked and (units := scopes.unit_chunk(store, scope, start, CHUNK)):
+            upstream = scopes.upstream(store, scope, agg["depends_on"], [pos for pos, _, _ in units])
+            stream_units(counter, when, units, upstream, space, data)  # as the engine streams the aggregate
+            start = units[-1][0] + 1
+        if counter.tracked:
+            out += counter.drawn(agg["name"])
     return out
+
+
+class _GroupCounter:
+    """Stands in for the aggregate's runner where units are streamed (``stream_units``): each unit goes to the
+    group the runner's `by` gives it, and the outputs read are counted there."""
+
+    def __init__(self, runner, read: list[tuple[str, str, dict]]):
+        from octo.compiler.expressions.codegen import EvalError
+
+        self.runner, self.read, self._error, self._group_of = runner, read, EvalError, runner.group_of
+        self.groups: dict[str, dict] = {}  # key → {"by", "n", "counts": [per output: bucket → n], "moments", "feeds"}
+        self.left_out = 0
+        self.tracked = True
+        self._buckets = [(step, output, _bucketer(d), d["kind"] in NUMBERS) for step, output, d in read]
+
+    def reads(self, name: str) -> bool:
+        return self.runner.reads(name)
+
+    def leave_out(self, what: str, err, unit_id: str) -> None:  # a unit whose `when` raised
+        self.left_out += 1
+
+    def add(self, env: dict, unit=None) -> None:
+        try:
+            key_values, key = self._group_of(env)
+        except self._error:
+            self.left_out += 1  # as the aggregate: in no group
+            return
+        group = self.groups.get(key)
+        if group is None:
+            if len(self.groups) >= MOST_TRACKED:
+                self.tracked = False
+                return
+            group = self._new_group(key, key_values)
+        group["n"] += 1
+        for step, output, bucket_of, counts, moments in group["feeds"]:
+            out = env.get(step)
+            value = out.get(output) if out.__class__ is dict else None
+            bucket = bucket_of(value)
+            if bucket is not None:
+                counts[bucket] = counts.get(bucket, 0) + 1
+                if moments is not None:
+                    _welford(moments, value)
+
+    def _new_group(self, key: str, key_values: list) -> dict:
+        counts = [{} for _ in self.read]
+        moments = [[0, 0.0, 0.0] for _ in self.read]
+        # per output read: where its value is, how it is bucketed, and where it is counted
+        feeds = [(step, output, bucket_of, c, m if numeric else None)
+                 for (step, output, bucket_of, numeric), c, m in zip(self._buckets, counts, moments)]
+        group = self.groups[key] = {"by": dict(key_values), "n": 0, "counts": counts, "moments": moments,
+                                    "feeds": feeds}
+        return group
+
+    def drawn(self, aggregate: str) -> list[dict]:
+        """Per output read: its groups in the aggregate's order (by key), the first ``MOST_GROUPS`` drawn."""
+        order = sorted(self.groups)
+        out = []
+        for i, (step, output, overall) in enumerate(self.read):
+            numeric = overall["kind"] in NUMBERS
+            groups = [_group(group_label(self.groups[k]["by"]), self.groups[k]["n"], self.groups[k]["counts"][i], overall)
+                      for k in order[:MOST_GROUPS]]
+            moments = ({group_label(self.groups[k]["by"]): _moments(*self.groups[k]["moments"][i]) for k in order}
+                       if numeric else {})
+            out.append({"aggregate": aggregate, "step": step, "output": output, "kind": overall["kind"],
+                        "groups": groups if len(groups) > 1 else [], "left_out": self.left_out, "moments": moments})
+        return out
+
+
+def _bucketer(overall: dict):
+    """value → its bin's index (a finite number), its shown value (a bool or an enum's text), or None."""
+    if overall["kind"] in NUMBERS:
+        bins = overall.get("bins") or []
+        if not bins:
+            return lambda v: None
+        start, width, last = bins[0]["low"], (bins[0]["high"] - bins[0]["low"]) or 1.0, len(bins) - 1
+
+        def bin_of(v):
+            kind = v.__class__
+            if kind is not int and kind is not float or v - v != 0:  # not a number (a bool, None), NaN, ±inf
+                return None
+            return min(last, max(0, int((v - start) / width)))
+        return bin_of
+    if overall["kind"] == "bool":
+        return lambda v: ("true" if v else "false") if isinstance(v, bool) else None
+    return lambda v: v if isinstance(v, str) else None
+
+
+def _welford(m: list, value) -> None:
+    """One more value into [n, mean, sum of squared deviations] (Welford's: no cancellation at large means)."""
+    m[0] += 1
+    delta = value - m[1]
+    m[1] += delta / m[0]
+    m[2] += delta * (value - m[1])
+
+
+def _group(label: str, units: int, counts: dict, overall: dict) -> dict:
+    """A group's drawing: ``units`` the group's (as the aggregate counts them), ``missing`` those of them
+    with no value of the kind there."""
+    missing = units - sum(counts.values())
+    if overall["kind"] in NUMBERS:
+        bins = overall["bins"]
+        drawn = [counts.get(i, 0) for i in range(len(bins))]
+        return {"group": label, "units": units, "missing": missing, "bins": [{**b, "count": n} for b, n in zip(bins, drawn)]}
+    values = sorted(counts.items(), key=lambda vn: (-vn[1], vn[0]))
+    return {"group": label, "units": units, "missing": missing, "values": [{"value": v, "count": n} for v, n in values]}
 
 
 def group_label(by: dict) -> str:
@@ -113,56 +193,7 @@ def _outputs_read(agg: dict, steps: dict) -> list[tuple[str, str]]:
     return found
 
 
-def _per_group(store: Store, step: str, output: str, overall: dict, groups: dict[int, str],
-               base: int) -> tuple[list[dict], dict]:
-    value = value_sql(output, overall["kind"])
-    numeric = overall["kind"] in NUMBERS
-    bins = overall.get("bins") or []
-    if numeric and bins:
-        start, width = bins[0]["low"], (bins[0]["high"] - bins[0]["low"]) or 1.0
-        bucket, args = "CAST((v - ?) / ? AS INTEGER)", (start, width)
-    else:
-        bucket, args = "v", ()
-    sums = ", total(v), total(CAST(v AS REAL) * v)" if numeric else ", 0, 0"  # total(): a float, never an overflow
-    rows = store.db.execute(
-        f"SELECT c, {bucket}, count(*){sums} FROM (SELECT u.idx % ? AS c, {value} AS v FROM results r JOIN units u "
-        f"ON u.pos = r.unit WHERE r.step = ? AND r.state = 'done') WHERE v IS NOT NULL GROUP BY 1, 2",
-        (*args, base, step))  # the placeholders in the order they are written: the bucket's, then the inner query's
-    return _summed(rows, groups, numeric, bins)
-
-
-def _summed(rows, groups: dict[int, str], numeric: bool, bins: list[dict]) -> tuple[list[dict], dict]:
-    """Counts per (combination, bin or value) summed per group, groups in order of first combination; and
-    per group of a numeric output its count, mean and standard deviation."""
-    per: dict[str, dict] = {}
-    sums: dict[str, list[float]] = {}
-    for c in sorted(set(groups)):
-        per.setdefault(groups[c], {})
-        sums.setdefault(groups[c], [0, 0.0, 0.0])
-    for c, bucket, n, total, squares in rows:
-        if c in groups:
-            counts = per[groups[c]]
-            counts[bucket] = counts.get(bucket, 0) + n
-            s = sums[groups[c]]
-            s[0], s[1], s[2] = s[0] + n, s[1] + total, s[2] + squares
-    out = []
-    for label, counts in list(per.items())[:MOST_GROUPS]:
-        units = sum(counts.values())
-        if numeric:
-            drawn = [0] * len(bins)
-            for b, n in counts.items():
-                drawn[min(len(bins) - 1, max(0, b))] += n
-            out.append({"group": label, "units": units, "bins": [{**b, "count": n} for b, n in zip(bins, drawn)]})
-        else:
-            values = sorted(((str(v), n) for v, n in counts.items()), key=lambda vn: (-vn[1], vn[0]))
-            out.append({"group": label, "units": units, "values": [{"value": v, "count": n} for v, n in values]})
-    moments = {label: _moments(*s) for label, s in sums.items()} if numeric else {}
-    return out, moments
-
-
-def _moments(n: int, total: float, squares: float) -> dict:
+def _moments(n: int, mean: float, squares: float) -> dict:
     if n < 2:
-        return {"n": n, "mean": total / n if n else None, "sd": None}
-    mean = total / n
-    var = max(0.0, (squares - n * mean * mean) / (n - 1))
-    return {"n": n, "mean": mean, "sd": math.sqrt(var)}
+        return {"n": n, "mean": mean if n else None, "sd": None}
+    return {"n": n, "mean": mean, "sd": math.sqrt(squares / (n - 1))}
