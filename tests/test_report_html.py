@@ -511,3 +511,18 @@ def test_an_aggregate_over_a_fanouts_children_is_drawn_per_group(tmp_path):
     assert [(g["group"], g["units"]) for g in words["groups"]] == [(g["by"]["id"], g["units"]) for g in agg["groups"]]
     assert all(sum(b["count"] for b in g["bins"]) == g["units"] for g in words["groups"])
     assert [iv["method"] for iv in agg["intervals"]["mean_words"]] == ["normal 95%"] * len(agg["groups"])
+
+
+def test_a_computed_aggregate_missing_an_upstream_result_still_renders_without_its_groups(sailor, tmp_path):
+    """A store caught between a fix's steps: the aggregate is stored, one of its units' results is gone."""
+    import shutil
+    import sqlite3
+
+    run_dir = tmp_path / "sailor"
+    shutil.copytree(sailor[0], run_dir)
+    with sqlite3.connect(run_dir / "run.db") as db:
+        db.execute("DELETE FROM results WHERE step = 'walk' AND unit = (SELECT min(unit) FROM results WHERE step = 'walk')")
+    charts = Page(_html(run_dir)).charts()
+    assert "metric:odds.p_ship" in charts and "dist:walk.steps" in charts  # the rest of the page is there
+    assert not any(c.startswith("groupdist:odds") for c in charts)  # the aggregate's groups are not drawn
+    assert any(c.startswith("groupdist:odds") for c in Page(sailor[1]).charts())  # where they are when whole
