@@ -31,92 +31,19 @@ import itertools
 import math
 import re
 from dataclasses import dataclass, field
-from typing import Any, Callable, Mapping
+from typing import Any, Mapping
 
-from ..base.source import Span
 from . import ast
 from .functions import Function
 
-from .cpuclock import CLOCK, LAP
+from .cpuclock import LAP
 from .evalmessages import _message, _plain, explain  # noqa: F401
 from .evalsupport import *  # noqa: F401,F403
 from .evalsupport import HELPERS, KNOWN, LAST, _where, forget_sizes  # noqa: F401
 from .evalsupport import describe  # noqa: F401
-
-
-# --- the compiled expression ---------------------------------------------------------------
-
-@dataclass(frozen=True)
-class _Site:
-    """What one generated line computes, to explain a failure on it."""
-
-    kind: str  # name field index slice unary binary compare call for set-item dict-key
-    node: Any  # the AST node
-    operands: tuple = ()  # _Val of the operands, in order
-    op: str = ""
-
+from .compiled import CompiledExpression, _Site  # noqa: F401 (loopgen and stdlib import them from here)
 
 _counter = itertools.count()
-
-
-@dataclass(eq=False)
-class CompiledExpression:
-    expr: ast.Expr
-    label: str
-    source: str  # the generated Python source
-    names: tuple[str, ...]  # the free names read from env
-    random: bool  # calls a random built-in (needs an rng)
-    _fn: Callable = field(repr=False)
-    _filename: str = field(repr=False)
-    _sites: dict[int, _Site] = field(repr=False)
-
-    @property
-    def span(self) -> Span:
-        return self.expr.span
-
-    def where(self) -> str:
-        """``file:line:col`` of the expression."""
-        return _where(self.expr.span)
-
-    def evaluate(self, env: Mapping[str, Any], rng=None) -> Any:
-        """The expression's value for ``env`` (free name → value); ``rng`` is the unit's
-        random stream, needed when the expression calls a random built-in."""
-        if not CLOCK.unit:  # a new evaluation outside a unit's step: its CPU clock starts at its first look
-            CLOCK.started = None
-        if KNOWN or LAST[0] is not None:  # sizes from an earlier evaluation: values may have changed
-            forget_sizes()
-        try:
-            return self._fn(env, rng)
-        except EvalError as err:
-            if err.span is None:
-                located = self._locate(err)
-                err.span = located[0].node.span if located else self.span
-            raise
-        except Exception as exc:  # every other failure, in plain words
-            raise self._explain(exc) from exc
-
-    __call__ = evaluate
-
-    # --- error translation ---------------------------------------------------------
-
-    def _locate(self, exc: BaseException) -> tuple[_Site, dict] | None:
-        """The generated line that failed (the innermost frame of our code) and its locals."""
-        tb, found = exc.__traceback__, None
-        while tb is not None:
-            if tb.tb_frame.f_code.co_filename == self._filename:
-                found = tb
-            tb = tb.tb_next
-        if found is None or found.tb_lineno not in self._sites:
-            return None
-        return self._sites[found.tb_lineno], found.tb_frame.f_locals
-
-    def _explain(self, exc: Exception) -> EvalError:
-        located = self._locate(exc)
-        if located is None:
-            return EvalError(_plain(exc), self.span)
-        site, local = located
-        return explain(exc, site, local)
-
 
 
 # --- code generation ---------------------------------------------------------------------
