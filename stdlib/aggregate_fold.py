@@ -52,6 +52,8 @@ import inspect
 import itertools
 from typing import Any, Callable
 
+from octo.compiler.expressions.generated import load_generated
+
 _counter = itertools.count()
 
 
@@ -66,10 +68,9 @@ def chunk_folder(runner, step: str) -> Callable | None:
     if any(body is None for _, body in by) or any(body is None for body in args):
         return None
     source = _source(by, args, step)
-    namespace: dict[str, Any] = {"__builtins__": {}, "Exception": Exception, "type": type, "zip": zip,
+    namespace: dict[str, Any] = {"__builtins__": {}, "Exception": Exception, "type": type, "zip": zip, "str": str,
                                  "_LEFT_OUT": frozenset({"failed", "blocked"})}
-    exec(compile(source, f"<octo aggregate fold {next(_counter)}>", "exec"), namespace)
-    fold = namespace["_octo_fold"]
+    fold = load_generated(source, f"<octo aggregate fold {next(_counter)}>", namespace, "_octo_fold")
     str_keys: dict[str, str] = {}
 
     def folder(pairs: list, rows: list, decode: Callable, data) -> None:

@@ -107,6 +107,37 @@ def test_the_sailors_aggregate_is_folded_by_generated_code():
     assert folder is not None and "_feeds[1][0](" in folder.source and "str_keys.get(" in folder.source
 
 
+@pytest.mark.parametrize("by", sorted(BYS))
+def test_units_the_inlined_code_handles_never_take_the_slow_path(by):
+    """The generated fold must do the work itself: were its code to raise for every unit (a name its
+    namespace lacks, say), each unit would go through AggregateRunner.add and the results would stay
+    right, the speed lost. Units whose `by` and reduced arguments all evaluate must not reach ``add``."""
+    work = WORKS[by]
+    space = work.space
+    chunk = [(pos, pos, space.unit_id(pos)) for pos in range(space.total)]
+    outputs = [{"k": "ab"[pos % 2], "x": pos * 0.5, "b": pos % 3 == 0} for pos in range(space.total)]
+    rows = [(pos, "done", encode_output(value), None) for pos, value in enumerate(outputs)]
+    pairs = [(space.unit(pos, uid), value) for (pos, _, uid), value in zip(chunk, outputs)]
+    work._aggregators.pop("odds", None)
+    work._folders.clear()
+    runner = work._aggregator("odds")[0]
+    slow = []
+    runner.add = lambda env, unit=None: slow.append(env)  # what the fold's `slow` calls
+    try:
+        part = work.fold("odds", "walk", chunk, pairs, rows)
+    finally:
+        work._aggregators.pop("odds", None)
+        work._folders.clear()
+    assert slow == [] and sum(g["n"] for g in part["groups"].values()) == space.total
+
+
+def test_generated_code_reading_an_unbound_name_is_refused_when_loaded():
+    from octo.compiler.expressions.generated import load_generated
+
+    with pytest.raises(RuntimeError, match="reads str"):
+        load_generated("def f(x):\n    return type(x) is str\n", "<t>", {"__builtins__": {}, "type": type}, "f")
+
+
 @pytest.mark.parametrize("metric", ["mean(walk.x * 2)", "mean(abs(walk.x))", "mean([walk.x][0])"])
 def test_an_expression_calling_a_helper_or_a_function_is_left_to_add_all(metric):
     """Anything that reads a global name (a helper, a built-in's implementation, a constant) or loops is not

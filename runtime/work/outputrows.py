@@ -38,6 +38,8 @@ import math
 from json.encoder import encode_basestring_ascii
 from typing import Callable
 
+from octo.compiler.expressions.generated import load_generated
+
 from ..base.encoding import DICT_TAG
 
 _counter = itertools.count()
@@ -80,5 +82,4 @@ def row_writer(keys: tuple) -> Callable | None:
              "        kept.append((_record, _value))"]
     namespace = {"__builtins__": {}, "zip": zip, "tuple": tuple, "_keys": tuple(keys), "type": type, "Exception": Exception,
                  "_Other": _Other, "_enc": _ENCODE}
-    exec(compile("\n".join(lines) + "\n", f"<octo output rows {next(_counter)}>", "exec"), namespace)
-    return namespace["_octo_rows"]
+    return load_generated("\n".join(lines) + "\n", f"<octo output rows {next(_counter)}>", namespace, "_octo_rows")
