@@ -206,10 +206,12 @@ class Engine:
     def _commit(self, name: str, rows: list, dedup: StepDedup | None = None) -> None:
         """One chunk, one transaction: a kill loses at most the chunk in flight (with the keys it claimed)."""
         with self.store.transaction() as db:
-            rows = self.loops.decide_local(name, rows, db)  # a gate's failed verdict may send its loop back instead
-            self.store.add_encoded_results(name, rows, db)
+            kept = self.loops.decide_local(name, rows, db)  # a gate's failed verdict may send its loop back instead
+            self.store.add_encoded_results(name, kept, db)
             if dedup is not None:
                 dedup.write(db)
+        if rows and kept is rows and not self.scopes.active:  # nothing sent back: each unit has its result
+            self.frontiers.filled(name, rows[0][0], rows[-1][0] + 1, len(rows))
 
     def _keep_part(self, fold: str | None, rows: list, part: dict | None) -> None:
         """Aggregate ``fold``'s part over a chunk's ``rows`` (UnitWork.fold), kept once they are committed
@@ -298,6 +300,8 @@ class Engine:
         """Units with no result for ``step`` whose upstream steps all have one."""
         if self._tick_start(step) is None:
             return []
+        if not deps and not self.scopes.active:
+            return self._unfilled(step)
         dep_clause, deps = self.scopes.ready_filter(self.store, step, deps)  # its scope's units; deps where stored
         sql = (f"SELECT pos FROM units u WHERE u.pos >= ? AND NOT EXISTS "
                f"(SELECT 1 FROM results r WHERE r.step = ? AND r.unit = u.pos){dep_clause} ORDER BY pos LIMIT {CHUNK}")
@@ -305,6 +309,25 @@ class Engine:
         if positions:  # the next chunk starts after this one: no re-scan of finished units
             self._cursor[step] = positions[-1] + 1
         return positions
+
+    def _unfilled(self, step: str) -> list[int]:
+        """:meth:`_ready` of a step that waits for nothing, in a run without fan-outs (its units are positions
+        0..n-1): the positions from the cursor on without a result, a window of CHUNK at a time, found by
+        reading the step's own results in the window (a range of their key) rather than by probing every unit."""
+        start = self._cursor[step]
+        end = self.store.db.execute("SELECT max(pos) FROM units").fetchone()[0]
+        end = -1 if end is None else end
+        while start <= end:
+            stop = min(start + CHUNK, end + 1)
+            have = {r[0] for r in self.store.db.execute(
+                "SELECT unit FROM results WHERE step = ? AND unit >= ? AND unit < ?", (step, start, stop))}
+            positions = [pos for pos in range(start, stop) if pos not in have] if have else list(range(start, stop))
+            if positions:
+                self._cursor[step] = positions[-1] + 1
+                return positions
+            start = stop
+        self._cursor[step] = start
+        return []
 
     def _run_unit(self, name, run, when, needs_rng, idx, unit_id, upstream: dict) -> tuple[str, object, str | None]:
         """(state, output, reason) of one unit, from its upstream (state, output, reason) per step."""

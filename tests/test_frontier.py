@@ -106,6 +106,30 @@ def test_a_local_steps_search_does_not_walk_the_finished_units_again_on_each_tic
     assert per_tick[-1] < 1.5 * per_tick[1], per_tick
 
 
+def test_a_step_that_waits_for_nothing_finds_exactly_the_units_without_a_result(tmp_path, monkeypatch):
+    """Its search reads the step's own results a window at a time (Engine._unfilled): with results scattered
+    after the cursor (a resumed run), a window full of them, and the last unit done, each unit without a result
+    is handed out once, in order, and no other — as the search by probing each unit finds them."""
+    monkeypatch.setattr(engine_module, "CHUNK", 100)
+    monkeypatch.setenv("OCTO_WORKERS", "1")
+    engine = Engine(new_run(tmp_path, LOCAL))
+    done = set(range(0, 90)) | set(range(150, 400)) | {405, 499, 500, 2999} | set(range(1000, 1100))
+    try:
+        with engine.store.transaction() as db:
+            engine.store.add_encoded_results("square", [(pos, "done", '{"x": 0}', None) for pos in sorted(done)], db)
+        engine._cursor = {}
+        handed_out = []
+        while chunk := engine._ready("square", []):
+            assert len(chunk) <= 100 and chunk == sorted(chunk)
+            handed_out += chunk
+        probed = [r[0] for r in engine.store.db.execute(
+            "SELECT pos FROM units u WHERE NOT EXISTS (SELECT 1 FROM results r WHERE r.step = 'square' AND r.unit = u.pos) "
+            "ORDER BY pos")]
+        assert handed_out == probed == [pos for pos in range(3000) if pos not in done]
+    finally:
+        engine.close()
+
+
 @pytest.mark.parametrize("mode", ["realtime", "batch"])
 def test_a_provider_steps_queueing_does_not_walk_the_queued_units_again_on_each_tick(tmp_path, monkeypatch, mode):
     monkeypatch.setattr(dispatch_module, "CHUNK", 100)

@@ -60,6 +60,14 @@ class Frontiers:
         return self.first(DONE, step, "NOT EXISTS (SELECT 1 FROM results r WHERE r.step = ? AND r.unit = u.pos)",
                           (step,))
 
+    def filled(self, step: str, start: int, stop: int, n: int) -> None:
+        """``n`` units at positions ``start`` to ``stop`` (exclusive) just got their results for ``step``: a
+        mark at ``start`` moves to ``stop`` when they are all of them, without reading the store again
+        (in a run without fan-outs, where every unit is of every step's scope)."""
+        if n == stop - start and self._marks.get((DONE, step)) == start:
+            self._marks[(DONE, step)] = stop
+            self.visited += n
+
     def lower(self, steps, pos: int) -> None:
         """Unit ``pos`` of these steps may have lost its result or its open attempt: search from it again."""
         for kind in (DONE, QUEUED):
