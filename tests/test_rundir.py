@@ -483,14 +483,47 @@ def test_a_full_disk_before_the_plan_is_written_says_start_again_and_leaves_noth
 def test_a_damaged_store_is_a_message_not_an_internal_error(tmp_path, cli, where):
     run_dir = _finished(tmp_path, cli, LOCAL.format(repeat=3000))
     store = run_dir / "run.db"
-    size = store.stat().st_size
     with open(store, "r+b") as damaged:
-        damaged.seek(size // 2 if where == "middle" else 0)
+        damaged.seek(_middle_of_the_results(store) if where == "middle" else 0)
         damaged.write(bytes(range(256)) * 32)  # 8 KiB of garbage
     for command in (["status"], ["results"], ["report", "--format", "json"], ["tick"], ["run", "--resume"]):
         code, out, err = cli(*command, run_dir)
         assert code == 2, (command, out[-300:], err)
         assert "is damaged" in err and "internal error" not in err, (command, err)
+
+
+def test_unit_ids_are_unique_and_indexed_once_the_units_are_stored(tmp_path, cli):
+    """The index on unit ids is built when creation stores its last units (Store.index_unit_ids), not kept
+    while they are inserted: a created run has it, unique, and the lookup by id uses it."""
+    import sqlite3
+
+    db = sqlite3.connect(_finished(tmp_path, cli, LOCAL.format(repeat=50)) / "run.db")
+    try:
+        unique_on_id = [name for _, name, unique, *_ in db.execute("PRAGMA index_list(units)")
+                        if unique and [r[2] for r in db.execute(f"PRAGMA index_info({name})")] == ["id"]]
+        assert unique_on_id == ["units_by_id"]
+        plan = " ".join(r[-1] for r in db.execute("EXPLAIN QUERY PLAN SELECT pos FROM units WHERE id = 'r7'"))
+        assert "units_by_id" in plan, plan
+        with pytest.raises(sqlite3.IntegrityError):
+            db.execute("INSERT INTO units(pos, idx, id) VALUES (999, 0, (SELECT id FROM units WHERE pos = 3))")
+    finally:
+        db.close()
+
+
+def _middle_of_the_results(store) -> int:
+    """Where in the file the middle page of the results table is (every command reads results); the middle of
+    the file where SQLite's page statistics are not compiled in."""
+    import sqlite3
+
+    db = sqlite3.connect(store)
+    try:
+        pages = [r[0] for r in db.execute("SELECT pageno FROM dbstat WHERE name = 'results' ORDER BY pageno")]
+        page_size = db.execute("PRAGMA page_size").fetchone()[0]
+    except sqlite3.OperationalError:  # no dbstat
+        return store.stat().st_size // 2
+    finally:
+        db.close()
+    return (pages[len(pages) // 2] - 1) * page_size
 
 
 # --- strict JSON ------------------------------------------------------------------------------------------

@@ -180,6 +180,7 @@ def _add_units(store: Store, plan: Plan, should_stop: Callable[[], bool]) -> Non
             pending = pending[CREATE_CHUNK:]
     with store.transaction() as db:
         store.add_units(pending, db)
+        store.index_unit_ids(db)  # ids are unique, and a fan-out's children are added after this
         crashpoint("create-last-units")
         store.put("state", RUNNING, db)
         store.event("created", detail={"units": pos}, db=db)
