@@ -82,6 +82,7 @@ def answers_fit(path: str | None, plan) -> bool:
 
 def _create_and_drive(plan, target: Path, settings: dict, stop: "_StopFlag", colour: bool | None = None) -> int:
     from octo.cli.runflags import smoke_run_note
+    from octo.runtime.headstart import head_start
     from octo.runtime.rundirs.rundir import create_run
 
     sys.stdout.write(f"run directory: {target}\n")
@@ -89,11 +90,16 @@ def _create_and_drive(plan, target: Path, settings: dict, stop: "_StopFlag", col
         sys.stdout.write("provider: the built-in emulator — outputs are synthetic and cost $0\n")
     sys.stdout.write(smoke_run_note(plan))
     sys.stdout.flush()
+    head = head_start(plan)  # workers compute the first chunks while the units are stored
     try:
-        create_run(plan, target, settings, should_stop=stop, claimed=True)
-    except (CreationStopped, KeyboardInterrupt):  # KeyboardInterrupt: a second Ctrl-C
-        return _stopped_creating(target, stop)
-    return drive(target, stop=stop, colour=colour)
+        try:
+            create_run(plan, target, settings, should_stop=stop, claimed=True, on_units=head and head.feed)
+        except (CreationStopped, KeyboardInterrupt):  # KeyboardInterrupt: a second Ctrl-C
+            return _stopped_creating(target, stop)
+        return drive(target, stop=stop, colour=colour, head_start=head)
+    finally:
+        if head is not None:
+            head.close()  # a no-op once the engine took its workers
 
 
 def _stopped_creating(run_dir: Path, stop: _StopFlag) -> int:
@@ -113,9 +119,10 @@ def _say(stop: _StopFlag, text: str) -> None:
 
 
 def drive(run_dir: Path, changes: dict | None = None, stop: "_StopFlag | None" = None, announce: str = "",
-          colour: bool | None = None) -> int:
+          colour: bool | None = None, head_start=None) -> int:
     """Tick until done, waiting or stopped; print progress; say how to resume. ``announce`` is printed once
-    the run is open and ``changes`` are stored in it (what a resume's flags changed, cli/resumeflags.py)."""
+    the run is open and ``changes`` are stored in it (what a resume's flags changed, cli/resumeflags.py);
+    ``head_start``: a new run's chunks computed while it was created (runtime/headstart.py)."""
     stop = (stop or _StopFlag()).install()
     try:
         with guarded_stdout(stop), storage_errors(run_dir), run_lock(run_dir):
@@ -125,6 +132,8 @@ def drive(run_dir: Path, changes: dict | None = None, stop: "_StopFlag | None" =
 
             try:
                 with open_engine(run_dir, changes, should_stop=stop) as engine:
+                    if head_start is not None:
+                        engine.adopt_head_start(head_start)
                     sys.stdout.write(announce)
                     with Progress(engine, sys.stdout, colour) as progress:  # closed however the run ends
                         return _session(engine, lambda: _drive(engine, run_dir, stop, progress))

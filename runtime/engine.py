@@ -265,8 +265,9 @@ class Engine:
                 if not positions:
                     hand_out_until = 0.0
                     break
-                in_flight.append(self._pool().submit(name, self.store.units(positions),
-                                                     self._stored_upstream(step, positions), fold))
+                units = self.store.units(positions)
+                in_flight.append(self._early_chunk(name, units, fold)
+                                 or self._pool().submit(name, units, self._stored_upstream(step, positions), fold))
             if not in_flight:
                 break
             rows, part = in_flight.popleft().result()
@@ -277,6 +278,24 @@ class Engine:
             self._close_pool()  # nothing more ready for this step: free the workers
         return committed
 
+    def adopt_head_start(self, head) -> None:
+        """Take over a new run's head start (runtime/headstart.py): its workers, and the chunks they
+        computed while the units were stored, each used only if it is exactly the chunk handed out."""
+        if head.pool is not None and self.__dict__.get("_chunk_pool") is None:
+            self._head_start, self._chunk_pool = head, head.pool
+            head.pool = None
+            self._pool_finalizer = weakref.finalize(self, self._chunk_pool.close)
+
+    def _early_chunk(self, name: str, units: list, fold: str | None):
+        """The head start's future of exactly this chunk (same step, fold and units), or None."""
+        head = self.__dict__.get("_head_start")
+        if head is None:
+            return None
+        future = head.take(name, units, fold)
+        if future is None:
+            self._head_start = None  # it dropped what it had: every later chunk is handed out here
+        return future
+
     def _pool(self):
         if self.__dict__.get("_chunk_pool") is None:
             parallel = _parallel()
@@ -285,6 +304,9 @@ class Engine:
         return self._chunk_pool
 
     def _close_pool(self) -> None:
+        if self.__dict__.get("_head_start") is not None:
+            self._head_start.drop()
+            self._head_start = None
         if self.__dict__.get("_chunk_pool") is not None:
             self._pool_finalizer()
             self._chunk_pool = None

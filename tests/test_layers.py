@@ -13,7 +13,7 @@ COMPILER_LAYERS = ["base", "expressions", "frontend", "planning"]
 # The runtime's subpackages by rank, lowest first; subpackages of one rank are siblings that never import each other.
 RUNTIME_RANKS = [("base", "providers", "emulator"), ("work",), ("attempts",), ("rundirs",), ("reading", "fixing")]
 # The modules directly in runtime/, above every subpackage: they drive a run with the engine.
-RUNTIME_TOP = {"engine", "session", "fixes", "scripted", "answersfile"}
+RUNTIME_TOP = {"engine", "session", "fixes", "scripted", "answersfile", "headstart"}
 PROVIDER_SDKS = ("openai", "anthropic", "google")
 
 

@@ -74,7 +74,8 @@ def begun_elsewhere(run_dir: Path) -> bool:
 
 
 def create_run(plan: Plan, run_dir: Path, settings: dict | None = None,
-               should_stop: Callable[[], bool] = lambda: False, claimed: bool = False) -> Path:
+               should_stop: Callable[[], bool] = lambda: False, claimed: bool = False,
+               on_units: Callable[[list], None] | None = None) -> Path:
     """Snapshot the source, its data files and the Plan, and seed the store with the units.
 
     ``settings``: how the run talks to providers (emulator, batch size, …), kept
@@ -82,6 +83,8 @@ def create_run(plan: Plan, run_dir: Path, settings: dict | None = None,
     Raises :class:`CreationStopped` when ``should_stop`` turns true while units
     are stored; a failure before ``plan.json`` exists removes what was made.
     ``claimed``: the caller claimed ``run_dir`` and holds its lock (runlock.run_lock(new=True)).
+    ``on_units``: told each batch of units, (position, index, id) in order, before it is stored
+    (runtime/headstart.py).
     """
     targets = snapshot_targets(plan)  # refused before anything is made
     if not claimed:
@@ -94,7 +97,7 @@ def create_run(plan: Plan, run_dir: Path, settings: dict | None = None,
     except BaseException:
         _discard(run_dir)  # nothing could resume from it: leave the directory as it was
         raise
-    complete_creation(run_dir, should_stop, plan)
+    complete_creation(run_dir, should_stop, plan, on_units)
     return run_dir
 
 
@@ -131,7 +134,8 @@ def _discard(run_dir: Path) -> None:
 # --- the units, stored last ------------------------------------------------------------------
 
 
-def complete_creation(run_dir: Path, should_stop: Callable[[], bool] = lambda: False, plan: Plan | None = None) -> None:
+def complete_creation(run_dir: Path, should_stop: Callable[[], bool] = lambda: False, plan: Plan | None = None,
+                      on_units: Callable[[list], None] | None = None) -> None:
     """Store the units a creation has not stored yet, and mark the run created; a no-op once it is.
 
     The caller holds the run's lock. Raises :class:`CreationStopped` on ``should_stop``.
@@ -145,7 +149,7 @@ def complete_creation(run_dir: Path, should_stop: Callable[[], bool] = lambda: F
             return
         if state is None or not (run_dir / PLAN_FILE).is_file():
             raise RunDirError(_restart_advice(run_dir, store.get("source")))
-        _add_units(store, plan or open_plan(run_dir), should_stop)
+        _add_units(store, plan or open_plan(run_dir), should_stop, on_units or (lambda units: None))
     finally:
         store.close()
 
@@ -156,7 +160,7 @@ def _restart_advice(run_dir: Path, source: str | None) -> str:
             f"rm -r {run_dir} && octoc run {source or 'FILE'} --run-dir {run_dir}")
 
 
-def _add_units(store: Store, plan: Plan, should_stop: Callable[[], bool]) -> None:
+def _add_units(store: Store, plan: Plan, should_stop: Callable[[], bool], on_units: Callable[[list], None]) -> None:
     """Insert the units after those already stored, a chunk per transaction; the last one marks the run created."""
     from ..work.units import selected_chunks  # the language and its step kinds: not needed to open a run
 
@@ -175,9 +179,11 @@ def _add_units(store: Store, plan: Plan, should_stop: Callable[[], bool]) -> Non
         while len(pending) >= CREATE_CHUNK:
             if should_stop():
                 raise CreationStopped
+            batch, pending = pending[:CREATE_CHUNK], pending[CREATE_CHUNK:]
+            on_units(batch)
             with store.transaction() as db:
-                store.add_units(pending[:CREATE_CHUNK], db)
-            pending = pending[CREATE_CHUNK:]
+                store.add_units(batch, db)
+    on_units(pending)
     with store.transaction() as db:
         store.add_units(pending, db)
         store.index_unit_ids(db)  # ids are unique, and a fan-out's children are added after this
