@@ -33,7 +33,7 @@ def run_file(path: str, run_dir: str | None, colour: bool, settings: dict | None
     from octo.compiler.frontend.check import check_file
     from octo.compiler.planning.planner import build_plan
     from octo.runtime.rundirs.rundir import default_run_dir, snapshot_targets
-    from octo.runtime.session import check_keys
+    from octo.runtime.session import check_keys, providers_needed
     from octo.stdlib import default_language
 
     settings = settings or {}
@@ -48,7 +48,8 @@ def run_file(path: str, run_dir: str | None, colour: bool, settings: dict | None
         return _print_diagnostics(reporter.sorted(), [path], "text", colour)
     if not answers_fit(settings.get("answers"), plan):  # before anything is created
         return USAGE
-    use_key_file(path, settings)  # keys may come from a .env next to the pipeline
+    if providers_needed(plan):
+        use_key_file(path, settings)  # keys may come from a .env next to the pipeline
     missing = check_keys(plan, settings)
     if missing:  # before anything is created or sent
         for message in missing:
@@ -195,7 +196,7 @@ def _stopped(engine, run_dir: Path, stop: _StopFlag) -> int:
 
 
 def _drive(engine, run_dir: Path, stop: "_StopFlag", progress) -> int:
-    from octo.runtime.attempts.sending import ProviderStop
+    from octo.runtime.attempts.stop import ProviderStop
 
     idle = 0.0
     while True:
@@ -276,7 +277,7 @@ def tick_once(run_dir: str) -> int:
 
 
 def _tick(engine, run_dir: Path, stop: _StopFlag) -> int:
-    from octo.runtime.attempts.sending import ProviderStop
+    from octo.runtime.attempts.stop import ProviderStop
 
     from .verdicts import finished_code
 

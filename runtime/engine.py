@@ -33,6 +33,7 @@ from .work.scopes import Scopes
 from .base.store import Store
 from .work.units import data_env, unit_space
 from .work.unitwork import UnitWork, failure_reason, stream_units, validated
+from .work.workers import worker_count
 
 CHUNK = 2_000  # units per transaction: small enough to stop within a second
 POOL_MIN_UNITS = 8 * CHUNK  # a step this large pays for starting worker processes
@@ -243,7 +244,7 @@ class Engine:
         decided = self.__dict__.setdefault("_pooled_steps", {})
         if name not in decided:
             pending = self.store.unit_count() - sum(self.store.counts(name).values())
-            decided[name] = (pending >= POOL_MIN_UNITS and _parallel().worker_count() > 1
+            decided[name] = (pending >= POOL_MIN_UNITS and worker_count() > 1
                              and self.steps[name].get("unique_by") is None)  # deduplicated: in order, in this process
         return decided[name]
 
@@ -420,7 +421,7 @@ class Engine:
         """Whether worker processes stream an aggregate's ``unread`` units (those not folded): when they are
         many, as for a per-unit step, and the workers can be forked (grouping saves ~10 µs a unit: not worth
         spawning fresh ones)."""
-        return unread >= POOL_MIN_UNITS and _parallel().worker_count() > 1 and _parallel().forkable()
+        return unread >= POOL_MIN_UNITS and worker_count() > 1 and _parallel().forkable()
 
     # --- shared with the provider side ---------------------------------------------------
 

@@ -18,13 +18,17 @@ never touches the store: a stop or a kill during creation loses nothing but the 
 from __future__ import annotations
 
 from collections import deque
-from concurrent.futures import Future
+from typing import TYPE_CHECKING
 
 from octo.compiler.planning.ir import Plan
 from octo.stdlib import default_language
 
 from .engine import CHUNK, POOL_CHUNKS_PER_WORKER, POOL_MIN_UNITS, _parallel
 from .work.scopes import Scopes
+from .work.workers import worker_count
+
+if TYPE_CHECKING:
+    from concurrent.futures import Future
 
 AHEAD_PER_WORKER = 4 * POOL_CHUNKS_PER_WORKER  # chunks computed ahead per worker, at most, while units are stored
 
@@ -85,9 +89,8 @@ class HeadStart:
 def head_start(plan: Plan) -> HeadStart | None:
     """A head start for a new run of ``plan``, or None where the first tick would not use worker processes
     for a step that waits for nothing, or workers could not be forked now."""
-    parallel = _parallel()
-    workers = parallel.worker_count()
-    if workers < 2 or not parallel.forkable() or plan.data["loops"]:
+    workers = worker_count()
+    if workers < 2 or plan.data["loops"] or not _parallel().forkable():
         return None
     language = default_language()
     if Scopes(plan, language).active:

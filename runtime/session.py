@@ -15,16 +15,16 @@ from __future__ import annotations
 import json
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import TYPE_CHECKING, Callable, Iterator
 
-from .attempts.dispatch import DispatchOptions
 from .engine import Engine
 from .fixes import complete as complete_fix
-from .providers import Providers, missing_keys
-from .providers.keyfile import load_key_file
 from .rundirs.rundir import complete_creation
 from .rundirs.runlock import run_lock
 from .base.store import Store
+
+if TYPE_CHECKING:
+    from .attempts.dispatch import DispatchOptions
 
 EMULATOR_POLL_INTERVAL = 0.05
 DEFAULT_POLL_INTERVAL = 30.0
@@ -40,7 +40,9 @@ def update_settings(store: Store, changes: dict) -> None:
         store.put("settings", json.dumps({**settings_of(store), **changes}), db)
 
 
-def options_from(settings: dict) -> DispatchOptions:
+def options_from(settings: dict) -> "DispatchOptions":
+    from .attempts.dispatch import DispatchOptions
+
     emulated = bool(settings.get("emulator"))
     return DispatchOptions(
         batch_size=settings.get("batch_size"),
@@ -63,7 +65,12 @@ def providers_needed(plan) -> set[str]:
 
 def check_keys(plan, settings: dict) -> list[str]:
     """Messages for missing API keys; empty when the run can start (the emulator needs none)."""
-    return [] if settings.get("emulator") else missing_keys(providers_needed(plan))
+    needed = providers_needed(plan)
+    if settings.get("emulator") or not needed:
+        return []
+    from .providers import missing_keys
+
+    return missing_keys(needed)
 
 
 @contextmanager
@@ -89,6 +96,12 @@ def _wired_engine(run_dir, changes: dict | None) -> Iterator[Engine]:
         if changes:
             update_settings(engine.store, changes)
         settings = settings_of(engine.store)
+        if not any(s["runs"] == "provider" for s in engine.plan.steps):
+            yield engine  # nothing to send: no providers, no emulator (nor its thread, so workers can fork)
+            return
+        from .providers import Providers
+        from .providers.keyfile import load_key_file
+
         if settings.get("emulator"):
             from .emulator.core import Emulator
             from .emulator.server import EmulatorServer

@@ -98,6 +98,18 @@ def test_a_run_of_local_steps_imports_no_provider_sdk(tmp_path):
     assert tops & set(SDKS) == set()
 
 
+def test_a_run_of_local_steps_on_one_worker_imports_neither_the_provider_side_nor_multiprocessing(tmp_path, monkeypatch):
+    """20,000 units, a step large enough for worker processes were there more than one: deciding on none imports
+    no multiprocessing (runtime/work/workers.py); nothing of the provider side is wired for local steps (the
+    ledger's tables are made in every run, so its module is imported)."""
+    monkeypatch.setenv("OCTO_WORKERS", "1")
+    (tmp_path / "local.octo").write_text(LOCAL_ONLY.replace("repeat: 3", "repeat: 20000").replace("{repeat: 3}", "{repeat: 20000}"))
+    code, modules = modules_after(["run", "local.octo", "--run-dir", "run"], tmp_path)
+    assert code == 0 and "octo.runtime.work.workers" in modules
+    assert {"multiprocessing", "concurrent.futures", "octo.runtime.attempts.dispatch",
+            "octo.runtime.attempts.sending"} & set(modules) == set()
+
+
 def test_a_run_imports_the_sdk_of_the_providers_it_uses_and_no_other(tmp_path):
     (tmp_path / "anthropic.octo").write_text(ANTHROPIC_ONLY)
     code, tops = third_party_after(["run", "anthropic.octo", "--provider", "emulator", "--run-dir", "run"], tmp_path)

@@ -80,7 +80,7 @@ def finish(engine) -> str:
     store = engine.store
     if store.has_table("input_files") and store.db.execute(
             "SELECT 1 FROM input_files WHERE state = 'pending' LIMIT 1").fetchone():
-        from .sending import ProviderStop
+        from .stop import ProviderStop
 
         try:
             engine.dispatch.sender.inputs.delete_pending()

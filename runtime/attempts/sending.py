@@ -24,10 +24,7 @@ from .inputfiles import InputFiles
 from .ledger import Attempt, Ledger
 from . import unmatched
 from ..providers.base import Outcome, ProviderError, Request
-
-
-class ProviderStop(Exception):
-    """A provider problem no retry fixes now (a key, a model name, the budget): stop; the run stays resumable."""
+from .stop import ProviderStop  # noqa: F401  (raised here; named by drivers from .stop)
 
 
 class Sender:

@@ -6,7 +6,6 @@ import json
 import time
 from pathlib import Path
 
-from ..attempts.ledger import Ledger
 from ..rundirs.liveness import run_state
 from ..rundirs.rundir import open_plan, open_store
 from ..work.scopes import ROOT, Scopes
@@ -64,7 +63,7 @@ def _scopes(plan) -> Scopes:
 
 def spent(store: Store) -> tuple[float, float]:
     """(cost, cost at list prices) so far; a store made before every run had the provider tables has spent nothing."""
-    cost, listed = Ledger(store).spent() if store.has_table("attempts") else (0, 0)
+    cost, listed = _spent(store)
     return float(cost), float(listed)
 
 
@@ -130,3 +129,12 @@ def explain_state(data: dict) -> str:
     if state == "stuck":
         return f"it cannot go on (since {when}): see the message of: {resume}"
     return f"stopped by {data.get('stopped_by', 'the user')} at {when}{why}{at_provider}; resume with: {resume}"
+
+
+def _spent(store) -> tuple[float, float]:
+    """(cost, list cost) of the run's attempts; a run without provider steps has none (and needs no ledger)."""
+    if not store.has_table("attempts"):
+        return 0, 0
+    from ..attempts.ledger import Ledger
+
+    return Ledger(store).spent()

@@ -32,22 +32,9 @@ from concurrent.futures import Future, ProcessPoolExecutor
 from octo.compiler.planning.ir import Plan
 
 from .unitwork import ResultRow, StoredResult, Unit, UnitWork
-
-MAX_WORKERS = 4
+from .workers import MAX_WORKERS, worker_count  # noqa: F401  (where they were first)
 
 _work: UnitWork | None = None  # in a worker: the Plan's executors, built once
-
-
-def worker_count() -> int:
-    """How many worker processes to use: ``OCTO_WORKERS``, else the usable CPUs (at most MAX_WORKERS)."""
-    setting = os.environ.get("OCTO_WORKERS", "").strip()
-    if setting.isdigit():
-        return max(1, int(setting))
-    try:
-        cpus = len(os.sched_getaffinity(0))
-    except AttributeError:  # not on Linux
-        cpus = os.cpu_count() or 1
-    return max(1, min(cpus, MAX_WORKERS))
 
 
 def forkable() -> bool:
