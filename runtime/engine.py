@@ -11,7 +11,6 @@ from __future__ import annotations
 import bisect
 import json
 import time
-import weakref
 from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -33,12 +32,11 @@ from .work.scopes import Scopes
 from .base.store import Store
 from .work.units import data_env, unit_space
 from .work.unitwork import UnitWork, failure_reason, stream_units, validated
+from .work.workerpool import POOL_CHUNKS_PER_WORKER, Workers, parallel, run_in_pool
 from .work.workers import worker_count
 
 CHUNK = 2_000  # units per transaction: small enough to stop within a second
 POOL_MIN_UNITS = 8 * CHUNK  # a step this large pays for starting worker processes
-POOL_CHUNKS_PER_WORKER = 2  # in flight per worker: one to compute while the other is committed
-POOL_CALL_SECONDS = 0.25  # then the tick checks for Ctrl-C and its deadline again
 
 
 @dataclass
@@ -65,6 +63,7 @@ class Engine:
         self.deps = {s["name"]: s["waits_for"] for s in self.plan.steps}
         self.loops = RunLoops(self.plan, self.store)
         self.scopes = Scopes(self.plan, self.language)  # which units each step runs over (fan-out)
+        self.workers = Workers(self.plan)  # worker processes for large per-unit steps, started when used
         self.frontiers = Frontiers(self.store, self.scopes)  # per step: where the search for ready units starts
         self.loops.on_send_back = self.frontiers.lower  # a send-back takes results away below the marks
         self._executors: dict[str, object] = {}
@@ -88,7 +87,7 @@ class Engine:
         return self._dispatch
 
     def close(self) -> None:
-        self._close_pool()
+        self.workers.close()
         if self._dispatch is not None:
             self._dispatch.close()
         self.store.close()
@@ -173,7 +172,7 @@ class Engine:
         if kind.expands:  # a fan-out: parents and their children, one transaction a chunk
             return run_fanout_chunk(self, step)
         if self._pooled(name):
-            return self._run_chunks_in_pool(step)
+            return run_in_pool(self, step)
         dedup = self.dedup_of(step)
         start = self._tick_start(name)
         positions = self._ready(name, self.deps[name])
@@ -183,7 +182,7 @@ class Engine:
             dedup.begin(positions)
         if not positions:
             return 0
-        work, units, fold = self._unit_work(), self.store.units(positions), self._fold_for(name)
+        work, units, fold = self._unit_work(), self._units_at(positions), self._fold_for(name)
         records = [] if fold is not None else None
         rows = work.run(name, units, self._stored_upstream(step, positions),
                         admit=dedup.admit if dedup is not None else None, records=records)
@@ -248,69 +247,10 @@ class Engine:
                              and self.steps[name].get("unique_by") is None)  # deduplicated: in order, in this process
         return decided[name]
 
-    def _run_chunks_in_pool(self, step: dict) -> int:
-        """Chunks computed by worker processes, each committed here, in order, in its own transaction.
-
-        A few chunks per worker are kept in flight so the workers never wait for a commit; the call
-        stops handing out chunks after POOL_CALL_SECONDS and returns once all it handed out are
-        committed, so the tick can check for Ctrl-C and its deadline as between serial chunks.
-        """
-        name = step["name"]
-        fold = self._fold_for(name)
-        in_flight: deque = deque()
-        committed = 0
-        hand_out_until = time.monotonic() + POOL_CALL_SECONDS
-        while True:
-            while time.monotonic() < hand_out_until and len(in_flight) < POOL_CHUNKS_PER_WORKER * self._pool().workers:
-                positions = self._ready(name, self.deps[name])
-                if not positions:
-                    hand_out_until = 0.0
-                    break
-                units = self.store.units(positions)
-                in_flight.append(self._early_chunk(name, units, fold)
-                                 or self._pool().submit(name, units, self._stored_upstream(step, positions), fold))
-            if not in_flight:
-                break
-            rows, part = in_flight.popleft().result()
-            self._commit(name, rows)
-            self._keep_part(fold, rows, part)
-            committed += len(rows)
-        if committed == 0:
-            self._close_pool()  # nothing more ready for this step: free the workers
-        return committed
-
     def adopt_head_start(self, head) -> None:
         """Take over a new run's head start (runtime/headstart.py): its workers, and the chunks they
         computed while the units were stored, each used only if it is exactly the chunk handed out."""
-        if head.pool is not None and self.__dict__.get("_chunk_pool") is None:
-            self._head_start, self._chunk_pool = head, head.pool
-            head.pool = None
-            self._pool_finalizer = weakref.finalize(self, self._chunk_pool.close)
-
-    def _early_chunk(self, name: str, units: list, fold: str | None):
-        """The head start's future of exactly this chunk (same step, fold and units), or None."""
-        head = self.__dict__.get("_head_start")
-        if head is None:
-            return None
-        future = head.take(name, units, fold)
-        if future is None:
-            self._head_start = None  # it dropped what it had: every later chunk is handed out here
-        return future
-
-    def _pool(self):
-        if self.__dict__.get("_chunk_pool") is None:
-            parallel = _parallel()
-            self._chunk_pool = parallel.ChunkPool(self.plan, parallel.worker_count())
-            self._pool_finalizer = weakref.finalize(self, self._chunk_pool.close)  # an engine dropped mid-step
-        return self._chunk_pool
-
-    def _close_pool(self) -> None:
-        if self.__dict__.get("_head_start") is not None:
-            self._head_start.drop()
-            self._head_start = None
-        if self.__dict__.get("_chunk_pool") is not None:
-            self._pool_finalizer()
-            self._chunk_pool = None
+        self.workers.adopt(head)
 
     def _tick_start(self, step: str) -> int | None:
         """Where this tick's search for ``step``'s ready units is: its first look starts at the step's first
@@ -352,6 +292,16 @@ class Engine:
         self._cursor[step] = start
         return []
 
+    def _units_at(self, positions: list[int]) -> list[tuple[int, int, str]]:
+        """The units at ``positions`` (position, index, id): made from the unit space where every position is
+        its unit's index (no fan-out, no `where`, no `sample`: creation stored them so), else read."""
+        if "_indexed" not in self.__dict__:
+            units = self.plan.data["units"]
+            self._indexed = not self.scopes.active and units["where"] is None and units["sample"] is None
+        if self._indexed:
+            return list(zip(positions, positions, self.space.unit_ids(positions)))
+        return self.store.units(positions)
+
     def _run_unit(self, name, run, when, needs_rng, idx, unit_id, upstream: dict) -> tuple[str, object, str | None]:
         """(state, output, reason) of one unit, from its upstream (state, output, reason) per step."""
         return self._unit_work().run_unit(name, _Compiled(run, when, needs_rng), idx, unit_id, upstream)
@@ -392,7 +342,7 @@ class Engine:
         folded = self.__dict__.get("_folded", {}).pop(step["name"], {})  # first position → (stop, part)
         starts = sorted(folded)
         unread = self.store.unit_count() - sum(stop - first for first, (stop, _) in folded.items())
-        pool = self._pool() if self._pooled_aggregate(unread) else None
+        pool = self.workers.pool() if self._pooled_aggregate(unread) else None
         in_flight: deque = deque()
         start = 0
         while True:
@@ -415,13 +365,13 @@ class Engine:
         while in_flight:
             runner.merge(in_flight.popleft().result(), self.data)
         if pool is not None:
-            self._close_pool()
+            self.workers.close()
 
     def _pooled_aggregate(self, unread: int) -> bool:
         """Whether worker processes stream an aggregate's ``unread`` units (those not folded): when they are
         many, as for a per-unit step, and the workers can be forked (grouping saves ~10 µs a unit: not worth
         spawning fresh ones)."""
-        return unread >= POOL_MIN_UNITS and worker_count() > 1 and _parallel().forkable()
+        return unread >= POOL_MIN_UNITS and worker_count() > 1 and parallel().forkable()
 
     # --- shared with the provider side ---------------------------------------------------
 
@@ -483,13 +433,6 @@ def _json_or_null(value, parse: bool = False):
     except UnstorableValue:
         text = "null"
     return json.loads(text) if parse else text
-
-
-def _parallel():
-    """The worker-process module, imported when a step is large enough to use it (multiprocessing takes ~50 ms to import)."""
-    from .work import parallel
-
-    return parallel
 
 
 class _Compiled:

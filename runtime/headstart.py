@@ -23,8 +23,9 @@ from typing import TYPE_CHECKING
 from octo.compiler.planning.ir import Plan
 from octo.stdlib import default_language
 
-from .engine import CHUNK, POOL_CHUNKS_PER_WORKER, POOL_MIN_UNITS, _parallel
+from .engine import CHUNK, POOL_MIN_UNITS
 from .work.scopes import Scopes
+from .work.workerpool import POOL_CHUNKS_PER_WORKER, parallel
 from .work.workers import worker_count
 
 if TYPE_CHECKING:
@@ -82,7 +83,7 @@ class HeadStart:
 
     def _pool(self):
         if self.pool is None:
-            self.pool = _parallel().ChunkPool(self._plan, self._workers)
+            self.pool = parallel().ChunkPool(self._plan, self._workers)
         return self.pool
 
 
@@ -90,7 +91,7 @@ def head_start(plan: Plan) -> HeadStart | None:
     """A head start for a new run of ``plan``, or None where the first tick would not use worker processes
     for a step that waits for nothing, or workers could not be forked now."""
     workers = worker_count()
-    if workers < 2 or plan.data["loops"] or not _parallel().forkable():
+    if workers < 2 or plan.data["loops"] or not parallel().forkable():
         return None
     language = default_language()
     if Scopes(plan, language).active:

@@ -161,8 +161,8 @@ def test_worker_processes_fold_the_same_groups(tmp_path, monkeypatch, small_chun
     monkeypatch.setenv("OCTO_WORKERS", "2")
     monkeypatch.setattr(engine_module, "POOL_MIN_UNITS", 100)
     pooled = []
-    pool = Engine._run_chunks_in_pool
-    monkeypatch.setattr(Engine, "_run_chunks_in_pool", lambda self, step: pooled.append(1) or pool(self, step))
+    pool = engine_module.run_in_pool
+    monkeypatch.setattr(engine_module, "run_in_pool", lambda engine, step: pooled.append(1) or pool(engine, step))
     run_dir = new_run(tmp_path / "pooled", monkeypatch)
     finish(run_dir)
     assert pooled and reads == []

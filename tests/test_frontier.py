@@ -130,6 +130,43 @@ def test_a_step_that_waits_for_nothing_finds_exactly_the_units_without_a_result(
         engine.close()
 
 
+UNITS = """octo: 1
+name: units-at
+seed: 1
+data:
+  players:
+    - {{id: ann, skill: 3}}
+    - {{id: {long}, skill: 5}}
+    - {{id: cy, skill: 4}}
+  langs: [en, fr]
+units:
+  for:
+    match: permutations(players, 2)
+    lang: langs
+{selection}  repeat: 40
+steps:
+  pitch:
+    compute: {{gap: "unit.match[0].skill - unit.match[1].skill"}}
+"""
+
+
+@pytest.mark.parametrize("selection", ["", "  limit: 150\n", "  where: unit.lang != 'fr'\n", "  sample: 100\n"])
+def test_the_units_a_chunk_is_given_are_those_creation_stored(tmp_path, selection):
+    """Where positions are the unit space's indices the engine makes a chunk's units (ids hashed past 64
+    characters included) instead of reading them back (Engine._units_at): they must be the stored ones."""
+    text = UNITS.format(long="b" * 70, selection=selection)
+    engine = Engine(new_run(tmp_path, text))
+    try:
+        stored = engine.store.units()
+        assert len(stored) in (480, 150, 240, 100) and any(len(uid) == 64 for _, _, uid in stored)
+        for start in range(0, len(stored), 70):
+            positions = list(range(start, min(start + 70, len(stored))))
+            assert engine._units_at(positions) == stored[start:start + 70]
+        assert engine._indexed == (selection in ("", "  limit: 150\n"))
+    finally:
+        engine.close()
+
+
 @pytest.mark.parametrize("mode", ["realtime", "batch"])
 def test_a_provider_steps_queueing_does_not_walk_the_queued_units_again_on_each_tick(tmp_path, monkeypatch, mode):
     monkeypatch.setattr(dispatch_module, "CHUNK", 100)
