@@ -31,6 +31,7 @@ from concurrent.futures import Future, ProcessPoolExecutor
 
 from octo.compiler.planning.ir import Plan
 
+from ..base import collector
 from .unitwork import ResultRow, StoredResult, Unit, UnitWork
 from .workers import MAX_WORKERS, worker_count  # noqa: F401  (where they were first)
 
@@ -75,6 +76,7 @@ def _start_worker(plan_json: str, parent: int) -> None:
         signal.signal(signum, signal.SIG_IGN)
     threading.Thread(target=_exit_with, args=(parent,), daemon=True).start()
     _work = UnitWork(Plan.from_json(plan_json))
+    collector.for_a_worker()
 
 
 def _exit_with(parent: int) -> None:
