@@ -492,24 +492,6 @@ def test_a_damaged_store_is_a_message_not_an_internal_error(tmp_path, cli, where
         assert "is damaged" in err and "internal error" not in err, (command, err)
 
 
-def test_unit_ids_are_unique_and_indexed_once_the_units_are_stored(tmp_path, cli):
-    """The index on unit ids is built when creation stores its last units (Store.index_unit_ids), not kept
-    while they are inserted: a created run has it, unique, and the lookup by id uses it."""
-    import sqlite3
-
-    db = sqlite3.connect(_finished(tmp_path, cli, LOCAL.format(repeat=50)) / "run.db")
-    try:
-        unique_on_id = [name for _, name, unique, *_ in db.execute("PRAGMA index_list(units)")
-                        if unique and [r[2] for r in db.execute(f"PRAGMA index_info({name})")] == ["id"]]
-        assert unique_on_id == ["units_by_id"]
-        plan = " ".join(r[-1] for r in db.execute("EXPLAIN QUERY PLAN SELECT pos FROM units WHERE id = 'r7'"))
-        assert "units_by_id" in plan, plan
-        with pytest.raises(sqlite3.IntegrityError):
-            db.execute("INSERT INTO units(pos, idx, id) VALUES (999, 0, (SELECT id FROM units WHERE pos = 3))")
-    finally:
-        db.close()
-
-
 def _middle_of_the_results(store) -> int:
     """Where in the file the middle page of the results table is (every command reads results); the middle of
     the file where SQLite's page statistics are not compiled in."""
