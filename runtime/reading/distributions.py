@@ -21,7 +21,7 @@ from ..base.store import Store
 
 BINS = 24
 CATEGORIES = 30  # values of an enum shown at most; the rest are counted together
-Z95 = 1.96  # as `wilson()`'s default (stdlib/builtin_impls.py), so both give one interval
+Z95 = 1.96  # as `wilson()`'s default (stdlib/reduction_impls.py), so both give one interval
 _ENUM = re.compile(r"^'[^']*'(?:\s*\|\s*'[^']*')*$")
 _NUMERIC = re.compile(r"^(int|float)(\[.*\])?$")
 
