@@ -9,10 +9,9 @@ from typing import Any, Callable, Mapping
 
 from ..base.source import Span
 from . import ast
-from .cpuclock import CLOCK
 from .evalerror import EvalError
 from .evalmessages import _plain, explain
-from .evalsupport import KNOWN, LAST, _where, forget_sizes
+from .evalsupport import _where, begin_evaluation
 
 
 @dataclass(frozen=True)
@@ -47,10 +46,7 @@ class CompiledExpression:
     def evaluate(self, env: Mapping[str, Any], rng=None) -> Any:
         """The expression's value for ``env`` (free name → value); ``rng`` is the unit's
         random stream, needed when the expression calls a random built-in."""
-        if not CLOCK.unit:  # a new evaluation outside a unit's step: its CPU clock starts at its first look
-            CLOCK.started = None
-        if KNOWN or LAST[0] is not None:  # sizes from an earlier evaluation: values may have changed
-            forget_sizes()
+        begin_evaluation()
         try:
             return self._fn(env, rng)
         except EvalError as err:

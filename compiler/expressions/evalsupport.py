@@ -232,6 +232,15 @@ def forget_sizes() -> None:
     LAST[:] = None, 0, 0
 
 
+def begin_evaluation() -> None:
+    """What an evaluation does first: outside a unit's step, its CPU clock starts at its first look;
+    sizes measured by an earlier evaluation are forgotten (the values may have changed)."""
+    if not CLOCK.unit:
+        CLOCK.started = None
+    if KNOWN or LAST[0] is not None:
+        forget_sizes()
+
+
 def _check_size(x, n: int, how: str) -> None:
     if n > MAX_SIZE:
         raise EvalError(f"a {_kind_word(x)} built by {how} would be too big to store: it would hold {n:,} "

@@ -66,7 +66,7 @@ from . import ast, codegen
 from .codegen import _NOCONST, EvalError, _Generator, _Site, _Val
 from .cpuclock import CLOCK, FIRST_LAP, LAP
 from .evalmessages import _plain, explain
-from .evalsupport import HELPERS, KNOWN, LAST, forget_sizes
+from .evalsupport import HELPERS, begin_evaluation
 from .functions import Function
 from .chunkkernel import kernel_namespace, kernel_source
 from .randomdraws import below_lines, inline_ok, plain_stream
@@ -96,10 +96,7 @@ class CompiledSimulation:
         """The outputs of one unit's loop for ``env``; ``rng`` is the unit's stream."""
         if self._plain is not None and not plain_stream(rng):
             return self._plain().run(env, rng)
-        if not CLOCK.unit:  # a new evaluation outside a unit's step: its CPU clock starts at its first look
-            CLOCK.started = None
-        if KNOWN or LAST[0] is not None:  # sizes from an earlier evaluation: values may have changed
-            forget_sizes()
+        begin_evaluation()
         try:
             return self._fn(env, rng)
         except EvalError as err:
