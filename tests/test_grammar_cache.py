@@ -23,6 +23,7 @@ def test_parsers_are_cached_in_a_private_directory_and_nothing_in_the_temp_direc
     _parse_in_fresh_process(tmp_path, cache_home)
     octo_cache = cache_home / "octo"
     assert sorted(p.name.split("-")[1] for p in octo_cache.iterdir()) == ["expressions", "types"]
+    assert all(p.name.startswith("parser-") and p.stat().st_mode & 0o077 == 0 for p in octo_cache.iterdir())
     assert octo_cache.stat().st_mode & 0o777 == 0o700
     assert list((tmp_path / "tmp").iterdir()) == []  # Lark's cache=True would have left .lark_cache_* here
     before = {p.name: p.stat().st_mtime_ns for p in octo_cache.iterdir()}
