@@ -17,10 +17,19 @@ Two things do not survive pickling as they are and are handled here: the parser'
 module is not picklable; it is named and looked up again), and Lark's parse-table actions, `Shift`
 and `Reduce`, which the parser compares by identity (`action is Shift`), so they are restored as the
 very objects of `lark.parsers.lalr_analysis`.
+
+A third is kept in a form that loads faster: the lexer's compiled patterns. Pickled as they are, each
+is compiled again from its text at every start, by `re`'s parser and compiler, which are Python: the
+lexer's three patterns took ~5M instructions, a fifth of loading both parsers. A snapshot keeps what
+that compilation produced (the pattern's program, as ``_sre.compile`` takes it) and hands it straight
+to ``_sre.compile``, which checks a program before it accepts it. The program is only kept when the
+pattern made from it equals the one compiled from the text (patterns compare by their program);
+otherwise, and on a Python whose `re` is laid out differently, the pattern is kept as its text.
 """
 
 from __future__ import annotations
 
+import _sre
 import copyreg
 import io
 import os
@@ -33,7 +42,7 @@ from lark.parsers import lalr_analysis
 __all__ = ["FORMAT", "load", "loadable", "save"]
 
 # Part of a snapshot's file name: a change to how snapshots are made changes it, so none made before is read.
-FORMAT = 1
+FORMAT = 2
 
 # The modules a parser may refer to (its lexer's regular-expression module), by name.
 _MODULES = {"re": re}
@@ -47,8 +56,33 @@ def _action(name: str) -> lalr_analysis.Action:
     return found
 
 
+def _compiled(pattern: str, flags: int, program: list, groups: int, groupindex: dict, indexgroup: tuple) -> re.Pattern:
+    """The compiled pattern whose program `re` made when the snapshot was taken."""
+    return _sre.compile(pattern, flags, program, groups, groupindex, indexgroup)
+
+
+def _reduce_pattern(pattern: re.Pattern):
+    """A compiled pattern as its program (see the module's docstring), or as its text, as pickle keeps it."""
+    try:
+        from re import _compiler, _parser  # `re`'s own internals: only taking a snapshot uses them
+
+        parsed = _parser.parse(pattern.pattern, pattern.flags)
+        indexgroup = [None] * parsed.state.groups  # as re._compiler.compile makes them
+        for name, index in parsed.state.groupdict.items():
+            indexgroup[index] = name
+        program = [int(op) for op in _compiler._code(parsed, pattern.flags)]  # its opcodes are named ints
+        parts = (pattern.pattern, pattern.flags | parsed.state.flags, program, parsed.state.groups - 1,
+                 dict(parsed.state.groupdict), tuple(indexgroup))
+        if _compiled(*parts) == pattern:
+            return _compiled, parts
+    except Exception:  # another Python's `re`: the pattern's text will do
+        pass
+    return pattern.__reduce__()
+
+
 class _Pickler(pickle.Pickler):
-    dispatch_table = {**copyreg.dispatch_table, lalr_analysis.Action: lambda action: (_action, (action.name,))}
+    dispatch_table = {**copyreg.dispatch_table, lalr_analysis.Action: lambda action: (_action, (action.name,)),
+                      re.Pattern: _reduce_pattern}
 
     def persistent_id(self, obj):
         if type(obj) is type(re):
@@ -60,8 +94,8 @@ class _Pickler(pickle.Pickler):
 
 
 # What a snapshot may name besides Lark's own classes: the callbacks' `partial`, the compiled patterns'
-# constructor, and the parse-table actions'.
-_GLOBALS = {("functools", "partial"), ("re", "_compile"), (__name__, "_action")}
+# constructors (from a program, or from the text), and the parse-table actions'.
+_GLOBALS = {("functools", "partial"), (__name__, "_compiled"), ("re", "_compile"), (__name__, "_action")}
 
 
 class _Unpickler(pickle.Unpickler):

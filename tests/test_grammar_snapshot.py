@@ -7,6 +7,7 @@ from __future__ import annotations
 import io
 import os
 import pickle
+import re
 import subprocess
 import sys
 
@@ -138,3 +139,47 @@ def test_a_damaged_snapshot_in_the_cache_is_replaced(tmp_path):
     again = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
     assert first.stdout == again.stdout == "binary\n"
     assert path.read_bytes() != good[: len(good) // 2] and snapshot.load(str(path)) is not None
+
+
+def test_the_lexer_patterns_are_kept_as_programs_equal_to_the_compiled_text(parsers):
+    """A snapshot keeps each pattern of the lexer as its program (so it loads without `re` compiling the
+    text again), and the pattern made from that program equals the one `re` compiles from the text."""
+    for name in ("expressions", "types"):
+        kept = parsers[name][1]
+        patterns = []
+
+        class Recording(snapshot._Pickler):
+            dispatch_table = {**snapshot._Pickler.dispatch_table,
+                              re.Pattern: lambda p: patterns.append(p) or snapshot._reduce_pattern(p)}
+
+        buffer = io.BytesIO()
+        Recording(buffer, protocol=pickle.HIGHEST_PROTOCOL).dump(kept)
+        assert patterns and b"_compiled" in buffer.getvalue()
+        for pattern in patterns:
+            function, args = snapshot._reduce_pattern(pattern)
+            assert function is snapshot._compiled
+            assert function(*args) == re.compile(pattern.pattern, pattern.flags) == pattern
+
+
+def test_a_pattern_re_cannot_take_apart_is_kept_as_its_text(monkeypatch):
+    from re import _compiler
+
+    pattern = re.compile(r"(?P<word>[a-z]+)\s*")
+    assert snapshot._reduce_pattern(pattern)[0] is snapshot._compiled
+    monkeypatch.setattr(_compiler, "_code", None)  # a Python whose `re` is laid out differently
+    assert snapshot._reduce_pattern(pattern) == pattern.__reduce__()
+
+
+def test_a_snapshot_with_a_bad_program_is_not_read(tmp_path):
+    """``_sre.compile`` checks a program before it runs it: a damaged one means no snapshot, not a crash."""
+    path = tmp_path / "snap.pickle"
+    path.write_bytes(_pickled_call(snapshot._compiled, ("a", 32, [99, 99, 99], 0, {}, (None,))))
+    assert snapshot.load(str(path)) is None
+
+
+def _pickled_call(function, args) -> bytes:
+    class Call:
+        def __reduce__(self):
+            return function, args
+
+    return pickle.dumps(Call())
