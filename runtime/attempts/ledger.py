@@ -8,6 +8,12 @@ Tables (in the same SQLite database as ``store``):
                 provider is called, the provider's id written after.
 - ``unmatched`` one row per attempt sent again because no answer came back
                 under its key (runtime/attempts/unmatched.py).
+- ``spend``     per step: the answers stored so far and their cost, added to in
+                the transaction that stores each answer. An answer's cost never
+                changes once stored, so the budget check before every send and the
+                progress display read a row per step instead of summing every
+                attempt of the run each time (which made a long realtime run, or
+                any run with a budget, quadratic).
 
 (A verdict sending a loop back is recorded in ``reruns``, runtime/work/loops.py:
 an attempt's round is its step's round there.)
@@ -52,6 +58,8 @@ CREATE INDEX IF NOT EXISTS attempts_by_batch ON attempts(batch);
 CREATE TABLE IF NOT EXISTS requeues (
     step TEXT NOT NULL, unit INTEGER NOT NULL, after INTEGER NOT NULL, stale INTEGER NOT NULL, why TEXT NOT NULL,
     at REAL NOT NULL, PRIMARY KEY (step, unit, after)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS spend (
+    step TEXT PRIMARY KEY, answers INTEGER NOT NULL, cost REAL NOT NULL, list_cost REAL NOT NULL) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS batches (
     key TEXT PRIMARY KEY, step TEXT NOT NULL, provider TEXT NOT NULL, provider_id TEXT,
     state TEXT NOT NULL, created REAL NOT NULL, requests INTEGER NOT NULL, polled REAL, detail TEXT);
@@ -81,6 +89,16 @@ class Ledger:
         if not store.readonly:  # a reader creates nothing: a run made before a table existed is read without it
             # the loops' and unmatched answers' tables too: a run's tables are all made at creation
             self.db.executescript(_SCHEMA + LOOPS_SCHEMA + UNMATCHED_SCHEMA)
+            self._sum_earlier_answers()
+
+    def _sum_earlier_answers(self) -> None:
+        """A run made before ``spend`` existed has answers it does not count yet: they are summed once, here.
+        (In a run that has it, a step has a row from its first answer on, in that answer's transaction,
+        so an empty ``spend`` means no answer is stored.)"""
+        if self.db.execute("SELECT 1 FROM spend LIMIT 1").fetchone() is None:
+            with self.store.transaction() as db:
+                db.execute("INSERT INTO spend SELECT step, count(*), total(cost), total(list_cost) FROM attempts "
+                           "WHERE usage IS NOT NULL GROUP BY step")
 
     # --- attempts ------------------------------------------------------------------------
 
@@ -176,17 +194,23 @@ class Ledger:
                cost: float | None, list_cost: float | None, db: sqlite3.Connection) -> None:
         """Store an answer once: an attempt already answered keeps its first answer. A provider's error is
         stored with anything like an API key in it redacted (`octoc show` prints it as stored)."""
-        db.execute("UPDATE attempts SET state = 'answered', text = ?, error = ?, retryable = ?, usage = ?, cost = ?, "
-                   "list_cost = ? WHERE id = ? AND state = 'sent'",
-                   (text, redact(error) if error is not None else None, int(retryable), json.dumps(usage), cost,
-                    list_cost, attempt_id))
+        stored = db.execute(
+            "UPDATE attempts SET state = 'answered', text = ?, error = ?, retryable = ?, usage = ?, cost = ?, "
+            "list_cost = ? WHERE id = ? AND state = 'sent'",
+            (text, redact(error) if error is not None else None, int(retryable), json.dumps(usage), cost,
+             list_cost, attempt_id)).rowcount
+        if stored:
+            _add_spend(db, attempt_id)
 
     def refuse(self, attempt_id: int, error: str, db: sqlite3.Connection) -> None:
         """Answer a queued attempt that can never be sent (a request larger than a whole batch may be) with
         ``error``, not retryable and costing nothing: its unit fails there, the run goes on."""
-        db.execute("UPDATE attempts SET state = 'answered', mode = 'batch', error = ?, retryable = 0, usage = ?, "
-                   "cost = 0, list_cost = 0 WHERE id = ? AND state = 'queued'",
-                   (error, json.dumps({"input": 0, "cached_input": 0, "output": 0, "reasoning": 0}), attempt_id))
+        refused = db.execute(
+            "UPDATE attempts SET state = 'answered', mode = 'batch', error = ?, retryable = 0, usage = ?, "
+            "cost = 0, list_cost = 0 WHERE id = ? AND state = 'queued'",
+            (error, json.dumps({"input": 0, "cached_input": 0, "output": 0, "reasoning": 0}), attempt_id)).rowcount
+        if refused:
+            _add_spend(db, attempt_id)
 
     def settle(self, attempt_id: int, verdict: str, db: sqlite3.Connection) -> None:
         db.execute("UPDATE attempts SET state = 'settled', verdict = ? WHERE id = ?", (verdict, attempt_id))
@@ -229,5 +253,13 @@ class Ledger:
 
     def spent(self) -> tuple[float, float]:
         """(cost, cost at list prices) of every answered attempt so far, in USD."""
-        cost, listed = self.db.execute("SELECT coalesce(sum(cost), 0), coalesce(sum(list_cost), 0) FROM attempts").fetchone()
+        cost, listed = self.db.execute("SELECT total(cost), total(list_cost) FROM spend" if self.store.has_table("spend")
+                                       else "SELECT total(cost), total(list_cost) FROM attempts").fetchone()
         return cost, listed
+
+
+def _add_spend(db: sqlite3.Connection, attempt_id: int) -> None:
+    """Count the answer just stored for ``attempt_id`` in its step's ``spend`` (same transaction)."""
+    db.execute("INSERT INTO spend SELECT step, 1, coalesce(cost, 0), coalesce(list_cost, 0) FROM attempts WHERE id = ? "
+               "ON CONFLICT (step) DO UPDATE SET answers = answers + 1, cost = cost + excluded.cost, "
+               "list_cost = list_cost + excluded.list_cost", (attempt_id,))

@@ -18,7 +18,8 @@ A unit is in exactly one of accepted, failed, skipped, in flight, retrying, or n
 
 Reading must stay cheap on a large run, so what can no longer change is counted once: a block of
 BLOCK units whose every unit has its final result for a step (its counts are then fixed), an
-ingested batch's answers and cost, an aggregate that ran. Each read counts the rest.
+aggregate that ran. Each read counts the rest. Answers and cost are kept as running sums by the
+ledger (its ``spend`` table), so they cost a row per step to read.
 """
 
 from __future__ import annotations
@@ -104,7 +105,7 @@ class Tallier:
                          if language.kinds[s["kind"]].per_unit}
         self.groups: dict[str, int] = {}  # aggregates that ran: their groups
         self.complete: set[str] = set()  # steps whose every unit has its final result, over a scope that is complete
-        self.money = _AttemptSums(self.db)
+        self.money = _AttemptSums(self.store)
         self.last_pos = -1
 
     def read(self) -> Tally:
@@ -290,31 +291,14 @@ def _batches(db) -> dict[str, tuple[int, int]]:
 
 
 class _AttemptSums:
-    """Per step: answers, cost and cost at list prices.
+    """Per step: answers, cost and cost at list prices, from the ledger's ``spend`` (runtime/attempts/ledger.py),
+    which is added to as each answer is stored: a read costs a row per step, however many attempts the run has.
+    A run made before ``spend`` existed, read without writing, is summed over its attempts."""
 
-    A batch's attempts are answered in the transaction that ingests it, and their answers and cost
-    never change after (runtime/attempts/ledger.py): each ingested batch is summed once, through the index
-    on `batch`. Attempts in no batch — realtime calls, and requests not sent yet, which have no
-    answer and no cost — are summed on every read (a requeued request leaves its batch)."""
-
-    def __init__(self, db):
-        self.db = db
-        self.summed: set[str] = set()  # ingested batches already in `base`
-        self.base: dict[str, list] = {}
+    def __init__(self, store):
+        self.store = store
 
     def read(self) -> dict[str, tuple[int, float, float]]:
-        for (key,) in self.db.execute("SELECT key FROM batches WHERE state = 'ingested'").fetchall():
-            if key not in self.summed:
-                self._add(self.base, "WHERE batch = ?", (key,))
-                self.summed.add(key)
-        sums = {step: list(row) for step, row in self.base.items()}
-        self._add(sums, "WHERE batch IS NULL", ())
-        return {step: (int(n), float(cost), float(listed)) for step, (n, cost, listed) in sums.items()}
-
-    def _add(self, sums: dict[str, list], where: str, args: tuple) -> None:
-        for step, n, cost, listed in self.db.execute(
-                f"SELECT step, count(usage), total(cost), total(list_cost) FROM attempts {where} GROUP BY step", args):
-            row = sums.setdefault(step, [0, 0.0, 0.0])
-            row[0] += n
-            row[1] += cost
-            row[2] += listed
+        sql = ("SELECT step, answers, cost, list_cost FROM spend" if self.store.has_table("spend") else
+               "SELECT step, count(usage), total(cost), total(list_cost) FROM attempts GROUP BY step")
+        return {step: (int(n), float(cost), float(listed)) for step, n, cost, listed in self.store.db.execute(sql)}
